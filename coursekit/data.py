@@ -150,7 +150,7 @@ def train_test_split(X, y, test_size=0.2, seed=0):
     else:
         if not 0.0 < test_size < 1.0:
             raise ValueError(f"test_size must lie in (0, 1) as a fraction, got {test_size}")
-        # The tolerance keeps 0.7 * 10 = 7.000000000000001 from rounding up to 8.
+        # The tolerance keeps 0.07 * 100 = 7.000000000000001 from rounding up to 8.
         n_test = math.ceil(test_size * n - 1e-9)
     if not 1 <= n_test <= n - 1:
         raise ValueError(f"test_size must leave 1..{n - 1} test rows, got {n_test} of {n}")

@@ -71,7 +71,7 @@ def test_load_digits_rejects_integer_dtype():
 
 # --------------------------------------------------------------------------- splitting
 @pytest.mark.parametrize(
-    "n,test_size,n_test", [(10, 0.2, 2), (11, 0.2, 3), (50, 7, 7), (3, 0.5, 2), (10, 0.7, 7)]
+    "n,test_size,n_test", [(10, 0.2, 2), (11, 0.2, 3), (50, 7, 7), (3, 0.5, 2), (100, 0.07, 7)]
 )
 def test_train_test_split_partitions_rows(n, test_size, n_test):
     X = np.arange(2 * n).reshape(n, 2)
