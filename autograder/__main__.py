@@ -1,0 +1,95 @@
+"""Command line: ``python -m autograder {release,grade,validate} ...`` (see autograder/README.md).
+
+Exit status: 0 on success; 1 when ``validate`` finds a failing test; 2 on bad arguments or
+when a run could not produce a row for every student.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import EXERCISES_DIR, RELEASE_DIR
+from .nbgrader_config import CELL_TIMEOUT
+from .run import DEFAULT_TIMEOUT
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m autograder", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("release", help="write student versions to release/<assignment>/ + zip")
+    r.add_argument("assignments", nargs="*", metavar="ASSIGNMENT",
+                   help="names under exercises/ (default: all)")
+    r.add_argument("--out", default=str(RELEASE_DIR), help="release folder (default: %(default)s)")
+    r.add_argument("--exercises", default=str(EXERCISES_DIR), help=argparse.SUPPRESS)
+
+    g = sub.add_parser("grade", help="grade a folder of submissions with nbgrader")
+    g.add_argument("assignment", metavar="ASSIGNMENT")
+    g.add_argument("submissions", metavar="SUBMISSIONS",
+                   help="folder of <student>.zip files and/or <student>/ folders (read only)")
+    g.add_argument("--out", required=True, help="output folder for grades.csv, feedback/, "
+                   "gradebook.db")
+    g.add_argument("--jobs", type=_positive_int, default=1, help="students graded in parallel")
+    g.add_argument("--timeout", type=_positive_float, default=DEFAULT_TIMEOUT,
+                   help="wall-clock seconds per student (default: %(default)s)")
+    g.add_argument("--cell-timeout", type=_positive_int, default=CELL_TIMEOUT,
+                   help="seconds per cell (default: %(default)s)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument("--exercises", default=str(EXERCISES_DIR), help=argparse.SUPPRESS)
+
+    v = sub.add_parser("validate", help="run a notebook's tests; exit 1 if any fails")
+    v.add_argument("notebook", metavar="NOTEBOOK")
+    v.add_argument("--cell-timeout", type=_positive_int, default=CELL_TIMEOUT)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "release":
+            from .run import release
+
+            for path in release(args.assignments or None, args.out, args.exercises):
+                print(f"released {path.with_suffix('')}/ and {path}")
+            return 0
+        if args.command == "grade":
+            from .pipeline import grade_assignment
+
+            run = grade_assignment(args.assignment, args.submissions, args.out, jobs=args.jobs,
+                                   timeout=args.timeout, cell_timeout=args.cell_timeout,
+                                   exercises_dir=args.exercises,
+                                   progress=not args.no_progress)
+            print(run.summary)
+            print(f"grades: {run.csv_path}")
+            return 0
+        if args.command == "validate":
+            from .pipeline import validate_notebook
+
+            result = validate_notebook(args.notebook, cell_timeout=args.cell_timeout)
+            for msg in result.messages:
+                print(f"FAILED {msg}")
+            print("all tests passed" if result.ok else f"{len(result.messages)} problem(s)")
+            return 0 if result.ok else 1
+    except (ValueError, TypeError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 2  # pragma: no cover - argparse enforces a command
+
+
+if __name__ == "__main__":
+    sys.exit(main())

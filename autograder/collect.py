@@ -1,0 +1,268 @@
+"""Stage 1: turn a folder of submissions into one safe private copy per student.
+
+``SUBMISSIONS`` holds, per student, either ``<student>.zip`` (as a learning-management system
+exports it) or a folder ``<student>/``. Each is copied (a zip is extracted, refusing absolute
+paths, ``..``, links and oversized archives) into a private work directory; the original is
+only ever read. For every notebook the assignment expects, the copy is searched (nested
+folders are fine; ``__MACOSX`` and ``._*`` litter is ignored) and parsed; the outcome is one
+:class:`Submission` per student holding one :class:`NotebookFile` per expected notebook, with
+status ``None`` (ready to run), ``missing`` or ``invalid``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from .verify import read_notebook, test_cells
+
+#: Largest total uncompressed size accepted from one student's zip.
+MAX_UNZIPPED_BYTES = 200 * 2**20
+#: Largest single notebook accepted (a notebook full of outputs is still far below this).
+MAX_NOTEBOOK_BYTES = 50 * 2**20
+
+
+@dataclass
+class NotebookFile:
+    """One expected notebook of one student after collection.
+
+    Attributes
+    ----------
+    name : str
+        Notebook name without ``.ipynb`` (as in the source assignment).
+    path : Path or None
+        The private copy to grade (``None`` when missing or unusable).
+    status : str or None
+        ``None`` when ready to run; else ``missing`` or ``invalid``.
+    detail : str
+        Why, or where it was found (``found as sub/renamed.ipynb``).
+    """
+
+    name: str
+    path: Path | None
+    status: str | None = None
+    detail: str = ""
+
+
+@dataclass
+class Submission:
+    """One student's collected submission.
+
+    Attributes
+    ----------
+    student : str
+        Student id: the zip's stem or the folder's name.
+    original : Path
+        The untouched zip or folder in ``SUBMISSIONS``.
+    sha256 : str
+        Hash of the original's content (lets a later run skip unchanged submissions).
+    notebooks : dict
+        ``name -> NotebookFile`` for every notebook of the assignment.
+    status : str or None
+        Set when the whole submission is unusable (``invalid``: a corrupt or unsafe zip).
+    detail : str
+    """
+
+    student: str
+    original: Path
+    sha256: str = ""
+    notebooks: dict[str, NotebookFile] = field(default_factory=dict)
+    status: str | None = None
+    detail: str = ""
+
+
+def _is_litter(rel: PurePosixPath) -> bool:
+    return any(part == "__MACOSX" or part.startswith(".") for part in rel.parts)
+
+
+def hash_path(path: Path) -> str:
+    """SHA-256 of a file, or of a folder's relative paths and file contents (sorted)."""
+    h = hashlib.sha256()
+    path = Path(path)
+    if path.is_file():
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        return h.hexdigest()
+    for p in sorted(path.rglob("*")):
+        rel = p.relative_to(path).as_posix()
+        if p.is_symlink():
+            h.update(f"L {rel} -> {p.readlink()}\n".encode())
+        elif p.is_file():
+            h.update(f"F {rel}\n".encode())
+            h.update(hash_path(p).encode())
+    return h.hexdigest()
+
+
+def safe_extract(zpath: Path, dest: Path) -> None:
+    """Extract ``zpath`` into ``dest``, refusing anything that could land outside it.
+
+    Raises
+    ------
+    ValueError
+        Corrupt archive, absolute or ``..`` member paths, symbolic links, or more than
+        ``MAX_UNZIPPED_BYTES`` uncompressed.
+    """
+    try:
+        zf = zipfile.ZipFile(zpath)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ValueError(f"not a readable zip file ({exc})") from exc
+    with zf:
+        infos = zf.infolist()
+        total = 0
+        for info in infos:
+            name = PurePosixPath(info.filename.replace("\\", "/"))
+            if name.is_absolute() or ".." in name.parts or (name.parts and ":" in name.parts[0]):
+                raise ValueError(f"unsafe path in zip: {info.filename!r}")
+            if (info.external_attr >> 16) & 0o170000 == 0o120000:
+                raise ValueError(f"symbolic link in zip: {info.filename!r}")
+            total += info.file_size
+        if total > MAX_UNZIPPED_BYTES:
+            raise ValueError(f"zip expands to {total} bytes; the limit is {MAX_UNZIPPED_BYTES}")
+        dest.mkdir(parents=True, exist_ok=True)
+        try:
+            for info in infos:
+                target = dest / PurePosixPath(info.filename.replace("\\", "/"))
+                if info.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as src, open(target, "wb") as out:
+                    shutil.copyfileobj(src, out)
+        except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as exc:
+            raise ValueError(f"corrupt zip file ({type(exc).__name__}: {exc})") from exc
+
+
+def _copy_folder(src: Path, dest: Path) -> None:
+    # Links are copied as links and never followed: a link to /etc or to another student's
+    # folder must not pull their files into this student's copy.
+    shutil.copytree(src, dest, symlinks=True)
+
+
+def find_notebooks(root: Path, expected: dict[str, set[str]]) -> dict[str, NotebookFile]:
+    """Locate and parse every expected notebook below ``root`` (a student's private copy).
+
+    Parameters
+    ----------
+    root : Path
+    expected : dict
+        ``notebook name -> set of its test-cell grade ids`` (from the release), used to
+        recognise a renamed notebook: if a name is absent and exactly one unclaimed notebook
+        holds that notebook's test cells, it is taken (and the detail says so).
+
+    Returns
+    -------
+    dict
+        ``name -> NotebookFile``.
+    """
+    candidates = sorted(
+        p for p in root.rglob("*.ipynb")
+        if p.is_file() and not p.is_symlink() and not _is_litter(p.relative_to(root))
+        and ".ipynb_checkpoints" not in p.parts
+    )
+    by_name: dict[str, list[Path]] = {}
+    for p in candidates:
+        by_name.setdefault(p.stem, []).append(p)
+    found: dict[str, NotebookFile] = {}
+    claimed: set[Path] = set()
+    for name in expected:
+        paths = by_name.get(name, [])
+        if paths:
+            # The shallowest copy wins (a zip of the folder nests it one level down).
+            path = min(paths, key=lambda p: (len(p.relative_to(root).parts), str(p)))
+            claimed.add(path)
+            found[name] = NotebookFile(name, path)
+    for name, gids in expected.items():
+        if name in found:
+            continue
+        matches = []
+        for p in candidates:
+            if p in claimed or p.stem in expected:
+                continue
+            try:
+                nb = read_notebook(p)
+            except ValueError:
+                continue
+            if gids and gids <= set(test_cells(nb)):
+                matches.append(p)
+        if len(matches) == 1:
+            claimed.add(matches[0])
+            found[name] = NotebookFile(name, matches[0],
+                                       detail=f"renamed: found as "
+                                              f"{matches[0].relative_to(root).as_posix()}")
+        else:
+            found[name] = NotebookFile(name, None, "missing", f"no {name}.ipynb in the submission")
+    for name, nbf in found.items():
+        if nbf.path is None:
+            continue
+        if nbf.path.stat().st_size > MAX_NOTEBOOK_BYTES:
+            found[name] = NotebookFile(name, None, "invalid",
+                                       f"{name}.ipynb is larger than {MAX_NOTEBOOK_BYTES} bytes")
+            continue
+        try:
+            read_notebook(nbf.path)
+        except ValueError as exc:
+            found[name] = NotebookFile(name, None, "invalid", f"{name}.ipynb: {exc}")
+    return found
+
+
+def collect(submissions_dir, expected: dict[str, set[str]], workdir) -> list[Submission]:
+    """Copy every student's submission into ``workdir`` and find its notebooks.
+
+    Parameters
+    ----------
+    submissions_dir : path-like
+        Folder of ``<student>.zip`` files and/or ``<student>/`` folders (read only).
+    expected : dict
+        ``notebook name -> test-cell grade ids`` of the assignment.
+    workdir : path-like
+        Private folder receiving ``<index>/`` copies.
+
+    Returns
+    -------
+    list of Submission
+        One per student, sorted by student id. Hidden entries (``.DS_Store``) are skipped; any
+        other file that is neither a zip nor a folder becomes an ``invalid`` student.
+
+    Raises
+    ------
+    ValueError
+        If ``submissions_dir`` is not a folder, or two entries claim the same student id.
+    """
+    sdir = Path(submissions_dir)
+    if not sdir.is_dir():
+        raise ValueError(f"submissions: expected a folder of <student>.zip files or "
+                         f"<student>/ folders, got {sdir}")
+    workdir = Path(workdir)
+    entries = sorted(p for p in sdir.iterdir() if not p.name.startswith((".", "__MACOSX")))
+    subs: list[Submission] = []
+    seen: dict[str, Path] = {}
+    for i, entry in enumerate(entries):
+        student = entry.stem if entry.is_file() and entry.suffix.lower() == ".zip" else entry.name
+        if student in seen:
+            raise ValueError(f"submissions: {seen[student].name} and {entry.name} are both "
+                             f"student {student!r}")
+        seen[student] = entry
+        sub = Submission(student, entry)
+        dest = workdir / f"{i:05d}"
+        try:
+            sub.sha256 = hash_path(entry)
+            if entry.is_symlink():
+                raise ValueError("a symbolic link, not a zip file or a folder")
+            if entry.is_dir():
+                _copy_folder(entry, dest)
+            elif entry.suffix.lower() == ".zip":
+                safe_extract(entry, dest)
+            else:
+                raise ValueError(f"{entry.name} is neither <student>.zip nor a folder")
+        except (ValueError, OSError) as exc:
+            sub.status, sub.detail = "invalid", str(exc)
+            sub.notebooks = {n: NotebookFile(n, None, "invalid", str(exc)) for n in expected}
+            subs.append(sub)
+            continue
+        sub.notebooks = find_notebooks(dest, expected)
+        subs.append(sub)
+    return sorted(subs, key=lambda s: s.student)

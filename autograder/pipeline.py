@@ -1,0 +1,236 @@
+"""The whole flow of ``grade`` (collect -> run -> verify -> report) and of ``validate``.
+
+Kept apart from :mod:`autograder.__main__` so the command line stays a thin argparse layer and
+the flow can be called from Python (tests, a notebook, a JupyterHub service).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import EXERCISES_DIR
+from .collect import Submission, collect, hash_path
+from .nbgrader_config import CELL_TIMEOUT, course_config
+from .report import (
+    StudentRow,
+    combine,
+    record_in_gradebook,
+    summary,
+    write_feedback,
+    write_grades_csv,
+)
+from .run import (
+    DEFAULT_TIMEOUT,
+    Prepared,
+    RunResult,
+    prepare,
+    run_student,
+    use_interpreter_path,
+)
+from .verify import (
+    HIDDEN_BEGIN,
+    HIDDEN_END,
+    Verdict,
+    find_leaks,
+    read_notebook,
+    secret_lines,
+    tamper_check,
+    test_cells,
+    verdict_from_autograded,
+)
+
+
+def _inside(a: Path, b: Path) -> bool:
+    a, b = a.resolve(), b.resolve()
+    return a == b or b in a.parents
+
+
+@dataclass
+class GradeRun:
+    """Everything one ``grade`` run produced (also written to ``out``)."""
+
+    rows: list[StudentRow]
+    verdicts: dict[str, list[Verdict]] = field(default_factory=dict)
+    csv_path: Path | None = None
+    summary: str = ""
+
+
+def _verdicts_for(prep: Prepared, sub: Submission, run: RunResult | None,
+                  secrets: list[str]) -> tuple[list[Verdict], dict[str, Path | None]]:
+    """Stage 3 for one student: one verdict and one checked feedback page per notebook."""
+    verdicts, pages = [], {}
+    for name in prep.notebooks:
+        nbf = sub.notebooks[name]
+        max_score = prep.max_scores[name]
+        cells0 = {gid: (0.0, pts) for gid, pts in test_cells(prep.release_nb(name)).items()}
+        if nbf.status is not None:
+            verdicts.append(Verdict(name, nbf.status, 0.0, max_score, nbf.detail, cells0))
+            pages[name] = None
+            continue
+        if run is None or run.status is not None:
+            status = run.status if run is not None else "crashed"
+            detail = run.detail if run is not None else "not run"
+            verdicts.append(Verdict(name, status, 0.0, max_score, detail, cells0))
+            pages[name] = None
+            continue
+        autograded = read_notebook(run.autograded[name])
+        v = verdict_from_autograded(name, autograded, prep.release_nb(name), prep.source_nb(name),
+                                    reported=run.reported.get(name))
+        if v.status == "graded":
+            problems = tamper_check(read_notebook(nbf.path), prep.release_nb(name),
+                                    prep.source_nb(name))
+            if problems:
+                v.status = "tampered"
+                v.detail = "; ".join(filter(None, ["test/locked cells changed (graded on the "
+                                                   "instructor's copy): " + ", ".join(problems),
+                                                   v.detail]))
+        if nbf.detail:
+            v.detail = "; ".join(filter(None, [nbf.detail, v.detail]))
+        page = run.feedback.get(name)
+        if page is not None:
+            text = page.read_text(encoding="utf-8", errors="replace")
+            if find_leaks(text, secrets, markers=(HIDDEN_BEGIN, HIDDEN_END)):
+                # Never ship it; the status page still tells the student the outcome.
+                v.detail = "; ".join(filter(None, [v.detail, "feedback withheld (it quoted "
+                                                   "hidden tests)"]))
+                page = None
+        pages[name] = page
+        verdicts.append(v)
+    return verdicts, pages
+
+
+def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
+                     timeout: float = DEFAULT_TIMEOUT, cell_timeout: int = CELL_TIMEOUT,
+                     exercises_dir=EXERCISES_DIR, progress: bool = True) -> GradeRun:
+    """Grade every student in ``submissions`` with real nbgrader, each in its own process.
+
+    Parameters
+    ----------
+    assignment : str
+        Source assignment name (folder under ``exercises_dir``).
+    submissions : path-like
+        Folder of ``<student>.zip`` and/or ``<student>/`` (never modified).
+    out : path-like
+        Output folder: ``grades.csv``, ``feedback/<student>/<notebook>.html`` and the
+        instructor's ``gradebook.db``. Must not be inside ``submissions`` or vice versa.
+    jobs : int
+        Students graded at the same time (each one child process plus one kernel).
+    timeout : float
+        Wall-clock seconds per student (kernel start-up included).
+    cell_timeout : int
+        Seconds per cell.
+    progress : bool
+        Show a tqdm progress bar on stderr.
+
+    Returns
+    -------
+    GradeRun
+    """
+    if not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs: expected an integer >= 1, got {jobs!r}")
+    if not timeout or timeout <= 0:
+        raise ValueError(f"timeout: expected a positive number of seconds, got {timeout!r}")
+    submissions, out = Path(submissions), Path(out)
+    if not submissions.is_dir():
+        raise ValueError(f"submissions: expected a folder, got {submissions}")
+    if _inside(out, submissions) or _inside(submissions, out):
+        raise ValueError(f"out: {out} must not be inside submissions {submissions} or contain it")
+    use_interpreter_path()
+    out.mkdir(parents=True, exist_ok=True)
+    db_url = f"sqlite:///{(out / 'gradebook.db').resolve()}"
+    before = {p.name: hash_path(p) for p in submissions.iterdir()}
+    tmp = Path(tempfile.mkdtemp(prefix="autograder-grade-"))
+    try:
+        prep = prepare(assignment, tmp / "prep", exercises_dir, db_url=db_url)
+        expected = {n: set(test_cells(prep.release_nb(n))) for n in prep.notebooks}
+        secrets = [s for n in prep.notebooks for s in secret_lines(prep.source_nb(n),
+                                                                   solutions=False)]
+        subs = collect(submissions, expected, tmp / "collect")
+
+        def job(i_sub):
+            i, sub = i_sub
+            ready = {n: f.path for n, f in sub.notebooks.items() if f.status is None}
+            if not ready:
+                return sub, None
+            return sub, run_student(prep, sub.student, ready, tmp / "run" / f"{i:05d}",
+                                    timeout=timeout, cell_timeout=cell_timeout)
+
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(subs), desc=f"grading {assignment}", unit="student",
+                       file=sys.stderr)
+        rows, all_verdicts = [], {}
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            for sub, run in pool.map(job, enumerate(subs)):
+                verdicts, pages = _verdicts_for(prep, sub, run, secrets)
+                row = combine(sub.student, assignment, verdicts)
+                for v in verdicts:
+                    write_feedback(out, sub.student, assignment, v, pages[v.notebook])
+                record_in_gradebook(db_url, assignment, sub.student, verdicts)
+                rows.append(row)
+                all_verdicts[sub.student] = verdicts
+                if bar is not None:
+                    bar.update(1)
+        if bar is not None:
+            bar.close()
+        csv_path = write_grades_csv(rows, out / "grades.csv")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    after = {p.name: hash_path(p) for p in submissions.iterdir()}
+    if after != before:
+        # A bug in this tool, never the student's doing: say it loudly.
+        raise RuntimeError(f"submissions changed during grading: {sorted(set(after) ^ set(before))}"
+                           " or contents differ")
+    return GradeRun(rows, all_verdicts, csv_path, summary(rows))
+
+
+@dataclass
+class Validation:
+    """Outcome of ``validate``: ``ok`` and one message per failed or changed cell."""
+
+    ok: bool
+    messages: list[str]
+
+
+def validate_notebook(path, cell_timeout: int = CELL_TIMEOUT) -> Validation:
+    """Run a notebook top to bottom with nbgrader's validator and report every failing test.
+
+    Unlike ``nbgrader validate``, the outcome is a value (``ok``) the CLI turns into an exit
+    status. Fails when a test cell errors, a cell changed type, or a locked/test cell was edited
+    (checksum mismatch, released notebooks only).
+    """
+    from nbgrader.validator import Validator
+
+    path = Path(path)
+    if not path.is_file() or path.suffix != ".ipynb":
+        raise ValueError(f"notebook: expected an existing .ipynb file, got {path}")
+    use_interpreter_path()
+    nb = read_notebook(path)
+    if not test_cells(nb):
+        return Validation(False, [f"{path.name} has no autograded test cells"])
+    names = {c.source.strip(): c.metadata.get("nbgrader", {}).get("grade_id", "?")
+             for c in nb.cells}
+    with tempfile.TemporaryDirectory(prefix="autograder-validate-") as tmp:
+        validator = Validator(config=course_config(tmp, cell_timeout=cell_timeout))
+        results = validator.validate(str(path.resolve()))
+    messages = []
+    for cell in results.get("type_changed", []):
+        messages.append(f"a cell changed type from {cell['old_type']} to {cell['new_type']}: "
+                        f"{cell['source'][:60]!r}")
+    for cell in results.get("changed", []):
+        messages.append(f"locked or test cell {names.get(cell['source'], '?')} was edited; "
+                        "restore it from the released notebook")
+    for cell in results.get("failed", []):
+        err = [ln for ln in cell["raw_error"].splitlines() if ln.strip()]
+        from nbconvert.filters import strip_ansi
+
+        last = strip_ansi(err[-1]) if err else "failed"
+        messages.append(f"{names.get(cell['source'], '?')} failed: {last}")
+    return Validation(not messages, messages)

@@ -1,0 +1,137 @@
+"""Stage 4: grades.csv, feedback pages, the instructor's gradebook and the summary.
+
+One row per student: the worst status of their notebooks, the summed score, ``max_score`` the
+autograded points of the assignment. Feedback pages are copied only after the hidden-test
+check (:func:`autograder.verify.find_leaks`); notebooks that never ran get a short page that
+says why, so no student is left with a silent zero.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import shutil
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import worst_status
+from .nbgrader_config import COURSE_ID
+from .verify import Verdict
+
+CSV_COLUMNS = ("student", "assignment", "score", "max_score", "status", "detail")
+
+
+@dataclass
+class StudentRow:
+    """One line of ``grades.csv``."""
+
+    student: str
+    assignment: str
+    score: float
+    max_score: float
+    status: str
+    detail: str = ""
+
+
+def combine(student: str, assignment: str, verdicts: list[Verdict], note: str = "") -> StudentRow:
+    """Fold the verdicts of a student's notebooks into one row (worst status, summed score)."""
+    if not verdicts:
+        raise ValueError("verdicts: expected one verdict per notebook, got none")
+    details = [f"{v.notebook}: {v.detail}" if len(verdicts) > 1 else v.detail
+               for v in verdicts if v.detail]
+    if note:
+        details.insert(0, note)
+    return StudentRow(student, assignment, round(sum(v.score for v in verdicts), 6),
+                      round(sum(v.max_score for v in verdicts), 6),
+                      worst_status(v.status for v in verdicts), "; ".join(details))
+
+
+def write_grades_csv(rows: list[StudentRow], path) -> Path:
+    """Write ``rows`` (sorted by student) to ``path`` with :data:`CSV_COLUMNS`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(CSV_COLUMNS)
+        for r in sorted(rows, key=lambda r: r.student):
+            w.writerow([r.student, r.assignment, f"{r.score:g}", f"{r.max_score:g}", r.status,
+                        " ".join(r.detail.split())])
+    return path
+
+
+def read_grades_csv(path) -> list[StudentRow]:
+    """Read a ``grades.csv`` written by :func:`write_grades_csv`."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        if tuple(reader.fieldnames or ()) != CSV_COLUMNS:
+            raise ValueError(f"path: {path} does not have the columns {CSV_COLUMNS}")
+        return [StudentRow(r["student"], r["assignment"], float(r["score"]),
+                           float(r["max_score"]), r["status"], r["detail"]) for r in reader]
+
+
+def status_page(student: str, assignment: str, verdict: Verdict) -> str:
+    """A minimal feedback page for a notebook that could not be run or whose page leaked."""
+    e = html.escape
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{e(assignment)}: "
+            f"{e(verdict.notebook)}</title></head><body><h1>{e(assignment)} / "
+            f"{e(verdict.notebook)}</h1><p>Student: {e(student)}</p><p>Status: "
+            f"<b>{e(verdict.status)}</b></p><p>Score: {verdict.score:g} / "
+            f"{verdict.max_score:g}</p><p>{e(verdict.detail)}</p></body></html>\n")
+
+
+def write_feedback(out_dir, student: str, assignment: str, verdict: Verdict,
+                   page: Path | None) -> Path:
+    """Put the feedback of one notebook at ``out_dir/feedback/<student>/<notebook>.html``.
+
+    ``page`` is nbgrader's (already checked) feedback, or ``None`` for a status page.
+    """
+    target = Path(out_dir) / "feedback" / student / f"{verdict.notebook}.html"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if page is not None:
+        shutil.copyfile(page, target)
+    else:
+        target.write_text(status_page(student, assignment, verdict), encoding="utf-8")
+    return target
+
+
+def record_in_gradebook(db_url: str, assignment: str, student: str,
+                        verdicts: list[Verdict]) -> None:
+    """Record a student's autograded cell scores in the instructor's nbgrader gradebook.
+
+    The assignment must already be in the gradebook (``generate_assignment`` with this
+    ``db_url``). Notebooks that did not run get 0 for each cell, as nbgrader does for a missing
+    notebook; the status column of grades.csv says why.
+    """
+    from nbgrader.api import Gradebook
+
+    with Gradebook(db_url, COURSE_ID) as gb:
+        gb.update_or_create_student(student)
+        gb.update_or_create_submission(assignment, student)
+        for v in verdicts:
+            for gid, (score, _) in v.cells.items():
+                grade = gb.find_grade(gid, v.notebook, assignment, student)
+                grade.auto_score = float(score)
+                grade.needs_manual_grade = False
+            if not v.cells:
+                nb = gb.find_submission_notebook(v.notebook, assignment, student)
+                for grade in nb.grades:
+                    grade.auto_score = 0.0
+                    grade.needs_manual_grade = False
+        gb.db.commit()
+
+
+def summary(rows: list[StudentRow]) -> str:
+    """A few lines for the terminal: counts per status, mean score, a text histogram."""
+    if not rows:
+        return "no submissions"
+    counts = Counter(r.status for r in rows)
+    max_score = max(r.max_score for r in rows) or 1.0
+    mean = sum(r.score for r in rows) / len(rows)
+    lines = [f"{len(rows)} students: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())),
+             f"mean score {mean:.2f} / {max_score:g}"]
+    bins = Counter(min(4, int(5 * r.score / max_score)) for r in rows)
+    for b in range(5):
+        lo, hi = 20 * b, 20 * (b + 1)
+        lines.append(f"  {lo:3d}-{hi:3d}% | {'#' * bins.get(b, 0)} {bins.get(b, 0)}")
+    return "\n".join(lines)

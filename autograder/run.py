@@ -1,0 +1,469 @@
+"""Stage 2: run real nbgrader, one student at a time, each in its own process and course.
+
+* :func:`prepare` turns a source assignment into a private nbgrader course (``generate_assignment``
+  in a temporary directory): the released notebooks and a gradebook holding only the
+  assignment. :func:`release` copies the student version out of it.
+* :func:`run_student` grades one student: a child process (``python -m autograder.run JOB``)
+  builds its own temporary course from the prepared gradebook, runs ``nbgrader autograde`` and
+  ``generate_feedback`` there and writes plain JSON. The kernel therefore never sees the
+  instructor's gradebook, the output directory or another student's files, and a hang, a crash
+  or a dead kernel ends that child only: the student gets ``timeout``/``crashed`` and the run
+  goes on. The original submission is never touched (collect made the copy).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from . import EXERCISES_DIR, RELEASE_DIR
+from .nbgrader_config import CELL_TIMEOUT, COURSE_ID, IGNORE, course_config
+from .verify import cell_errors, find_leaks, secret_lines, strip_hidden_tests
+
+#: Environment variable that tags every process of one grading job (child, kernel, and
+#: whatever the student's code spawns), so that all of them can be found and killed.
+JOB_TAG_ENV = "AUTOGRADER_JOB_TAG"
+#: Seconds a student's whole grading (kernel start-up included) may take by default.
+DEFAULT_TIMEOUT = 300
+
+
+def child_env() -> dict[str, str]:
+    """Environment for nbgrader child processes.
+
+    nbgrader runs ``alembic`` (and Jupyter finds kernels) by name, so the folder of the
+    running interpreter goes first on ``PATH``: ``.venv/bin/python -m autograder`` then works
+    without an activated virtual environment.
+    """
+    env = dict(os.environ)
+    bindir = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join([bindir, env.get("PATH", "")])
+    env.setdefault("PYTHONIOENCODING", "utf-8")
+    # Matplotlib and IPython caches go to a private place, not the grader's home.
+    env.pop("JPY_PARENT_PID", None)
+    return env
+
+
+def use_interpreter_path() -> None:
+    """Put this interpreter's folder first on ``PATH`` (nbgrader runs ``alembic`` by name)."""
+    os.environ["PATH"] = child_env()["PATH"]
+
+
+# --------------------------------------------------------------------------- preparing
+
+
+@dataclass
+class Prepared:
+    """A source assignment turned into a private nbgrader course.
+
+    Attributes
+    ----------
+    assignment : str
+        Assignment name (the folder name under ``exercises/``).
+    course : Path
+        Root of the temporary course directory.
+    notebooks : list of str
+        Notebook names without ``.ipynb``, sorted.
+    max_scores : dict
+        ``notebook -> autograded points``.
+    """
+
+    assignment: str
+    course: Path
+    notebooks: list[str]
+    max_scores: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def source_dir(self) -> Path:
+        return self.course / "source" / self.assignment
+
+    @property
+    def release_dir(self) -> Path:
+        return self.course / "release" / self.assignment
+
+    @property
+    def db_path(self) -> Path:
+        return self.course / "gradebook.db"
+
+    @property
+    def max_score(self) -> float:
+        return float(sum(self.max_scores.values()))
+
+    def source_nb(self, notebook: str):
+        return nbformat.read(str(self.source_dir / f"{notebook}.ipynb"), as_version=4)
+
+    def release_nb(self, notebook: str):
+        return nbformat.read(str(self.release_dir / f"{notebook}.ipynb"), as_version=4)
+
+
+def assignment_dir(assignment: str, exercises_dir=EXERCISES_DIR) -> Path:
+    """Folder of a source assignment; ``ValueError`` listing the known ones if absent."""
+    exercises_dir = Path(exercises_dir)
+    if not isinstance(assignment, str) or not assignment or "/" in assignment or \
+            assignment.startswith("."):
+        raise ValueError(f"assignment: expected a folder name under {exercises_dir}, "
+                         f"got {assignment!r}")
+    path = exercises_dir / assignment
+    if not path.is_dir() or not list(path.glob("*.ipynb")):
+        known = list_assignments(exercises_dir)
+        raise ValueError(f"assignment: no notebooks in {path}; known assignments: {known}")
+    return path
+
+
+def list_assignments(exercises_dir=EXERCISES_DIR) -> list[str]:
+    """Names of the source assignments (folders holding at least one notebook)."""
+    exercises_dir = Path(exercises_dir)
+    if not exercises_dir.is_dir():
+        return []
+    return sorted(p.name for p in exercises_dir.iterdir()
+                  if p.is_dir() and not p.name.startswith((".", "_")) and list(p.glob("*.ipynb")))
+
+
+def _quiet_api(config):
+    """An ``NbGraderAPI`` on ``config`` whose log goes nowhere (results carry the log)."""
+    import logging
+
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    coursedir = CourseDirectory(config=config)
+    api = NbGraderAPI(coursedir=coursedir, config=config)
+    api.log.setLevel(logging.ERROR)
+    return api
+
+
+def prepare(assignment: str, workdir, exercises_dir=EXERCISES_DIR, db_url: str | None = None
+            ) -> Prepared:
+    """Run nbgrader ``generate_assignment`` on a copy of the source in ``workdir/course``.
+
+    Parameters
+    ----------
+    assignment : str
+        Folder name under ``exercises_dir``.
+    workdir : path-like
+        An empty private directory (a temporary one); the course is built below it.
+    exercises_dir : path-like
+        Where the source assignments live.
+    db_url : str, optional
+        Also record the assignment in this gradebook (the instructor's); by default only the
+        course's own ``gradebook.db``.
+
+    Returns
+    -------
+    Prepared
+
+    Raises
+    ------
+    RuntimeError
+        When nbgrader refuses the source (its log is in the message).
+    """
+    src = assignment_dir(assignment, exercises_dir)
+    use_interpreter_path()
+    course = Path(workdir).resolve() / "course"
+    shutil.copytree(src, course / "source" / assignment,
+                    ignore=shutil.ignore_patterns(*IGNORE))
+    result = _quiet_api(course_config(course)).generate_assignment(assignment)
+    if not result.get("success"):
+        raise RuntimeError(f"nbgrader generate_assignment failed for {assignment}:\n"
+                           f"{result.get('error', '')}\n{result.get('log', '')}")
+    if db_url is not None:
+        again = _quiet_api(course_config(course, db_url=db_url)).generate_assignment(assignment)
+        if not again.get("success"):
+            raise RuntimeError(f"could not record {assignment} in {db_url}:\n"
+                               f"{again.get('error', '')}")
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", COURSE_ID) as gb:
+        nbs = gb.find_assignment(assignment).notebooks
+        max_scores = {nb.name: float(nb.max_score) for nb in nbs}
+    return Prepared(assignment, course, sorted(max_scores), max_scores)
+
+
+def release(assignments=None, out_dir=RELEASE_DIR, exercises_dir=EXERCISES_DIR) -> list[Path]:
+    """Write the student version of each assignment: ``out_dir/<a>/`` and ``out_dir/<a>.zip``.
+
+    The files come from nbgrader's ``generate_assignment`` (solutions replaced by a stub,
+    hidden tests removed), built in a temporary course so no gradebook or nbgrader folder is
+    left in the repository. Every released file is then checked for solution and hidden-test
+    lines; a leak raises ``RuntimeError`` and nothing of that assignment is written.
+
+    Parameters
+    ----------
+    assignments : list of str, optional
+        Names under ``exercises_dir``; default all of them.
+
+    Returns
+    -------
+    list of Path
+        The written zip files.
+    """
+    out_dir = Path(out_dir)
+    names = list(assignments) if assignments else list_assignments(exercises_dir)
+    if not names:
+        raise ValueError(f"assignments: none given and none found in {exercises_dir}")
+    written = []
+    for name in names:
+        with tempfile.TemporaryDirectory(prefix="autograder-release-") as tmp:
+            prep = prepare(name, tmp, exercises_dir)
+            secrets = []
+            for nb in prep.notebooks:
+                secrets += secret_lines(prep.source_nb(nb))
+            files = sorted(p for p in prep.release_dir.rglob("*") if p.is_file())
+            for path in files:
+                if path.suffix in {".ipynb", ".py", ".md", ".txt", ".json"}:
+                    leaks = find_leaks(path.read_text(encoding="utf-8", errors="replace"),
+                                       secrets)
+                    if leaks:
+                        raise RuntimeError(f"release of {name}: {path.name} contains "
+                                           f"{len(leaks)} secret line(s), e.g. {leaks[0]!r}")
+            target = out_dir / name
+            if target.exists():
+                shutil.rmtree(target)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(prep.release_dir, target)
+            zpath = out_dir / f"{name}.zip"
+            with zipfile.ZipFile(zpath, "w", zipfile.ZIP_DEFLATED) as zf:
+                for path in files:
+                    zf.write(path, Path(name) / path.relative_to(prep.release_dir))
+            written.append(zpath)
+    return written
+
+
+# --------------------------------------------------------------------------- one student
+
+
+@dataclass
+class RunResult:
+    """What the child process reported for one student.
+
+    Attributes
+    ----------
+    student : str
+    status : str or None
+        ``None`` when nbgrader autograded every notebook; otherwise ``timeout`` or ``crashed``.
+    detail : str
+    autograded : dict
+        ``notebook -> path`` of nbgrader's autograded notebook (in the work directory).
+    feedback : dict
+        ``notebook -> path`` of the feedback HTML (hidden tests already stripped).
+    reported : dict
+        ``notebook -> {grade_id: auto_score}`` as the child's gradebook recorded them.
+    seconds : float
+        Wall time of the child process.
+    """
+
+    student: str
+    status: str | None
+    detail: str = ""
+    autograded: dict[str, Path] = field(default_factory=dict)
+    feedback: dict[str, Path] = field(default_factory=dict)
+    reported: dict[str, dict[str, float]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def kill_tagged(tag: str) -> int:
+    """SIGKILL every process whose initial environment carries ``JOB_TAG_ENV=tag``.
+
+    Kernels are started in their own session by jupyter_client, so killing the child's process
+    group is not enough; the tag (inherited by every descendant) finds them all.
+    Returns the number of processes signalled.
+    """
+    needle = f"{JOB_TAG_ENV}={tag}".encode()
+    killed = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle in environ.split(b"\0"):
+            try:
+                os.kill(int(proc.name), signal.SIGKILL)
+                killed += 1
+            except OSError:
+                pass
+    return killed
+
+
+def run_student(prep: Prepared, student: str, notebooks: dict[str, Path], workdir,
+                timeout: float = DEFAULT_TIMEOUT, cell_timeout: int = CELL_TIMEOUT) -> RunResult:
+    """Autograde one student's notebooks in a child process with a wall-clock limit.
+
+    Parameters
+    ----------
+    prep : Prepared
+        The prepared assignment (its gradebook is copied, never written).
+    student : str
+        Student id (for messages; inside the child course the student is always ``student``,
+        so names with spaces or odd characters cannot upset nbgrader's paths).
+    notebooks : dict
+        ``notebook name -> path`` of the collected (already copied) submission notebooks.
+    workdir : path-like
+        A private, empty directory for this student; results are left there.
+    timeout : float
+        Seconds before the child and everything it started are killed (status ``timeout``).
+    cell_timeout : int
+        Seconds one cell may run (nbgrader interrupts it; the verdict says ``timeout``).
+    """
+    if not timeout or timeout <= 0:
+        raise ValueError(f"timeout: expected a positive number of seconds, got {timeout}")
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    tag = uuid.uuid4().hex
+    job = {"assignment": prep.assignment, "template_db": str(prep.db_path),
+           "source_dir": str(prep.source_dir), "course": str(workdir / "course"),
+           "notebooks": {k: str(v) for k, v in notebooks.items()},
+           "cell_timeout": int(cell_timeout), "result": str(workdir / "result.json")}
+    (workdir / "job.json").write_text(json.dumps(job))
+    env = child_env()
+    env[JOB_TAG_ENV] = tag
+    start = time.monotonic()
+    with open(workdir / "child.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "autograder.run", str(workdir / "job.json")],
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=env, cwd=str(workdir), start_new_session=True)
+        try:
+            rc = proc.wait(timeout=timeout)
+            status = None
+        except subprocess.TimeoutExpired:
+            rc, status = None, "timeout"
+        finally:
+            # The kernel (own session) and anything the student's code spawned die too.
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            kill_tagged(tag)
+            proc.wait()
+    seconds = time.monotonic() - start
+    if status == "timeout":
+        return RunResult(student, "timeout", f"grading took longer than {timeout:g} s and was "
+                         "stopped", seconds=seconds)
+    result_path = workdir / "result.json"
+    if not result_path.exists():
+        tail = _tail(workdir / "child.log")
+        return RunResult(student, "crashed", f"grader process exited with code {rc} "
+                         f"without a result: {tail}", seconds=seconds)
+    try:
+        data = json.loads(result_path.read_text())
+    except ValueError as exc:
+        return RunResult(student, "crashed", f"unreadable result ({exc})", seconds=seconds)
+    if not data.get("success"):
+        return RunResult(student, "crashed", data.get("error", "nbgrader failed"),
+                         seconds=seconds)
+    return RunResult(student, None, "",
+                     autograded={k: Path(v) for k, v in data["autograded"].items()},
+                     feedback={k: Path(v) for k, v in data.get("feedback", {}).items()},
+                     reported=data["reported"], seconds=seconds)
+
+
+def _tail(path: Path, n: int = 400) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    return " ".join(text[-n:].split())
+
+
+def _short_error(log: str, error: str) -> str:
+    """The most telling line of nbgrader's failure (e.g. the DeadKernelError)."""
+    text = f"{error}\n{log}"
+    for key in ("DeadKernelError", "Kernel died", "CellTimeoutError", "RuntimeError"):
+        for line in text.splitlines():
+            if key in line:
+                return " ".join(line.split())[:300]
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    return " ".join(lines[-1].split())[:300] if lines else "nbgrader autograde failed"
+
+
+def sanitize_for_feedback(nb) -> None:
+    """Make an autograded notebook safe to show: no hidden test, no traceback of test code.
+
+    Test cells get their hidden-test regions removed; an error output of a test cell keeps
+    only ``ename: evalue`` (the message the test wrote for the student), because IPython's
+    traceback quotes the source lines around the failing one, hidden ones included.
+    """
+    from .verify import is_test_cell
+
+    for cell in nb.cells:
+        if cell.cell_type != "code" or not is_test_cell(cell):
+            continue
+        cell.source = strip_hidden_tests(cell.source)
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                out["traceback"] = [f"{out.get('ename', 'Error')}: {out.get('evalue', '')}"]
+
+
+def _child_main(job_path: str) -> int:
+    """Body of the child process: one student's private nbgrader course."""
+    job = json.loads(Path(job_path).read_text())
+    result_path = Path(job["result"])
+    a = job["assignment"]
+    course = Path(job["course"])
+
+    def finish(**data) -> int:
+        result_path.write_text(json.dumps(data))
+        return 0
+
+    try:
+        (course / "submitted" / "student" / a).mkdir(parents=True)
+        shutil.copy(job["template_db"], course / "gradebook.db")
+        # Non-notebook files of the source (data files) are restored by autograde from here;
+        # the source notebooks themselves are not needed and stay out of the kernel's reach.
+        shutil.copytree(job["source_dir"], course / "source" / a,
+                        ignore=shutil.ignore_patterns("*.ipynb", *IGNORE))
+        for name, path in job["notebooks"].items():
+            shutil.copy(path, course / "submitted" / "student" / a / f"{name}.ipynb")
+        api = _quiet_api(course_config(course, cell_timeout=job["cell_timeout"]))
+        res = api.autograde(a, "student")
+        if not res.get("success"):
+            return finish(success=False, error=_short_error(res.get("log", ""),
+                                                            res.get("error", "")))
+        from nbgrader.api import Gradebook
+
+        reported, autograded = {}, {}
+        with Gradebook(f"sqlite:///{course / 'gradebook.db'}", COURSE_ID) as gb:
+            for name in job["notebooks"]:
+                sub = gb.find_submission_notebook(name, a, "student")
+                reported[name] = {g.name: float(g.auto_score or 0.0) for g in sub.grades
+                                  if g.auto_score is not None}
+        adir = course / "autograded" / "student" / a
+        for name in job["notebooks"]:
+            path = adir / f"{name}.ipynb"
+            if not path.exists():
+                return finish(success=False, error=f"nbgrader wrote no autograded {name}.ipynb")
+            nb = nbformat.read(str(path), as_version=4)
+            if any(e == "DeadKernelError" for c in nb.cells if c.cell_type == "code"
+                   for e, _ in cell_errors(c)):
+                return finish(success=False, error="the kernel died while running the notebook")
+            # Keep nbgrader's verdict material, then feed a sanitised copy to feedback.
+            keep = course / f"autograded-{name}.ipynb"
+            shutil.copy(path, keep)
+            autograded[name] = str(keep)
+            sanitize_for_feedback(nb)
+            nbformat.write(nb, str(path))
+        fb = api.generate_feedback(a, "student")
+        feedback = {}
+        if fb.get("success"):
+            fdir = course / "feedback" / "student" / a
+            feedback = {n: str(fdir / f"{n}.html") for n in job["notebooks"]
+                        if (fdir / f"{n}.html").exists()}
+        return finish(success=True, reported=reported, autograded=autograded, feedback=feedback)
+    except Exception as exc:  # any failure is this student's, reported as data
+        return finish(success=False, error=f"{type(exc).__name__}: {exc}"[:500])
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main(sys.argv[1]))

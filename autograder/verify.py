@@ -1,0 +1,251 @@
+"""Stage 3: decide each notebook's verdict in the grader's own process.
+
+The child process that ran nbgrader reports scores, but the verdict is recomputed here from
+the autograded notebook (a grade cell earns its points when it produced no error, nbgrader's
+rule), checked against the instructor's release (which test cells exist, whether the student
+changed them) and against nbgrader's own gradebook numbers. Nothing here executes student code.
+
+Also home of the leak checks: no solution and no hidden-test line may reach a released
+notebook or a feedback page.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+
+import nbformat
+
+HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
+HIDDEN_END = "### END HIDDEN TESTS"
+SOLUTION_BEGIN = "### BEGIN SOLUTION"
+SOLUTION_END = "### END SOLUTION"
+#: Error names nbclient/nbgrader put in a cell that ran out of time.
+TIMEOUT_ERRORS = {"CellTimeoutError", "TimeoutError"}
+#: Shorter lines ("else:", ")") are too common to tell a leak from a coincidence.
+MIN_LEAK_LINE = 12
+
+
+@dataclass
+class Verdict:
+    """The graded outcome of one notebook of one student.
+
+    Attributes
+    ----------
+    notebook : str
+        Notebook name without ``.ipynb``.
+    status : str
+        One of :data:`autograder.STATUSES`.
+    score, max_score : float
+        Autograded points earned and available.
+    detail : str
+        Human-readable reason (empty when graded cleanly).
+    cells : dict
+        ``grade_id -> (score, max_score)`` for every autograded test cell.
+    """
+
+    notebook: str
+    status: str
+    score: float
+    max_score: float
+    detail: str = ""
+    cells: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+def _nbgrader_meta(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {}) or {}
+
+
+def is_test_cell(cell) -> bool:
+    """An autograded test cell: ``grade`` and not ``solution`` (nbgrader's "autograder tests")."""
+    meta = _nbgrader_meta(cell)
+    return bool(meta.get("grade")) and not meta.get("solution") and cell.get("cell_type") == "code"
+
+
+def is_protected_cell(cell) -> bool:
+    """A cell the student must not change: a test cell or a locked (read-only) cell."""
+    meta = _nbgrader_meta(cell)
+    return is_test_cell(cell) or (bool(meta.get("locked")) and not meta.get("solution"))
+
+
+def test_cells(nb) -> dict[str, float]:
+    """``grade_id -> points`` of the autograded test cells of ``nb``, in notebook order."""
+    return {_nbgrader_meta(c)["grade_id"]: float(_nbgrader_meta(c).get("points", 0))
+            for c in nb.cells if is_test_cell(c)}
+
+
+def _between(source: str, begin: str, end: str) -> list[str]:
+    lines, inside = [], False
+    for line in source.splitlines():
+        if begin in line:
+            inside = True
+        elif end in line:
+            inside = False
+        elif inside:
+            lines.append(line)
+    return lines
+
+
+def secret_lines(source_nb, *, solutions: bool = True) -> list[str]:
+    """Stripped lines of the hidden-test regions (and solution regions) of a source notebook.
+
+    ``solutions=False`` for feedback pages: a correct student writes the solution's lines
+    legitimately, but must never see a hidden test. Only lines of at least ``MIN_LEAK_LINE``
+    characters are returned: short ones (``else:``) appear everywhere and would make every
+    check fail.
+    """
+    lines = set()
+    for cell in source_nb.cells:
+        regions = [(HIDDEN_BEGIN, HIDDEN_END)]
+        if solutions:
+            regions.append((SOLUTION_BEGIN, SOLUTION_END))
+        for begin, end in regions:
+            for line in _between(cell.source, begin, end):
+                if len(line.strip()) >= MIN_LEAK_LINE:
+                    lines.add(line.strip())
+    return sorted(lines)
+
+
+ALL_MARKERS = (HIDDEN_BEGIN, HIDDEN_END, SOLUTION_BEGIN, SOLUTION_END)
+
+
+def find_leaks(text: str, secrets: list[str], markers=ALL_MARKERS) -> list[str]:
+    """Return the ``markers`` and ``secrets`` lines that occur in ``text`` (raw or HTML-escaped).
+
+    Whitespace runs are collapsed first, so re-indented or re-wrapped copies are caught too.
+    For feedback pages pass ``markers=(HIDDEN_BEGIN, HIDDEN_END)``: the instructor's own
+    solution, graded, legitimately carries the solution markers.
+    """
+    def squash(s: str) -> str:
+        return re.sub(r"\s+", " ", s)
+
+    haystacks = (squash(text), squash(html.unescape(text)))
+    needles = [*markers, *secrets]
+    return [n for n in needles if any(squash(n) in h for h in haystacks)]
+
+
+def strip_hidden_tests(source: str) -> str:
+    """Remove the hidden-test regions (markers included) from a cell's source."""
+    out, inside = [], False
+    for line in source.splitlines():
+        if HIDDEN_BEGIN in line:
+            inside = True
+        elif HIDDEN_END in line:
+            inside = False
+        elif not inside:
+            out.append(line)
+    return "\n".join(out)
+
+
+def tamper_check(submitted_nb, release_nb, source_nb=None) -> list[str]:
+    """List the protected cells of the release that the submission deleted or edited.
+
+    A protected cell must read as in the release (or, for the instructor's own copy, as in the
+    source). nbgrader restores these cells before grading anyway; this only reports it.
+
+    Parameters
+    ----------
+    submitted_nb, release_nb : nbformat.NotebookNode
+    source_nb : nbformat.NotebookNode, optional
+
+    Returns
+    -------
+    list of str
+        e.g. ``["edited test_gd_step", "deleted setup"]``; empty when nothing was touched.
+    """
+    submitted = {}
+    for cell in submitted_nb.cells:
+        gid = _nbgrader_meta(cell).get("grade_id")
+        if gid is not None:
+            submitted.setdefault(gid, cell)
+    originals = {}
+    if source_nb is not None:
+        originals = {_nbgrader_meta(c).get("grade_id"): c.source.strip()
+                     for c in source_nb.cells if is_protected_cell(c)}
+    problems = []
+    for cell in release_nb.cells:
+        if not is_protected_cell(cell):
+            continue
+        gid = _nbgrader_meta(cell)["grade_id"]
+        if gid not in submitted:
+            problems.append(f"deleted {gid}")
+        elif submitted[gid].source.strip() not in {cell.source.strip(), originals.get(gid)}:
+            problems.append(f"edited {gid}")
+    return problems
+
+
+def cell_errors(cell) -> list[tuple[str, str]]:
+    """``(ename, evalue)`` of every error output of a code cell."""
+    return [(o.get("ename", ""), o.get("evalue", "")) for o in cell.get("outputs", [])
+            if o.get("output_type") == "error"]
+
+
+def verdict_from_autograded(notebook: str, autograded_nb, release_nb, source_nb,
+                            reported: dict[str, float] | None = None) -> Verdict:
+    """Recompute the score of one autograded notebook and decide its status.
+
+    Parameters
+    ----------
+    notebook : str
+        Notebook name (for messages).
+    autograded_nb : nbformat.NotebookNode
+        nbgrader's autograded copy (test cells restored from the source, executed).
+    release_nb, source_nb : nbformat.NotebookNode
+        The instructor's released and source versions of the notebook.
+    reported : dict, optional
+        ``grade_id -> auto_score`` as nbgrader's gradebook recorded it; a disagreement with the
+        recomputed score marks the notebook ``crashed`` (something interfered with grading).
+
+    Returns
+    -------
+    Verdict
+        status ``graded`` or ``timeout`` (a cell ran out of time) or ``crashed``.
+    """
+    expected = test_cells(release_nb)
+    restored = {_nbgrader_meta(c).get("grade_id"): c for c in autograded_nb.cells
+                if is_test_cell(c)}
+    source_tests = {_nbgrader_meta(c)["grade_id"]: c for c in source_nb.cells if is_test_cell(c)}
+    cells: dict[str, tuple[float, float]] = {}
+    problems, timed_out = [], []
+    for gid, points in expected.items():
+        cell = restored.get(gid)
+        if cell is None:
+            problems.append(f"test cell {gid} is missing from the autograded notebook")
+            cells[gid] = (0.0, points)
+            continue
+        if cell.source.strip() != source_tests[gid].source.strip():
+            problems.append(f"test cell {gid} was not restored from the source")
+            cells[gid] = (0.0, points)
+            continue
+        errors = cell_errors(cell)
+        if any(ename in TIMEOUT_ERRORS for ename, _ in errors):
+            timed_out.append(gid)
+        cells[gid] = (0.0 if errors else points, points)
+    if reported is not None:
+        for gid, (score, _) in cells.items():
+            if gid in reported and abs(float(reported[gid]) - score) > 1e-9:
+                problems.append(f"nbgrader recorded {reported[gid]} for {gid}, "
+                                f"the autograded notebook shows {score}")
+    score = sum(s for s, _ in cells.values())
+    max_score = sum(expected.values())
+    if problems:
+        return Verdict(notebook, "crashed", 0.0, max_score, "; ".join(problems), cells)
+    if timed_out:
+        return Verdict(notebook, "timeout", score, max_score,
+                       f"cell time limit reached in {', '.join(timed_out)}", cells)
+    failed = [gid for gid, (s, m) in cells.items() if s < m]
+    detail = f"failed: {', '.join(failed)}" if failed else ""
+    return Verdict(notebook, "graded", score, max_score, detail, cells)
+
+
+def read_notebook(path):
+    """Read a notebook as nbformat v4, raising ``ValueError`` with a short reason if invalid."""
+    try:
+        nb = nbformat.read(str(path), as_version=4)
+    except Exception as exc:  # JSON errors, encoding errors, schema errors, ...
+        raise ValueError(f"not a readable notebook ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0][:160] if str(exc) else ''})") from exc
+    if not isinstance(nb.get("cells"), list):
+        raise ValueError("not a notebook: no list of cells")
+    return nb
