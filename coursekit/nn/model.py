@@ -1,0 +1,242 @@
+"""A VGG-style network built from a config list, with He initialisation from a seed.
+
+``vgg([16, 16, "M", 32, 32, "M"])`` is the network of the course:
+
+    conv3x3(1->16) ReLU  conv3x3(16->16) ReLU  maxpool2x2
+    conv3x3(16->32) ReLU conv3x3(32->32) ReLU  maxpool2x2   flatten   linear(->10)
+
+Every convolution is 3 x 3 with padding 1 and stride 1 (so it keeps H x W) and every
+"M" halves H and W, as in VGG (Simonyan & Zisserman, 2015).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from coursekit.nn import layers
+from coursekit.nn.conv_fast import Workspace
+
+__all__ = ["Layer", "VGG", "vgg"]
+
+
+@dataclass
+class Layer:
+    """One layer of a :class:`VGG`: its kind, name, input and output shapes (no batch axis).
+
+    ``kind`` is "conv" (3x3, pad 1, followed in the network by a "relu"), "relu",
+    "pool" (2x2, stride 2) or "linear". Parameters live in the model's ``params`` dict
+    under ``name + ".w"`` / ``name + ".b"``.
+    """
+
+    kind: str
+    name: str
+    in_shape: tuple
+    out_shape: tuple
+    workspace: Workspace | None = field(default=None, repr=False)
+
+
+class VGG:
+    """A sequential CNN: conv/ReLU blocks, max-pools, one linear classifier.
+
+    Attributes
+    ----------
+    params : dict[str, ndarray]
+        ``"conv1.w"`` (F, C, 3, 3), ``"conv1.b"`` (F,), ..., ``"fc.w"`` (D, K), ``"fc.b"`` (K,).
+        Training replaces the arrays (update rules return new arrays), so layers read
+        them from this dict on every call.
+    grads : dict[str, ndarray]
+        Same keys and shapes, filled by :meth:`backward`.
+    layers : list of :class:`Layer`
+    input_shape : tuple (C, H, W)
+    n_classes : int
+    dtype : numpy dtype of the parameters and activations
+    """
+
+    def __init__(self, config, input_shape, n_classes, seed, dtype):
+        self.config = list(config)
+        self.input_shape = tuple(input_shape)
+        self.n_classes = int(n_classes)
+        self.dtype = np.dtype(dtype)
+        self.layers: list[Layer] = []
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self._caches: list = []
+        rng = np.random.default_rng(seed)
+        shape = self.input_shape
+        n_conv = n_pool = 0
+        for item in self.config:
+            c, h, w = shape
+            if item == "M":
+                if h < 2 or w < 2:
+                    raise ValueError(f"config: max-pool 'M' at an input of H x W = {h} x {w}; "
+                                     f"input_shape {self.input_shape} is too small for config "
+                                     f"{self.config}")
+                n_pool += 1
+                out = (c, h // 2, w // 2)
+                self.layers.append(Layer("pool", f"pool{n_pool}", shape, out))
+            else:
+                f = item
+                n_conv += 1
+                name = f"conv{n_conv}"
+                self.layers.append(Layer("conv", name, shape, (f, h, w), Workspace()))
+                self.layers.append(Layer("relu", f"relu{n_conv}", (f, h, w), (f, h, w)))
+                # He et al. (2015): Var w = 2 / fan_in keeps the ReLU activations' scale.
+                fan_in = c * 9
+                self.params[name + ".w"] = (rng.standard_normal((f, c, 3, 3))
+                                            * np.sqrt(2.0 / fan_in)).astype(self.dtype)
+                self.params[name + ".b"] = np.zeros(f, self.dtype)
+                out = (f, h, w)
+            shape = out
+        d = int(np.prod(shape))
+        self.layers.append(Layer("linear", "fc", shape, (self.n_classes,)))
+        self.params["fc.w"] = (rng.standard_normal((d, self.n_classes))
+                               * np.sqrt(2.0 / d)).astype(self.dtype)
+        self.params["fc.b"] = np.zeros(self.n_classes, self.dtype)
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+
+    # ------------------------------------------------------------------ passes
+    def _check_x(self, x):
+        x = np.asarray(x)
+        if x.ndim != 4 or x.shape[1:] != self.input_shape:
+            raise ValueError(f"x must have shape (N, {', '.join(map(str, self.input_shape))}), "
+                             f"got {x.shape}")
+        if not np.issubdtype(x.dtype, np.number):
+            raise TypeError(f"x must be numeric, got dtype {x.dtype}")
+        return x.astype(self.dtype, copy=False)
+
+    def forward(self, x, keep=False):
+        """Logits of a batch.
+
+        Parameters
+        ----------
+        x : ndarray, shape (N, C, H, W) = (N, *input_shape)
+        keep : bool
+            Also return the list of every layer's output (for feature maps).
+
+        Returns
+        -------
+        logits : ndarray, shape (N, n_classes), the model's dtype
+        outputs : list of ndarray, only when ``keep``
+        """
+        x = self._check_x(x)
+        caches, outputs = [], []
+        p = self.params
+        for layer in self.layers:
+            if layer.kind == "conv":
+                x, cache = layers.conv2d_forward(x, p[layer.name + ".w"], p[layer.name + ".b"],
+                                                 stride=1, pad=1, workspace=layer.workspace)
+            elif layer.kind == "relu":
+                # In place: the conv output is a fresh array nobody else holds.
+                np.maximum(x, 0, out=x)
+                cache = x
+            elif layer.kind == "pool":
+                x, cache = layers.maxpool_forward(x, 2, 2)
+            else:
+                x, cache = layers.linear_forward(x, p["fc.w"], p["fc.b"])
+            caches.append(cache)
+            if keep:
+                # The ReLU after a conv works in place, so keep a copy of the conv output.
+                outputs.append(x.copy() if layer.kind == "conv" else x)
+        self._caches = caches
+        return (x, outputs) if keep else x
+
+    def backward(self, dout, input_grad=False):
+        """Back-propagate ``dout`` = dL/dlogits (N, n_classes) through the last forward.
+
+        Fills :attr:`grads` and returns it; with ``input_grad=True`` returns
+        ``(grads, dx)`` where ``dx`` (N, C, H, W) is dL/dx (skipped by default: the first
+        convolution's input gradient is work nobody needs when training).
+        """
+        if not self._caches:
+            raise RuntimeError("backward() needs a forward() first")
+        d = np.asarray(dout, self.dtype)
+        for i in range(len(self.layers) - 1, -1, -1):
+            layer, cache = self.layers[i], self._caches[i]
+            if layer.kind == "linear":
+                d, self.grads["fc.w"], self.grads["fc.b"] = layers.linear_backward(d, cache)
+            elif layer.kind == "pool":
+                d = layers.maxpool_backward(d, cache)
+            elif layer.kind == "relu":
+                # In place: d is a fresh array owned by this pass.
+                d *= cache > 0
+            else:
+                need = input_grad or i > 0
+                d, dw, db = layers.conv2d_backward(d, cache, need_dx=need)
+                self.grads[layer.name + ".w"], self.grads[layer.name + ".b"] = dw, db
+        return (self.grads, d) if input_grad else self.grads
+
+    def loss(self, x, y):
+        """Mean softmax cross-entropy of a batch and the gradients of all parameters.
+
+        Returns
+        -------
+        loss : float
+        grads : dict[str, ndarray], shaped like :attr:`params`
+        """
+        logits = self.forward(x)
+        loss, dlogits = layers.softmax_cross_entropy(logits, y)
+        return loss, self.backward(dlogits)
+
+    def predict(self, x, batch_size=512):
+        """Predicted class of each image, ``(N,)`` ints (evaluated in chunks of ``batch_size``)."""
+        x = self._check_x(x)
+        out = [np.argmax(self.forward(x[i:i + batch_size]), axis=1)
+               for i in range(0, x.shape[0], batch_size)]
+        self._caches = []
+        return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+    def accuracy(self, x, y, batch_size=512):
+        """Fraction of correctly classified images."""
+        return float(np.mean(self.predict(x, batch_size) == np.asarray(y)))
+
+    def num_params(self):
+        """Number of trainable scalars."""
+        return int(sum(v.size for v in self.params.values()))
+
+    def __repr__(self):
+        return (f"VGG(config={self.config}, input_shape={self.input_shape}, "
+                f"n_classes={self.n_classes}, params={self.num_params()}, dtype={self.dtype})")
+
+
+def vgg(config=(16, 16, "M", 32, 32, "M"), input_shape=(1, 8, 8), n_classes=10, seed=0,
+        dtype=np.float32):
+    """Build a VGG-style network.
+
+    Parameters
+    ----------
+    config : sequence of int or "M"
+        An int ``F`` adds a 3x3 convolution with ``F`` filters (padding 1) and a ReLU;
+        ``"M"`` adds a 2x2 max-pool with stride 2. A linear classifier ends the network.
+    input_shape : (C, H, W)
+    n_classes : int
+    seed : int or numpy.random.Generator
+        He initialisation :math:`w \\sim \\mathcal N(0, 2/\\text{fan\\_in})`, zero biases.
+    dtype : float32 (fast) or float64 (gradient checks)
+
+    Returns
+    -------
+    VGG
+    """
+    config = list(config)
+    if not config:
+        raise ValueError("config must hold at least one layer, e.g. [16, 16, 'M']")
+    for item in config:
+        if isinstance(item, str):
+            if item != "M":
+                raise ValueError(f"config entries must be positive ints or 'M', got {item!r}")
+        elif isinstance(item, bool) or not isinstance(item, (int, np.integer)) or item < 1:
+            raise ValueError(f"config entries must be positive ints or 'M', got {item!r}")
+    input_shape = tuple(input_shape)
+    if len(input_shape) != 3 or any(
+            isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1
+            for s in input_shape):
+        raise ValueError(f"input_shape must be (C, H, W) of positive ints, got {input_shape}")
+    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) \
+            or n_classes < 2:
+        raise ValueError(f"n_classes must be an int >= 2, got {n_classes!r}")
+    dtype = np.dtype(dtype)
+    if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    return VGG(config, input_shape, n_classes, seed, dtype)
