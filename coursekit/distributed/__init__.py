@@ -10,6 +10,7 @@ Everything here imports NumPy only (mpi4py only inside :mod:`~coursekit.distribu
 only when a progress bar is asked for) and returns plain data for the book to plot.
 """
 
-from . import collectives, cost, offload
+from . import collectives, cost, offload, simulate
+from .simulate import Cluster, SimulationHistory
 
-__all__ = ["collectives", "cost", "offload"]
+__all__ = ["collectives", "cost", "offload", "simulate", "Cluster", "SimulationHistory"]
