@@ -1,0 +1,275 @@
+r"""The course's data-parallel SGD on real processes, with mpi4py.
+
+Run it with MPI's launcher (here ``mpiexec`` is the one of the ``mpich`` wheel in the venv)::
+
+    mpiexec -n 4 python -m coursekit.distributed.mpi --variant allreduce --steps 50
+
+Every rank builds the same data set and walks the same batch order
+(:func:`coursekit.data.batch_indices` with the same seed); at step :math:`t` rank :math:`i`
+computes the sum of the per-sample gradients of its shard :math:`S_{t,i}` of the global batch
+:math:`B_t` (shards cut as :func:`coursekit.distributed.simulate.simulate` cuts them), then
+
+- ``gather``: the central node (rank 0) ``Gather``\ s the partial sums, forms
+  :math:`g_t = \frac{1}{|B_t|}\sum_i s_{t,i}`, updates :math:`x` and ``Bcast``\ s it;
+- ``allreduce``: every rank gets :math:`\sum_i s_{t,i}` from ``comm.Allreduce`` and updates
+  its own copy of :math:`x` (all copies stay identical);
+- ``ring``: the same with the course's own ring all-reduce, :func:`ring_allreduce`
+  (point-to-point ``Sendrecv``: reduce-scatter, then all-gather).
+
+So the parameters equal those of ``simulate(..., strategy="sync")`` with the same seed, up to
+rounding. Rank 0 prints one JSON line per variant: the final parameters, the loss curve, and
+the measured compute and communication seconds per step (means over steps; the maximum over
+ranks for compute).
+
+Beyond one machine
+------------------
+The entry point is the same on a cluster; only the launcher changes::
+
+    mpiexec -f hostfile -n 64 python -m coursekit.distributed.mpi --variant allreduce
+    srun --nodes 8 --ntasks-per-node 8 python -m coursekit.distributed.mpi --variant ring
+
+(Slurm's ``srun`` needs an MPI built with PMI support for that cluster.) Fit the cluster's
+latency and bandwidth with ``benchmarks/mpi_costmodel.py`` (a ping-pong) and pass them to
+:mod:`coursekit.distributed.cost` to predict its step time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from coursekit import optimize
+from coursekit.data import batch_indices, make_regression
+from coursekit.objectives import LeastSquares
+
+from .simulate import _shard_sizes
+
+__all__ = ["VARIANTS", "ring_allreduce", "train", "pingpong", "main"]
+
+#: Aggregation variants of :func:`train`.
+VARIANTS = ("gather", "allreduce", "ring")
+
+
+def _mpi():
+    from mpi4py import MPI  # imported lazily: the rest of coursekit must not need MPI
+
+    return MPI
+
+
+def ring_allreduce(comm, sendbuf, recvbuf=None):
+    r"""Sum a 1-D float64 buffer over all ranks with the ring algorithm (the course's version).
+
+    Cut the vector into :math:`p` chunks. Reduce-scatter: in step :math:`s` rank :math:`r`
+    sends chunk :math:`(r - s) \bmod p` to rank :math:`r+1` and adds the chunk
+    :math:`(r - s - 1) \bmod p` it receives from rank :math:`r-1`; after :math:`p-1` steps it
+    owns the complete chunk :math:`(r+1) \bmod p`. All-gather: in step :math:`s` it forwards
+    chunk :math:`(r + 1 - s) \bmod p` and stores the chunk :math:`(r - s) \bmod p` it receives.
+    Cost :math:`2(p-1)\alpha + 2\frac{p-1}{p}\frac{N}{B}`
+    (:func:`coursekit.distributed.cost.allreduce_time`).
+
+    Parameters
+    ----------
+    comm : mpi4py.MPI.Comm
+    sendbuf : ndarray, shape (d,), float64, contiguous
+    recvbuf : ndarray, shape (d,), optional
+        Where the sum goes (allocated if None; may not alias ``sendbuf``).
+
+    Returns
+    -------
+    ndarray, shape (d,)
+        ``recvbuf``.
+    """
+    MPI = _mpi()
+    send = np.ascontiguousarray(sendbuf, dtype=np.float64)
+    if send.ndim != 1:
+        raise ValueError(f"sendbuf must be 1-D, got shape {send.shape}")
+    acc = np.empty_like(send) if recvbuf is None else recvbuf
+    acc[:] = send
+    p, r = comm.Get_size(), comm.Get_rank()
+    if p == 1:
+        return acc
+    d = send.size
+    sizes = np.full(p, d // p)
+    sizes[: d % p] += 1
+    cut = np.concatenate([[0], np.cumsum(sizes)])
+    tmp = np.empty(int(sizes.max()), dtype=np.float64)
+    right, left = (r + 1) % p, (r - 1) % p
+    for s in range(p - 1):
+        out_c, in_c = (r - s) % p, (r - s - 1) % p
+        n_in = int(sizes[in_c])
+        comm.Sendrecv(
+            [acc[cut[out_c] : cut[out_c + 1]], MPI.DOUBLE], right, 0,
+            [tmp[:n_in], MPI.DOUBLE], left, 0,
+        )  # fmt: skip
+        acc[cut[in_c] : cut[in_c + 1]] += tmp[:n_in]
+    for s in range(p - 1):
+        out_c, in_c = (r + 1 - s) % p, (r - s) % p
+        comm.Sendrecv(
+            [acc[cut[out_c] : cut[out_c + 1]], MPI.DOUBLE], right, 1,
+            [acc[cut[in_c] : cut[in_c + 1]], MPI.DOUBLE], left, 1,
+        )  # fmt: skip
+    return acc
+
+
+def train(
+    comm,
+    variant="allreduce",
+    n_samples=256,
+    n_features=5,
+    noise=0.1,
+    steps=20,
+    lr=0.1,
+    batch_size=8,
+    seed=0,
+    data_seed=0,
+    rule=None,
+):
+    r"""Synchronous data-parallel SGD on least squares over the ranks of ``comm``.
+
+    Data: ``make_regression(n_samples, n_features, noise, seed=data_seed)`` and
+    :class:`~coursekit.objectives.LeastSquares`; :math:`x_0 = 0`; global batch
+    :math:`p \cdot` ``batch_size`` from ``batch_indices(n_samples, p * batch_size, seed)``.
+
+    Returns
+    -------
+    dict
+        ``variant, processes, steps, x (list), losses (list, rank 0's f(x_t), t = 0..T),
+        compute_time, comm_time, step_time`` (seconds per step; compute is the max over ranks
+        of each rank's mean), ``n_bytes`` (of the gradient). Identical on all ranks except the
+        loss curve, which only rank 0 evaluates (None elsewhere).
+    """
+    MPI = _mpi()
+    if variant not in VARIANTS:
+        allowed = ", ".join(map(repr, VARIANTS))
+        raise ValueError(f"variant must be one of {allowed}; got {variant!r}")
+    p, rank = comm.Get_size(), comm.Get_rank()
+    X, y, _ = make_regression(n_samples, n_features, noise=noise, seed=data_seed)
+    f = LeastSquares(X, y)
+    if p * batch_size > f.n_samples:
+        raise ValueError(f"batch_size * processes must be <= n_samples ({p} * {batch_size})")
+    d = f.dim
+    rule = optimize.get_rule(rule)
+    x = np.zeros(d)
+    state = rule.init(x)
+    batches = batch_indices(f.n_samples, p * batch_size, seed=seed)
+    local = np.empty(d)
+    total = np.empty(d)
+    gathered = np.empty((p, d)) if rank == 0 else None
+    losses = [f.value(x)] if rank == 0 else None
+    t_compute = t_comm = 0.0
+    comm.Barrier()
+    t_start = MPI.Wtime()
+    for _ in range(steps):
+        _, idx = next(batches)
+        sizes = _shard_sizes(idx.size, p, None)
+        lo = int(sizes[:rank].sum())
+        t0 = MPI.Wtime()
+        mine = idx[lo : lo + sizes[rank]]
+        local[:] = f.sample_grads(x, mine).sum(axis=0) if mine.size else 0.0
+        t1 = MPI.Wtime()
+        if variant == "gather":
+            comm.Gather([local, MPI.DOUBLE], [gathered, MPI.DOUBLE] if rank == 0 else None, 0)
+            if rank == 0:
+                x = rule.update(x, gathered.sum(axis=0) / idx.size, lr, state)
+            comm.Bcast([x, MPI.DOUBLE], root=0)
+        else:
+            if variant == "allreduce":
+                comm.Allreduce([local, MPI.DOUBLE], [total, MPI.DOUBLE], op=MPI.SUM)
+            else:
+                ring_allreduce(comm, local, total)
+            x = rule.update(x, total / idx.size, lr, state)
+        t2 = MPI.Wtime()
+        t_compute += t1 - t0
+        t_comm += t2 - t1
+        if rank == 0:
+            losses.append(f.value(x))  # outside the timed region
+    t_total = MPI.Wtime() - t_start
+    steps_ = max(steps, 1)
+    compute_max = comm.allreduce(t_compute / steps_, op=MPI.MAX)
+    return {
+        "variant": variant,
+        "processes": p,
+        "steps": steps,
+        "lr": lr,
+        "batch_size": batch_size,
+        "seed": seed,
+        "x": x.tolist(),
+        "losses": losses,
+        "compute_time": compute_max,
+        "comm_time": comm.allreduce(t_comm / steps_, op=MPI.MAX),
+        "step_time": t_total / steps_,
+        "n_bytes": d * 8,
+    }
+
+
+def pingpong(comm, sizes, repeats=20):
+    r"""One-way message times between ranks 0 and 1 (half the round trip), for an alpha-beta fit.
+
+    Parameters
+    ----------
+    comm : mpi4py.MPI.Comm
+        At least two ranks; ranks other than 0 and 1 only wait.
+    sizes : sequence of int
+        Message sizes in bytes.
+    repeats : int
+        Round trips per size; the median is kept (robust to a noisy shared machine).
+
+    Returns
+    -------
+    ndarray, shape (len(sizes),)
+        Seconds per one-way message (meaningful on rank 0).
+    """
+    MPI = _mpi()
+    rank = comm.Get_rank()
+    out = np.zeros(len(sizes))
+    for j, n in enumerate(sizes):
+        buf = np.zeros(max(int(n), 1), dtype=np.uint8)[: int(n)]
+        times = []
+        for _ in range(repeats + 1):  # the first round trip warms the path up
+            comm.Barrier()
+            t0 = MPI.Wtime()
+            if rank == 0:
+                comm.Send([buf, MPI.BYTE], 1, 7)
+                comm.Recv([buf, MPI.BYTE], 1, 7)
+            elif rank == 1:
+                comm.Recv([buf, MPI.BYTE], 0, 7)
+                comm.Send([buf, MPI.BYTE], 0, 7)
+            times.append((MPI.Wtime() - t0) / 2)
+        out[j] = np.median(times[1:])
+    return out
+
+
+def main(argv=None):
+    """Command line: parse, train with each requested variant, rank 0 prints JSON lines."""
+    parser = argparse.ArgumentParser(
+        prog="python -m coursekit.distributed.mpi",
+        description="Synchronous data-parallel SGD on least squares with MPI (run under mpiexec).",
+    )
+    parser.add_argument("--variant", default="allreduce", choices=[*VARIANTS, "all"])
+    parser.add_argument("--n-samples", type=int, default=256)
+    parser.add_argument("--n-features", type=int, default=5)
+    parser.add_argument("--noise", type=float, default=0.1)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--lr", type=float, default=0.1)
+    parser.add_argument("--batch-size", type=int, default=8, help="samples per process per step")
+    parser.add_argument("--seed", type=int, default=0, help="batch order")
+    parser.add_argument("--data-seed", type=int, default=0, help="the synthetic data set")
+    parser.add_argument("--rule", default=None, help="update rule name (default plain SGD)")
+    args = parser.parse_args(argv)
+    comm = _mpi().COMM_WORLD
+    variants = VARIANTS if args.variant == "all" else (args.variant,)
+    for v in variants:
+        summary = train(
+            comm, v, args.n_samples, args.n_features, args.noise, args.steps, args.lr,
+            args.batch_size, args.seed, args.data_seed, args.rule,
+        )  # fmt: skip
+        if comm.Get_rank() == 0:
+            print(json.dumps(summary), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
