@@ -52,9 +52,13 @@ class VGG:
     input_shape : tuple (C, H, W)
     n_classes : int
     dtype : numpy dtype of the parameters and activations
+    conv : "fast" (im2col + GEMM) or "loop" (the readable loops; for comparisons)
     """
 
-    def __init__(self, config, input_shape, n_classes, seed, dtype):
+    def __init__(self, config, input_shape, n_classes, seed, dtype, conv="fast"):
+        if conv not in ("fast", "loop"):
+            raise ValueError(f"conv must be 'fast' or 'loop', got {conv!r}")
+        self.conv = conv
         self.config = list(config)
         self.input_shape = tuple(input_shape)
         self.n_classes = int(n_classes)
@@ -124,7 +128,10 @@ class VGG:
         caches, outputs = [], []
         p = self.params
         for layer in self.layers:
-            if layer.kind == "conv":
+            if layer.kind == "conv" and self.conv == "loop":
+                x, cache = layers.conv2d_forward_naive(x, p[layer.name + ".w"],
+                                                       p[layer.name + ".b"], stride=1, pad=1)
+            elif layer.kind == "conv":
                 x, cache = layers.conv2d_forward(x, p[layer.name + ".w"], p[layer.name + ".b"],
                                                  stride=1, pad=1, workspace=layer.workspace)
             elif layer.kind == "relu":
@@ -137,8 +144,8 @@ class VGG:
                 x, cache = layers.linear_forward(x, p["fc.w"], p["fc.b"])
             caches.append(cache)
             if keep:
-                # The ReLU after a conv works in place, so keep a copy of the conv output.
-                outputs.append(x.copy() if layer.kind == "conv" else x)
+                # Copies: the ReLU works in place and buffers are reused by the next call.
+                outputs.append(x.copy())
         self._caches = caches
         return (x, outputs) if keep else x
 
@@ -161,6 +168,8 @@ class VGG:
             elif layer.kind == "relu":
                 # In place: d is a fresh array owned by this pass.
                 d *= cache > 0
+            elif self.conv == "loop":
+                d, dw, db = layers.conv2d_backward_naive(d, cache)
             else:
                 need = input_grad or i > 0
                 d, dw, db = layers.conv2d_backward(d, cache, need_dx=need)
@@ -201,7 +210,7 @@ class VGG:
 
 
 def vgg(config=(16, 16, "M", 32, 32, "M"), input_shape=(1, 8, 8), n_classes=10, seed=0,
-        dtype=np.float32):
+        dtype=np.float32, conv="fast"):
     """Build a VGG-style network.
 
     Parameters
@@ -214,6 +223,9 @@ def vgg(config=(16, 16, "M", 32, 32, "M"), input_shape=(1, 8, 8), n_classes=10, 
     seed : int or numpy.random.Generator
         He initialisation :math:`w \\sim \\mathcal N(0, 2/\\text{fan\\_in})`, zero biases.
     dtype : float32 (fast) or float64 (gradient checks)
+    conv : "fast" or "loop"
+        Which convolution the model calls: :func:`~coursekit.nn.layers.conv2d_forward`
+        or the loop version :func:`~coursekit.nn.layers.conv2d_forward_naive`.
 
     Returns
     -------
@@ -239,4 +251,4 @@ def vgg(config=(16, 16, "M", 32, 32, "M"), input_shape=(1, 8, 8), n_classes=10, 
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise ValueError(f"dtype must be float32 or float64, got {dtype}")
-    return VGG(config, input_shape, n_classes, seed, dtype)
+    return VGG(config, input_shape, n_classes, seed, dtype, conv=conv)
