@@ -1,0 +1,75 @@
+# Two commands a newcomer needs: `make book` and `make test`. Each bootstraps .venv first.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+BIN    := $(VENV)/bin
+# Third-party JavaScript the site serves itself, so that it works with no network: html-manager
+# renders the saved widget state, MathJax the formulas. Fetched with npm pack, never committed.
+WIDGET_JS_VERSION := 1.0.15
+MATHJAX_VERSION := 3.2.2
+VENDOR := _vendor/embed.js _vendor/mathjax/tex-chtml.js
+# The kernel that executes chapters and the tests' child processes find the venv's tools
+# (jupyter, alembic, mpiexec) without an activated environment.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: help venv book serve release test test-fast lint validate clean publish
+
+help:
+	@echo "make book     build the website into _build/html (bootstraps .venv)"
+	@echo "make test     lint, run every test, build the book strictly"
+	@echo "make serve    serve _build/html on http://localhost:8000"
+	@echo "make release  write the student versions of the exercises to release/"
+	@echo "make clean    remove the build, the release and caches"
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+venv: $(VENV)/.installed
+
+# Only embed.js and its woff2 fonts (2 MB); the other font formats are not needed.
+_vendor/embed.js:
+	rm -rf $@.tmp && mkdir -p $@.tmp _vendor
+	cd $@.tmp && npm pack --silent @jupyter-widgets/html-manager@$(WIDGET_JS_VERSION) >/dev/null \
+	  && tar xzf jupyter-widgets-html-manager-$(WIDGET_JS_VERSION).tgz
+	cp $@.tmp/package/dist/*.woff2 _vendor/
+	cp $@.tmp/package/dist/embed.js $@
+	rm -rf $@.tmp
+
+# The TeX-to-HTML bundle, its fonts and the pieces it loads on demand (menu, extensions).
+_vendor/mathjax/tex-chtml.js:
+	rm -rf $@.tmp && mkdir -p $@.tmp _vendor/mathjax/output/chtml/fonts _vendor/mathjax/input/tex
+	cd $@.tmp && npm pack --silent mathjax@$(MATHJAX_VERSION) >/dev/null && tar xzf mathjax-$(MATHJAX_VERSION).tgz
+	cp -r $@.tmp/package/es5/output/chtml/fonts/woff-v2 _vendor/mathjax/output/chtml/fonts/
+	cp -r $@.tmp/package/es5/input/tex/extensions _vendor/mathjax/input/tex/
+	cp -r $@.tmp/package/es5/ui $@.tmp/package/es5/a11y $@.tmp/package/es5/adaptors _vendor/mathjax/
+	cp $@.tmp/package/es5/tex-chtml.js $@
+	rm -rf $@.tmp
+
+release: venv
+	$(PY) -m autograder release
+
+book: venv $(VENDOR) release
+	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
+	@echo "The website is in _build/html: open _build/html/index.html, or run 'make serve'."
+
+serve:
+	$(PY) -m http.server --directory _build/html 8000
+
+lint: venv
+	$(BIN)/ruff check .
+
+test: lint book
+	$(PY) -m pytest -q
+
+test-fast: venv
+	$(PY) -m pytest -q -m "not slow and not browser"
+
+publish: book
+	$(BIN)/ghp-import --no-jekyll --push --force _build/html
+
+clean:
+	rm -rf _build release _vendor .pytest_cache .ruff_cache

@@ -1,0 +1,13 @@
+"""The ipywidgets the chapters use: one function a widget, each returning the widget.
+
+Every widget here stays interactive on the *static* website, with no kernel: the figures are
+rendered in Python for every value of a control (:func:`frame_slider`), and the control is linked
+to the figures in the browser with :func:`ipywidgets.jslink`. In a live Jupyter kernel the same
+widget works unchanged. The computing part of each widget is a plain function of
+:mod:`coursekit` tested without a browser.
+"""
+
+from coursekit.widgets.frames import FrameSlider, frame_slider
+from coursekit.widgets.gd import condition_number_explorer, learning_rate_explorer
+
+__all__ = ["FrameSlider", "frame_slider", "learning_rate_explorer", "condition_number_explorer"]

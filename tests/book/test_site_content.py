@@ -1,0 +1,87 @@
+"""What the built website contains: local widget JavaScript, no exercise solutions."""
+
+import json
+import re
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CDN_WIDGET_JS = re.compile(
+    r"""<script[^>]+src=["'][^"']*(cdn\.jsdelivr|unpkg\.com|cdnjs\.cloudflare)[^"']*"""
+    r"""(html-manager|embed-amd|require)""",
+    re.I,
+)
+
+
+def _html_pages(site):
+    return sorted(site.rglob("*.html"))
+
+
+def test_widget_pages_load_the_widget_manager_from_the_site(site):
+    pages_with_state = [p for p in _html_pages(site)
+                        if "application/vnd.jupyter.widget-state+json" in p.read_text()]
+    assert pages_with_state, "no page carries saved widget state: widgets were not executed"
+    for page in pages_with_state:
+        html = page.read_text()
+        assert re.search(r"""<script[^>]+src=["'][^"']*_static/embed\.js""", html), page
+    assert (site / "_static" / "embed.js").stat().st_size > 1_000_000
+
+
+def test_no_page_loads_widget_javascript_from_a_cdn(site):
+    offenders = [str(p) for p in _html_pages(site) if CDN_WIDGET_JS.search(p.read_text())]
+    assert offenders == []
+
+
+def _protected_lines():
+    """Lines of every exercise source that a student must never see: solutions, hidden tests."""
+    lines = set()
+    for nb_path in sorted((ROOT / "exercises").rglob("*.ipynb")):
+        if ".ipynb_checkpoints" in nb_path.parts:
+            continue
+        nb = json.loads(nb_path.read_text())
+        for cell in nb["cells"]:
+            source = "".join(cell["source"]).splitlines()
+            inside = False
+            for line in source:
+                marker = line.strip()
+                if marker in ("### BEGIN SOLUTION", "### BEGIN HIDDEN TESTS"):
+                    inside = True
+                    continue
+                if marker in ("### END SOLUTION", "### END HIDDEN TESTS"):
+                    inside = False
+                    continue
+                # Short or generic lines (`return x`, `pass`) and imports may legitimately
+                # appear anywhere (the chapters import coursekit too).
+                if inside and len(marker) >= 25 and not marker.startswith(("import ", "from ")):
+                    lines.add(marker)
+    return lines
+
+
+def _site_texts(site):
+    for path in site.rglob("*"):
+        if path.suffix in {".html", ".ipynb", ".md", ".txt", ".js", ".py", ".json"}:
+            yield str(path), path.read_text(errors="replace")
+        elif path.suffix == ".zip":
+            with zipfile.ZipFile(path) as zf:
+                for name in zf.namelist():
+                    yield f"{path}!{name}", zf.read(name).decode(errors="replace")
+
+
+def test_no_solution_or_hidden_test_reaches_the_site(site):
+    protected = _protected_lines()
+    if not protected:
+        pytest.fail("found no solution or hidden-test lines in exercises/: the check is vacuous")
+    leaks = [(where, line) for where, text in _site_texts(site)
+             for line in protected if line in text]
+    assert leaks == []
+
+
+def test_the_exercise_download_is_the_released_notebook(site):
+    downloads = list(site.rglob("gd_basics.ipynb"))
+    assert downloads, "the chapter's download link did not reach the site"
+    for path in downloads:
+        text = path.read_text()
+        assert "### BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
+        assert "YOUR CODE HERE" in text or "NotImplementedError" in text
