@@ -315,7 +315,7 @@ RULE_HYPER = {
 }
 
 
-@SETTINGS
+@settings(max_examples=60, deadline=None)  # six rules share the examples
 @given(data=st.data(), name=st.sampled_from(sorted(RULE_HYPER)))
 def test_rules_match_independent_loops(data, name):
     hyper = data.draw(RULE_HYPER[name])
