@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import html
 import shutil
+import warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,7 +106,9 @@ def record_in_gradebook(db_url: str, assignment: str, student: str,
     """
     from nbgrader.api import Gradebook
 
-    with Gradebook(db_url, COURSE_ID) as gb:
+    with warnings.catch_warnings(), Gradebook(db_url, COURSE_ID) as gb:
+        # nbgrader's own add_submission trips SQLAlchemy's autoflush warnings; harmless.
+        warnings.simplefilter("ignore")
         gb.update_or_create_student(student)
         gb.update_or_create_submission(assignment, student)
         for v in verdicts:

@@ -49,8 +49,11 @@ def child_env() -> dict[str, str]:
     env = dict(os.environ)
     bindir = str(Path(sys.executable).parent)
     env["PATH"] = os.pathsep.join([bindir, env.get("PATH", "")])
+    # The child runs ``-m autograder.run`` from a private folder: make this very package
+    # importable there even when it is used from a checkout without ``pip install -e``.
+    pkg_parent = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [pkg_parent, env.get("PYTHONPATH")]))
     env.setdefault("PYTHONIOENCODING", "utf-8")
-    # Matplotlib and IPython caches go to a private place, not the grader's home.
     env.pop("JPY_PARENT_PID", None)
     return env
 

@@ -1,0 +1,174 @@
+"""The real ``python -m autograder`` CLI on a panel of submissions (real nbgrader, real kernels).
+
+One ``grade`` call grades the whole panel (two jobs), and the tests below read its results:
+this keeps the suite within its time budget on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import re
+
+import nbformat
+import pytest
+from autograder_helpers import (
+    ASSIGNMENT,
+    SOURCE_NB,
+    edit_cell,
+    run_cli,
+    tree_hashes,
+    with_solutions,
+    write_folder,
+    write_zip,
+)
+
+pytestmark = pytest.mark.slow
+
+CELL_TIMEOUT = 8
+
+LOOP_TOO_LATE = '''def gradient_descent_path(A, b, x0, lr, tol=1e-8, max_iter=1000):
+    x = np.array(x0, dtype=float)
+    path = [x]
+    for _ in range(max_iter):
+        x = gd_step(A, b, x, lr)
+        path.append(x)
+        if np.linalg.norm(quadratic_grad(A, b, x)) <= tol:
+            break
+    return np.array(path)
+'''
+COLUMN_GRAD = '''def quadratic_grad(A, b, x):
+    return (A @ x - b).reshape(-1, 1)
+'''
+HANGING_LOOP = '''def gradient_descent_path(A, b, x0, lr, tol=1e-8, max_iter=1000):
+    while True:
+        pass
+'''
+
+# student -> (status, score) expected
+EXPECTED = {
+    "alice": ("graded", 10.0),           # the instructor's solution, as a student submits it
+    "bob": ("graded", 0.0),              # the untouched release
+    "carol smith": ("graded", 5.0),      # LMS zip: nested, __MACOSX junk, extra file; loop wrong
+    "dan": ("graded", 0.0),              # gradient of shape (d, 1)
+    "eve": ("missing", 0.0),             # no notebook at all
+    "frank": ("invalid", 0.0),           # not JSON
+    "gina": ("invalid", 0.0),            # corrupt zip
+    "hank": ("invalid", 0.0),            # zip with ../ path traversal
+    "ivy": ("tampered", 10.0),           # edited a test cell: graded on the instructor's tests
+    "jack": ("graded", 10.0),            # renamed notebook, clearly the assignment
+    "kim": ("timeout", 5.0),             # infinite loop in part 3 only
+}
+
+
+def hidden_lines(source_nb) -> list[str]:
+    """Lines between the hidden-test markers, found independently of the autograder."""
+    lines = []
+    for cell in source_nb.cells:
+        text = cell.source
+        for block in re.findall(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", text,
+                                flags=re.S):
+            lines += [ln.strip() for ln in block.splitlines() if len(ln.strip()) >= 12]
+    return lines
+
+
+@pytest.fixture(scope="module")
+def panel(tmp_path_factory, release_nb):
+    source_nb = nbformat.read(str(SOURCE_NB), as_version=4)
+    root = tmp_path_factory.mktemp("panel")
+    subs, out = root / "submissions", root / "out"
+    subs.mkdir()
+    solution = with_solutions(release_nb, source_nb)
+    write_folder(subs, "alice", solution)
+    write_folder(subs, "bob", release_nb)
+    partial = with_solutions(release_nb, source_nb, {"gradient_descent_path": LOOP_TOO_LATE})
+    write_zip(subs, "carol smith", {
+        "carol/gd_basics.ipynb": nbformat.writes(partial),
+        "carol/notes.txt": "my notes",
+        "__MACOSX/carol/._gd_basics.ipynb": b"\x00\x05\x16\x07junk",
+    })
+    write_folder(subs, "dan", with_solutions(release_nb, source_nb,
+                                             {"quadratic_grad": COLUMN_GRAD}))
+    (subs / "eve").mkdir()
+    (subs / "eve" / "answers.txt").write_text("I could not do it")
+    (subs / "frank").mkdir()
+    (subs / "frank" / "gd_basics.ipynb").write_text("{ this is not json")
+    (subs / "gina.zip").write_bytes(b"PK\x03\x04 truncated garbage")
+    write_zip(subs, "hank", {"../escaped.ipynb": nbformat.writes(solution)})
+    write_folder(subs, "ivy", edit_cell(solution, "test_gd_step", "print('all good')"))
+    write_folder(subs, "jack", solution, name="gd_basics (1).ipynb")
+    write_folder(subs, "kim", with_solutions(release_nb, source_nb,
+                                             {"gradient_descent_path": HANGING_LOOP}))
+    before = tree_hashes(subs)
+    proc = run_cli("grade", ASSIGNMENT, subs, "--out", out, "--jobs", 2, "--timeout", 240,
+                   "--cell-timeout", CELL_TIMEOUT, timeout=900)
+    with open(out / "grades.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return {"proc": proc, "rows": rows, "subs": subs, "out": out, "before": before,
+            "after": tree_hashes(subs), "root": root, "source_nb": source_nb}
+
+
+def test_cli_exits_zero_with_one_row_per_student(panel):
+    assert panel["proc"].returncode == 0, panel["proc"].stderr[-2000:]
+    students = [r["student"] for r in panel["rows"]]
+    assert sorted(students) == sorted(EXPECTED)
+    assert len(students) == len(set(students))
+    header = list(panel["rows"][0])
+    assert header == ["student", "assignment", "score", "max_score", "status", "detail"]
+
+
+@pytest.mark.parametrize("student", sorted(EXPECTED))
+def test_status_and_score(panel, student):
+    row = next(r for r in panel["rows"] if r["student"] == student)
+    status, score = EXPECTED[student]
+    assert (row["status"], float(row["score"])) == (status, score), row
+    assert float(row["max_score"]) == 10.0
+    assert row["assignment"] == ASSIGNMENT
+    if status != "graded" or score < 10:
+        assert row["detail"], f"{student}: a non-perfect row must say why"
+
+
+def test_details_are_actionable(panel):
+    rows = {r["student"]: r for r in panel["rows"]}
+    assert "test_gradient_descent_path" in rows["carol smith"]["detail"]
+    assert "JSON" in rows["frank"]["detail"]
+    assert "unsafe path" in rows["hank"]["detail"]
+    assert "edited test_gd_step" in rows["ivy"]["detail"]
+    assert "renamed" in rows["jack"]["detail"]
+    assert "test_gradient_descent_path" in rows["kim"]["detail"]
+
+
+def test_submissions_untouched(panel):
+    assert panel["after"] == panel["before"]
+    # The traversal member was not written next to the submissions either.
+    assert not list(panel["root"].rglob("escaped.ipynb"))
+
+
+def test_feedback_per_student_without_hidden_tests(panel):
+    secrets = hidden_lines(panel["source_nb"])
+    assert secrets, "the source should have hidden tests"
+    for student in EXPECTED:
+        page = panel["out"] / "feedback" / student / f"{ASSIGNMENT}.html"
+        assert page.is_file(), student
+        text = html.unescape(page.read_text())
+        squashed = " ".join(text.split())
+        assert "HIDDEN TESTS" not in text
+        leaked = [s for s in secrets if " ".join(s.split()) in squashed]
+        assert not leaked, (student, leaked[:3])
+    dan = html.unescape((panel["out"] / "feedback" / "dan" / f"{ASSIGNMENT}.html").read_text())
+    assert "returned shape (2, 1); expected (2,)" in dan
+
+
+def test_instructor_gradebook_matches_csv(panel):
+    from nbgrader.api import Gradebook
+
+    db = panel["out"] / "gradebook.db"
+    assert db.is_file()
+    with Gradebook(f"sqlite:///{db}", "gd-course") as gb:
+        scores = {s.student.id: s.score for s in gb.find_assignment(ASSIGNMENT).submissions}
+    assert scores == {r["student"]: float(r["score"]) for r in panel["rows"]}
+
+
+def test_only_outputs_in_out_dir(panel):
+    names = {p.name for p in panel["out"].iterdir()}
+    assert names == {"grades.csv", "feedback", "gradebook.db"}

@@ -1,0 +1,71 @@
+"""``release`` and ``validate`` through the real CLI."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import zipfile
+
+import nbformat
+import pytest
+from autograder_helpers import ASSIGNMENT, REPO, SOURCE_NB, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def secret_lines(nb) -> list[str]:
+    """Solution and hidden-test lines of the source (independent of autograder.verify)."""
+    out = []
+    for cell in nb.cells:
+        for kind in ("SOLUTION", "HIDDEN TESTS"):
+            pattern = rf"### BEGIN {kind}\n(.*?)### END {kind}"
+            for block in re.findall(pattern, cell.source, flags=re.S):
+                out += [ln.strip() for ln in block.splitlines() if len(ln.strip()) >= 12]
+    return out
+
+
+def test_release_has_no_solution_and_no_hidden_test(released):
+    source = nbformat.read(str(SOURCE_NB), as_version=4)
+    secrets = secret_lines(source)
+    assert len(secrets) > 10
+    text = released.read_text()
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN", "END HIDDEN"):
+        assert marker not in text
+    released_nb = nbformat.read(str(released), as_version=4)
+    released_src = "\n".join(c.source for c in released_nb.cells)
+    assert not [s for s in secrets if s in released_src]
+    assert released_src.count("raise NotImplementedError()") >= 3
+    # The student keeps every visible test and the instructions.
+    assert "Part 3: visible tests passed" in released_src
+
+
+def test_release_zip_matches_folder(released):
+    zpath = released.parent.parent / f"{ASSIGNMENT}.zip"
+    with zipfile.ZipFile(zpath) as zf:
+        assert zf.namelist() == [f"{ASSIGNMENT}/{ASSIGNMENT}.ipynb"]
+        assert zf.read(f"{ASSIGNMENT}/{ASSIGNMENT}.ipynb") == released.read_bytes()
+
+
+def test_release_leaves_no_nbgrader_litter():
+    assert not (REPO / "gradebook.db").exists()
+    assert sorted(p.name for p in SOURCE_NB.parent.iterdir()) == [SOURCE_NB.name]
+
+
+def test_release_unknown_assignment_fails_clearly(tmp_path):
+    proc = run_cli("release", "no_such_assignment", "--out", tmp_path)
+    assert proc.returncode == 2
+    assert "assignment" in proc.stderr and "gd_basics" in proc.stderr
+
+
+def test_validate_source_passes_and_release_fails(released):
+    # Both notebooks at once: two kernels on two cores.
+    env_cmd = ["validate"]
+    procs = [subprocess.Popen, subprocess.Popen]
+    del procs, env_cmd
+    good = run_cli("validate", SOURCE_NB)
+    bad = run_cli("validate", released)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "all tests passed" in good.stdout
+    assert bad.returncode == 1
+    for test in ("test_quadratic_grad", "test_gd_step", "test_gradient_descent_path"):
+        assert f"{test} failed: NotImplementedError" in bad.stdout
