@@ -265,14 +265,17 @@ class Quadratic(Objective):
         return np.linalg.solve(self.A, self.b)
 
     def value(self, x) -> float:
+        r""":math:`f(x) = \tfrac12 x^\top A x - b^\top x` for ``x`` of shape ``(d,)``."""
         x = self._check_x(x)
         return float(0.5 * x @ self.A @ x - self.b @ x)
 
     def grad(self, x) -> np.ndarray:
+        r""":math:`\nabla f(x) = A x - b`, shape ``(d,)``."""
         x = self._check_x(x)
         return self.A @ x - self.b
 
     def hess(self, x) -> np.ndarray:
+        r""":math:`\nabla^2 f(x) = A` (the same at every point), shape ``(d, d)``."""
         self._check_x(x)
         return self.A.copy()
 
@@ -332,11 +335,13 @@ class Rosenbrock(Objective):
         return _as_vector(x, "x", min_length=2)
 
     def value(self, x) -> float:
+        """:math:`f(x)` for ``x`` of shape ``(d,)``, ``d >= 2``."""
         x = self._check_x(x)
         head, tail = x[:-1], x[1:]
         return float(np.sum(self.b * (tail - head**2) ** 2 + (self.a - head) ** 2))
 
     def grad(self, x) -> np.ndarray:
+        r""":math:`\nabla f(x)`, shape ``(d,)`` (formula in the class docstring)."""
         x = self._check_x(x)
         head, tail = x[:-1], x[1:]
         r = tail - head**2  # the residual of term i, shape (d-1,)
@@ -346,6 +351,7 @@ class Rosenbrock(Objective):
         return g
 
     def hess(self, x) -> np.ndarray:
+        r""":math:`\nabla^2 f(x)`, tridiagonal, shape ``(d, d)``."""
         x = self._check_x(x)
         d = x.shape[0]
         head, tail = x[:-1], x[1:]

@@ -572,17 +572,14 @@ class _Recorder:
         )
 
 
-def _norm(g: np.ndarray) -> float:
-    # A huge but finite gradient may overflow in the norm; inf is then the honest answer.
-    with np.errstate(over="ignore"):
-        return float(np.linalg.norm(g))
+def _all_finite(x: np.ndarray) -> bool:
+    return bool(np.isfinite(x).all())
 
 
-def _finite_value(f, x, idx=None) -> float:
-    """``f(x)``, or NaN when it overflows (the caller then reports divergence)."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        fx = f.value(x) if idx is None else f.value(x, idx)
-    return float(fx)
+def _quiet_overflow():
+    # Inside the loops an overflow (inf) or inf - inf (NaN) is caught by the finiteness tests
+    # and reported as "diverged at iteration k"; NumPy's warnings would only add noise.
+    return np.errstate(over="ignore", invalid="ignore")
 
 
 def gradient_descent(
@@ -641,29 +638,26 @@ def gradient_descent(
         raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
     x = _check_x0(f, x0)
 
-    rec = _Recorder(x, f.value(x))
+    rec = _Recorder(x, f.value(x))  # path and losses, from x_0 on
     state = rule.init(x)
     g = f.grad(x)
     n_grad = 1
-    for k in range(max_iter + 1):
-        if _norm(g) <= tol:
-            return rec.result(True, f"converged: gradient norm <= tol after {k} iterations", n_grad)
-        if k == max_iter:
-            break
-        with np.errstate(over="ignore", invalid="ignore"):
-            x_new = rule.update(x, g, _lr_at(sched, lr, k), state)
-        fx = _finite_value(f, x_new) if np.all(np.isfinite(x_new)) else math.nan
-        if not math.isfinite(fx):
-            return rec.result(False, f"diverged at iteration {k + 1}", n_grad)
-        with np.errstate(over="ignore", invalid="ignore"):
-            g_new = f.grad(x_new)
-        n_grad += 1
-        if not np.all(np.isfinite(g_new)):
-            return rec.result(False, f"diverged at iteration {k + 1}", n_grad)
-        x, g = x_new, g_new
-        rec.add(x, fx)
-        if callback is not None and callback(x.copy()) is True:
-            return rec.result(False, f"stopped by callback at iteration {k + 1}", n_grad)
+    with _quiet_overflow():  # an overflow is reported as divergence instead
+        for k in range(max_iter + 1):
+            if np.linalg.norm(g) <= tol:
+                return rec.result(True, f"converged: gradient norm <= tol after {k} iterations",
+                                  n_grad)
+            if k == max_iter:
+                break
+            x = rule.update(x, g, _lr_at(sched, lr, k), state)  # plain rule: x - lr_k * g
+            fx = f.value(x) if _all_finite(x) else math.nan
+            if not math.isfinite(fx):
+                return rec.result(False, f"diverged at iteration {k + 1}", n_grad)
+            rec.add(x, fx)
+            g = f.grad(x)
+            n_grad += 1
+            if callback is not None and callback(x.copy()) is True:
+                return rec.result(False, f"stopped by callback at iteration {k + 1}", n_grad)
     return rec.result(False, f"maximum number of iterations ({max_iter}) reached", n_grad)
 
 
@@ -748,23 +742,19 @@ def sgd(
     state = rule.init(x)
     batches = batch_indices(n, batch_size, seed=seed, shuffle=shuffle)
     n_grad = 0
-    for t in range(total):
-        _, idx = next(batches)
-        with np.errstate(over="ignore", invalid="ignore"):
+    with _quiet_overflow():
+        for t in range(total):
+            _, idx = next(batches)
             # idx=None on a full batch: the same floating-point sum as gradient_descent.
             g = f.grad(x) if full_batch else f.grad(x, idx)
-        n_grad += len(idx)
-        if not np.all(np.isfinite(g)):
-            return rec.result(False, f"diverged at iteration {t + 1}", n_grad)
-        with np.errstate(over="ignore", invalid="ignore"):
-            x_new = rule.update(x, g, _lr_at(sched, lr, t), state)
-        fx = _finite_value(f, x_new) if np.all(np.isfinite(x_new)) else math.nan
-        if not math.isfinite(fx):
-            return rec.result(False, f"diverged at iteration {t + 1}", n_grad)
-        x = x_new
-        rec.add(x, fx)
-        if callback is not None and callback(x.copy()) is True:
-            return rec.result(False, f"stopped by callback at iteration {t + 1}", n_grad)
+            n_grad += len(idx)
+            x = rule.update(x, g, _lr_at(sched, lr, t), state)
+            fx = f.value(x) if _all_finite(x) else math.nan
+            if not math.isfinite(fx):
+                return rec.result(False, f"diverged at iteration {t + 1}", n_grad)
+            rec.add(x, fx)
+            if callback is not None and callback(x.copy()) is True:
+                return rec.result(False, f"stopped by callback at iteration {t + 1}", n_grad)
     return rec.result(True, f"completed {epochs} epochs ({total} updates)", n_grad)
 
 
@@ -894,32 +884,25 @@ def newton(f, x0, max_iter=50, tol=1e-10, line_search=True) -> OptimizeResult:
     rec = _Recorder(x, f.value(x))
     g = f.grad(x)
     n_grad = 1
-    for k in range(max_iter + 1):
-        if _norm(g) <= tol:
-            return rec.result(True, f"converged: gradient norm <= tol after {k} iterations", n_grad)
-        if k == max_iter:
-            break
-        H = f.hess(x)
-        try:
-            d = _newton_direction(H, g, modify=line_search)
-        except np.linalg.LinAlgError:
-            return rec.result(False, f"singular Hessian at iteration {k}", n_grad)
-        if line_search:
-            if not float(g @ d) < 0.0:  # rounding can spoil a nearly orthogonal direction
-                d = -g
-            alpha = backtracking(f, x, d, g=g)
-        else:
-            alpha = 1.0
-        with np.errstate(over="ignore", invalid="ignore"):
-            x_new = x + alpha * d
-        fx = _finite_value(f, x_new) if np.all(np.isfinite(x_new)) else math.nan
-        if not math.isfinite(fx):
-            return rec.result(False, f"diverged at iteration {k + 1}", n_grad)
-        with np.errstate(over="ignore", invalid="ignore"):
-            g_new = f.grad(x_new)
-        n_grad += 1
-        if not np.all(np.isfinite(g_new)):
-            return rec.result(False, f"diverged at iteration {k + 1}", n_grad)
-        x, g = x_new, g_new
-        rec.add(x, fx)
+    with _quiet_overflow():
+        for k in range(max_iter + 1):
+            if np.linalg.norm(g) <= tol:
+                return rec.result(True, f"converged: gradient norm <= tol after {k} iterations",
+                                  n_grad)
+            if k == max_iter:
+                break
+            try:
+                d = _newton_direction(f.hess(x), g, modify=line_search)
+            except np.linalg.LinAlgError:
+                return rec.result(False, f"singular Hessian at iteration {k}", n_grad)
+            if line_search and not g @ d < 0.0:
+                d = -g  # rounding can spoil a direction nearly orthogonal to g
+            alpha = backtracking(f, x, d, g=g) if line_search else 1.0
+            x = x + alpha * d
+            fx = f.value(x) if _all_finite(x) else math.nan
+            if not math.isfinite(fx):
+                return rec.result(False, f"diverged at iteration {k + 1}", n_grad)
+            rec.add(x, fx)
+            g = f.grad(x)
+            n_grad += 1
     return rec.result(False, f"maximum number of iterations ({max_iter}) reached", n_grad)
