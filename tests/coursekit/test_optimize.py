@@ -452,3 +452,69 @@ def _ls():
 def test_bad_input_raises(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+# =========================================================================== more laws
+def test_cosine_schedule_spans_the_whole_run():
+    # On f(x) = a/2 x^2 plain GD multiplies x by (1 - lr_k a) each step: a closed-form product.
+    a, lr, n = 2.0, 0.3, 12
+    res = opt.gradient_descent(Quadratic([[a]]), [1.0], lr=lr, max_iter=n, tol=0.0,
+                               schedule="cosine")
+    lrs = [0.5 * lr * (1 + math.cos(math.pi * k / n)) for k in range(n)]
+    assert res.path[:, 0] == pytest.approx(np.cumprod([1.0] + [1 - e * a for e in lrs]))
+    # sgd counts its horizon in update steps: epochs * ceil(n_samples / batch_size).
+    f, _ = least_squares(n=10, d=2)
+    seen = []
+    sched = opt.get_schedule("cosine", total_steps=3 * 4)
+    spy = lambda lr0, t: seen.append(t) or sched(lr0, t)  # noqa: E731
+    a1 = opt.sgd(f, np.zeros(2), lr=0.1, batch_size=3, epochs=3, schedule=spy)
+    a2 = opt.sgd(f, np.zeros(2), lr=0.1, batch_size=3, epochs=3, schedule="cosine")
+    assert seen == list(range(12))
+    assert np.array_equal(a1.path, a2.path)
+
+
+def test_adam_first_step_has_length_lr_in_every_coordinate():
+    # With bias correction m_hat = g and v_hat = g^2 at t = 1, so the step is lr * sign(g).
+    g = np.array([1e-3, -50.0, 7.0, -0.2])
+    rule = opt.Adam(eps=1e-12)
+    x1 = rule.update(np.zeros(4), g, 0.01, rule.init(np.zeros(4)))
+    assert np.allclose(x1, -0.01 * np.sign(g), rtol=1e-8)
+
+
+def test_schedule_callable_and_bad_schedule_output():
+    f = Quadratic(np.eye(2))
+    res = opt.gradient_descent(f, [1.0, 1.0], lr=0.5, max_iter=1, tol=0.0,
+                               schedule=lambda lr0, t: lr0 / 2)
+    assert np.allclose(res.x, [0.75, 0.75])
+    with pytest.raises(ValueError, match="schedule returned an invalid learning rate"):
+        opt.gradient_descent(f, [1.0, 1.0], lr=0.5, schedule=lambda lr0, t: -1.0)
+
+
+def test_duck_typed_rule_and_sgd_callback():
+    class HalfStep:  # a student's rule: anything with init/update
+        def init(self, x):
+            return {"t": 0}
+
+        def update(self, x, g, lr, state):
+            return x - 0.5 * lr * g
+
+    f, _ = least_squares(n=8, d=2)
+    mine = opt.sgd(f, np.ones(2), lr=0.2, batch_size=8, epochs=3, rule=HalfStep())
+    ref = opt.sgd(f, np.ones(2), lr=0.1, batch_size=8, epochs=3)
+    assert np.allclose(mine.path, ref.path, rtol=1e-14)
+    stopped = opt.sgd(f, np.ones(2), lr=0.1, batch_size=2, epochs=5,
+                      callback=lambda x: True)
+    assert stopped.nit == 1 and not stopped.converged and "callback" in stopped.message
+
+
+def test_rule_state_is_updated_in_place_and_not_aliased_to_x():
+    x = np.ones(3)
+    rule = opt.Momentum(beta=0.5)
+    state = rule.init(x)
+    assert state["v"] is not x and np.array_equal(state["v"], np.zeros(3))
+    same = state
+    rule.update(x, np.ones(3), 0.1, state)
+    rule.update(x, np.ones(3), 0.1, state)
+    assert same is state and state["t"] == 2
+    assert np.allclose(state["v"], [1.5, 1.5, 1.5])  # 0.5 * 1 + 1
+    assert np.array_equal(x, np.ones(3))
