@@ -36,6 +36,7 @@ Why it is fast in NumPy:
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 __all__ = ["CHUNK_BYTES", "Workspace", "conv_output_shape", "chunk_size", "im2col", "col2im",
            "im2col_rows", "col2im_rows", "conv2d_gemm_forward", "conv2d_gemm_backward"]
@@ -164,10 +165,12 @@ def im2col_rows(x, kh, kw, pad, ws=None):
     xp = _scratch(ws, "xflat", (n, c, hp * wp + kw - 1), x.dtype, zeros=True)
     xp[:, :, :hp * wp].reshape(n, c, hp, wp)[:, :, pad:pad + h, pad:pad + w] = x
     cols = _scratch(ws, "cols", (n, c, kh, kw, span), x.dtype)
-    for u in range(kh):
-        for v in range(kw):
-            off = u * wp + v
-            cols[:, :, u, v] = xp[:, :, off:off + span]
+    # All kh * kw shifted slices as ONE strided view (offset u wp + v), copied in one
+    # call: same result as a loop of ``cols[:, :, u, v] = xp[:, :, off:off + span]``.
+    s0, s1, item = xp.strides[0], xp.strides[1], xp.itemsize
+    windows = as_strided(xp, shape=cols.shape, strides=(s0, s1, wp * item, item, item),
+                         writeable=False)
+    np.copyto(cols, windows)
     return cols
 
 
@@ -188,8 +191,8 @@ def col2im_rows(cols, x_shape, pad, ws=None, out=None):
     return out
 
 
-def conv2d_gemm_forward(x, w, b, stride, pad, ws=None, out=None):
-    """Convolution by chunked im2col + GEMM (inputs already validated, one dtype).
+def conv2d_gemm_forward(x, w, b, stride, pad, ws=None, out=None, relu=False):
+    r"""Convolution by chunked im2col + GEMM (inputs already validated, one dtype).
 
     Parameters
     ----------
@@ -197,6 +200,9 @@ def conv2d_gemm_forward(x, w, b, stride, pad, ws=None, out=None):
     stride, pad : int
     ws : Workspace, optional
     out : ndarray (N, F, Ho, Wo), optional, C-contiguous, written in place
+    relu : bool
+        Apply :math:`\max(\cdot, 0)` chunk by chunk while the output is in cache (the
+        model's conv + ReLU block; pass the output as ``relu_out`` to the backward).
 
     Returns
     -------
@@ -225,15 +231,19 @@ def conv2d_gemm_forward(x, w, b, stride, pad, ws=None, out=None):
         # (F, K) @ (nb, K, Ho Wc) -> (nb, F, Ho Wc): image n of the NCHW output directly.
         np.matmul(wmat, cols.reshape(m, k, hw), out=y.reshape(m, f, hw))
         np.add(y[..., :wo], b[:, None, None], out=out[n0:n1])
+        if relu:
+            np.maximum(out[n0:n1], 0, out=out[n0:n1])
     return out, (x, w, stride, pad, ws)
 
 
-def conv2d_gemm_backward(dout, cache, need_dx=True, dx=None):
+def conv2d_gemm_backward(dout, cache, need_dx=True, dx=None, relu_out=None):
     """Gradients ``(dx, dw, db)`` of :func:`conv2d_gemm_forward`.
 
     ``dx`` is None unless ``need_dx``; when an array is passed as ``dx`` it is filled
     in place. Each chunk's patches are rebuilt from the cached input (cheap and in
-    cache, where storing them would cost a trip through DRAM).
+    cache, where storing them would cost a trip through DRAM). With ``relu_out`` (the
+    output of a forward with ``relu=True``), ``dout`` is the gradient after the ReLU and
+    is masked by ``relu_out > 0`` chunk by chunk.
     """
     x, w, stride, pad, ws = cache
     n, c, h, wd = x.shape
@@ -243,6 +253,7 @@ def conv2d_gemm_backward(dout, cache, need_dx=True, dx=None):
     k, hw = c * kh * kw, ho * wcols
     wmat = w.reshape(f, k)
     dwt = np.zeros((k, f), x.dtype)
+    dbt = np.zeros(f, x.dtype)
     if need_dx and dx is None:
         dx = np.empty(x.shape, x.dtype)
     # The input gradient as a transposed convolution needs stride 1 and pad <= k - 1.
@@ -258,10 +269,13 @@ def conv2d_gemm_backward(dout, cache, need_dx=True, dx=None):
             cols = im2col_rows(x[n0:n1], kh, kw, pad, cws)
             # Zero gradient on the wrapped-around columns, written once at allocation.
             dext = _scratch(cws, "dext", (m, f, ho, wcols), x.dtype, zeros=True)
-            dext[..., :wo] = dout[n0:n1]
+            if relu_out is None:
+                dext[..., :wo] = dout[n0:n1]
+            else:
+                np.multiply(dout[n0:n1], relu_out[n0:n1] > 0, out=dext[..., :wo])
         else:
             cols = im2col(x[n0:n1], kh, kw, stride, pad, cws)
-            dext = dout[n0:n1]
+            dext = dout[n0:n1] if relu_out is None else dout[n0:n1] * (relu_out[n0:n1] > 0)
         cmat = cols.reshape(m, k, hw)
         dchunk = dext.reshape(m, f, hw)
         # dW^T = sum_n X_n Delta_n^T: (nb, K, HW) @ (nb, HW, F), then summed over the chunk.
@@ -272,7 +286,7 @@ def conv2d_gemm_backward(dout, cache, need_dx=True, dx=None):
             # dx = conv(dout, w flipped and transposed, pad kh-1-pad): patches of dout are
             # contiguous copies (cheaper than col2im's strided additions) and the GEMM has
             # the long inner dimension F kh kw instead of F.
-            dpatch = im2col_rows(dout[n0:n1], kh, kw, kh - 1 - pad, cws.sub("dx"))
+            dpatch = im2col_rows(dext[..., :wo], kh, kw, kh - 1 - pad, cws.sub("dx"))
             ydx = _scratch(cws, "ydx", (m, c, h, wo + 2 * (kw - 1 - pad)), x.dtype)
             np.matmul(w2mat, dpatch.reshape(m, f * kh * kw, -1), out=ydx.reshape(m, c, -1))
             dx[n0:n1] = ydx[..., :wd]
@@ -283,8 +297,8 @@ def conv2d_gemm_backward(dout, cache, need_dx=True, dx=None):
                 col2im_rows(dcols, (m, c, h, wd), pad, cws, out=dx[n0:n1])
             else:
                 col2im(dcols, (m, c, h, wd), stride, pad, cws, out=dx[n0:n1])
-    db = dout.sum(axis=(0, 2, 3))
-    return (dx if need_dx else None), np.ascontiguousarray(dwt.T).reshape(w.shape), db
+        dbt += dchunk.sum(axis=(0, 2))
+    return (dx if need_dx else None), np.ascontiguousarray(dwt.T).reshape(w.shape), dbt
 
 
 def _sub(ws, m):

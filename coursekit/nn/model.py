@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from coursekit.nn import layers
+from coursekit.nn import conv_fast, layers
 from coursekit.nn.conv_fast import Workspace
 
 __all__ = ["Layer", "VGG", "vgg"]
@@ -132,12 +132,17 @@ class VGG:
                 x, cache = layers.conv2d_forward_naive(x, p[layer.name + ".w"],
                                                        p[layer.name + ".b"], stride=1, pad=1)
             elif layer.kind == "conv":
-                x, cache = layers.conv2d_forward(x, p[layer.name + ".w"], p[layer.name + ".b"],
-                                                 stride=1, pad=1, workspace=layer.workspace)
+                # conv2d_forward's GEMM path with the ReLU fused in (applied chunk by chunk
+                # while in cache) and the output in a buffer the layer reuses every step.
+                w = p[layer.name + ".w"]
+                out = layer.workspace.get("out", (x.shape[0], *layer.out_shape), self.dtype)
+                x, cache = conv_fast.conv2d_gemm_forward(x, w, p[layer.name + ".b"], 1, 1,
+                                                         layer.workspace, out=out, relu=True)
+                cache = (cache, x)
+            elif layer.kind == "relu" and self.conv == "fast":
+                cache = None  # done inside the convolution above
             elif layer.kind == "relu":
-                # In place: the conv output is a fresh array nobody else holds.
-                np.maximum(x, 0, out=x)
-                cache = x
+                x, cache = layers.relu_forward(x)
             elif layer.kind == "pool":
                 x, cache = layers.maxpool_forward(x, 2, 2)
             else:
@@ -158,6 +163,7 @@ class VGG:
         """
         if not self._caches:
             raise RuntimeError("backward() needs a forward() first")
+        # linear_backward checks that dout has the logits' shape.
         d = np.asarray(dout, self.dtype)
         for i in range(len(self.layers) - 1, -1, -1):
             layer, cache = self.layers[i], self._caches[i]
@@ -165,14 +171,19 @@ class VGG:
                 d, self.grads["fc.w"], self.grads["fc.b"] = layers.linear_backward(d, cache)
             elif layer.kind == "pool":
                 d = layers.maxpool_backward(d, cache)
+            elif layer.kind == "relu" and self.conv == "fast":
+                pass  # the convolution's backward applies the ReLU mask
             elif layer.kind == "relu":
-                # In place: d is a fresh array owned by this pass.
-                d *= cache > 0
+                d = layers.relu_backward(d, cache)
             elif self.conv == "loop":
                 d, dw, db = layers.conv2d_backward_naive(d, cache)
+                self.grads[layer.name + ".w"], self.grads[layer.name + ".b"] = dw, db
             else:
-                need = input_grad or i > 0
-                d, dw, db = layers.conv2d_backward(d, cache, need_dx=need)
+                (conv_cache, out), need = cache, input_grad or i > 0
+                dx = layer.workspace.get("dx", (d.shape[0], *layer.in_shape), self.dtype) \
+                    if need else None
+                d, dw, db = conv_fast.conv2d_gemm_backward(d, conv_cache, need_dx=need, dx=dx,
+                                                           relu_out=out)
                 self.grads[layer.name + ".w"], self.grads[layer.name + ".b"] = dw, db
         return (self.grads, d) if input_grad else self.grads
 
