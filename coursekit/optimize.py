@@ -35,6 +35,7 @@ __all__ = [
     "sgd",
     "newton",
     "backtracking",
+    "Rule",
     "Plain",
     "Momentum",
     "Nesterov",
@@ -177,7 +178,15 @@ def _check_eps(eps) -> float:
 
 # =========================================================================== update rules
 class Rule:
-    """Base class of the update rules: ``init(x) -> state``, ``update(x, g, lr, state) -> x``."""
+    """Base class of the update rules: ``init(x) -> state``, ``update(x, g, lr, state) -> x``.
+
+    A new rule lists the names of its per-parameter state arrays in ``_slots`` (they start at
+    zero, shaped and typed like ``x``) and implements ``_step(x, g, lr, state)``, which
+    returns the new iterate and stores updated arrays in ``state``. :meth:`update` checks
+    shapes, counts steps in ``state["t"]`` (already incremented when ``_step`` runs, so the
+    first step has ``t = 1``) and keeps the dtype of ``x``. Rules compare equal when their
+    class and hyper-parameters are equal.
+    """
 
     name = "rule"
     _slots: tuple[str, ...] = ()  # names of the per-parameter state arrays
