@@ -253,8 +253,9 @@ def linear_model_flops(batch_size, dim):
 def fit_latency_bandwidth(n_bytes, seconds):
     r"""Fit :math:`T(n) = \alpha + n / B` to measured one-way message times (least squares).
 
-    Used on a ping-pong: half the round-trip time of a message of :math:`n` bytes. The fit is
-    ordinary least squares on :math:`(1, n)`; :math:`B = 1 / \hat\beta`.
+    Used on a ping-pong: half the round-trip time of a message of :math:`n` bytes. The fit
+    minimises the relative error :math:`\sum_i \bigl((\alpha + \beta n_i - t_i) / t_i\bigr)^2`
+    (sizes usually span decades); :math:`B = 1 / \hat\beta`.
 
     Parameters
     ----------
@@ -280,6 +281,10 @@ def fit_latency_bandwidth(n_bytes, seconds):
         raise ValueError("n_bytes must hold at least two distinct sizes to fit a line")
     if not (np.isfinite(n).all() and np.isfinite(t).all()):
         raise ValueError("n_bytes and seconds must be finite")
-    A = np.column_stack([np.ones_like(n), n])
-    (alpha, beta), *_ = np.linalg.lstsq(A, t, rcond=None)
+    if (t <= 0).any():
+        raise ValueError("seconds must be > 0")
+    # Relative least squares (rows divided by t): sizes span decades, and an unweighted fit
+    # would let the largest message decide alone, swallowing the latency.
+    A = np.column_stack([np.ones_like(n), n]) / t[:, None]
+    (alpha, beta), *_ = np.linalg.lstsq(A, np.ones_like(t), rcond=None)
     return max(float(alpha), 0.0), (1.0 / beta if beta > 0 else float("inf"))
