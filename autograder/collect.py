@@ -17,7 +17,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from .verify import read_notebook, test_cells
+from .verify import autograded_cells, read_notebook
 
 #: Largest total uncompressed size accepted from one student's zip.
 MAX_UNZIPPED_BYTES = 200 * 2**20
@@ -186,7 +186,7 @@ def find_notebooks(root: Path, expected: dict[str, set[str]]) -> dict[str, Noteb
                 nb = read_notebook(p)
             except ValueError:
                 continue
-            if gids and gids <= set(test_cells(nb)):
+            if gids and gids <= set(autograded_cells(nb)):
                 matches.append(p)
         if len(matches) == 1:
             claimed.add(matches[0])
@@ -241,7 +241,7 @@ def collect(submissions_dir, expected: dict[str, set[str]], workdir) -> list[Sub
     subs: list[Submission] = []
     seen: dict[str, Path] = {}
     for i, entry in enumerate(entries):
-        student = entry.stem if entry.is_file() and entry.suffix.lower() == ".zip" else entry.name
+        student = entry.stem if entry.is_file() else entry.name
         if student in seen:
             raise ValueError(f"submissions: {seen[student].name} and {entry.name} are both "
                              f"student {student!r}")

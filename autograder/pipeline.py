@@ -36,11 +36,11 @@ from .verify import (
     HIDDEN_BEGIN,
     HIDDEN_END,
     Verdict,
+    autograded_cells,
     find_leaks,
     read_notebook,
     secret_lines,
     tamper_check,
-    test_cells,
     verdict_from_autograded,
 )
 
@@ -67,7 +67,7 @@ def _verdicts_for(prep: Prepared, sub: Submission, run: RunResult | None,
     for name in prep.notebooks:
         nbf = sub.notebooks[name]
         max_score = prep.max_scores[name]
-        cells0 = {gid: (0.0, pts) for gid, pts in test_cells(prep.release_nb(name)).items()}
+        cells0 = {gid: (0.0, pts) for gid, pts in autograded_cells(prep.release_nb(name)).items()}
         if nbf.status is not None:
             verdicts.append(Verdict(name, nbf.status, 0.0, max_score, nbf.detail, cells0))
             pages[name] = None
@@ -147,7 +147,7 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
     tmp = Path(tempfile.mkdtemp(prefix="autograder-grade-"))
     try:
         prep = prepare(assignment, tmp / "prep", exercises_dir, db_url=db_url)
-        expected = {n: set(test_cells(prep.release_nb(n))) for n in prep.notebooks}
+        expected = {n: set(autograded_cells(prep.release_nb(n))) for n in prep.notebooks}
         secrets = [s for n in prep.notebooks for s in secret_lines(prep.source_nb(n),
                                                                    solutions=False)]
         subs = collect(submissions, expected, tmp / "collect")
@@ -213,7 +213,7 @@ def validate_notebook(path, cell_timeout: int = CELL_TIMEOUT) -> Validation:
         raise ValueError(f"notebook: expected an existing .ipynb file, got {path}")
     use_interpreter_path()
     nb = read_notebook(path)
-    if not test_cells(nb):
+    if not autograded_cells(nb):
         return Validation(False, [f"{path.name} has no autograded test cells"])
     names = {c.source.strip(): c.metadata.get("nbgrader", {}).get("grade_id", "?")
              for c in nb.cells}

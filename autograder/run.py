@@ -180,7 +180,13 @@ def prepare(assignment: str, workdir, exercises_dir=EXERCISES_DIR, db_url: str |
     if not result.get("success"):
         raise RuntimeError(f"nbgrader generate_assignment failed for {assignment}:\n"
                            f"{result.get('error', '')}\n{result.get('log', '')}")
-    if db_url is not None:
+    if db_url is not None and db_url.startswith("sqlite:///") and \
+            not Path(db_url[len("sqlite:///"):]).exists():
+        # A new instructor gradebook: a copy of the fresh one is the same as regenerating
+        # into it, and saves a second nbgrader run.
+        Path(db_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(course / "gradebook.db", db_url[len("sqlite:///"):])
+    elif db_url is not None:
         again = _quiet_api(course_config(course, db_url=db_url)).generate_assignment(assignment)
         if not again.get("success"):
             raise RuntimeError(f"could not record {assignment} in {db_url}:\n"

@@ -69,7 +69,7 @@ def is_protected_cell(cell) -> bool:
     return is_test_cell(cell) or (bool(meta.get("locked")) and not meta.get("solution"))
 
 
-def test_cells(nb) -> dict[str, float]:
+def autograded_cells(nb) -> dict[str, float]:
     """``grade_id -> points`` of the autograded test cells of ``nb``, in notebook order."""
     return {_nbgrader_meta(c)["grade_id"]: float(_nbgrader_meta(c).get("points", 0))
             for c in nb.cells if is_test_cell(c)}
@@ -202,7 +202,7 @@ def verdict_from_autograded(notebook: str, autograded_nb, release_nb, source_nb,
     Verdict
         status ``graded`` or ``timeout`` (a cell ran out of time) or ``crashed``.
     """
-    expected = test_cells(release_nb)
+    expected = autograded_cells(release_nb)
     restored = {_nbgrader_meta(c).get("grade_id"): c for c in autograded_nb.cells
                 if is_test_cell(c)}
     source_tests = {_nbgrader_meta(c)["grade_id"]: c for c in source_nb.cells if is_test_cell(c)}

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-import subprocess
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 
 import nbformat
 import pytest
@@ -59,11 +59,8 @@ def test_release_unknown_assignment_fails_clearly(tmp_path):
 
 def test_validate_source_passes_and_release_fails(released):
     # Both notebooks at once: two kernels on two cores.
-    env_cmd = ["validate"]
-    procs = [subprocess.Popen, subprocess.Popen]
-    del procs, env_cmd
-    good = run_cli("validate", SOURCE_NB)
-    bad = run_cli("validate", released)
+    with ThreadPoolExecutor(2) as pool:
+        good, bad = pool.map(lambda nb: run_cli("validate", nb), [SOURCE_NB, released])
     assert good.returncode == 0, good.stdout + good.stderr
     assert "all tests passed" in good.stdout
     assert bad.returncode == 1
