@@ -6,6 +6,18 @@
 - :mod:`~coursekit.distributed.simulate`     a simulated cluster that really trains
 - :mod:`~coursekit.distributed.mpi`          the same algorithm on real processes (mpi4py)
 
+A typical experiment (see each module for the maths)::
+
+    from coursekit.distributed import Cluster, cost, offload
+    from coursekit.distributed.simulate import simulate
+
+    cluster = Cluster(8, latency=1e-5, bandwidth=1.25e9, straggler_prob=0.05)
+    h = simulate(f, x0, cluster=cluster, strategy="backup", backups=1, steps=200, lr=0.1)
+    h.wall_clock, h.losses, h.speedup          # loss against simulated time
+    h.timeline.intervals(steps=slice(0, 5))    # compute / wait / send / receive, for a Gantt
+    cost.allreduce_time(8 * f.dim, 8, 1e-5, 1.25e9, algorithm="ring")
+    offload.optimal_fraction(work=1e9, local_rate=1e9, remote_rate=4e9, link_rate=1e8)
+
 Everything here imports NumPy only (mpi4py only inside :mod:`~coursekit.distributed.mpi`, tqdm
 only when a progress bar is asked for) and returns plain data for the book to plot.
 """

@@ -26,14 +26,15 @@ Strategies (``strategy=``)
     first :math:`p - b` gradients to arrive and cancels the rest, so a straggler never holds
     up a step. The gradient is the mean over the shards that arrived.
 ``"async"``
-    Asynchronous SGD (parameter-server style, Recht et al. / Dean et al.): each worker
+    Asynchronous SGD (parameter-server style; Dean et al., 2012): each worker
     computes on the parameters it last received, and the central node applies every gradient
     as it arrives, :math:`x_{t+1} = x_t - \eta\, \nabla f_{B}(x_{t - \tau_t})` with staleness
     :math:`\tau_t` = updates applied since that worker's copy was sent. One step = one update.
 ``"local_sgd"``
     Local SGD (Stich, 2019): each worker takes ``period`` :math:`H` steps on its own shards
     with its own copy, then the copies are averaged (weighted by the samples each processed).
-    With :math:`H = 1` this is ``"sync"`` with the plain rule.
+    With :math:`H = 1` this is ``"sync"`` with the plain rule. With another rule each worker
+    keeps its own rule state (momentum, Adam moments) across averages.
 
 Communication (``algorithm=``): ``"naive"`` (the dedicated central node gathers and
 broadcasts; it receives the gradients in the order they arrive, one at a time, so fast workers
@@ -48,6 +49,13 @@ the :math:`k` largest-magnitude entries of :math:`g_i + e_i` and keeps the rest 
 worker's error memory :math:`e_i` (error feedback; Stich, Cordonnier & Jaggi, 2018);
 ``"quantize"`` sends QSGD's unbiased stochastic quantisation with :math:`s` levels (Alistarh et
 al., 2017). The bytes they save are what the clock and ``bytes_sent`` account.
+
+Any workload
+------------
+The simulator only calls ``objective.n_samples``, ``value(x)``, ``grad(x, idx)`` (and
+``sample_grads`` if it exists) on a flat parameter vector, so a model such as the course's
+CNN runs once wrapped in an object with those three members; pass its cost per sample as
+``flops_per_sample`` so that the clock knows how heavy a gradient is.
 
 The clock
 ---------
@@ -74,7 +82,7 @@ from __future__ import annotations
 import heapq
 import math
 import numbers
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -302,7 +310,6 @@ class SimulationHistory:
     n_workers: int
     converged: bool = True
     message: str = ""
-    extra: dict = field(default_factory=dict)
 
     @property
     def nit(self) -> int:

@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from coursekit import optimize
 from coursekit.data import make_classification, make_regression
@@ -294,3 +296,36 @@ def test_bad_cluster():
         Cluster(2, straggler_prob=1.5)
     with pytest.raises(TypeError, match="objective must have a value"):
         simulate(object(), np.zeros(2))
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    p=st.integers(1, 5), b=st.integers(1, 9), seed=st.integers(0, 2**16), lr=st.floats(0.01, 0.2)
+)
+def test_sync_equals_union_batch_sgd_property(p, b, seed, lr):
+    X, y, _ = make_regression(n_samples=47, n_features=3, seed=seed % 7)
+    f = LeastSquares(X, y)
+    if p * b >= f.n_samples:
+        return
+    ref = optimize.sgd(f, np.ones(3), lr=lr, batch_size=p * b, epochs=2, seed=seed)
+    h = simulate(f, np.ones(3), p, "sync", ref.nit, lr=lr, batch_size=b, seed=seed,
+                 timeline=False)  # fmt: skip
+    np.testing.assert_allclose(h.params, ref.path, rtol=0, atol=1e-12)
+
+
+def test_timeline_intervals_are_ready_for_a_gantt_chart(ls):
+    cl = Cluster(3, rates=[1e6, 2e6, 3e6], latency=1e-4, bandwidth=1e6)
+    h = simulate(ls, np.zeros(4), cluster=cl, steps=4, batch_size=3)
+    iv = h.timeline.intervals(steps=slice(0, 2), workers=[0, 2])
+    assert set(iv["phase"]) == {"compute", "wait", "send", "receive"}
+    assert set(iv["worker"]) == {0, 2} and set(iv["step"]) == {0, 1}
+    assert (iv["end"] > iv["start"]).all()
+    # With a free network the fastest worker idles the longest (it waits for the slowest);
+    # with a slow network the last in the central node's queue waits the longest instead.
+    free = Cluster(3, rates=[1e6, 2e6, 3e6], latency=0.0, bandwidth=np.inf)
+    h = simulate(ls, np.zeros(4), cluster=free, steps=1, batch_size=3)
+    first = h.timeline.intervals(steps=[0])
+    idle = [first["end"][(first["worker"] == w) & (first["phase"] == "wait")].sum()
+            - first["start"][(first["worker"] == w) & (first["phase"] == "wait")].sum()
+            for w in range(3)]  # fmt: skip
+    assert idle[2] > idle[1] > idle[0]
