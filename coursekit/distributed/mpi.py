@@ -87,9 +87,11 @@ def ring_allreduce(comm, sendbuf, recvbuf=None):
     if send.ndim != 1:
         raise ValueError(f"sendbuf must be 1-D, got shape {send.shape}")
     acc = np.empty_like(send) if recvbuf is None else recvbuf
-    acc[:] = send
+    if acc.shape != send.shape:
+        raise ValueError(f"recvbuf must have shape {send.shape}, got {acc.shape}")
     p, r = comm.Get_size(), comm.Get_rank()
     if p == 1:
+        acc[:] = send
         return acc
     d = send.size
     sizes = np.full(p, d // p)
@@ -97,14 +99,19 @@ def ring_allreduce(comm, sendbuf, recvbuf=None):
     cut = np.concatenate([[0], np.cumsum(sizes)])
     tmp = np.empty(int(sizes.max()), dtype=np.float64)
     right, left = (r + 1) % p, (r - 1) % p
+    # No initial copy of sendbuf into acc: every chunk of acc is written exactly when it is
+    # first needed (own data + received partial sum in the reduce-scatter, then the all-gather
+    # overwrites chunk r), which saves a pass over the buffer.
     for s in range(p - 1):
         out_c, in_c = (r - s) % p, (r - s - 1) % p
         n_in = int(sizes[in_c])
+        src = send if s == 0 else acc  # step 0 forwards raw data, later steps partial sums
         comm.Sendrecv(
-            [acc[cut[out_c] : cut[out_c + 1]], MPI.DOUBLE], right, 0,
+            [src[cut[out_c] : cut[out_c + 1]], MPI.DOUBLE], right, 0,
             [tmp[:n_in], MPI.DOUBLE], left, 0,
         )  # fmt: skip
-        acc[cut[in_c] : cut[in_c + 1]] += tmp[:n_in]
+        lo, hi = cut[in_c], cut[in_c + 1]
+        np.add(send[lo:hi], tmp[:n_in], out=acc[lo:hi])
     for s in range(p - 1):
         out_c, in_c = (r + 1 - s) % p, (r - s) % p
         comm.Sendrecv(
