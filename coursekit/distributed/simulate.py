@@ -30,6 +30,8 @@ Strategies (``strategy=``)
     computes on the parameters it last received, and the central node applies every gradient
     as it arrives, :math:`x_{t+1} = x_t - \eta\, \nabla f_{B}(x_{t - \tau_t})` with staleness
     :math:`\tau_t` = updates applied since that worker's copy was sent. One step = one update.
+    The central node receives one gradient at a time (first come, first served) and sends the
+    new parameters back to that worker only (``algorithm="naive"``).
 ``"local_sgd"``
     Local SGD (Stich, 2019): each worker takes ``period`` :math:`H` steps on its own shards
     with its own copy, then the copies are averaged (weighted by the samples each processed).
@@ -655,6 +657,11 @@ def simulate(
             )
     elif backups:
         raise ValueError(f"backups only applies to strategy 'backup', got strategy={strategy!r}")
+    if strategy == "async" and algorithm != "naive":
+        raise ValueError(
+            "strategy 'async' talks to the central node message by message: algorithm must be "
+            f"'naive', got {algorithm!r}"
+        )
     period = _check.integer(period, "period", minimum=1)
     split = _check.choice(split, "split", ("equal", "proportional"))
     if compression is not None:

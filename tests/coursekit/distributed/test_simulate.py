@@ -275,6 +275,7 @@ def test_many_workers_run_quickly(ls):
         (dict(strategy="backup", backups=1, algorithm="ring"), ValueError, "'naive' or"),
         (dict(compression="topk", algorithm="ring"), ValueError, "compression needs"),
         (dict(compression="zip"), ValueError, "compression must be one of 'topk'"),
+        (dict(strategy="async", algorithm="ring"), ValueError, "algorithm must be 'naive'"),
         (dict(x0=np.zeros(3)), ValueError, "x0|shape"),
         (dict(x0=np.array([np.nan, 0, 0, 0])), ValueError, "x0 must be finite"),
         (dict(split="random"), ValueError, "split must be one of 'equal', 'proportional'"),
