@@ -49,11 +49,23 @@ _vendor/mathjax/tex-chtml.js:
 	cp $@.tmp/package/es5/tex-chtml.js $@
 	rm -rf $@.tmp
 
-release: venv
-	$(PY) -m autograder release
+EXERCISE_SOURCES = $(shell find exercises autograder -type f -not -path '*/.ipynb_checkpoints/*' -not -name '*.pyc')
 
-book: venv $(VENDOR) release
+release/.released: $(VENV)/.installed $(EXERCISE_SOURCES)
+	$(PY) -m autograder release
+	touch $@
+
+release: release/.released
+
+# The execution cache is keyed on each notebook's own text, not on the coursekit code it imports:
+# when coursekit changes, drop the cache so that no chapter shows results of old code.
+COURSEKIT_HASH = $(shell find coursekit -name '*.py' | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-16)
+
+book: venv $(VENDOR) release/.released
+	@if [ "$$(cat _build/.coursekit-hash 2>/dev/null)" != "$(COURSEKIT_HASH)" ]; then \
+	  echo "coursekit changed: re-executing every chapter"; rm -rf _build/.jupyter_cache _build/.doctrees; fi
 	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
+	@echo "$(COURSEKIT_HASH)" > _build/.coursekit-hash
 	@echo "The website is in _build/html: open _build/html/index.html, or run 'make serve'."
 
 serve:

@@ -12,7 +12,8 @@ The learning rate may follow a *schedule* :math:`\eta_t = \text{schedule}(\eta_0
 
 Every optimiser returns an :class:`OptimizeResult` that looks like SciPy's, plus the recorded
 ``path`` (iterates :math:`x_0 \dots x_{\text{nit}}`) and ``losses`` (:math:`f(x_k)` of the full
-objective) that the chapters plot. A run whose iterate or loss stops being finite halts with
+objective) that the chapters plot. A run whose iterate or loss stops being finite, or whose loss
+has grown by more than :data:`DIVERGENCE_FACTOR` times its starting scale, halts with
 ``converged=False`` and the message ``"diverged at iteration k"``, keeping only finite values.
 
 Only NumPy is imported here.
@@ -581,6 +582,17 @@ class _Recorder:
         )
 
 
+#: A loss above ``f(x_0) + DIVERGENCE_FACTOR * max(1, |f(x_0)|)`` counts as divergence. No
+#: method of the course (momentum and Adam included) climbs that far and then recovers, and
+#: stopping there reports a runaway step size long before the iterates overflow.
+DIVERGENCE_FACTOR = 1e10
+
+
+def _diverged(fx: float, f0: float) -> bool:
+    """True when the loss is not finite or has blown up (see :data:`DIVERGENCE_FACTOR`)."""
+    return not math.isfinite(fx) or fx > f0 + DIVERGENCE_FACTOR * max(1.0, abs(f0))
+
+
 def _all_finite(x: np.ndarray) -> bool:
     return bool(np.isfinite(x).all())
 
@@ -660,7 +672,7 @@ def gradient_descent(
                 break
             x = rule.update(x, g, _lr_at(sched, lr, k), state)  # plain rule: x - lr_k * g
             fx = f.value(x) if _all_finite(x) else math.nan
-            if not math.isfinite(fx):
+            if _diverged(fx, rec.losses[0]):
                 return rec.result(False, f"diverged at iteration {k + 1}", n_grad)
             rec.add(x, fx)
             g = f.grad(x)
@@ -759,7 +771,7 @@ def sgd(
             n_grad += len(idx)
             x = rule.update(x, g, _lr_at(sched, lr, t), state)
             fx = f.value(x) if _all_finite(x) else math.nan
-            if not math.isfinite(fx):
+            if _diverged(fx, rec.losses[0]):
                 return rec.result(False, f"diverged at iteration {t + 1}", n_grad)
             rec.add(x, fx)
             if callback is not None and callback(x.copy()) is True:
@@ -909,7 +921,7 @@ def newton(f, x0, max_iter=50, tol=1e-10, line_search=True) -> OptimizeResult:
             alpha = backtracking(f, x, d, g=g) if line_search else 1.0
             x = x + alpha * d
             fx = f.value(x) if _all_finite(x) else math.nan
-            if not math.isfinite(fx):
+            if _diverged(fx, rec.losses[0]):
                 return rec.result(False, f"diverged at iteration {k + 1}", n_grad)
             rec.add(x, fx)
             g = f.grad(x)

@@ -66,7 +66,10 @@ def _status(result: OptimizeResult) -> str:
         return f"converged in {result.nit} steps"
     if "diverged" in result.message:
         return result.message
-    return f"not converged after {result.nit} steps (gap {result.fun:.1e})"
+    if result.losses[-1] > result.losses[0]:
+        return (f"diverging: the loss grew from {result.losses[0]:.1e} to "
+                f"{result.losses[-1]:.1e} in {result.nit} steps")
+    return f"not converged after {result.nit} steps (loss {result.fun:.1e})"
 
 
 def learning_rate_explorer(

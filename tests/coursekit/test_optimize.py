@@ -97,7 +97,9 @@ def test_gd_divergence_is_reported(factor):
     assert m is not None
     assert int(m.group(1)) == res.nit + 1
     check_result_shapes(res, 3)
-    assert res.losses[-1] > 1e100  # it really was running away
+    # It really was running away: stopped by the blow-up test long before overflow.
+    assert res.losses[-1] > 1e6 * max(1.0, res.losses[0])
+    assert res.nit < 1000
 
 
 def test_momentum_rate_on_ill_conditioned_quadratic():

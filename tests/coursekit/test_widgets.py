@@ -110,7 +110,9 @@ def test_learning_rate_explorer_frames_follow_the_runs():
     widget.slider.index = len(LR_MULTIPLES) - 1          # beyond 2/L
     assert widget.shown_frame != start
     caption = widget.stack.children[widget.stack.selected_index].children[1].value
-    assert "diverged at iteration" in caption
+    # 30 steps at 2.2/L multiply the loss by about 1.44**30: growing, not yet past the
+    # optimisers' blow-up threshold.
+    assert "diverging: the loss grew" in caption
     caption_at_one = widget.stack.children[LR_MULTIPLES.index(1.0)].children[1].value
     f = Quadratic.with_condition_number(10.0, dim=2, seed=1)
     r = gradient_descent(f, [-4.0, 2.5], lr=1.0 / 10.0, max_iter=30, tol=1e-6)
