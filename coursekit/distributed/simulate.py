@@ -328,6 +328,15 @@ class SimulationHistory:
         """All bytes sent during the run."""
         return float(self.bytes_sent.sum())
 
+    def time_to_loss(self, target: float) -> float:
+        r"""First simulated time at which :math:`f(x_t) \le` ``target`` (``inf`` if never).
+
+        The figure of merit when strategies trade statistical efficiency (loss per step)
+        against hardware efficiency (time per step).
+        """
+        hit = np.flatnonzero(self.losses <= target)
+        return float(self.wall_clock[hit[0]]) if hit.size else math.inf
+
 
 # =========================================================================== compression
 def compressed_bytes(dim: int, itemsize: int, compression=None, k=None, levels=16) -> int:

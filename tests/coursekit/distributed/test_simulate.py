@@ -78,6 +78,15 @@ def test_local_sgd_with_period_one_is_sync(ls):
     np.testing.assert_allclose(a.params, b.params, rtol=0, atol=1e-12)
 
 
+def test_time_to_loss_reads_the_clock_at_the_first_hit(ls):
+    h = simulate(ls, np.zeros(4), 3, "sync", 40, lr=0.1, batch_size=5)
+    target = h.losses[17]
+    t = h.time_to_loss(target)
+    first = np.argmax(h.losses <= target)
+    assert t == h.wall_clock[first] and first <= 17
+    assert h.time_to_loss(-1.0) == np.inf
+
+
 def test_local_sgd_communicates_every_period(ls):
     h = simulate(ls, np.zeros(4), 4, "local_sgd", 12, lr=0.1, batch_size=5, seed=0, period=4)
     sent = np.flatnonzero(h.bytes_sent > 0)
