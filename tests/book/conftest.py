@@ -2,13 +2,15 @@
 
 import functools
 import http.server
+import os
 import threading
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SITE = ROOT / "_build" / "html"
+#: The built site; COURSE_SITE points the tests at another build (e.g. jupyter-book --path-output).
+SITE = Path(os.environ.get("COURSE_SITE", ROOT / "_build" / "html"))
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
