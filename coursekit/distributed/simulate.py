@@ -733,8 +733,12 @@ def simulate(
     bar = _progress(T, progress, f"simulate {strategy}/{algorithm} p={p}")
     status = {"converged": True, "message": f"completed {T} steps", "done": T}
 
+    # The same divergence test as coursekit.optimize, so that a diverging run stops at the same
+    # iteration as its single-node counterpart.
+    blow_up = losses[0] + optimize.DIVERGENCE_FACTOR * max(1.0, abs(losses[0]))
+
     def record(t, x_t, loss):
-        if not (np.isfinite(x_t).all() and np.isfinite(loss)):
+        if not (np.isfinite(x_t).all() and np.isfinite(loss) and loss <= blow_up):
             status.update(converged=False, message=f"diverged at iteration {t + 1}", done=t)
             return False
         losses[t + 1] = loss

@@ -251,6 +251,9 @@ def test_divergence_stops_without_nans(ls):
     assert np.isfinite(h.losses).all() and np.isfinite(h.params).all()
     assert h.params.shape[0] == h.losses.size == h.wall_clock.size == h.nit + 1
     assert h.timeline.compute_start.shape[0] == h.nit
+    # It stops where single-node SGD with the union batch stops.
+    ref = optimize.sgd(ls, np.zeros(4), lr=50.0, batch_size=10, epochs=30)
+    assert ref.message == h.message and ref.nit == h.nit
 
 
 def test_same_seed_same_history_and_progress_bar(ls):
