@@ -169,7 +169,13 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
         rows, all_verdicts = [], {}
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             for sub, run in pool.map(job, enumerate(subs)):
-                verdicts, pages = _verdicts_for(prep, sub, run, secrets)
+                try:
+                    verdicts, pages = _verdicts_for(prep, sub, run, secrets)
+                except Exception as exc:  # a verify failure is this student's, not the run's
+                    verdicts = [Verdict(n, "crashed", 0.0, prep.max_scores[n],
+                                        f"grader error while verifying: {type(exc).__name__}: "
+                                        f"{exc}"[:300]) for n in prep.notebooks]
+                    pages = dict.fromkeys(prep.notebooks)
                 row = combine(sub.student, assignment, verdicts)
                 for v in verdicts:
                     write_feedback(out, sub.student, assignment, v, pages[v.notebook])
