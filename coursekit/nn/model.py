@@ -165,10 +165,12 @@ class VGG:
             raise RuntimeError("backward() needs a forward() first")
         # linear_backward checks that dout has the logits' shape.
         d = np.asarray(dout, self.dtype)
+        # A new dict (of new arrays) every pass, so grads returned earlier stay valid.
+        grads = {}
         for i in range(len(self.layers) - 1, -1, -1):
             layer, cache = self.layers[i], self._caches[i]
             if layer.kind == "linear":
-                d, self.grads["fc.w"], self.grads["fc.b"] = layers.linear_backward(d, cache)
+                d, grads["fc.w"], grads["fc.b"] = layers.linear_backward(d, cache)
             elif layer.kind == "pool":
                 d = layers.maxpool_backward(d, cache)
             elif layer.kind == "relu" and self.conv == "fast":
@@ -177,14 +179,15 @@ class VGG:
                 d = layers.relu_backward(d, cache)
             elif self.conv == "loop":
                 d, dw, db = layers.conv2d_backward_naive(d, cache)
-                self.grads[layer.name + ".w"], self.grads[layer.name + ".b"] = dw, db
+                grads[layer.name + ".w"], grads[layer.name + ".b"] = dw, db
             else:
                 (conv_cache, out), need = cache, input_grad or i > 0
                 dx = layer.workspace.get("dx", (d.shape[0], *layer.in_shape), self.dtype) \
                     if need else None
                 d, dw, db = conv_fast.conv2d_gemm_backward(d, conv_cache, need_dx=need, dx=dx,
                                                            relu_out=out)
-                self.grads[layer.name + ".w"], self.grads[layer.name + ".b"] = dw, db
+                grads[layer.name + ".w"], grads[layer.name + ".b"] = dw, db
+        self.grads = {k: grads[k] for k in self.params}  # in the order of params
         return (self.grads, d) if input_grad else self.grads
 
     def loss(self, x, y):

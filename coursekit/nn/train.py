@@ -60,7 +60,8 @@ class TrainResult:
     train_seconds : float
         Total training time (sum of ``seconds``).
     converged : bool
-        False if the loss became NaN/inf (training stops there); ``message`` says when.
+        False if the loss or a gradient became NaN/inf: training stops there, the model
+        keeps the last parameters whose loss was finite, ``message`` says when.
     message : str
     """
 
@@ -149,6 +150,7 @@ def train(model, X_train, y_train, X_test=None, y_test=None, epochs=10, batch_si
         schedule = optimize.cosine(epochs * steps_per_epoch)
     schedule = optimize.get_schedule(schedule)
     states = {k: rule.init(v) for k, v in model.params.items()}
+    previous = dict(model.params)
 
     hist = {k: [] for k in ("epoch", "loss", "train_acc", "test_acc", "seconds",
                             "eval_seconds")}
@@ -165,9 +167,14 @@ def train(model, X_train, y_train, X_test=None, y_test=None, epochs=10, batch_si
             for _ in range(steps_per_epoch):
                 _, idx = next(batches)
                 loss, grads = model.loss(X_train[idx], y_train[idx])
-                if not np.isfinite(loss):
+                if not (np.isfinite(loss) and all(np.all(np.isfinite(g))
+                                                  for g in grads.values())):
+                    # Back to the last parameters with a finite loss (updates made new
+                    # arrays, so the old ones are intact).
+                    model.params.update(previous)
                     diverged = True
                     break
+                previous = dict(model.params)
                 lr_t = float(schedule(lr, t))
                 for k in model.params:
                     model.params[k] = rule.update(model.params[k], grads[k], lr_t, states[k])
@@ -254,8 +261,9 @@ def main(argv=None):
             res = run()
     except (ValueError, TypeError) as exc:
         p.error(str(exc))
+    last_loss = res.history["loss"][-1] if res.history["loss"] else float("nan")
     print(f"rule={args.rule} epochs={len(res.history['epoch'])} batch_size={args.batch_size} "
-          f"lr={args.lr:g} loss={res.history['loss'][-1]:.4f} "
+          f"lr={args.lr:g} loss={last_loss:.4f} "
           f"train_acc={res.train_acc:.4f} test_acc={res.test_acc:.4f} "
           f"train_seconds={res.train_seconds:.2f} steps={res.n_steps} "
           f"params={res.model.num_params()} {res.message}")
