@@ -157,8 +157,12 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
             ready = {n: f.path for n, f in sub.notebooks.items() if f.status is None}
             if not ready:
                 return sub, None
-            return sub, run_student(prep, sub.student, ready, tmp / "run" / f"{i:05d}",
-                                    timeout=timeout, cell_timeout=cell_timeout)
+            try:
+                return sub, run_student(prep, sub.student, ready, tmp / "run" / f"{i:05d}",
+                                        timeout=timeout, cell_timeout=cell_timeout)
+            except Exception as exc:  # e.g. the disk is full: this student's row says so
+                return sub, RunResult(sub.student, "crashed",
+                                      f"could not run: {type(exc).__name__}: {exc}"[:300])
 
         bar = None
         if progress:
