@@ -2,18 +2,21 @@
 
 The step is forward + backward + Adam update of conv16-16-pool-conv32-32-pool-linear10
 (``coursekit.nn.model.vgg([16, 16, "M", 32, 32, "M"])``) on a batch of 64 float32
-images, for 1 x 28 x 28 and 1 x 8 x 8 inputs, with 1 and 2 BLAS threads
-(threadpoolctl). Its analytical FLOPs (2 per multiply-add of the convolutions and the
-linear layer, :func:`coursekit.nn.analysis.step_flops`) divided by the median step time
-give ``gflops``; dividing by the float32 GEMM rate measured in the same run (a 1024^3
-``np.matmul``, median of 5, same thread count) gives ``gemm_efficiency``: the fraction
-of the machine's dense-matrix speed the whole step achieves.
+images, for 1 x 28 x 28 and 1 x 8 x 8 inputs, with 1 and 2 threads
+(``threadpoolctl.threadpool_limits``; the convolution runs its chunks on that many
+threads). Its analytical FLOPs (2 per multiply-add of the convolutions and the linear
+layer, :func:`coursekit.nn.analysis.step_flops`) divided by the median step time give
+``gflops``; dividing by the float32 GEMM rate measured in the same run and with the
+same thread count (a 1024^3 ``np.matmul``, median of as many runs as steps, at least 5,
+interleaved with the steps so that both see the same machine load) gives
+``gemm_efficiency``: the fraction of the machine's dense-matrix speed the whole step
+achieves.
 
 For the 8 x 8 case the same step with the loop convolution
 (``vgg(..., conv="loop")``) is timed too (``loop_step_ms``, ``speedup``).
 
 Prints one JSON line per case. Not a test: the numbers depend on the machine and its
-load. Usage::
+load (``step_ms_min`` is the least disturbed step). Usage::
 
     python benchmarks/cnn_step.py [--repeats 15] [--loop-repeats 3] [--no-loop]
 """

@@ -39,7 +39,8 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 __all__ = ["CHUNK_BYTES", "Workspace", "conv_output_shape", "chunk_size", "im2col", "col2im",
-           "im2col_rows", "col2im_rows", "conv2d_gemm_forward", "conv2d_gemm_backward"]
+           "im2col_rows", "col2im_rows", "blas_threads", "conv2d_gemm_forward",
+           "conv2d_gemm_backward"]
 
 #: Target size of one chunk's patch matrix (a fraction of a 1 MB L2 + a shared L3).
 CHUNK_BYTES = 2 * 1024 * 1024
@@ -191,6 +192,63 @@ def col2im_rows(cols, x_shape, pad, ws=None, out=None):
     return out
 
 
+# --------------------------------------------------------------------------- threads
+_BLAS_CONTROLLERS = None
+_EXECUTOR = None
+
+
+def _blas_controllers():
+    """threadpoolctl's controllers of NumPy's BLAS (empty if threadpoolctl is missing)."""
+    global _BLAS_CONTROLLERS
+    if _BLAS_CONTROLLERS is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+            _BLAS_CONTROLLERS = ThreadpoolController().select(user_api="blas").lib_controllers
+        except Exception:  # threadpoolctl is optional: run on one thread
+            _BLAS_CONTROLLERS = []
+    return _BLAS_CONTROLLERS
+
+
+def blas_threads():
+    """The BLAS thread count currently allowed (``threadpool_limits`` sets it)."""
+    return max((c.get_num_threads() for c in _blas_controllers()), default=1)
+
+
+def _run_chunks(work, n, nb):
+    """Run ``work(worker, starts)`` over the chunk starts ``0, nb, 2 nb, ...``.
+
+    With ``t = blas_threads() > 1``, the chunks are dealt round-robin to ``t`` Python
+    threads while BLAS itself runs single-threaded: the chunks are independent, so each
+    thread does its own im2col, GEMMs and copies (NumPy releases the GIL in all of
+    them), which also parallelises the memory-bound copies that a threaded BLAS leaves
+    serial, and avoids splitting small GEMMs across cores. Returns the list of results.
+    """
+    global _EXECUTOR
+    starts = list(range(0, n, nb))
+    workers = min(blas_threads(), len(starts))
+    if workers <= 1:
+        return [work(0, starts)]
+    if _EXECUTOR is None or _EXECUTOR._max_workers < workers:
+        from concurrent.futures import ThreadPoolExecutor
+        _EXECUTOR = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="conv")
+    ctrls = _blas_controllers()
+    saved = [c.get_num_threads() for c in ctrls]
+    for c in ctrls:
+        c.set_num_threads(1)
+    try:
+        groups = [starts[i::workers] for i in range(workers)]
+        return list(_EXECUTOR.map(work, range(workers), groups))
+    finally:
+        for c, t in zip(ctrls, saved, strict=True):
+            c.set_num_threads(t)
+
+
+def _chunk_ws(ws, worker, m):
+    """The scratch space of one worker for chunks of ``m`` images (None: allocate)."""
+    return None if ws is None else ws.sub((worker, m))
+
+
+# --------------------------------------------------------------------------- the passes
 def conv2d_gemm_forward(x, w, b, stride, pad, ws=None, out=None, relu=False):
     r"""Convolution by chunked im2col + GEMM (inputs already validated, one dtype).
 
@@ -219,20 +277,24 @@ def conv2d_gemm_forward(x, w, b, stride, pad, ws=None, out=None, relu=False):
     if out is None:
         out = np.empty((n, f, ho, wo), x.dtype)
     nb = chunk_size(n, k, hw, x.itemsize)
-    for n0 in range(0, n, nb):
-        n1 = min(n, n0 + nb)
-        m = n1 - n0
-        cws = _sub(ws, m)
-        if stride == 1:
-            cols = im2col_rows(x[n0:n1], kh, kw, pad, cws)
-        else:
-            cols = im2col(x[n0:n1], kh, kw, stride, pad, cws)
-        y = _scratch(cws, "y", (m, f, ho, wcols), x.dtype)
-        # (F, K) @ (nb, K, Ho Wc) -> (nb, F, Ho Wc): image n of the NCHW output directly.
-        np.matmul(wmat, cols.reshape(m, k, hw), out=y.reshape(m, f, hw))
-        np.add(y[..., :wo], b[:, None, None], out=out[n0:n1])
-        if relu:
-            np.maximum(out[n0:n1], 0, out=out[n0:n1])
+
+    def work(worker, starts):
+        for n0 in starts:
+            n1 = min(n, n0 + nb)
+            m = n1 - n0
+            cws = _chunk_ws(ws, worker, m)
+            if stride == 1:
+                cols = im2col_rows(x[n0:n1], kh, kw, pad, cws)
+            else:
+                cols = im2col(x[n0:n1], kh, kw, stride, pad, cws)
+            y = _scratch(cws, "y", (m, f, ho, wcols), x.dtype)
+            # (F, K) @ (nb, K, Ho Wc) -> (nb, F, Ho Wc): image n of the NCHW output.
+            np.matmul(wmat, cols.reshape(m, k, hw), out=y.reshape(m, f, hw))
+            np.add(y[..., :wo], b[:, None, None], out=out[n0:n1])
+            if relu:
+                np.maximum(out[n0:n1], 0, out=out[n0:n1])
+
+    _run_chunks(work, n, nb)
     return out, (x, w, stride, pad, ws)
 
 
@@ -252,8 +314,6 @@ def conv2d_gemm_backward(dout, cache, need_dx=True, dx=None, relu_out=None):
     wcols = wd + 2 * pad if stride == 1 else wo
     k, hw = c * kh * kw, ho * wcols
     wmat = w.reshape(f, k)
-    dwt = np.zeros((k, f), x.dtype)
-    dbt = np.zeros(f, x.dtype)
     if need_dx and dx is None:
         dx = np.empty(x.shape, x.dtype)
     # The input gradient as a transposed convolution needs stride 1 and pad <= k - 1.
@@ -261,48 +321,51 @@ def conv2d_gemm_backward(dout, cache, need_dx=True, dx=None, relu_out=None):
     if transposed:
         w2mat = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(c, -1)
     nb = chunk_size(n, k, hw, x.itemsize)
-    for n0 in range(0, n, nb):
-        n1 = min(n, n0 + nb)
-        m = n1 - n0
-        cws = _sub(ws, m) or Workspace()
-        if stride == 1:
-            cols = im2col_rows(x[n0:n1], kh, kw, pad, cws)
-            # Zero gradient on the wrapped-around columns, written once at allocation.
-            dext = _scratch(cws, "dext", (m, f, ho, wcols), x.dtype, zeros=True)
-            if relu_out is None:
-                dext[..., :wo] = dout[n0:n1]
-            else:
-                np.multiply(dout[n0:n1], relu_out[n0:n1] > 0, out=dext[..., :wo])
-        else:
-            cols = im2col(x[n0:n1], kh, kw, stride, pad, cws)
-            dext = dout[n0:n1] if relu_out is None else dout[n0:n1] * (relu_out[n0:n1] > 0)
-        cmat = cols.reshape(m, k, hw)
-        dchunk = dext.reshape(m, f, hw)
-        # dW^T = sum_n X_n Delta_n^T: (nb, K, HW) @ (nb, HW, F), then summed over the chunk.
-        part = _scratch(cws, "dwpart", (m, k, f), x.dtype)
-        np.matmul(cmat, dchunk.transpose(0, 2, 1), out=part)
-        dwt += part.sum(axis=0)
-        if need_dx and transposed:
-            # dx = conv(dout, w flipped and transposed, pad kh-1-pad): patches of dout are
-            # contiguous copies (cheaper than col2im's strided additions) and the GEMM has
-            # the long inner dimension F kh kw instead of F.
-            dpatch = im2col_rows(dext[..., :wo], kh, kw, kh - 1 - pad, cws.sub("dx"))
-            ydx = _scratch(cws, "ydx", (m, c, h, wo + 2 * (kw - 1 - pad)), x.dtype)
-            np.matmul(w2mat, dpatch.reshape(m, f * kh * kw, -1), out=ydx.reshape(m, c, -1))
-            dx[n0:n1] = ydx[..., :wd]
-        elif need_dx:
-            dcols = _scratch(cws, "dcols", cols.shape, x.dtype)
-            np.matmul(wmat.T, dchunk, out=dcols.reshape(m, k, hw))
+
+    def work(worker, starts):
+        dwt = np.zeros((k, f), x.dtype)
+        dbt = np.zeros(f, x.dtype)
+        for n0 in starts:
+            n1 = min(n, n0 + nb)
+            m = n1 - n0
+            cws = _chunk_ws(ws, worker, m) or Workspace()
             if stride == 1:
-                col2im_rows(dcols, (m, c, h, wd), pad, cws, out=dx[n0:n1])
+                cols = im2col_rows(x[n0:n1], kh, kw, pad, cws)
+                # Zero gradient on the wrapped-around columns, written once at allocation.
+                dext = _scratch(cws, "dext", (m, f, ho, wcols), x.dtype, zeros=True)
+                if relu_out is None:
+                    dext[..., :wo] = dout[n0:n1]
+                else:
+                    np.multiply(dout[n0:n1], relu_out[n0:n1] > 0, out=dext[..., :wo])
             else:
-                col2im(dcols, (m, c, h, wd), stride, pad, cws, out=dx[n0:n1])
-        dbt += dchunk.sum(axis=(0, 2))
+                cols = im2col(x[n0:n1], kh, kw, stride, pad, cws)
+                dext = dout[n0:n1] if relu_out is None else dout[n0:n1] * (relu_out[n0:n1] > 0)
+            cmat = cols.reshape(m, k, hw)
+            dchunk = dext.reshape(m, f, hw)
+            # dW^T = sum_n X_n Delta_n^T: (nb, K, HW) @ (nb, HW, F), summed over the chunk.
+            part = _scratch(cws, "dwpart", (m, k, f), x.dtype)
+            np.matmul(cmat, dchunk.transpose(0, 2, 1), out=part)
+            dwt += part.sum(axis=0)
+            dbt += dchunk.sum(axis=(0, 2))
+            if need_dx and transposed:
+                # dx = conv(dout, w flipped and transposed, pad kh-1-pad): patches of dout
+                # are contiguous copies (cheaper than col2im's strided additions) and the
+                # GEMM's inner dimension is F kh kw instead of F.
+                dpatch = im2col_rows(dext[..., :wo], kh, kw, kh - 1 - pad, cws.sub("dx"))
+                ydx = _scratch(cws, "ydx", (m, c, h, wo + 2 * (kw - 1 - pad)), x.dtype)
+                np.matmul(w2mat, dpatch.reshape(m, f * kh * kw, -1),
+                          out=ydx.reshape(m, c, -1))
+                dx[n0:n1] = ydx[..., :wd]
+            elif need_dx:
+                dcols = _scratch(cws, "dcols", cols.shape, x.dtype)
+                np.matmul(wmat.T, dchunk, out=dcols.reshape(m, k, hw))
+                if stride == 1:
+                    col2im_rows(dcols, (m, c, h, wd), pad, cws, out=dx[n0:n1])
+                else:
+                    col2im(dcols, (m, c, h, wd), stride, pad, cws, out=dx[n0:n1])
+        return dwt, dbt
+
+    parts = _run_chunks(work, n, nb)
+    dwt = parts[0][0] if len(parts) == 1 else sum(p[0] for p in parts)
+    dbt = parts[0][1] if len(parts) == 1 else sum(p[1] for p in parts)
     return (dx if need_dx else None), np.ascontiguousarray(dwt.T).reshape(w.shape), dbt
-
-
-def _sub(ws, m):
-    """The sub-workspace for chunks of ``m`` images (a short last chunk gets its own)."""
-    if ws is None:
-        return None
-    return ws.sub(m)

@@ -339,3 +339,22 @@ def test_softmax_cross_entropy_bad_labels():
         layers.softmax_cross_entropy(z, [0.5, 1, 2])
     with pytest.raises(ValueError, match="logits must have 2 dimensions"):
         layers.softmax_cross_entropy(np.zeros(4), [0])
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_chunks_on_several_threads_give_the_same_gradients(monkeypatch, threads):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    monkeypatch.setattr(conv_fast, "CHUNK_BYTES", 2000)  # many chunks, a short last one
+    x, w, b = conv_data((7, 3, 6, 5), (4, 3, 3), seed=8)
+    ws = conv_fast.Workspace()
+    out_n, cache_n = layers.conv2d_forward_naive(x, w, b, 1, 1)
+    dout = np.random.default_rng(9).standard_normal(out_n.shape)
+    with threadpoolctl.threadpool_limits(threads):
+        assert conv_fast.blas_threads() == threads
+        out, cache = layers.conv2d_forward(x, w, b, 1, 1, workspace=ws)
+        grads = layers.conv2d_backward(dout, cache)
+        # BLAS is back to the caller's setting after the parallel region.
+        assert conv_fast.blas_threads() == threads
+    assert np.allclose(out, out_n, rtol=1e-12, atol=1e-12)
+    for g, g_n in zip(grads, layers.conv2d_backward_naive(dout, cache_n), strict=True):
+        assert np.allclose(g, g_n, rtol=1e-12, atol=1e-12)
