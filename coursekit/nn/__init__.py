@@ -5,6 +5,7 @@
 - :mod:`coursekit.nn.model`     the ``vgg(...)`` builder
 - :mod:`coursekit.nn.analysis`  feature maps, FLOPs per layer, parameter counts
 - :mod:`coursekit.nn.train`     mini-batch training with the update rules of coursekit.optimize
+                                (``python -m coursekit.nn.train --epochs 15 --rule adam``)
 """
 
 from coursekit.nn.layers import (
@@ -20,9 +21,10 @@ from coursekit.nn.layers import (
     relu_forward,
     softmax_cross_entropy,
 )
+from coursekit.nn.model import VGG, vgg
 
 __all__ = [
     "conv2d_forward", "conv2d_backward", "conv2d_forward_naive", "conv2d_backward_naive",
     "maxpool_forward", "maxpool_backward", "relu_forward", "relu_backward",
-    "linear_forward", "linear_backward", "softmax_cross_entropy",
+    "linear_forward", "linear_backward", "softmax_cross_entropy", "VGG", "vgg",
 ]

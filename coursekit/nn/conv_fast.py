@@ -16,7 +16,12 @@ where :math:`\\Delta_n = \\partial L / \\partial Y_n`. :math:`Y_n` is already im
 :math:`n` of the NCHW output, so no transpose is needed. The last product is folded
 back onto the image ("col2im") by adding the :math:`k_h k_w` shifted slices, a loop of
 strided array additions (no ``np.add.at``: within one kernel offset no two output
-pixels touch the same input pixel).
+pixels touch the same input pixel). For stride 1 the backward pass instead computes
+:math:`\\partial L/\\partial x` as the convolution of :math:`\\Delta` (padded by
+:math:`k - 1 - p`) with the kernels flipped in space and with input and output channels
+swapped, which is the same sum written as an im2col + GEMM (copies are cheaper than
+additions, and the GEMM's inner dimension becomes :math:`F k_h k_w` instead of
+:math:`F`).
 
 Why it is fast in NumPy:
 
@@ -28,9 +33,14 @@ Why it is fast in NumPy:
   the same work in cache-sized pieces;
 * the backward pass rebuilds each chunk's patches (cheap, in cache) instead of
   storing the whole patch matrix;
+* for stride 1 a patch row is one contiguous slice of the flattened padded image
+  (:func:`im2col_rows`), so building the patches is one strided-view copy, not
+  thousands of short row copies;
 * scratch arrays live in a :class:`Workspace` and are reused between steps: allocating
   tens of MB afresh every step makes glibc hand out new ``mmap`` pages whose page
-  faults cost as much as the arithmetic.
+  faults cost as much as the arithmetic;
+* with ``threadpoolctl.threadpool_limits(t)``, ``t > 1``, the chunks are shared among
+  ``t`` Python threads over a single-threaded BLAS (see :func:`_run_chunks`).
 """
 
 from __future__ import annotations

@@ -165,10 +165,11 @@ def conv2d_backward_naive(dout, cache):
 def conv2d_forward(x, w, b, stride=1, pad=0, workspace=None):
     r"""Convolution by im2col + one matrix product (the fast version the model uses).
 
-    Same maths and shapes as :func:`conv2d_forward_naive`:
-    :math:`Y = W_{\text{mat}} X_{\text{col}}` with :math:`W_{\text{mat}}` of shape
-    ``(F, C kh kw)`` and the patch matrix :math:`X_{\text{col}}` of shape
-    ``(C kh kw, N Ho Wo)`` (see :mod:`coursekit.nn.conv_fast`).
+    Same maths and shapes as :func:`conv2d_forward_naive`, computed image by image as
+    :math:`Y_n = W X_n` with :math:`W` the weights reshaped to ``(F, C kh kw)`` and
+    :math:`X_n` the ``(C kh kw, Ho Wo)`` patch matrix of image :math:`n` ("im2col"), a
+    few images at a time so that the patches stay in cache (see
+    :mod:`coursekit.nn.conv_fast`).
 
     Parameters
     ----------
@@ -192,10 +193,11 @@ def conv2d_forward(x, w, b, stride=1, pad=0, workspace=None):
 def conv2d_backward(dout, cache, need_dx=True):
     r"""Gradients of :func:`conv2d_forward`.
 
-    With :math:`\Delta` the upstream gradient laid out as ``(F, N Ho Wo)``:
-    :math:`\partial L/\partial W_{\text{mat}} = \Delta X_{\text{col}}^\top`,
-    :math:`\partial L/\partial X_{\text{col}} = W_{\text{mat}}^\top \Delta` folded back
-    onto the image (col2im), :math:`\partial L/\partial b = \Delta \mathbf 1`.
+    With :math:`\Delta_n` the upstream gradient of image :math:`n` as ``(F, Ho Wo)``:
+    :math:`\partial L/\partial W = \sum_n \Delta_n X_n^\top`,
+    :math:`\partial L/\partial X_n = W^\top \Delta_n` folded back onto the image
+    (for stride 1 computed as a convolution of :math:`\Delta_n` with the flipped
+    kernels), :math:`\partial L/\partial b = \sum_n \Delta_n \mathbf 1`.
 
     Parameters
     ----------
