@@ -188,7 +188,8 @@ class VGG:
                                                            relu_out=out)
                 grads[layer.name + ".w"], grads[layer.name + ".b"] = dw, db
         self.grads = {k: grads[k] for k in self.params}  # in the order of params
-        return (self.grads, d) if input_grad else self.grads
+        # d may live in a layer's reusable buffer: hand out a copy.
+        return (self.grads, d.copy()) if input_grad else self.grads
 
     def loss(self, x, y):
         """Mean softmax cross-entropy of a batch and the gradients of all parameters.

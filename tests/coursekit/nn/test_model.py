@@ -71,6 +71,12 @@ def test_model_input_gradient_matches_numerical():
     num = numerical_grad(lambda v: reference_loss(model, v, y), x.copy())
     assert dx.shape == x.shape
     assert scaled_error(dx, num) < 1e-7
+    # Results handed out earlier are not overwritten by later passes.
+    saved_dx, saved_g = dx.copy(), {k: v.copy() for k, v in grads.items()}
+    model.loss(x + 1.0, y)
+    model.backward(model.forward(x - 1.0) * 0 + 1.0, input_grad=True)
+    assert np.array_equal(dx, saved_dx)
+    assert all(np.array_equal(grads[k], saved_g[k]) for k in grads)
     assert model.backward(dlogits) is model.grads
 
 
