@@ -172,3 +172,24 @@ def test_instructor_gradebook_matches_csv(panel):
 def test_only_outputs_in_out_dir(panel):
     names = {p.name for p in panel["out"].iterdir()}
     assert names == {"grades.csv", "feedback", "gradebook.db"}
+
+
+def test_regrading_into_an_existing_gradebook(panel, tmp_path):
+    """A second run into the same --out keeps the gradebook's other students (no kernels)."""
+    import shutil
+
+    from nbgrader.api import Gradebook
+
+    out = tmp_path / "out"
+    shutil.copytree(panel["out"], out)
+    subs = tmp_path / "subs"
+    shutil.copytree(panel["subs"] / "eve", subs / "eve")
+    shutil.copytree(panel["subs"] / "frank", subs / "frank")
+    proc = run_cli("grade", ASSIGNMENT, subs, "--out", out, "--no-progress")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with open(out / "grades.csv", newline="") as fh:
+        rows = {r["student"]: r["status"] for r in csv.DictReader(fh)}
+    assert rows == {"eve": "missing", "frank": "invalid"}
+    with Gradebook(f"sqlite:///{out / 'gradebook.db'}", "gd-course") as gb:
+        students = {s.student.id for s in gb.find_assignment(ASSIGNMENT).submissions}
+    assert students == set(EXPECTED)

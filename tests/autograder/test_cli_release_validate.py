@@ -66,3 +66,19 @@ def test_validate_source_passes_and_release_fails(released):
     assert bad.returncode == 1
     for test in ("test_quadratic_grad", "test_gd_step", "test_gradient_descent_path"):
         assert f"{test} failed: NotImplementedError" in bad.stdout
+
+
+OTHER_SOURCES = sorted(p for p in (REPO / "exercises").glob("*/*.ipynb") if p != SOURCE_NB)
+
+
+@pytest.mark.parametrize("notebook", OTHER_SOURCES, ids=lambda p: p.parent.name + "/" + p.name)
+def test_validate_every_other_source_notebook(notebook):
+    """Every assignment added to exercises/ must have solutions that pass its own tests."""
+    proc = run_cli("validate", notebook)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_validate_rejects_a_non_notebook(tmp_path):
+    (tmp_path / "x.txt").write_text("hi")
+    proc = run_cli("validate", tmp_path / "x.txt")
+    assert proc.returncode == 2 and "notebook" in proc.stderr
