@@ -227,30 +227,36 @@ def blas_threads():
 def _run_chunks(work, n, nb):
     """Run ``work(worker, starts)`` over the chunk starts ``0, nb, 2 nb, ...``.
 
-    With ``t = blas_threads() > 1``, the chunks are dealt round-robin to ``t`` Python
-    threads while BLAS itself runs single-threaded: the chunks are independent, so each
-    thread does its own im2col, GEMMs and copies (NumPy releases the GIL in all of
-    them), which also parallelises the memory-bound copies that a threaded BLAS leaves
-    serial, and avoids splitting small GEMMs across cores. Returns the list of results.
+    BLAS runs single-threaded inside: the per-image GEMMs are small, and splitting them
+    across cores costs a synchronisation per call (on a loaded machine a threaded
+    OpenBLAS can stall for milliseconds on a 0.2 ms product). Instead, with
+    ``t = blas_threads() > 1`` (what ``threadpool_limits`` set), the chunks are dealt
+    round-robin to ``t`` Python threads: the chunks are independent, so each thread does
+    its own im2col, GEMMs and copies (NumPy releases the GIL in all of them), which also
+    parallelises the memory-bound copies that a threaded BLAS leaves serial. Returns
+    the list of the workers' results.
     """
     global _EXECUTOR
     starts = list(range(0, n, nb))
-    workers = min(blas_threads(), len(starts))
-    if workers <= 1:
-        return [work(0, starts)]
-    if _EXECUTOR is None or _EXECUTOR._max_workers < workers:
-        from concurrent.futures import ThreadPoolExecutor
-        _EXECUTOR = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="conv")
     ctrls = _blas_controllers()
     saved = [c.get_num_threads() for c in ctrls]
-    for c in ctrls:
-        c.set_num_threads(1)
+    threads = max(saved, default=1)
+    workers = min(threads, len(starts))
+    if threads > 1:
+        for c in ctrls:
+            c.set_num_threads(1)
     try:
+        if workers <= 1:
+            return [work(0, starts)]
+        if _EXECUTOR is None or _EXECUTOR._max_workers < workers:
+            from concurrent.futures import ThreadPoolExecutor
+            _EXECUTOR = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="conv")
         groups = [starts[i::workers] for i in range(workers)]
         return list(_EXECUTOR.map(work, range(workers), groups))
     finally:
-        for c, t in zip(ctrls, saved, strict=True):
-            c.set_num_threads(t)
+        if threads > 1:
+            for c, t in zip(ctrls, saved, strict=True):
+                c.set_num_threads(t)
 
 
 def _chunk_ws(ws, worker, m):
