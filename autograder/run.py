@@ -389,7 +389,10 @@ def _tail(path: Path, n: int = 400) -> str:
 def _short_error(log: str, error: str) -> str:
     """The most telling line of nbgrader's failure (e.g. the DeadKernelError)."""
     text = f"{error}\n{log}"
-    for key in ("DeadKernelError", "Kernel died", "CellTimeoutError", "RuntimeError"):
+    if "DeadKernelError" in text or "Kernel died" in text:
+        return ("the kernel died while running the notebook (os._exit, a crash in compiled "
+                "code, or out of memory)")
+    for key in ("CellTimeoutError", "RuntimeError"):
         for line in text.splitlines():
             if key in line:
                 return " ".join(line.split())[:300]
@@ -456,7 +459,7 @@ def _child_main(job_path: str) -> int:
             nb = nbformat.read(str(path), as_version=4)
             if any(e == "DeadKernelError" for c in nb.cells if c.cell_type == "code"
                    for e, _ in cell_errors(c)):
-                return finish(success=False, error="the kernel died while running the notebook")
+                return finish(success=False, error=_short_error("DeadKernelError", ""))
             # Keep nbgrader's verdict material, then feed a sanitised copy to feedback.
             keep = course / f"autograded-{name}.ipynb"
             shutil.copy(path, keep)

@@ -58,6 +58,7 @@ EXPECTED = {
     "ivy": ("tampered", 10.0),           # edited a test cell: graded on the instructor's tests
     "jack": ("graded", 10.0),            # renamed notebook, clearly the assignment
     "kim": ("timeout", 5.0),             # infinite loop in part 3 only
+    "lou": ("crashed", 0.0),             # os._exit kills the kernel
 }
 
 
@@ -99,6 +100,8 @@ def panel(tmp_path_factory, release_nb):
     write_folder(subs, "jack", solution, name="gd_basics (1).ipynb")
     write_folder(subs, "kim", with_solutions(release_nb, source_nb,
                                              {"gradient_descent_path": HANGING_LOOP}))
+    write_folder(subs, "lou", with_solutions(release_nb, source_nb,
+                                             {"quadratic_grad": "import os\nos._exit(1)\n"}))
     before = tree_hashes(subs)
     proc = run_cli("grade", ASSIGNMENT, subs, "--out", out, "--jobs", 2, "--timeout", 240,
                    "--cell-timeout", CELL_TIMEOUT, timeout=900)
@@ -136,6 +139,7 @@ def test_details_are_actionable(panel):
     assert "edited test_gd_step" in rows["ivy"]["detail"]
     assert "renamed" in rows["jack"]["detail"]
     assert "test_gradient_descent_path" in rows["kim"]["detail"]
+    assert "kernel died" in rows["lou"]["detail"]
 
 
 def test_submissions_untouched(panel):
