@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 import numpy as np
@@ -119,7 +120,9 @@ def main(argv=None):
                        "gflops": round(rate, 2), "gemm_gflops": round(gemm_rate, 2),
                        "gemm_efficiency": round(rate / gemm_rate, 3),
                        "step_mflop": round(flops / 1e6, 2), "repeats": len(steps),
-                       "blas": ", ".join(blas)}
+                       "blas": ", ".join(blas),
+                       # Other processes' load: the numbers are only as quiet as the machine.
+                       "loadavg_1min": round(os.getloadavg()[0], 2)}
                 if hw == 8 and not args.no_loop:
                     loop_step, _ = make_step(hw, conv="loop")
                     lmed = float(np.median([timed(loop_step)
