@@ -1,4 +1,4 @@
-"""What the book measures about a network: feature maps, FLOPs per layer, parameter counts.
+r"""What the book measures about a network: feature maps, FLOPs per layer, parameter counts.
 
 FLOPs are counted analytically as 2 per multiply-add of the convolutions and the
 linear layer (the work BLAS does); ReLU, pooling and bias additions are memory
@@ -7,12 +7,12 @@ traffic rather than arithmetic and are listed with 0. For a 3 x 3 convolution wi
 
 .. math::
 
-    \\text{forward} = 2 N F H_o W_o \\, C k_h k_w, \\qquad
-    \\text{backward} = \\underbrace{2 N F H_o W_o C k_h k_w}_{\\partial L/\\partial w}
-    + \\underbrace{2 N F H_o W_o C k_h k_w}_{\\partial L/\\partial x},
+    \text{forward} = 2 N F H_o W_o \, C k_h k_w, \qquad
+    \text{backward} = \underbrace{2 N F H_o W_o C k_h k_w}_{\partial L/\partial w}
+    + \underbrace{2 N F H_o W_o C k_h k_w}_{\partial L/\partial x},
 
 so a training step costs about three forward passes (the first layer skips
-:math:`\\partial L/\\partial x`, which nobody needs).
+:math:`\partial L/\partial x`, which nobody needs).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def step_flops(model, batch_size):
 
 
 def param_count(model):
-    """Number of trainable scalars, :math:`\\sum_\\ell (F C k_h k_w + F) + (D K + K)`."""
+    r"""Number of trainable scalars, :math:`\sum_\ell (F C k_h k_w + F) + (D K + K)`."""
     return int(sum(v.size for v in model.params.values()))
 
 

@@ -1,4 +1,4 @@
-"""The fast convolution: im2col + matrix products, cache-sized chunks, reusable buffers.
+r"""The fast convolution: im2col + matrix products, cache-sized chunks, reusable buffers.
 
 A convolution is a matrix product once the input patches are laid out as columns.
 For one image :math:`x_n` of shape ``(C, H, W)`` and weights :math:`w` of shape
@@ -8,16 +8,16 @@ pixel :math:`(i, j)`, and :math:`W = w` reshaped to ``(F, C k_h k_w)``. Then
 
 .. math::
 
-    Y_n = W X_n \\quad (F \\times H_o W_o), \\qquad
-    \\frac{\\partial L}{\\partial W} = \\sum_n \\Delta_n X_n^\\top, \\qquad
-    \\frac{\\partial L}{\\partial X_n} = W^\\top \\Delta_n,
+    Y_n = W X_n \quad (F \times H_o W_o), \qquad
+    \frac{\partial L}{\partial W} = \sum_n \Delta_n X_n^\top, \qquad
+    \frac{\partial L}{\partial X_n} = W^\top \Delta_n,
 
-where :math:`\\Delta_n = \\partial L / \\partial Y_n`. :math:`Y_n` is already image
+where :math:`\Delta_n = \partial L / \partial Y_n`. :math:`Y_n` is already image
 :math:`n` of the NCHW output, so no transpose is needed. The last product is folded
 back onto the image ("col2im") by adding the :math:`k_h k_w` shifted slices, a loop of
 strided array additions (no ``np.add.at``: within one kernel offset no two output
 pixels touch the same input pixel). For stride 1 the backward pass instead computes
-:math:`\\partial L/\\partial x` as the convolution of :math:`\\Delta` (padded by
+:math:`\partial L/\partial x` as the convolution of :math:`\Delta` (padded by
 :math:`k - 1 - p`) with the kernels flipped in space and with input and output channels
 swapped, which is the same sum written as an im2col + GEMM (copies are cheaper than
 additions, and the GEMM's inner dimension becomes :math:`F k_h k_w` instead of
@@ -104,7 +104,7 @@ def _scratch(ws, name, shape, dtype, zeros=False):
 
 
 def conv_output_shape(h, w, kh, kw, stride, pad):
-    """Output height and width: :math:`H_o = \\lfloor (H + 2p - k_h) / s \\rfloor + 1`."""
+    r"""Output height and width: :math:`H_o = \lfloor (H + 2p - k_h) / s \rfloor + 1`."""
     return (h + 2 * pad - kh) // stride + 1, (w + 2 * pad - kw) // stride + 1
 
 
@@ -157,7 +157,7 @@ def col2im(cols, x_shape, stride, pad, ws=None, out=None):
 
 
 def im2col_rows(x, kh, kw, pad, ws=None):
-    """Stride-1 patch matrices as long contiguous rows: ``(N, C, kh, kw, Ho * Wp)``.
+    r"""Stride-1 patch matrices as long contiguous rows: ``(N, C, kh, kw, Ho * Wp)``.
 
     The padded image is stored flat (row length :math:`W_p = W + 2p`), and the output is
     computed on a grid :math:`H_o \times W_p` instead of :math:`H_o \times W_o`: output

@@ -226,7 +226,7 @@ class VGG:
 
 def vgg(config=(16, 16, "M", 32, 32, "M"), input_shape=(1, 8, 8), n_classes=10, seed=0,
         dtype=np.float32, conv="fast"):
-    """Build a VGG-style network.
+    r"""Build a VGG-style network.
 
     Parameters
     ----------
@@ -236,7 +236,7 @@ def vgg(config=(16, 16, "M", 32, 32, "M"), input_shape=(1, 8, 8), n_classes=10, 
     input_shape : (C, H, W)
     n_classes : int
     seed : int or numpy.random.Generator
-        He initialisation :math:`w \\sim \\mathcal N(0, 2/\\text{fan\\_in})`, zero biases.
+        He initialisation :math:`w \sim \mathcal N(0, 2/\text{fan\_in})`, zero biases.
     dtype : float32 (fast) or float64 (gradient checks)
     conv : "fast" or "loop"
         Which convolution the model calls: :func:`~coursekit.nn.layers.conv2d_forward`

@@ -1,13 +1,13 @@
-"""Mini-batch / batch gradient descent for the NumPy CNN.
+r"""Mini-batch / batch gradient descent for the NumPy CNN.
 
 The loop is the one of :func:`coursekit.optimize.sgd`, applied to every parameter
 tensor of the network:
 
 .. math::
 
-    \\theta^{(p)}_{t+1} = \\mathrm{rule.update}\\big(\\theta^{(p)}_t,\\;
-    \\nabla_{\\theta^{(p)}} \\tfrac{1}{|B_t|}\\textstyle\\sum_{i \\in B_t} \\ell_i,\\;
-    \\eta_t,\\; s^{(p)}\\big)
+    \theta^{(p)}_{t+1} = \mathrm{rule.update}\big(\theta^{(p)}_t,\;
+    \nabla_{\theta^{(p)}} \tfrac{1}{|B_t|}\textstyle\sum_{i \in B_t} \ell_i,\;
+    \eta_t,\; s^{(p)}\big)
 
 for each parameter array :math:`p`, with the update rules (plain, momentum, Adam, ...)
 and learning-rate schedules of :mod:`coursekit.optimize` (one source of truth) and the
@@ -104,7 +104,7 @@ def _check_xy(name_x, X, name_y, y, model):
 def train(model, X_train, y_train, X_test=None, y_test=None, epochs=10, batch_size=32,
           lr=1e-3, rule="adam", schedule=None, seed=0, shuffle=True, progress=False,
           callback=None):
-    """Train ``model`` by mini-batch gradient descent with a coursekit update rule.
+    r"""Train ``model`` by mini-batch gradient descent with a coursekit update rule.
 
     Parameters
     ----------
@@ -114,7 +114,7 @@ def train(model, X_train, y_train, X_test=None, y_test=None, epochs=10, batch_si
     X_test, y_test : optional held-out data, evaluated after every epoch
     epochs : int >= 1
     batch_size : int in [1, n]; ``n`` gives batch gradient descent
-    lr : float > 0, the base learning rate :math:`\\eta_0`
+    lr : float > 0, the base learning rate :math:`\eta_0`
     rule : None, str or rule instance, as accepted by :func:`coursekit.optimize.get_rule`
     schedule : None, str or callable ``(lr0, t) -> lr_t``, as accepted by
         :func:`coursekit.optimize.get_schedule` (``"cosine"`` spans the whole run)
