@@ -40,6 +40,7 @@ LOOP_TOO_LATE = '''def gradient_descent_path(A, b, x0, lr, tol=1e-8, max_iter=10
 COLUMN_GRAD = '''def quadratic_grad(A, b, x):
     return (A @ x - b).reshape(-1, 1)
 '''
+FIXED_LR = "def gd_step(A, b, x, lr):\n    return x - 0.1 * quadratic_grad(A, b, x)\n"
 HANGING_LOOP = '''def gradient_descent_path(A, b, x0, lr, tol=1e-8, max_iter=1000):
     while True:
         pass
@@ -59,6 +60,7 @@ EXPECTED = {
     "jack": ("graded", 10.0),            # renamed notebook, clearly the assignment
     "kim": ("timeout", 5.0),             # infinite loop in part 3 only
     "lou": ("crashed", 0.0),             # os._exit kills the kernel
+    "max": ("graded", 3.0),              # passes every visible test, fails hidden ones
 }
 
 
@@ -102,6 +104,7 @@ def panel(tmp_path_factory, release_nb):
                                              {"gradient_descent_path": HANGING_LOOP}))
     write_folder(subs, "lou", with_solutions(release_nb, source_nb,
                                              {"quadratic_grad": "import os\nos._exit(1)\n"}))
+    write_folder(subs, "max", with_solutions(release_nb, source_nb, {"gd_step": FIXED_LR}))
     before = tree_hashes(subs)
     proc = run_cli("grade", ASSIGNMENT, subs, "--out", out, "--jobs", 2, "--timeout", 240,
                    "--cell-timeout", CELL_TIMEOUT, timeout=900)
@@ -159,6 +162,9 @@ def test_feedback_per_student_without_hidden_tests(panel):
         assert "HIDDEN TESTS" not in text
         leaked = [s for s in secrets if " ".join(s.split()) in squashed]
         assert not leaked, (student, leaked[:3])
+    # A failing hidden test shows its message, never its code.
+    maxp = html.unescape((panel["out"] / "feedback" / "max" / f"{ASSIGNMENT}.html").read_text())
+    assert "gd_step (random test 0" in maxp
     dan = html.unescape((panel["out"] / "feedback" / "dan" / f"{ASSIGNMENT}.html").read_text())
     assert "returned shape (2, 1); expected (2,)" in dan
 
