@@ -49,7 +49,8 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 __all__ = ["CHUNK_BYTES", "Workspace", "conv_output_shape", "chunk_size", "im2col", "col2im",
-           "im2col_rows", "col2im_rows", "blas_threads", "conv2d_gemm_forward",
+           "im2col_rows", "col2im_rows", "flat_shape", "pad_flat", "patches_flat",
+           "blas_threads", "conv2d_gemm_forward",
            "conv2d_gemm_backward"]
 
 #: Target size of one chunk's patch matrix (a fraction of a 1 MB L2 + a shared L3).
@@ -169,13 +170,42 @@ def im2col_rows(x, kh, kw, pad, ws=None):
     rows per offset.
     """
     n, c, h, w = x.shape
-    hp, wp = h + 2 * pad, w + 2 * pad
-    ho = hp - kh + 1
-    span = ho * wp
+    xp = pad_flat(x, kw, pad, _scratch(ws, "xflat", flat_shape(x.shape, kw, pad), x.dtype,
+                                       zeros=True))
+    return patches_flat(xp, kh, kw, w + 2 * pad, _scratch_cols(ws, xp, kh, kw, w + 2 * pad))
+
+
+def flat_shape(x_shape, kw, pad):
+    """Shape ``(N, C, Hp Wp + kw - 1)`` of the flat padded images (see :func:`pad_flat`)."""
+    n, c, h, w = x_shape
     # kw - 1 zeros of slack after each image: the last offset's slice runs past hp * wp.
-    xp = _scratch(ws, "xflat", (n, c, hp * wp + kw - 1), x.dtype, zeros=True)
-    xp[:, :, :hp * wp].reshape(n, c, hp, wp)[:, :, pad:pad + h, pad:pad + w] = x
-    cols = _scratch(ws, "cols", (n, c, kh, kw, span), x.dtype)
+    return (n, c, (h + 2 * pad) * (w + 2 * pad) + kw - 1)
+
+
+def pad_flat(x, kw, pad, out):
+    """Write ``x`` (N, C, H, W) into the zero-bordered flat buffer ``out`` and return it.
+
+    Only the interior is written: the borders and the slack must be zero already (a
+    buffer created with zeros and only ever used for this keeps them zero).
+    """
+    n, c, h, w = x.shape
+    hp, wp = h + 2 * pad, w + 2 * pad
+    out[:, :, :hp * wp].reshape(n, c, hp, wp)[:, :, pad:pad + h, pad:pad + w] = x
+    return out
+
+
+def _scratch_cols(ws, xp, kh, kw, wp):
+    n, c, length = xp.shape
+    hp = (length - kw + 1) // wp
+    return _scratch(ws, "cols", (n, c, kh, kw, (hp - kh + 1) * wp), xp.dtype)
+
+
+def patches_flat(xp, kh, kw, wp, cols):
+    """Copy the patch rows of flat padded images ``xp`` (row length ``wp``) into ``cols``.
+
+    ``cols`` has shape ``(N, C, kh, kw, Ho * wp)``; row ``(u, v)`` of image ``n``, channel
+    ``c`` is ``xp[n, c, u wp + v : u wp + v + Ho wp]``.
+    """
     # All kh * kw shifted slices as ONE strided view (offset u wp + v), copied in one
     # call: same result as a loop of ``cols[:, :, u, v] = xp[:, :, off:off + span]``.
     s0, s1, item = xp.strides[0], xp.strides[1], xp.itemsize
@@ -281,7 +311,7 @@ def conv2d_gemm_forward(x, w, b, stride, pad, ws=None, out=None, relu=False):
     Returns
     -------
     out : ndarray (N, F, Ho, Wo)
-    cache : ``(x, w, stride, pad, ws)``
+    cache : ``(x, w, stride, pad, ws, xflat)``, ``xflat`` the padded input (stride 1)
     """
     n, c, h, wd = x.shape
     f, _, kh, kw = w.shape
@@ -293,6 +323,10 @@ def conv2d_gemm_forward(x, w, b, stride, pad, ws=None, out=None, relu=False):
     if out is None:
         out = np.empty((n, f, ho, wo), x.dtype)
     nb = chunk_size(n, k, hw, x.itemsize)
+    # Stride 1: the padded input of the whole batch is kept for the backward pass
+    # (each chunk pads its own images into it).
+    xflat = _scratch(ws, "xflat", flat_shape(x.shape, kw, pad), x.dtype, zeros=True) \
+        if stride == 1 else None
 
     def work(worker, starts):
         for n0 in starts:
@@ -300,7 +334,8 @@ def conv2d_gemm_forward(x, w, b, stride, pad, ws=None, out=None, relu=False):
             m = n1 - n0
             cws = _chunk_ws(ws, worker, m)
             if stride == 1:
-                cols = im2col_rows(x[n0:n1], kh, kw, pad, cws)
+                xp = pad_flat(x[n0:n1], kw, pad, xflat[n0:n1])
+                cols = patches_flat(xp, kh, kw, wcols, _scratch_cols(cws, xp, kh, kw, wcols))
             else:
                 cols = im2col(x[n0:n1], kh, kw, stride, pad, cws)
             y = _scratch(cws, "y", (m, f, ho, wcols), x.dtype)
@@ -311,7 +346,7 @@ def conv2d_gemm_forward(x, w, b, stride, pad, ws=None, out=None, relu=False):
                 np.maximum(out[n0:n1], 0, out=out[n0:n1])
 
     _run_chunks(work, n, nb)
-    return out, (x, w, stride, pad, ws)
+    return out, (x, w, stride, pad, ws, xflat)
 
 
 def conv2d_gemm_backward(dout, cache, need_dx=True, dx=None, relu_out=None):
@@ -323,7 +358,7 @@ def conv2d_gemm_backward(dout, cache, need_dx=True, dx=None, relu_out=None):
     output of a forward with ``relu=True``), ``dout`` is the gradient after the ReLU and
     is masked by ``relu_out > 0`` chunk by chunk.
     """
-    x, w, stride, pad, ws = cache
+    x, w, stride, pad, ws, xflat = cache
     n, c, h, wd = x.shape
     f, _, kh, kw = w.shape
     _, _, ho, wo = dout.shape
@@ -334,6 +369,10 @@ def conv2d_gemm_backward(dout, cache, need_dx=True, dx=None, relu_out=None):
         dx = np.empty(x.shape, x.dtype)
     # The input gradient as a transposed convolution needs stride 1 and pad <= k - 1.
     transposed = stride == 1 and pad <= min(kh, kw) - 1 and kh == kw
+    # "Same" padding (2 pad = k - 1): the gradient laid out with the garbage columns at
+    # zero IS the interior of the flat padded gradient image the transposed convolution
+    # needs, so it is written there directly (no second padding copy).
+    same = transposed and 2 * pad == kw - 1
     if transposed:
         w2mat = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(c, -1)
     nb = chunk_size(n, k, hw, x.itemsize)
@@ -346,9 +385,16 @@ def conv2d_gemm_backward(dout, cache, need_dx=True, dx=None, relu_out=None):
             m = n1 - n0
             cws = _chunk_ws(ws, worker, m) or Workspace()
             if stride == 1:
-                cols = im2col_rows(x[n0:n1], kh, kw, pad, cws)
+                xp = xflat[n0:n1]
+                cols = patches_flat(xp, kh, kw, wcols, _scratch_cols(cws, xp, kh, kw, wcols))
                 # Zero gradient on the wrapped-around columns, written once at allocation.
-                dext = _scratch(cws, "dext", (m, f, ho, wcols), x.dtype, zeros=True)
+                if same:
+                    dflat = _scratch(cws, "dflat", flat_shape((m, f, ho, wo), kw, pad),
+                                     x.dtype, zeros=True)
+                    off = pad * wcols + pad
+                    dext = dflat[:, :, off:off + ho * wcols].reshape(m, f, ho, wcols)
+                else:
+                    dext = _scratch(cws, "dext", (m, f, ho, wcols), x.dtype, zeros=True)
                 if relu_out is None:
                     dext[..., :wo] = dout[n0:n1]
                 else:
@@ -367,7 +413,11 @@ def conv2d_gemm_backward(dout, cache, need_dx=True, dx=None, relu_out=None):
                 # dx = conv(dout, w flipped and transposed, pad kh-1-pad): patches of dout
                 # are contiguous copies (cheaper than col2im's strided additions) and the
                 # GEMM's inner dimension is F kh kw instead of F.
-                dpatch = im2col_rows(dext[..., :wo], kh, kw, kh - 1 - pad, cws.sub("dx"))
+                if same:
+                    dpatch = patches_flat(dflat, kh, kw, wcols,
+                                          _scratch_cols(cws.sub("dx"), dflat, kh, kw, wcols))
+                else:
+                    dpatch = im2col_rows(dext[..., :wo], kh, kw, kh - 1 - pad, cws.sub("dx"))
                 ydx = _scratch(cws, "ydx", (m, c, h, wo + 2 * (kw - 1 - pad)), x.dtype)
                 np.matmul(w2mat, dpatch.reshape(m, f * kh * kw, -1),
                           out=ydx.reshape(m, c, -1))

@@ -212,7 +212,7 @@ def conv2d_backward(dout, cache, need_dx=True):
     dw : ndarray, shape (F, C, kh, kw)
     db : ndarray, shape (F,)
     """
-    x, w, stride, pad, _ = cache
+    x, w, stride, pad = cache[:4]
     ho, wo = conv_fast.conv_output_shape(x.shape[2], x.shape[3], w.shape[2], w.shape[3],
                                          stride, pad)
     dout = _check_dout(dout, (x.shape[0], w.shape[0], ho, wo), x.dtype)
