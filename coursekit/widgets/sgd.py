@@ -1,0 +1,238 @@
+r"""Chapter 3 widgets: stochastic and mini-batch gradient descent, batch size and LR schedules.
+
+Computing parts (plain functions, tested without a browser):
+
+- :func:`minibatch_gradient_variance`: the exact variance of a mini-batch gradient drawn as
+  :func:`coursekit.data.batch_indices` draws it (a uniform subset without replacement),
+- :func:`sgd_problem`, :func:`batch_size_runs`, :func:`schedule_runs`: the runs the widgets show.
+
+:func:`batch_size_explorer` and :func:`schedule_animation` draw them into precomputed frames
+with :func:`coursekit.widgets.frame_slider`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from coursekit.data import make_regression
+from coursekit.objectives import FiniteSum, LeastSquares
+from coursekit.optimize import OptimizeResult, get_schedule, sgd
+from coursekit.plotting import contour_paths, new_figure, series_style
+from coursekit.widgets.frames import FrameSlider, frame_slider
+
+__all__ = [
+    "minibatch_gradient_variance",
+    "sgd_problem",
+    "batch_size_runs",
+    "schedule_runs",
+    "batch_size_explorer",
+    "schedule_animation",
+]
+
+#: Batch sizes of the explorer, for n = 200 samples (200 = full-batch gradient descent).
+BATCH_SIZES = (1, 5, 10, 20, 50, 200)
+#: Start point of every run: far enough from the solution for the first epochs to matter.
+X0 = (-2.5, 2.5)
+
+
+def minibatch_gradient_variance(f: FiniteSum, x, batch_size: int) -> float:
+    r"""Exact :math:`\mathbb{E}\lVert \nabla f_B(x) - \nabla f(x)\rVert^2` for a random batch.
+
+    For a batch :math:`B` of :math:`b` distinct rows drawn uniformly from :math:`n` (sampling
+    without replacement, as every full batch of :func:`coursekit.data.batch_indices` is),
+
+    .. math::
+
+        \mathbb{E}\,\lVert \nabla f_B(x) - \nabla f(x) \rVert^2
+        = \frac{\sigma^2(x)}{b}\,\frac{n - b}{n - 1}, \qquad
+        \sigma^2(x) = \frac1n \sum_{i=1}^n \lVert \nabla f_i(x) - \nabla f(x) \rVert^2 .
+
+    The factor :math:`(n-b)/(n-1)` (the finite-population correction) makes the full batch
+    exact: :math:`b = n` gives 0.
+
+    Parameters
+    ----------
+    f : FiniteSum
+        Needs ``sample_grads(x)`` (shape ``(n, d)``) and ``n_samples``.
+    x : array_like, shape (d,)
+    batch_size : int
+        In ``[1, n]``.
+
+    Returns
+    -------
+    float
+    """
+    n = f.n_samples
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+        raise TypeError(f"batch_size must be an integer, got {type(batch_size).__name__}")
+    if not 1 <= batch_size <= n:
+        raise ValueError(f"batch_size must be in [1, n_samples={n}], got {batch_size}")
+    per_sample = f.sample_grads(np.asarray(x, dtype=float))
+    sigma2 = float(np.mean(np.sum((per_sample - per_sample.mean(axis=0)) ** 2, axis=1)))
+    if n == 1:
+        return 0.0
+    return sigma2 / batch_size * (n - batch_size) / (n - 1)
+
+
+def sgd_problem(n_samples: int = 200, noise: float = 1.0, seed: int = 0) -> LeastSquares:
+    """The chapter's two-feature least-squares problem (noisy, so SGD's noise is visible)."""
+    X, y, _ = make_regression(n_samples=n_samples, n_features=2, noise=noise, seed=seed)
+    return LeastSquares(X, y)
+
+
+def batch_size_runs(f: FiniteSum, batch_sizes: Sequence[int], *, lr: float = 0.2,
+                    epochs: int = 5, x0=X0, seed: int = 0) -> dict[int, OptimizeResult]:
+    r"""One :func:`coursekit.optimize.sgd` run per batch size, all with the same sample budget.
+
+    Every run makes ``epochs`` passes over the data, i.e. computes ``epochs * n`` per-sample
+    gradients, in :math:`\lceil n / b \rceil` updates per epoch.
+
+    Returns
+    -------
+    dict batch_size -> OptimizeResult
+    """
+    return {b: sgd(f, x0, lr=lr, batch_size=b, epochs=epochs, seed=seed) for b in batch_sizes}
+
+
+def schedule_runs(f: FiniteSum, schedules: Mapping[str, object], *, lr: float = 0.2,
+                  batch_size: int = 1, epochs: int = 12, x0=X0,
+                  seed: int = 0) -> dict[str, OptimizeResult]:
+    """One SGD run per learning-rate schedule (same batches: same ``seed``).
+
+    Parameters
+    ----------
+    schedules : mapping label -> schedule
+        Anything :func:`coursekit.optimize.get_schedule` accepts (``None`` = constant).
+
+    Returns
+    -------
+    dict label -> OptimizeResult
+    """
+    return {label: sgd(f, x0, lr=lr, batch_size=batch_size, epochs=epochs, seed=seed,
+                       schedule=s)
+            for label, s in schedules.items()}
+
+
+def _gap_by_epoch(result: OptimizeResult, f_star: float, n: int, batch_size: int):
+    """x-axis in epochs (samples seen / n) and the optimality gap of every recorded iterate."""
+    steps = np.arange(len(result.losses))
+    per_epoch = -(-n // batch_size)
+    return steps / per_epoch, np.maximum(result.losses - f_star, np.finfo(float).tiny)
+
+
+def batch_size_explorer(batch_sizes: Sequence[int] = BATCH_SIZES, *, lr: float = 0.2,
+                        epochs: int = 5, seed: int = 0) -> FrameSlider:
+    """Slide the batch size at a fixed budget of ``epochs`` passes over the data.
+
+    Each frame: the iterates on the contour plot (left) and the gap against epochs (right),
+    with full-batch gradient descent in grey for reference.
+    """
+    f = sgd_problem(seed=seed)
+    w_star = f.solution()
+    f_star = f.value(w_star)
+    runs = batch_size_runs(f, batch_sizes, lr=lr, epochs=epochs, seed=seed)
+    full = sgd(f, X0, lr=lr, batch_size=f.n_samples, epochs=epochs)
+    window = ((-3.2, 2.2), (-1.2, 4.2))
+
+    def draw(b):
+        result = runs[b]
+        fig, (ax, ax_loss) = new_figure(9.0, 3.8, ncols=2)
+        contour_paths(f, {f"batch size {b}": result.path}, xlim=window[0], ylim=window[1],
+                      ax=ax, levels=14, log_levels=True, minimizer=w_star,
+                      title=f"{epochs} epochs, batch size {b}")
+        ax.set_xlabel("$w_1$")
+        ax.set_ylabel("$w_2$")
+        epochs_gd, gap_gd = _gap_by_epoch(full, f_star, f.n_samples, f.n_samples)
+        ax_loss.plot(epochs_gd, gap_gd, color="0.55", linewidth=2.5, marker="o", markersize=4,
+                     label="full batch (GD)")
+        x_axis, gap = _gap_by_epoch(result, f_star, f.n_samples, b)
+        style = series_style(0)
+        ax_loss.plot(x_axis, gap, color=style["color"], linewidth=1.2,
+                     label=f"batch size {b}")
+        ax_loss.set_yscale("log")
+        ax_loss.set_ylim(1e-6, 1e2)
+        ax_loss.set_xlim(0, epochs)
+        ax_loss.set_xlabel("epochs (passes over the data)")
+        ax_loss.set_ylabel("$f(w) - f^*$")
+        ax_loss.set_title(f"gap, learning rate {lr:g}")
+        ax_loss.grid(True, alpha=0.3)
+        ax_loss.legend(fontsize="small", loc="upper right")
+        return fig
+
+    def caption(b):
+        result = runs[b]
+        per_epoch = -(-f.n_samples // b)
+        sd = np.sqrt(minibatch_gradient_variance(f, w_star, b))
+        tail = result.losses[-per_epoch:] - f_star
+        return (f"Batch size {b}: {per_epoch} updates per epoch, {result.nit} in all, each "
+                f"computing {b} sample gradient{'s' if b > 1 else ''}. At the solution a batch "
+                f"gradient is off by {sd:.3g} on average (root-mean-square); the gap over the "
+                f"last epoch averages {np.mean(tail):.2g}.")
+
+    return frame_slider(list(batch_sizes), draw, description="batch size",
+                        labels=[str(b) for b in batch_sizes], caption=caption,
+                        value=10 if 10 in batch_sizes else None)
+
+
+def schedule_animation(*, lr: float = 0.2, epochs: int = 12, decay: float = 0.05,
+                       seed: int = 0) -> FrameSlider:
+    r"""Play SGD (batch size 1) epoch by epoch with a constant and a decaying learning rate.
+
+    Left: the iterates of the current epoch, zoomed on the solution (the constant rate keeps
+    bouncing in a ball whose size is set by :math:`\eta`; the decaying one settles). Right: the
+    gap of both runs up to the current epoch.
+    """
+    f = sgd_problem(seed=seed)
+    w_star = f.solution()
+    f_star = f.value(w_star)
+    n = f.n_samples
+    runs = schedule_runs(f, {f"constant $\\eta$ = {lr:g}": None,
+                             f"$\\eta_t$ = {lr:g} / (1 + {decay:g} t)":
+                             get_schedule("1/t", decay=decay)},
+                         lr=lr, epochs=epochs, seed=seed)
+    half = 1.5
+    xlim = (w_star[0] - half, w_star[0] + half)
+    ylim = (w_star[1] - half, w_star[1] + half)
+
+    def draw(e):
+        fig, (ax, ax_loss) = new_figure(9.0, 3.8, ncols=2)
+        # The iterates of this epoch as a cloud of points: their spread is the noise ball.
+        contour_paths(f, {}, xlim=xlim, ylim=ylim, ax=ax, levels=12, minimizer=w_star,
+                      title=f"iterates of epoch {e}, zoomed on $w^*$")
+        for i, (label, r) in enumerate(runs.items()):
+            cloud = r.path[(e - 1) * n + 1: e * n + 1]
+            style = series_style(i)
+            ax.plot(cloud[:, 0], cloud[:, 1], linestyle="none", marker=style["marker"],
+                    color=style["color"], markersize=3.5, alpha=0.8, label=label, zorder=7)
+        ax.set_xlabel("$w_1$")
+        ax.set_ylabel("$w_2$")
+        ax.legend(fontsize="small", loc="lower right", framealpha=0.9)
+        for i, (label, r) in enumerate(runs.items()):
+            x_axis, gap = _gap_by_epoch(r, f_star, n, 1)
+            style = series_style(i)
+            ax_loss.plot(x_axis[: e * n + 1], gap[: e * n + 1], color=style["color"],
+                         linestyle=style["linestyle"], linewidth=1.0, label=label)
+        ax_loss.set_yscale("log")
+        ax_loss.set_xlim(0, epochs)
+        ax_loss.set_ylim(1e-8, 1e2)
+        ax_loss.set_xlabel("epochs")
+        ax_loss.set_ylabel("$f(w_t) - f^*$")
+        ax_loss.set_title("gap, SGD with batch size 1")
+        ax_loss.grid(True, alpha=0.3)
+        ax_loss.legend(fontsize="small", loc="upper right")
+        return fig
+
+    def caption(e):
+        parts = []
+        for label, r in runs.items():
+            tail = r.losses[(e - 1) * n + 1: e * n + 1] - f_star
+            name = "constant rate" if label.startswith("constant") else "decaying rate"
+            parts.append(f"{name}: mean gap {np.mean(tail):.2g}")
+        return f"Epoch {e} of {epochs} ({e * n} updates); " + "; ".join(parts) + "."
+
+    # At most 8 frames (page weight): every epoch early on, then every other one.
+    values = sorted({e for e in (1, 2, 3, 4, 6, 8, 10, 12, epochs) if e <= epochs})
+    return frame_slider(values, draw, description="epoch", caption=caption, play=True,
+                        interval_ms=700)
