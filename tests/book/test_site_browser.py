@@ -4,9 +4,18 @@ import pytest
 
 pytestmark = pytest.mark.browser
 
-CHAPTERS = ["book/intro.html", "book/foundations/gradient_descent.html"]
+CHAPTERS = [
+    "book/intro.html",
+    "book/foundations/gradient_descent.html",
+    "book/foundations/linear_regression.html",
+    "book/foundations/sgd.html",
+]
 #: Chapters with widgets, and how many precomputed-frame widgets each has.
-WIDGET_PAGES = {"book/foundations/gradient_descent.html": 2}
+WIDGET_PAGES = {
+    "book/foundations/gradient_descent.html": 2,
+    "book/foundations/linear_regression.html": 1,
+    "book/foundations/sgd.html": 2,
+}
 
 
 def _visible_frame_sources(page, widget_index):
