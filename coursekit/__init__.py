@@ -1,4 +1,4 @@
-"""coursekit: the reference implementations of the course *Gradient Descent, from one machine to many*.
+"""coursekit: the reference code of the course *Gradient Descent, from one machine to many*.
 
 The maths lives in modules that import NumPy alone:
 
