@@ -9,12 +9,14 @@ CHAPTERS = [
     "book/foundations/gradient_descent.html",
     "book/foundations/linear_regression.html",
     "book/foundations/sgd.html",
+    "book/foundations/momentum_adaptive.html",
 ]
 #: Chapters with widgets, and how many precomputed-frame widgets each has.
 WIDGET_PAGES = {
     "book/foundations/gradient_descent.html": 2,
     "book/foundations/linear_regression.html": 1,
     "book/foundations/sgd.html": 2,
+    "book/foundations/momentum_adaptive.html": 1,
 }
 
 
