@@ -11,9 +11,10 @@ from coursekit.widgets.frames import FrameSlider, frame_slider
 from coursekit.widgets.gd import condition_number_explorer, learning_rate_explorer
 from coursekit.widgets.linreg import feature_scaling_explorer
 from coursekit.widgets.momentum import momentum_explorer
+from coursekit.widgets.newton import newton_race
 from coursekit.widgets.sgd import batch_size_explorer, schedule_animation
 
 __all__ = ["FrameSlider", "frame_slider", "learning_rate_explorer", "condition_number_explorer"]
-# Chapters 2-4.
+# Chapters 2-5.
 __all__ += ["feature_scaling_explorer", "batch_size_explorer", "schedule_animation",
-            "momentum_explorer"]
+            "momentum_explorer", "newton_race"]

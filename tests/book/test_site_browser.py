@@ -10,6 +10,7 @@ CHAPTERS = [
     "book/foundations/linear_regression.html",
     "book/foundations/sgd.html",
     "book/foundations/momentum_adaptive.html",
+    "book/foundations/newton.html",
 ]
 #: Chapters with widgets, and how many precomputed-frame widgets each has.
 WIDGET_PAGES = {
@@ -17,6 +18,7 @@ WIDGET_PAGES = {
     "book/foundations/linear_regression.html": 1,
     "book/foundations/sgd.html": 2,
     "book/foundations/momentum_adaptive.html": 1,
+    "book/foundations/newton.html": 1,
 }
 
 
