@@ -18,6 +18,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from coursekit._checks import check_int
+
 __all__ = [
     "make_regression",
     "make_classification",
@@ -26,14 +28,6 @@ __all__ = [
     "standardize",
     "batch_indices",
 ]
-
-
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
 
 
 def make_regression(n_samples=200, n_features=3, noise=0.1, seed=0):
@@ -55,8 +49,8 @@ def make_regression(n_samples=200, n_features=3, noise=0.1, seed=0):
     y : ndarray, shape (n_samples,)
     w_true : ndarray, shape (n_features,)
     """
-    n = _check_int(n_samples, "n_samples", 1)
-    d = _check_int(n_features, "n_features", 1)
+    n = check_int(n_samples, "n_samples", 1)
+    d = check_int(n_features, "n_features", 1)
     if isinstance(noise, bool) or not isinstance(noise, numbers.Real):
         raise TypeError(f"noise must be a real number, got {type(noise).__name__}")
     if not (np.isfinite(noise) and noise >= 0):
@@ -81,8 +75,8 @@ def make_classification(n_samples=200, n_features=2, seed=0):
     X : ndarray, shape (n_samples, n_features)
     y : ndarray, shape (n_samples,), int64, values in {0, 1}
     """
-    n = _check_int(n_samples, "n_samples", 2)
-    d = _check_int(n_features, "n_features", 1)
+    n = check_int(n_samples, "n_samples", 2)
+    d = check_int(n_features, "n_features", 1)
     rng = np.random.default_rng(seed)
     direction = rng.standard_normal(d)
     direction /= np.linalg.norm(direction)
@@ -214,8 +208,8 @@ def batch_indices(
         0, 1, 2, ...
     idx : ndarray, shape (batch_size,) or shorter for the last batch, int64
     """
-    n = _check_int(n_samples, "n_samples", 1)
-    b = _check_int(batch_size, "batch_size", 1)
+    n = check_int(n_samples, "n_samples", 1)
+    b = check_int(batch_size, "batch_size", 1)
     if b > n:
         raise ValueError(f"batch_size must be in [1, n_samples={n}], got {b}")
     return _batches(n, b, seed, bool(shuffle))

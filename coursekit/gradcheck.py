@@ -20,20 +20,15 @@ Only NumPy is imported here.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
+
+from coursekit._checks import check_positive
 
 __all__ = ["numerical_grad", "numerical_grad_array", "rel_error"]
 
 
 def _check_eps(eps) -> float:
-    if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
-        raise TypeError(f"eps must be a positive real number, got {type(eps).__name__}")
-    eps = float(eps)
-    if not (np.isfinite(eps) and eps > 0.0):
-        raise ValueError(f"eps must be positive and finite, got {eps}")
-    return eps
+    return check_positive(eps, "eps")
 
 
 def _perturbable(x) -> np.ndarray:

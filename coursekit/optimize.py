@@ -28,6 +28,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from coursekit._checks import check_int, check_positive
 from coursekit.data import batch_indices
 
 __all__ = [
@@ -104,20 +105,7 @@ class OptimizeResult:
 
 # =========================================================================== input checks
 def _check_lr(lr, name: str = "lr") -> float:
-    if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
-        raise TypeError(f"{name} must be a positive real number, got {type(lr).__name__}")
-    lr = float(lr)
-    if not (math.isfinite(lr) and lr > 0.0):
-        raise ValueError(f"{name} must be positive and finite, got {lr}")
-    return lr
-
-
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
+    return check_positive(lr, name)
 
 
 def _check_tol(tol) -> float:
@@ -174,7 +162,7 @@ def _check_unit(value, name: str, *, closed_low: bool = True) -> float:
 
 
 def _check_eps(eps) -> float:
-    return _check_lr(eps, "eps")
+    return check_positive(eps, "eps")
 
 
 # =========================================================================== update rules
@@ -469,7 +457,7 @@ def step_decay(drop=0.5, every=100):
         raise TypeError(f"drop must be a real number in (0, 1], got {type(drop).__name__}")
     if not 0.0 < drop <= 1.0:
         raise ValueError(f"drop must lie in (0, 1], got {drop}")
-    return _StepDecay(float(drop), _check_int(every, "every", 1))
+    return _StepDecay(float(drop), check_int(every, "every", 1))
 
 
 def inverse_time(decay=0.01):
@@ -493,7 +481,7 @@ def cosine(total_steps, lr_min=0.0):
         \eta_t = \eta_{\min} + \tfrac12 (\eta_0 - \eta_{\min})
         \Big(1 + \cos\big(\pi \min(t, T) / T\big)\Big), \qquad T = \text{total\_steps}.
     """
-    total_steps = _check_int(total_steps, "total_steps", 1)
+    total_steps = check_int(total_steps, "total_steps", 1)
     if isinstance(lr_min, bool) or not isinstance(lr_min, numbers.Real):
         raise TypeError(f"lr_min must be a real number >= 0, got {type(lr_min).__name__}")
     if not (math.isfinite(lr_min) and lr_min >= 0):
@@ -651,7 +639,7 @@ def gradient_descent(
     """
     _check_objective(f)
     lr = _check_lr(lr)
-    max_iter = _check_int(max_iter, "max_iter", 0)
+    max_iter = check_int(max_iter, "max_iter", 0)
     tol = _check_tol(tol)
     rule = get_rule(rule)
     sched = _resolve_schedule(schedule, max_iter)
@@ -749,7 +737,7 @@ def sgd(
         raise TypeError(f"batch_size must be an integer, got {type(batch_size).__name__}")
     if not 1 <= batch_size <= n:
         raise ValueError(f"batch_size must be in [1, n_samples={n}], got {batch_size}")
-    epochs = _check_int(epochs, "epochs", 0)
+    epochs = check_int(epochs, "epochs", 0)
     steps_per_epoch = -(-n // batch_size)
     total = epochs * steps_per_epoch
     rule = get_rule(rule)
@@ -830,7 +818,7 @@ def backtracking(f, x, d, g=None, alpha0=1.0, rho=0.5, c=1e-4, max_steps=50) -> 
     alpha = _check_lr(alpha0, "alpha0")
     rho = _check_unit(rho, "rho", closed_low=False)
     c = _check_unit(c, "c", closed_low=False)
-    max_steps = _check_int(max_steps, "max_steps", 0)
+    max_steps = check_int(max_steps, "max_steps", 0)
     slope = float(g @ d)
     if not slope < 0.0:
         raise ValueError(f"d must be a descent direction (g . d < 0), got g . d = {slope}")
@@ -898,7 +886,7 @@ def newton(f, x0, max_iter=50, tol=1e-10, line_search=True) -> OptimizeResult:
     OptimizeResult
     """
     _check_objective(f, needs=("value", "grad", "hess"))
-    max_iter = _check_int(max_iter, "max_iter", 0)
+    max_iter = check_int(max_iter, "max_iter", 0)
     tol = _check_tol(tol)
     x = _check_x0(f, x0)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from coursekit._checks import check_int
 from coursekit.nn import conv_fast
 
 __all__ = [
@@ -45,20 +46,12 @@ def _as_float(name, a, ndim=None):
     return a
 
 
-def _check_int(name, v, minimum):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {v!r}")
-    if v < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {v}")
-    return int(v)
-
-
 def _check_conv_args(x, w, b, stride, pad):
     x = _as_float("x", x, 4)
     w = _as_float("w", w, 4).astype(x.dtype, copy=False)
     b = _as_float("b", b, 1).astype(x.dtype, copy=False)
-    stride = _check_int("stride", stride, 1)
-    pad = _check_int("pad", pad, 0)
+    stride = check_int(stride, "stride", 1)
+    pad = check_int(pad, "pad", 0)
     n, c, h, wd = x.shape
     f, cw, kh, kw = w.shape
     if cw != c:
@@ -245,8 +238,8 @@ def maxpool_forward(x, size=2, stride=2):
     cache : opaque, for :func:`maxpool_backward`
     """
     x = _as_float("x", x, 4)
-    size = _check_int("size", size, 1)
-    stride = _check_int("stride", stride, 1)
+    size = check_int(size, "size", 1)
+    stride = check_int(stride, "stride", 1)
     n, c, h, w = x.shape
     if size > h or size > w:
         raise ValueError(f"pool size {size} is larger than the input's H x W = {h} x {w} "
