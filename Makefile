@@ -19,6 +19,7 @@ help:
 	@echo "make test     lint, run every test, build the book strictly"
 	@echo "make serve    serve _build/html on http://localhost:8000"
 	@echo "make release  write the student versions of the exercises to release/"
+	@echo "make validate check that every exercise's solutions pass its tests"
 	@echo "make clean    remove the build, the release and caches"
 
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -70,6 +71,10 @@ book: venv $(VENDOR) release/.released
 
 serve:
 	$(PY) -m http.server --directory _build/html 8000
+
+# Every source notebook's solutions must pass its own tests (the tests run this too).
+validate: venv
+	@for nb in exercises/*/*.ipynb; do $(PY) -m autograder validate "$$nb" || exit 1; done
 
 lint: venv
 	$(BIN)/ruff check .
