@@ -15,6 +15,7 @@ condition number for two features is :math:`(1 + |r|)/(1 - |r|)` whatever :math:
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -79,6 +80,8 @@ def scaled_regression(scale: float, *, n_samples: int = 200, noise: float = 0.5,
     LeastSquares
         With ``X`` of shape (n_samples, 2).
     """
+    if isinstance(scale, bool) or not isinstance(scale, numbers.Real):
+        raise TypeError(f"scale must be a positive real number, got {type(scale).__name__}")
     if not (np.isfinite(scale) and scale > 0):
         raise ValueError(f"scale must be positive and finite, got {scale!r}")
     if not -1.0 < correlation < 1.0:

@@ -38,6 +38,7 @@ the best choice is :math:`\beta^\star = (1 - 1/\sqrt\kappa)^2` with rate
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -72,6 +73,9 @@ def momentum_rate(lr: float, beta: float, eigenvalues, *, nesterov: bool = False
         docstring): the error behaves like :math:`\rho^k` (times a polynomial in :math:`k`
         when roots coincide); :math:`\rho \ge 1` means no convergence.
     """
+    for name, value in (("lr", lr), ("beta", beta)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     if not (np.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be positive and finite, got {lr!r}")
     if not 0.0 <= beta < 1.0:

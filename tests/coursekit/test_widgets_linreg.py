@@ -53,6 +53,8 @@ def test_scaling_changes_only_the_units_of_feature_two():
 def test_bad_input_names_the_argument(kwargs, match):
     with pytest.raises(ValueError, match=match):
         scaled_regression(**kwargs)
+    with pytest.raises(TypeError, match="scale"):
+        scaled_regression("2")
 
 
 def test_explorer_frames_change_with_the_scale():

@@ -74,6 +74,8 @@ def test_bad_input_names_the_argument(kwargs, match):
         momentum_rate(**kwargs)
     with pytest.raises(ValueError, match="kappa"):
         best_momentum(0.5)
+    with pytest.raises(TypeError, match="beta"):
+        momentum_rate(0.1, "0.9", [1.0])
 
 
 def test_explorer_frames_follow_beta():
