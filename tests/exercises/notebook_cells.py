@@ -1,0 +1,112 @@
+"""Run an nbgrader source notebook's cells in-process, and check its structure.
+
+Shared by the assignment tests in this folder. Cells are executed in notebook order in one
+namespace, the way a kernel runs them (no kernel: fast); the real-kernel path is covered by
+tests/autograder (``validate``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+
+EXERCISES = Path(__file__).resolve().parents[2] / "exercises"
+HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n.*?### END HIDDEN TESTS\n?", re.S)
+SOLUTION = re.compile(r"( *)### BEGIN SOLUTION\n.*?### END SOLUTION", re.S)
+# A row of the introduction's points table: | part | what | points |
+TABLE_ROW = re.compile(r"^\| (\d+) \| (.*?) \| (\d+)(?: \(manually graded\))? \|$", re.M)
+
+
+def meta(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {}) or {}
+
+
+def load(assignment: str):
+    path = EXERCISES / assignment / f"{assignment}.ipynb"
+    return nbformat.read(str(path), as_version=4)
+
+
+def test_cells(nb) -> list:
+    """The autograded test cells (grade and not solution), in order."""
+    return [c for c in nb.cells if meta(c).get("grade") and not meta(c).get("solution")]
+
+
+def release_stub(source: str) -> str:
+    """What nbgrader's release leaves of a solution cell: the region becomes the stub."""
+    return SOLUTION.sub(lambda m: f"{m.group(1)}# YOUR CODE HERE\n{m.group(1)}"
+                        "raise NotImplementedError()", source)
+
+
+def run(nb, replace=None, upto=None, visible_only=(), released=False):
+    """Execute the code cells with nbgrader metadata in order.
+
+    ``replace`` maps a solution cell's grade_id to new code; ``upto`` stops after that test
+    cell; test cells in ``visible_only`` run without their hidden region; ``released`` runs
+    the release's stubs instead of the solutions and goes on after failures. Returns the list
+    of ``(grade_id, exception)`` of the failing test cells (empty when all pass); a failure
+    in a cell that is not a test cell raises.
+    """
+    ns: dict = {}
+    failures = []
+    for cell in nb.cells:
+        m = meta(cell)
+        if cell.cell_type != "code" or not m:
+            continue
+        gid = m["grade_id"]
+        src = (replace or {}).get(gid, cell.source)
+        if released and m.get("solution"):
+            src = release_stub(src)
+        if gid in visible_only:
+            src = HIDDEN.sub("", src)
+        try:
+            exec(compile(src, gid, "exec"), ns)
+        except Exception as exc:
+            if not m.get("grade"):
+                if released:
+                    continue
+                raise
+            failures.append((gid, exc))
+            if not released:
+                return failures
+        if gid == upto:
+            break
+    return failures
+
+
+def check_structure(nb, test_ids: list[str], total: int, manual: dict[str, int] | None = None):
+    """The common invariants of a course assignment (see exercises/gd_basics)."""
+    manual = manual or {}
+    ids = [meta(c)["grade_id"] for c in nb.cells if meta(c)]
+    assert len(ids) == len(set(ids)), "duplicate grade_id"
+    tests = test_cells(nb)
+    assert [meta(c)["grade_id"] for c in tests] == test_ids
+    for c in tests:
+        assert meta(c)["locked"], meta(c)["grade_id"]
+        hidden = HIDDEN.search(c.source)
+        assert hidden and "coursekit" in hidden.group(0), meta(c)["grade_id"]
+        # The visible part must not need coursekit (the student's kernel may lack it).
+        assert "coursekit" not in HIDDEN.sub("", c.source), meta(c)["grade_id"]
+    answers = {meta(c)["grade_id"]: meta(c)["points"] for c in nb.cells
+               if meta(c).get("grade") and meta(c).get("solution")}
+    assert answers == manual
+    # The introduction's points table agrees with the cells, in order, and adds up.
+    rows = TABLE_ROW.findall(nb.cells[0].source)
+    points = [int(p) for _, _, p in rows]
+    assert [int(n) for n, _, _ in rows] == list(range(1, len(rows) + 1))
+    expected = [meta(c)["points"] for c in nb.cells
+                if meta(c).get("grade") and (c in tests or meta(c)["grade_id"] in manual)]
+    assert points == expected
+    assert sum(points) == total
+    assert nb.metadata.kernelspec.name == "python3"
+    setup = [c for c in nb.cells if meta(c).get("grade_id") == "setup"]
+    assert len(setup) == 1 and meta(setup[0])["locked"]
+    for c in nb.cells:
+        if c.cell_type == "code":
+            assert not c.get("outputs") and c.get("execution_count") is None
+        if meta(c).get("solution") and c.cell_type == "code":
+            assert "### BEGIN SOLUTION" in c.source and "### END SOLUTION" in c.source
+            # Student cells must work without the course package.
+            assert "coursekit" not in c.source
+    assert "coursekit" in nb.cells[0].source  # the student is told not to rely on it

@@ -1,0 +1,102 @@
+"""The linreg_sgd source notebook: structure, the solution passes, wrong answers fail clearly."""
+
+from __future__ import annotations
+
+import pytest
+from notebook_cells import check_structure, load, run
+
+TESTS = ["test_lsq_grad", "test_epoch_batches", "test_step_decay", "test_minibatch_sgd",
+         "test_normal_equations"]
+
+
+@pytest.fixture(scope="module")
+def nb():
+    return load("linreg_sgd")
+
+
+def test_structure(nb):
+    check_structure(nb, TESTS, total=12)
+
+
+def test_instructor_solution_passes_every_test(nb, capsys):
+    assert run(nb) == []
+    out = capsys.readouterr().out
+    for part in range(1, 6):
+        assert f"Part {part}: visible tests passed" in out
+
+
+def test_release_stubs_fail_every_test(nb):
+    assert [gid for gid, _ in run(nb, released=True)] == TESTS
+
+
+SUM = "def lsq_grad(X, y, w):\n    return X.T @ (X @ w - y)\n"
+COLUMN = "def lsq_grad(X, y, w):\n    return X.T @ (X @ w - y).reshape(-1, 1) / len(y)\n"
+DROP_LAST = ("def epoch_batches(n, batch_size, rng):\n"
+             "    order = rng.permutation(n)\n"
+             "    return [order[s:s + batch_size] for s in range(0, n - batch_size + 1, "
+             "batch_size)]\n")
+OWN_RNG = ("def epoch_batches(n, batch_size, rng):\n"
+           "    order = np.random.default_rng(0).permutation(n)\n"
+           "    return [order[s:s + batch_size] for s in range(0, n, batch_size)]\n")
+FLOAT_DIV = "def step_decay(lr0, t, drop=0.5, every=100):\n    return lr0 * drop ** (t / every)\n"
+LSTSQ = "def normal_equations(X, y):\n    return np.linalg.lstsq(X, y)\n"
+
+
+@pytest.mark.parametrize("cell_id, code, failing, message", [
+    ("lsq_grad", SUM, "test_lsq_grad", "is wrong: at index"),
+    ("lsq_grad", COLUMN, "test_lsq_grad", "returned shape (2, 1); expected (2,)"),
+    ("epoch_batches", DROP_LAST, "test_epoch_batches", "keep the last, short batch"),
+    ("epoch_batches", OWN_RNG, "test_epoch_batches", "is wrong"),
+    ("step_decay", FLOAT_DIV, "test_step_decay", "t=2"),
+    ("normal_equations", LSTSQ, "test_normal_equations", "returned a tuple"),
+])
+def test_wrong_answers_fail_visibly_with_actionable_messages(nb, cell_id, code, failing,
+                                                             message):
+    failures = run(nb, {cell_id: code}, visible_only={failing}, upto=failing)
+    assert len(failures) == 1, f"{cell_id} mutant passed"
+    gid, exc = failures[0]
+    assert gid == failing and isinstance(exc, AssertionError)
+    assert message in str(exc)
+
+
+SGD = '''def minibatch_sgd(X, y, w0, lr, batch_size, epochs, seed=0, drop=1.0, every=100):
+    rng = np.random.default_rng(seed)
+    w = np.array(w0, dtype=float)
+    path = [w]
+    t = 0
+    for epoch in range(epochs):
+{body}
+    return np.array(path)
+'''
+# Restarting the generator every epoch repeats the first epoch's order.
+RESEEDED = SGD.format(body='''        rng = np.random.default_rng(seed)
+        for idx in epoch_batches(X.shape[0], batch_size, rng):
+            w = w - step_decay(lr, t, drop, every) * lsq_grad(X[idx], y[idx], w)
+            path.append(w)
+            t += 1''')
+# Decaying by epochs instead of update steps.
+PER_EPOCH = SGD.format(body='''        for idx in epoch_batches(X.shape[0], batch_size, rng):
+            w = w - step_decay(lr, epoch, drop, every) * lsq_grad(X[idx], y[idx], w)
+            path.append(w)''')
+# A batch of all rows always, whatever batch_size (ignores the visible row-1 check's batch).
+UNSHUFFLED = SGD.format(body='''        order = np.arange(X.shape[0])
+        rng.permutation(X.shape[0])
+        for s in range(0, X.shape[0], batch_size):
+            idx = order[s:s + batch_size]
+            w = w - step_decay(lr, t, drop, every) * lsq_grad(X[idx], y[idx], w)
+            path.append(w)
+            t += 1''')
+
+
+@pytest.mark.parametrize("code", [RESEEDED, PER_EPOCH])
+def test_hidden_tests_catch_what_visible_tests_miss(nb, code):
+    assert run(nb, {"minibatch_sgd": code}, visible_only={"test_minibatch_sgd"},
+               upto="test_minibatch_sgd") == []
+    [(gid, exc)] = run(nb, {"minibatch_sgd": code}, upto="test_minibatch_sgd")
+    assert gid == "test_minibatch_sgd" and isinstance(exc, AssertionError)
+    assert "random test" in str(exc)
+
+
+def test_unshuffled_batches_are_caught(nb):
+    [(gid, exc)] = run(nb, {"minibatch_sgd": UNSHUFFLED}, upto="test_minibatch_sgd")
+    assert gid == "test_minibatch_sgd" and isinstance(exc, AssertionError)
