@@ -45,6 +45,7 @@ __all__ = [
     "TwoLayerHistory",
     "train_two_layer",
     "decision_regions",
+    "region_colormap",
     "backprop_explorer",
 ]
 
@@ -285,7 +286,7 @@ def backprop_explorer(epochs: Sequence[int] = EPOCHS, *, n_hidden=64, lr=1.0, l2
     hist = train_two_layer(init_two_layer(2, n_hidden, k, seed=seed), X, y, lr=lr,
                            epochs=epochs[-1], l2=l2, seed=seed, snapshot_epochs=epochs)
     lim = (-1.15, 1.15)
-    light = ListedColormap([_lighten(c) for c in PALETTE[:k]])
+    light = region_colormap(k)
 
     def draw(e):
         fig, (ax, ax_loss) = new_figure(9.0, 3.8, ncols=2)
@@ -323,7 +324,12 @@ def backprop_explorer(epochs: Sequence[int] = EPOCHS, *, n_hidden=64, lr=1.0, l2
                         caption=caption)
 
 
-def _lighten(hex_colour, amount=0.7):
-    """The colour mixed with white (background of the decision regions)."""
-    rgb = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)]) / 255.0
-    return tuple(rgb + (1.0 - rgb) * amount)
+def region_colormap(n_classes, amount=0.7):
+    """Light versions of the palette's first ``n_classes`` colours (mixed with white by
+    ``amount``), for decision regions under points drawn in the full colours."""
+    n_classes = _check_int("n_classes", n_classes, 1)
+    colours = []
+    for hex_colour in PALETTE[:n_classes]:
+        rgb = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)]) / 255.0
+        colours.append(tuple(rgb + (1.0 - rgb) * amount))
+    return ListedColormap(colours)

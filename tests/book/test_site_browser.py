@@ -11,6 +11,7 @@ CHAPTERS = [
     "book/foundations/sgd.html",
     "book/foundations/momentum_adaptive.html",
     "book/foundations/newton.html",
+    "book/networks/backprop.html",
 ]
 #: Chapters with widgets, and how many precomputed-frame widgets each has.
 WIDGET_PAGES = {
@@ -19,6 +20,7 @@ WIDGET_PAGES = {
     "book/foundations/sgd.html": 2,
     "book/foundations/momentum_adaptive.html": 1,
     "book/foundations/newton.html": 1,
+    "book/networks/backprop.html": 1,
 }
 
 
