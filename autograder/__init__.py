@@ -16,6 +16,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+#: Part of every cached grade's key: bump it when a change can alter a grade, so that a
+#: re-run re-grades everyone (``grade`` skips unchanged submissions otherwise).
+__version__ = "0.3.0"
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXERCISES_DIR = REPO_ROOT / "exercises"
 RELEASE_DIR = REPO_ROOT / "release"
@@ -42,4 +46,4 @@ def worst_status(statuses: Iterable[str]) -> str:
     return max(statuses, key=STATUSES.index)
 
 
-__all__ = ["EXERCISES_DIR", "RELEASE_DIR", "REPO_ROOT", "STATUSES", "worst_status"]
+__all__ = ["__version__", "EXERCISES_DIR", "RELEASE_DIR", "REPO_ROOT", "STATUSES", "worst_status"]

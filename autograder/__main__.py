@@ -1,4 +1,6 @@
-"""Command line: ``python -m autograder {release,grade,validate} ...`` (see autograder/README.md).
+"""Command line: ``python -m autograder {release,grade,validate,export} ...``.
+
+See autograder/README.md for each command.
 
 Exit status: 0 on success; 1 when ``validate`` finds a failing test; 2 on bad arguments or
 when a run could not produce a row for every student.
@@ -50,11 +52,23 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--cell-timeout", type=_positive_int, default=CELL_TIMEOUT,
                    help="seconds per cell (default: %(default)s)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument("--force", action="store_true",
+                   help="grade every student again (default: keep the stored grade of an "
+                        "unchanged submission)")
+    g.add_argument("--course", metavar="DIR",
+                   help="take ASSIGNMENT from another nbgrader course directory: "
+                        "DIR/source/ASSIGNMENT/ with DIR/nbgrader_config.py if any")
     g.add_argument("--exercises", default=str(EXERCISES_DIR), help=argparse.SUPPRESS)
 
     v = sub.add_parser("validate", help="run a notebook's tests; exit 1 if any fails")
     v.add_argument("notebook", metavar="NOTEBOOK")
     v.add_argument("--cell-timeout", type=_positive_int, default=CELL_TIMEOUT)
+
+    e = sub.add_parser("export", help="one CSV for an LMS: student, total, one column per "
+                                      "assignment")
+    e.add_argument("grades_dirs", nargs="+", metavar="GRADES_DIR",
+                   help="--out folders of `grade` (one assignment each)")
+    e.add_argument("--out", required=True, help="the CSV to write")
     return p
 
 
@@ -72,8 +86,8 @@ def main(argv=None) -> int:
 
             run = grade_assignment(args.assignment, args.submissions, args.out, jobs=args.jobs,
                                    timeout=args.timeout, cell_timeout=args.cell_timeout,
-                                   exercises_dir=args.exercises,
-                                   progress=not args.no_progress)
+                                   exercises_dir=args.exercises, course=args.course,
+                                   force=args.force, progress=not args.no_progress)
             print(run.summary)
             print(f"grades: {run.csv_path}")
             return 0
@@ -85,6 +99,11 @@ def main(argv=None) -> int:
                 print(f"FAILED {msg}")
             print("all tests passed" if result.ok else f"{len(result.messages)} problem(s)")
             return 0 if result.ok else 1
+        if args.command == "export":
+            from .report import export_lms
+
+            print(f"wrote {export_lms(args.grades_dirs, args.out)}")
+            return 0
     except (ValueError, TypeError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

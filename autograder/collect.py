@@ -64,6 +64,8 @@ class Submission:
     status : str or None
         Set when the whole submission is unusable (``invalid``: a corrupt or unsafe zip).
     detail : str
+    note : str
+        Said on the student's row whatever the outcome (e.g. an ignored duplicate entry).
     """
 
     student: str
@@ -72,6 +74,7 @@ class Submission:
     notebooks: dict[str, NotebookFile] = field(default_factory=dict)
     status: str | None = None
     detail: str = ""
+    note: str = ""
 
 
 def _is_litter(rel: PurePosixPath) -> bool:
@@ -209,6 +212,48 @@ def find_notebooks(root: Path, expected: dict[str, set[str]]) -> dict[str, Noteb
     return found
 
 
+def student_id(entry: Path) -> str:
+    """The student a ``SUBMISSIONS`` entry belongs to: a file's stem or a folder's name."""
+    return entry.stem if entry.is_file() and not entry.is_symlink() else entry.name
+
+
+def entry_rank(entry: Path) -> tuple[int, str]:
+    """Sort key choosing which of several entries of one student is graded (lowest wins).
+
+    A folder first (the unpacked, usually the later, copy), then a ``.zip``, then anything
+    else (which is ``invalid`` anyway); ties by name, so the choice never depends on the
+    order the file system lists them in.
+    """
+    if entry.is_dir() and not entry.is_symlink():
+        kind = 0
+    elif entry.suffix.lower() == ".zip":
+        kind = 1
+    else:
+        kind = 2
+    return kind, entry.name
+
+
+def _collect_one(student: str, entry: Path, expected: dict[str, set[str]], dest: Path
+                 ) -> Submission:
+    sub = Submission(student, entry)
+    try:
+        sub.sha256 = hash_path(entry)
+        if entry.is_symlink():
+            raise ValueError("a symbolic link, not a zip file or a folder")
+        if entry.is_dir():
+            _copy_folder(entry, dest)
+        elif entry.suffix.lower() == ".zip":
+            safe_extract(entry, dest)
+        else:
+            raise ValueError(f"{entry.name} is neither <student>.zip nor a folder")
+    except (ValueError, OSError) as exc:
+        sub.status, sub.detail = "invalid", str(exc)
+        sub.notebooks = {n: NotebookFile(n, None, "invalid", str(exc)) for n in expected}
+        return sub
+    sub.notebooks = find_notebooks(dest, expected)
+    return sub
+
+
 def collect(submissions_dir, expected: dict[str, set[str]], workdir) -> list[Submission]:
     """Copy every student's submission into ``workdir`` and find its notebooks.
 
@@ -224,13 +269,21 @@ def collect(submissions_dir, expected: dict[str, set[str]], workdir) -> list[Sub
     Returns
     -------
     list of Submission
-        One per student, sorted by student id. Hidden entries (``.DS_Store``) are skipped; any
-        other file that is neither a zip nor a folder becomes an ``invalid`` student.
+        Exactly one per student, sorted by student id. Hidden entries (``.DS_Store``) are
+        skipped; any other file that is neither a zip nor a folder becomes an ``invalid``
+        student.
+
+    Notes
+    -----
+    Two entries can name the same student (``x.zip`` next to ``x/``, typically a zip the
+    instructor also unpacked). They never abort the run: exactly one is graded, chosen by
+    :func:`entry_rank` (a folder before a ``.zip`` before any other file, then by name), and
+    ``Submission.note`` names the ignored entries so the row's detail says so.
 
     Raises
     ------
     ValueError
-        If ``submissions_dir`` is not a folder, or two entries claim the same student id.
+        If ``submissions_dir`` is not a folder.
     """
     sdir = Path(submissions_dir)
     if not sdir.is_dir():
@@ -238,31 +291,15 @@ def collect(submissions_dir, expected: dict[str, set[str]], workdir) -> list[Sub
                          f"<student>/ folders, got {sdir}")
     workdir = Path(workdir)
     entries = sorted(p for p in sdir.iterdir() if not p.name.startswith((".", "__MACOSX")))
+    by_student: dict[str, list[Path]] = {}
+    for entry in entries:
+        by_student.setdefault(student_id(entry), []).append(entry)
     subs: list[Submission] = []
-    seen: dict[str, Path] = {}
-    for i, entry in enumerate(entries):
-        student = entry.stem if entry.is_file() else entry.name
-        if student in seen:
-            raise ValueError(f"submissions: {seen[student].name} and {entry.name} are both "
-                             f"student {student!r}")
-        seen[student] = entry
-        sub = Submission(student, entry)
-        dest = workdir / f"{i:05d}"
-        try:
-            sub.sha256 = hash_path(entry)
-            if entry.is_symlink():
-                raise ValueError("a symbolic link, not a zip file or a folder")
-            if entry.is_dir():
-                _copy_folder(entry, dest)
-            elif entry.suffix.lower() == ".zip":
-                safe_extract(entry, dest)
-            else:
-                raise ValueError(f"{entry.name} is neither <student>.zip nor a folder")
-        except (ValueError, OSError) as exc:
-            sub.status, sub.detail = "invalid", str(exc)
-            sub.notebooks = {n: NotebookFile(n, None, "invalid", str(exc)) for n in expected}
-            subs.append(sub)
-            continue
-        sub.notebooks = find_notebooks(dest, expected)
+    for i, (student, candidates) in enumerate(sorted(by_student.items())):
+        entry, *ignored = sorted(candidates, key=entry_rank)
+        sub = _collect_one(student, entry, expected, workdir / f"{i:05d}")
+        if ignored:
+            sub.note = (f"{', '.join(p.name for p in ignored)} ignored: {entry.name} is the "
+                        "same student and is the one graded")
         subs.append(sub)
-    return sorted(subs, key=lambda s: s.student)
+    return subs

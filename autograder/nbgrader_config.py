@@ -25,8 +25,27 @@ IGNORE = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "__MACOSX", 
           "._*"]
 
 
+def load_config_file(path) -> Config:
+    """Read another course's ``nbgrader_config.py`` the way nbgrader does (it is executed).
+
+    Raises
+    ------
+    ValueError
+        If ``path`` is not a readable Python config file.
+    """
+    from traitlets.config.loader import ConfigFileNotFound, PyFileConfigLoader
+
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise ValueError(f"config_file: expected an nbgrader_config.py file, got {path}")
+    try:
+        return PyFileConfigLoader(path.name, path=str(path.parent)).load_config()
+    except (ConfigFileNotFound, SyntaxError) as exc:
+        raise ValueError(f"config_file: could not read {path}: {exc}") from exc
+
+
 def course_config(root, *, source_directory: str = "source", db_url: str | None = None,
-                  cell_timeout: int = CELL_TIMEOUT) -> Config:
+                  cell_timeout: int = CELL_TIMEOUT, config_file=None) -> Config:
     """Build the nbgrader configuration of a course directory rooted at ``root``.
 
     Parameters
@@ -39,6 +58,11 @@ def course_config(root, *, source_directory: str = "source", db_url: str | None 
         SQLAlchemy URL of the gradebook; default ``sqlite:///<root>/gradebook.db``.
     cell_timeout : int
         Seconds one cell may run under ``Execute`` (autograde and validate).
+    config_file : path-like, optional
+        Another course's ``nbgrader_config.py`` (``grade --course``): its settings (course id,
+        stubs, preprocessors, ...) are applied over this course's, except where the files
+        live (``root``, ``db_url``, ``source_directory``: the autograder grades private copies)
+        and the cell time limit, which the command line decides.
 
     Returns
     -------
@@ -61,7 +85,33 @@ def course_config(root, *, source_directory: str = "source", db_url: str | None 
     c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:"]
     c.LimitOutput.max_lines = 1000
     c.LimitOutput.max_traceback = 100
+    if config_file is not None:
+        theirs = load_config_file(config_file)
+        c.merge(theirs)
+        # Where things live is ours to decide: a private copy, never the other course's files.
+        c.CourseDirectory.root = str(root)
+        c.CourseDirectory.db_url = db_url or f"sqlite:///{root / 'gradebook.db'}"
+        c.CourseDirectory.source_directory = source_directory
+        c.CourseDirectory.ignore = sorted(set(IGNORE) | set(c.CourseDirectory.ignore))
+        c.Execute.timeout = int(cell_timeout)
     return c
+
+
+def course_source_dir(course_dir) -> Path:
+    """Folder of the source assignments of another nbgrader course directory.
+
+    ``course_dir/source`` unless the course's ``nbgrader_config.py`` names another
+    ``CourseDirectory.source_directory``.
+    """
+    course_dir = Path(course_dir)
+    if not course_dir.is_dir():
+        raise ValueError(f"course: expected an nbgrader course directory, got {course_dir}")
+    name = "source"
+    cfg_file = course_dir / "nbgrader_config.py"
+    if cfg_file.is_file():
+        name = load_config_file(cfg_file).get("CourseDirectory", {}).get("source_directory",
+                                                                          name)
+    return course_dir / name
 
 
 def _apply_to_nbgrader(cfg) -> None:

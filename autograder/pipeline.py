@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import EXERCISES_DIR
 from .collect import Submission, collect, hash_path
-from .nbgrader_config import CELL_TIMEOUT, course_config
+from .nbgrader_config import CELL_TIMEOUT, course_config, course_source_dir
 from .report import (
     StudentRow,
     combine,
@@ -28,10 +28,12 @@ from .run import (
     DEFAULT_TIMEOUT,
     Prepared,
     RunResult,
+    assignment_dir,
     prepare,
     run_student,
     use_interpreter_path,
 )
+from .state import GradingState, run_key, student_key
 from .verify import (
     HIDDEN_BEGIN,
     HIDDEN_END,
@@ -58,6 +60,8 @@ class GradeRun:
     verdicts: dict[str, list[Verdict]] = field(default_factory=dict)
     csv_path: Path | None = None
     summary: str = ""
+    #: Students whose grade was taken from a previous run (unchanged submission).
+    reused: list[str] = field(default_factory=list)
 
 
 def _verdicts_for(prep: Prepared, sub: Submission, run: RunResult | None,
@@ -104,9 +108,20 @@ def _verdicts_for(prep: Prepared, sub: Submission, run: RunResult | None,
     return verdicts, pages
 
 
+def _students_in_gradebook(db_url: str, assignment: str, course_id: str) -> set[str]:
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(db_url, course_id) as gb:
+        try:
+            return {s.student.id for s in gb.find_assignment(assignment).submissions}
+        except MissingEntry:
+            return set()
+
+
 def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
                      timeout: float = DEFAULT_TIMEOUT, cell_timeout: int = CELL_TIMEOUT,
-                     exercises_dir=EXERCISES_DIR, progress: bool = True) -> GradeRun:
+                     exercises_dir=EXERCISES_DIR, course=None, force: bool = False,
+                     progress: bool = True) -> GradeRun:
     """Grade every student in ``submissions`` with real nbgrader, each in its own process.
 
     Parameters
@@ -116,20 +131,32 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
     submissions : path-like
         Folder of ``<student>.zip`` and/or ``<student>/`` (never modified).
     out : path-like
-        Output folder: ``grades.csv``, ``feedback/<student>/<notebook>.html`` and the
-        instructor's ``gradebook.db``. Must not be inside ``submissions`` or vice versa.
+        Output folder: ``grades.csv``, ``feedback/<student>/<notebook>.html``, the
+        instructor's ``gradebook.db`` and ``grading_state.json`` (what was graded under
+        which key, see :mod:`autograder.state`). Must not be inside ``submissions`` or vice
+        versa.
     jobs : int
         Students graded at the same time (each one child process plus one kernel).
     timeout : float
         Wall-clock seconds per student (kernel start-up included).
     cell_timeout : int
         Seconds per cell.
+    exercises_dir : path-like
+        Folder of this course's source assignments (ignored when ``course`` is given).
+    course : path-like, optional
+        Another nbgrader course directory: the assignment is ``course/source/<assignment>/``
+        and ``course/nbgrader_config.py`` (if any) configures nbgrader.
+    force : bool
+        Grade every student again, even when the stored grade in ``out`` is still valid.
     progress : bool
         Show a tqdm progress bar on stderr.
 
     Returns
     -------
     GradeRun
+        One row per student. A student whose submission, assignment source, configuration,
+        limits and grader version are all unchanged since the last run into ``out`` keeps
+        the stored grade without running a kernel (listed in ``reused``).
     """
     if not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs: expected an integer >= 1, got {jobs!r}")
@@ -140,39 +167,66 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
         raise ValueError(f"submissions: expected a folder, got {submissions}")
     if _inside(out, submissions) or _inside(submissions, out):
         raise ValueError(f"out: {out} must not be inside submissions {submissions} or contain it")
+    config_file = None
+    if course is not None:
+        exercises_dir = course_source_dir(course)
+        if (Path(course) / "nbgrader_config.py").is_file():
+            config_file = Path(course) / "nbgrader_config.py"
+    source_dir = assignment_dir(assignment, exercises_dir)
     use_interpreter_path()
     out.mkdir(parents=True, exist_ok=True)
     db_url = f"sqlite:///{(out / 'gradebook.db').resolve()}"
     before = {p.name: hash_path(p) for p in submissions.iterdir()}
+    state = GradingState(out)
+    key_of_run = run_key(source_dir, config_file, timeout=timeout, cell_timeout=cell_timeout)
     tmp = Path(tempfile.mkdtemp(prefix="autograder-grade-"))
     try:
-        prep = prepare(assignment, tmp / "prep", exercises_dir, db_url=db_url)
+        prep = prepare(assignment, tmp / "prep", exercises_dir, db_url=db_url,
+                       config_file=config_file)
         expected = {n: set(autograded_cells(prep.release_nb(n))) for n in prep.notebooks}
         secrets = [s for n in prep.notebooks for s in secret_lines(prep.source_nb(n),
                                                                    solutions=False)]
         subs = collect(submissions, expected, tmp / "collect")
 
-        def job(i_sub):
-            i, sub = i_sub
+        rows, all_verdicts, reused, to_run = [], {}, [], []
+        in_gradebook = _students_in_gradebook(db_url, assignment, prep.course_id)
+        for sub in subs:
+            key = student_key(key_of_run, sub) if sub.sha256 else ""
+            hit = None if (force or not key) else state.lookup(sub.student, key)
+            if hit is None:
+                to_run.append((sub, key))
+                continue
+            row, verdicts = hit
+            if sub.student not in in_gradebook:  # e.g. a new gradebook.db: put it back
+                record_in_gradebook(db_url, assignment, sub.student, verdicts, prep.course_id)
+            rows.append(row)
+            all_verdicts[sub.student] = verdicts
+            reused.append(sub.student)
+
+        def job(item):
+            i, (sub, key) = item
             ready = {n: f.path for n, f in sub.notebooks.items() if f.status is None}
             if not ready:
-                return sub, None
+                return sub, key, None
             try:
-                return sub, run_student(prep, sub.student, ready, tmp / "run" / f"{i:05d}",
-                                        timeout=timeout, cell_timeout=cell_timeout)
+                return sub, key, run_student(prep, sub.student, ready, tmp / "run" / f"{i:05d}",
+                                             timeout=timeout, cell_timeout=cell_timeout)
             except Exception as exc:  # e.g. the disk is full: this student's row says so
-                return sub, RunResult(sub.student, "crashed",
-                                      f"could not run: {type(exc).__name__}: {exc}"[:300])
+                return sub, key, RunResult(sub.student, "crashed",
+                                           f"could not run: {type(exc).__name__}: {exc}"[:300])
 
         bar = None
         if progress:
             from tqdm import tqdm
 
-            bar = tqdm(total=len(subs), desc=f"grading {assignment}", unit="student",
-                       file=sys.stderr)
-        rows, all_verdicts = [], {}
+            bar = tqdm(total=len(subs), initial=len(reused), desc=f"grading {assignment}",
+                       unit="student", file=sys.stderr)
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            for sub, run in pool.map(job, enumerate(subs)):
+            for sub, key, run in pool.map(job, enumerate(to_run)):
+                # A failure of the grader itself (not of the student's work) is not
+                # remembered: the next run tries that student again.
+                cacheable = bool(key) and not (run is not None and run.status == "crashed"
+                                               and run.detail.startswith("could not run"))
                 try:
                     verdicts, pages = _verdicts_for(prep, sub, run, secrets)
                 except Exception as exc:  # a verify failure is this student's, not the run's
@@ -180,16 +234,23 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
                                         f"grader error while verifying: {type(exc).__name__}: "
                                         f"{exc}"[:300]) for n in prep.notebooks]
                     pages = dict.fromkeys(prep.notebooks)
-                row = combine(sub.student, assignment, verdicts)
+                    cacheable = False
+                row = combine(sub.student, assignment, verdicts, note=sub.note)
                 for v in verdicts:
                     write_feedback(out, sub.student, assignment, v, pages[v.notebook])
-                record_in_gradebook(db_url, assignment, sub.student, verdicts)
+                record_in_gradebook(db_url, assignment, sub.student, verdicts, prep.course_id)
                 rows.append(row)
                 all_verdicts[sub.student] = verdicts
+                if cacheable:
+                    state.store(key, row, verdicts)
+                else:
+                    state.forget(sub.student)
+                state.save()  # after every student: an interrupted run resumes from here
                 if bar is not None:
                     bar.update(1)
         if bar is not None:
             bar.close()
+        rows.sort(key=lambda r: r.student)
         csv_path = write_grades_csv(rows, out / "grades.csv")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -198,7 +259,11 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
         # A bug in this tool, never the student's doing: say it loudly.
         raise RuntimeError(f"submissions changed during grading: {sorted(set(after) ^ set(before))}"
                            " or contents differ")
-    return GradeRun(rows, all_verdicts, csv_path, summary(rows))
+    text = summary(rows)
+    if reused:
+        text += (f"\n{len(reused)} unchanged submission(s) kept their stored grade "
+                 f"(not re-graded; --force re-grades), {len(rows) - len(reused)} graded now")
+    return GradeRun(rows, all_verdicts, csv_path, text, reused)
 
 
 @dataclass

@@ -97,7 +97,7 @@ def write_feedback(out_dir, student: str, assignment: str, verdict: Verdict,
 
 
 def record_in_gradebook(db_url: str, assignment: str, student: str,
-                        verdicts: list[Verdict]) -> None:
+                        verdicts: list[Verdict], course_id: str = COURSE_ID) -> None:
     """Record a student's autograded cell scores in the instructor's nbgrader gradebook.
 
     The assignment must already be in the gradebook (``generate_assignment`` with this
@@ -106,7 +106,7 @@ def record_in_gradebook(db_url: str, assignment: str, student: str,
     """
     from nbgrader.api import Gradebook
 
-    with warnings.catch_warnings(), Gradebook(db_url, COURSE_ID) as gb:
+    with warnings.catch_warnings(), Gradebook(db_url, course_id) as gb:
         # nbgrader's own add_submission trips SQLAlchemy's autoflush warnings; harmless.
         warnings.simplefilter("ignore")
         gb.update_or_create_student(student)
@@ -138,3 +138,60 @@ def summary(rows: list[StudentRow]) -> str:
         lo, hi = 20 * b, 20 * (b + 1)
         lines.append(f"  {lo:3d}-{hi:3d}% | {'#' * bins.get(b, 0)} {bins.get(b, 0)}")
     return "\n".join(lines)
+
+
+def export_lms(grades_dirs, out_csv) -> Path:
+    """Merge the ``grades.csv`` of several assignments into one CSV for an LMS gradebook import.
+
+    Columns: ``student``, ``total``, then one column per assignment (in the order given).
+    ``total`` is the sum over assignments of the score; a student absent from an assignment's
+    ``grades.csv`` (never submitted and not in that run's ``SUBMISSIONS``) gets an empty cell
+    there, which LMS imports read as "no grade", and counts 0 in ``total``.
+
+    Parameters
+    ----------
+    grades_dirs : sequence of path-like
+        Output folders of ``grade`` (each holding a ``grades.csv`` of ONE assignment), or the
+        ``grades.csv`` files themselves.
+    out_csv : path-like
+        The file to write.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    ValueError
+        No folder given, a folder without ``grades.csv``, a ``grades.csv`` mixing assignments,
+        or two folders of the same assignment.
+    """
+    grades_dirs = [Path(d) for d in grades_dirs]
+    if not grades_dirs:
+        raise ValueError("grades_dirs: expected at least one output folder of `grade`")
+    columns: dict[str, dict[str, float]] = {}
+    for d in grades_dirs:
+        path = d / "grades.csv" if d.is_dir() else d
+        if not path.is_file():
+            raise ValueError(f"grades_dirs: no grades.csv in {d}")
+        rows = read_grades_csv(path)
+        names = {r.assignment for r in rows}
+        if len(names) > 1:
+            raise ValueError(f"grades_dirs: {path} mixes assignments {sorted(names)}")
+        if not names:
+            continue  # an empty class: nothing to add
+        (name,) = names
+        if name in columns:
+            raise ValueError(f"grades_dirs: assignment {name!r} given twice (again in {d})")
+        columns[name] = {r.student: r.score for r in rows}
+    students = sorted({s for col in columns.values() for s in col})
+    out_csv = Path(out_csv)
+    out_csv.parent.mkdir(parents=True, exist_ok=True)
+    with open(out_csv, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["student", "total", *columns])
+        for s in students:
+            scores = [col.get(s) for col in columns.values()]
+            total = round(sum(x for x in scores if x is not None), 6)
+            w.writerow([s, f"{total:g}", *("" if x is None else f"{x:g}" for x in scores)])
+    return out_csv

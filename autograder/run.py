@@ -30,7 +30,13 @@ import nbformat
 
 from . import EXERCISES_DIR, RELEASE_DIR
 from .nbgrader_config import CELL_TIMEOUT, COURSE_ID, IGNORE, course_config
-from .verify import cell_errors, find_leaks, secret_lines, strip_hidden_tests
+from .verify import (
+    autograded_cells,
+    cell_errors,
+    find_leaks,
+    secret_lines,
+    strip_hidden_tests,
+)
 
 #: Environment variable that tags every process of one grading job (child, kernel, and
 #: whatever the student's code spawns), so that all of them can be found and killed.
@@ -80,12 +86,23 @@ class Prepared:
         Notebook names without ``.ipynb``, sorted.
     max_scores : dict
         ``notebook -> autograded points``.
+    course_id : str
+        nbgrader course id of the gradebooks (ours, or the one of ``config_file``).
+    config_file : Path or None
+        Another course's ``nbgrader_config.py`` applied to every private course
+        (``grade --course``); ``None`` for this course's own assignments.
     """
 
     assignment: str
     course: Path
     notebooks: list[str]
     max_scores: dict[str, float] = field(default_factory=dict)
+    course_id: str = COURSE_ID
+    config_file: Path | None = None
+
+    def config(self, root, **kw):
+        """nbgrader configuration of a private course at ``root`` for this assignment."""
+        return course_config(root, config_file=self.config_file, **kw)
 
     @property
     def source_dir(self) -> Path:
@@ -146,8 +163,8 @@ def _quiet_api(config):
     return api
 
 
-def prepare(assignment: str, workdir, exercises_dir=EXERCISES_DIR, db_url: str | None = None
-            ) -> Prepared:
+def prepare(assignment: str, workdir, exercises_dir=EXERCISES_DIR, db_url: str | None = None,
+            config_file=None) -> Prepared:
     """Run nbgrader ``generate_assignment`` on a copy of the source in ``workdir/course``.
 
     Parameters
@@ -161,6 +178,8 @@ def prepare(assignment: str, workdir, exercises_dir=EXERCISES_DIR, db_url: str |
     db_url : str, optional
         Also record the assignment in this gradebook (the instructor's); by default only the
         course's own ``gradebook.db``.
+    config_file : path-like, optional
+        Another course's ``nbgrader_config.py`` (see :func:`course_config`).
 
     Returns
     -------
@@ -173,10 +192,13 @@ def prepare(assignment: str, workdir, exercises_dir=EXERCISES_DIR, db_url: str |
     """
     src = assignment_dir(assignment, exercises_dir)
     use_interpreter_path()
+    config_file = Path(config_file).resolve() if config_file is not None else None
     course = Path(workdir).resolve() / "course"
     shutil.copytree(src, course / "source" / assignment,
                     ignore=shutil.ignore_patterns(*IGNORE))
-    result = _quiet_api(course_config(course)).generate_assignment(assignment)
+    config = course_config(course, config_file=config_file)
+    course_id = config.CourseDirectory.course_id
+    result = _quiet_api(config).generate_assignment(assignment)
     if not result.get("success"):
         raise RuntimeError(f"nbgrader generate_assignment failed for {assignment}:\n"
                            f"{result.get('error', '')}\n{result.get('log', '')}")
@@ -187,16 +209,21 @@ def prepare(assignment: str, workdir, exercises_dir=EXERCISES_DIR, db_url: str |
         Path(db_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(course / "gradebook.db", db_url[len("sqlite:///"):])
     elif db_url is not None:
-        again = _quiet_api(course_config(course, db_url=db_url)).generate_assignment(assignment)
+        again = _quiet_api(course_config(course, db_url=db_url, config_file=config_file)
+                           ).generate_assignment(assignment)
         if not again.get("success"):
             raise RuntimeError(f"could not record {assignment} in {db_url}:\n"
                                f"{again.get('error', '')}")
     from nbgrader.api import Gradebook
 
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", COURSE_ID) as gb:
-        nbs = gb.find_assignment(assignment).notebooks
-        max_scores = {nb.name: float(nb.max_score) for nb in nbs}
-    return Prepared(assignment, course, sorted(max_scores), max_scores)
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id) as gb:
+        names = sorted(nb.name for nb in gb.find_assignment(assignment).notebooks)
+    prep = Prepared(assignment, course, names, {}, course_id, config_file)
+    # Autograded points only: manually graded answers (a course like nbgrader's ps1 has them)
+    # are the formgrader's business, and ``max_score`` in grades.csv says what we graded.
+    prep.max_scores = {n: float(sum(autograded_cells(prep.release_nb(n)).values()))
+                       for n in names}
+    return prep
 
 
 def release(assignments=None, out_dir=RELEASE_DIR, exercises_dir=EXERCISES_DIR) -> list[Path]:
@@ -334,7 +361,8 @@ def run_student(prep: Prepared, student: str, notebooks: dict[str, Path], workdi
     job = {"assignment": prep.assignment, "template_db": str(prep.db_path),
            "source_dir": str(prep.source_dir), "course": str(workdir / "course"),
            "notebooks": {k: str(v) for k, v in notebooks.items()},
-           "cell_timeout": int(cell_timeout), "result": str(workdir / "result.json")}
+           "cell_timeout": int(cell_timeout), "result": str(workdir / "result.json"),
+           "config_file": str(prep.config_file) if prep.config_file else None}
     (workdir / "job.json").write_text(json.dumps(job))
     env = child_env()
     env[JOB_TAG_ENV] = tag
@@ -438,7 +466,9 @@ def _child_main(job_path: str) -> int:
                         ignore=shutil.ignore_patterns("*.ipynb", *IGNORE))
         for name, path in job["notebooks"].items():
             shutil.copy(path, course / "submitted" / "student" / a / f"{name}.ipynb")
-        api = _quiet_api(course_config(course, cell_timeout=job["cell_timeout"]))
+        config = course_config(course, cell_timeout=job["cell_timeout"],
+                               config_file=job.get("config_file"))
+        api = _quiet_api(config)
         res = api.autograde(a, "student")
         if not res.get("success"):
             return finish(success=False, error=_short_error(res.get("log", ""),
@@ -446,7 +476,8 @@ def _child_main(job_path: str) -> int:
         from nbgrader.api import Gradebook
 
         reported, autograded = {}, {}
-        with Gradebook(f"sqlite:///{course / 'gradebook.db'}", COURSE_ID) as gb:
+        with Gradebook(f"sqlite:///{course / 'gradebook.db'}",
+                       config.CourseDirectory.course_id) as gb:
             for name in job["notebooks"]:
                 sub = gb.find_submission_notebook(name, a, "student")
                 reported[name] = {g.name: float(g.auto_score or 0.0) for g in sub.grades

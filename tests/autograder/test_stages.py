@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from autograder import STATUSES, worst_status
-from autograder.collect import collect, safe_extract
+from autograder.collect import collect, entry_rank, safe_extract, student_id
 from autograder.nbgrader_config import course_config
 from autograder.report import (
     StudentRow,
@@ -228,14 +228,48 @@ def test_collect_statuses_and_copies(tmp_path):
     assert all(len(s.sha256) == 64 for s in got.values())
 
 
-def test_collect_rejects_clashing_ids_and_bad_folder(tmp_path):
+def test_collect_one_row_per_student_when_entries_clash(tmp_path):
+    """x/ and x.zip (and x.pdf) are one student: the folder is graded, the rest named."""
     subs = tmp_path / "subs"
+    good = nbformat.writes(release_notebook())
     (subs / "amy").mkdir(parents=True)
-    write_zip(subs, "amy", {"hw.ipynb": "{}"})
-    with pytest.raises(ValueError, match="amy"):
-        collect(subs, EXPECTED, tmp_path / "w")
+    (subs / "amy" / "hw.ipynb").write_text(good)
+    write_zip(subs, "amy", {"hw.ipynb": "{not json"})
+    (subs / "amy.pdf").write_bytes(b"%PDF")
+    write_zip(subs, "bo", {"hw.ipynb": good})
+    (subs / "bo.txt").write_text("notes")  # a zip beats any other file
+    got = collect(subs, EXPECTED, tmp_path / "w")
+    assert [s.student for s in got] == ["amy", "bo"]
+    amy, bo = got
+    assert amy.original.name == "amy" and amy.notebooks["hw"].status is None
+    assert "amy.pdf" in amy.note and "amy.zip" in amy.note and "ignored" in amy.note
+    assert bo.original.name == "bo.zip" and bo.notebooks["hw"].status is None
+    assert "bo.txt" in bo.note
+    # The note reaches the row whatever the verdict.
+    row = combine("amy", "hw", [Verdict("hw", "graded", 5.0, 5.0)], note=amy.note)
+    assert "amy.zip" in row.detail
     with pytest.raises(ValueError, match="submissions"):
-        collect(tmp_path / "nope", EXPECTED, tmp_path / "w")
+        collect(tmp_path / "nope", EXPECTED, tmp_path / "w2")
+
+
+@given(st.lists(st.sampled_from(["dir", ".zip", ".ZIP", ".pdf", ".txt"]), min_size=1,
+                max_size=5, unique=True))
+def test_entry_rank_prefers_folder_then_zip(kinds):
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        entries = []
+        for k in kinds:
+            p = Path(tmp) / ("x" if k == "dir" else f"x{k}")
+            p.mkdir() if k == "dir" else p.write_bytes(b"")
+            entries.append(p)
+        best = min(entries, key=entry_rank)
+        if "dir" in kinds:
+            assert best.is_dir()
+        elif {".zip", ".ZIP"} & set(kinds):
+            assert best.suffix.lower() == ".zip"
+        assert {student_id(p) for p in entries} == {"x"}
 
 
 def test_safe_extract_refuses_symlinks(tmp_path):

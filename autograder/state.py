@@ -1,0 +1,155 @@
+"""What a ``grade`` run remembers in its output folder, so that re-running it is cheap and safe.
+
+``OUT/grading_state.json`` holds, per student, the key the grade was computed under and the
+grade itself (row, per-notebook verdicts, hashes of the feedback pages written). The key is
+
+.. math::
+
+    k_s = \\operatorname{sha256}(\\text{grader version},\\ \\text{nbgrader version},\\
+          h(\\text{assignment source}),\\ h(\\text{course config}),\\ \\text{timeouts},\\
+          \\text{entry name},\\ h(\\text{submission}),\\ \\text{note})
+
+so a student is graded again exactly when something that can change their grade changed:
+their submission, the assignment's source or configuration, the limits, or this tool. The
+file is rewritten after every student (atomically), which also lets an interrupted run be
+resumed: the students already done are not graded twice.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+from . import __version__
+from .collect import Submission, hash_path
+from .nbgrader_config import IGNORE
+from .report import StudentRow
+from .verify import Verdict
+
+#: Name of the state file inside ``--out``.
+STATE_FILE = "grading_state.json"
+#: Layout of the file; a file of another layout is ignored (everyone is graded again).
+STATE_FORMAT = 1
+
+
+def _ignored(rel: Path) -> bool:
+    return any(fnmatch.fnmatch(part, pat) for part in rel.parts for pat in IGNORE)
+
+
+def source_hash(folder) -> str:
+    """SHA-256 of an assignment's source folder, ignoring editor litter (checkpoints, caches).
+
+    Parameters
+    ----------
+    folder : path-like
+        ``exercises/<assignment>/`` or ``COURSE/source/<assignment>/``.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"folder: expected an assignment source folder, got {folder}")
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        rel = p.relative_to(folder)
+        if p.is_file() and not _ignored(rel):
+            h.update(f"{rel.as_posix()}\n{hash_path(p)}\n".encode())
+    return h.hexdigest()
+
+
+def run_key(source_dir, config_file=None, *, timeout: float, cell_timeout: int) -> str:
+    """The part of every student's key that is shared by the whole run.
+
+    Parameters
+    ----------
+    source_dir : path-like
+        The assignment's source folder.
+    config_file : path-like, optional
+        The course's ``nbgrader_config.py`` when grading another course (``--course``).
+    timeout, cell_timeout : float, int
+        The run's limits: a larger limit can turn a ``timeout`` into a grade.
+    """
+    import nbgrader
+
+    parts = {"grader": __version__, "nbgrader": nbgrader.__version__,
+             "source": source_hash(source_dir),
+             "config": hash_path(Path(config_file)) if config_file else "",
+             "timeout": float(timeout), "cell_timeout": int(cell_timeout)}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def student_key(key_of_run: str, sub: Submission) -> str:
+    """Key of one student's grade: the run's key and what the student handed in."""
+    if not sub.sha256:
+        raise ValueError(f"sub: {sub.student!r} has no content hash (collect sets it)")
+    parts = [key_of_run, sub.original.name, sub.sha256, sub.note]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+def _file_hash(path: Path) -> str | None:
+    return hash_path(path) if path.is_file() else None
+
+
+class GradingState:
+    """The remembered grades of one output folder (see the module docstring).
+
+    Parameters
+    ----------
+    out : path-like
+        The ``--out`` folder of ``grade``.
+    """
+
+    def __init__(self, out):
+        self.out = Path(out)
+        self.path = self.out / STATE_FILE
+        self.students: dict[str, dict] = {}
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return  # no state (first run) or an unreadable one: grade everyone
+        if isinstance(data, dict) and data.get("format") == STATE_FORMAT and \
+                isinstance(data.get("students"), dict):
+            self.students = data["students"]
+
+    def feedback_path(self, student: str, notebook: str) -> Path:
+        return self.out / "feedback" / student / f"{notebook}.html"
+
+    def lookup(self, student: str, key: str) -> tuple[StudentRow, list[Verdict]] | None:
+        """The stored grade of ``student`` if it was computed under ``key`` and its feedback
+        pages are still in place, unchanged; else ``None`` (grade the student again)."""
+        entry = self.students.get(student)
+        if not isinstance(entry, dict) or entry.get("key") != key:
+            return None
+        try:
+            row = StudentRow(**entry["row"])
+            verdicts = [Verdict(**{**v, "cells": {g: tuple(sc) for g, sc in v["cells"].items()}})
+                        for v in entry["verdicts"]]
+            pages = entry["feedback"]
+        except (KeyError, TypeError, ValueError):
+            return None
+        for v in verdicts:
+            if pages.get(v.notebook) != _file_hash(self.feedback_path(student, v.notebook)):
+                return None
+        return row, verdicts
+
+    def store(self, key: str, row: StudentRow, verdicts: list[Verdict]) -> None:
+        """Remember a freshly computed grade (call after its feedback pages are written)."""
+        self.students[row.student] = {
+            "key": key, "row": asdict(row),
+            "verdicts": [{**asdict(v), "cells": {g: list(sc) for g, sc in v.cells.items()}}
+                         for v in verdicts],
+            "feedback": {v.notebook: _file_hash(self.feedback_path(row.student, v.notebook))
+                         for v in verdicts}}
+
+    def forget(self, student: str) -> None:
+        self.students.pop(student, None)
+
+    def save(self) -> None:
+        """Write the file atomically: an interrupted run leaves the previous or the new one."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{STATE_FILE}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"format": STATE_FORMAT, "students": self.students},
+                                  sort_keys=True), encoding="utf-8")
+        os.replace(tmp, self.path)
