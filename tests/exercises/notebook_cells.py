@@ -39,8 +39,8 @@ def release_stub(source: str) -> str:
                         "raise NotImplementedError()", source)
 
 
-def run(nb, replace=None, upto=None, visible_only=(), released=False):
-    """Execute the code cells with nbgrader metadata in order.
+def run(nb, replace=None, upto=None, visible_only=(), released=False, everything=False):
+    """Execute the code cells with nbgrader metadata (``everything``: all code cells) in order.
 
     ``replace`` maps a solution cell's grade_id to new code; ``upto`` stops after that test
     cell; test cells in ``visible_only`` run without their hidden region; ``released`` runs
@@ -52,9 +52,9 @@ def run(nb, replace=None, upto=None, visible_only=(), released=False):
     failures = []
     for cell in nb.cells:
         m = meta(cell)
-        if cell.cell_type != "code" or not m:
+        if cell.cell_type != "code" or not (m or everything):
             continue
-        gid = m["grade_id"]
+        gid = m.get("grade_id", cell.get("id", "cell"))
         src = (replace or {}).get(gid, cell.source)
         if released and m.get("solution"):
             src = release_stub(src)

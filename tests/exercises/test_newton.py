@@ -1,0 +1,129 @@
+"""The newton source notebook: structure, the solution passes, wrong answers fail clearly."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from notebook_cells import check_structure, load, meta, run
+
+TESTS = ["test_rosenbrock_grad", "test_rosenbrock_hess", "test_newton_direction",
+         "test_backtracking", "test_newton_path"]
+
+
+@pytest.fixture(scope="module")
+def nb():
+    return load("newton")
+
+
+def test_structure(nb):
+    check_structure(nb, TESTS, total=15, manual={"answer_newton_cost": 3})
+    [answer] = [c for c in nb.cells if meta(c).get("grade_id") == "answer_newton_cost"]
+    # A written answer: markdown, open for the student, with the model answer as solution.
+    assert answer.cell_type == "markdown" and not meta(answer)["locked"]
+    assert answer.source.startswith("### BEGIN SOLUTION")
+
+
+def test_instructor_solution_passes_every_test(nb, capsys):
+    assert run(nb, everything=True) == []
+    out = capsys.readouterr().out
+    for part in range(1, 6):
+        assert f"Part {part}: visible tests passed" in out
+    # The ungraded comparison ran too: Newton in about 20 steps, GD in thousands.
+    newton_steps = int(re.search(r"Newton steps: (\d+)", out).group(1))
+    gd_steps = int(re.search(r"gradient-descent steps .*?: (\d+)", out).group(1))
+    assert 10 <= newton_steps <= 30 and gd_steps > 50 * newton_steps
+
+
+def test_release_stubs_fail_every_test(nb):
+    assert [gid for gid, _ in run(nb, released=True)] == TESTS
+
+
+HALF_CROSS = '''def rosenbrock_grad(x, a=1.0, b=100.0):
+    r = x[1] - x[0] ** 2
+    return np.array([-2.0 * (a - x[0]) - 2.0 * b * x[0] * r, 2.0 * b * r])
+'''
+AS_LIST = '''def rosenbrock_grad(x, a=1.0, b=100.0):
+    r = x[1] - x[0] ** 2
+    return [-2.0 * (a - x[0]) - 4.0 * b * x[0] * r, 2.0 * b * r]
+'''
+FIXED_AB = '''def rosenbrock_grad(x, a=1.0, b=100.0):
+    r = x[1] - x[0] ** 2
+    return np.array([-2.0 * (1 - x[0]) - 400.0 * x[0] * r, 200.0 * r])
+'''
+NO_R_TERM = '''def rosenbrock_hess(x, a=1.0, b=100.0):
+    return np.array([[2.0 + 8.0 * b * x[0] ** 2, -4.0 * b * x[0]], [-4.0 * b * x[0], 2.0 * b]])
+'''
+UPHILL = "def newton_direction(g, H):\n    return np.linalg.solve(H, g)\n"
+DIAGONAL = "def newton_direction(g, H):\n    return -g / np.diag(H)\n"
+BT = '''def backtracking(f, x, d, g, alpha0=1.0, rho=0.5, c=1e-4, max_steps=50):
+{body}
+'''
+FROM_ONE = BT.format(body='''    alpha = 1.0
+    for j in range(max_steps + 1):
+        if f(x + alpha * d) <= f(x) + c * alpha * (g @ d):
+            return alpha
+        if j < max_steps:
+            alpha *= rho
+    return alpha''')
+ONE_TOO_MANY = BT.format(body='''    alpha = alpha0
+    for j in range(max_steps + 1):
+        if f(x + alpha * d) <= f(x) + c * alpha * (g @ d):
+            return alpha
+        alpha *= rho
+    return alpha''')
+PURE = '''def newton_path(x0, a=1.0, b=100.0, tol=1e-10, max_iter=100):
+    x = np.array(x0, dtype=float)
+    path = [x]
+    for _ in range(max_iter):
+        g = rosenbrock_grad(x, a, b)
+        if np.linalg.norm(g) <= tol:
+            break
+        x = x + newton_direction(g, rosenbrock_hess(x, a, b))
+        path.append(x)
+    return np.array(path)
+'''
+
+
+@pytest.mark.parametrize("cell_id, code, failing, message", [
+    ("rosenbrock_grad", HALF_CROSS, "test_rosenbrock_grad", "is wrong: at index (0,)"),
+    ("rosenbrock_grad", AS_LIST, "test_rosenbrock_grad", "returned a list"),
+    ("rosenbrock_grad", FIXED_AB, "test_rosenbrock_grad", "a=2, b=10"),
+    ("rosenbrock_hess", NO_R_TERM, "test_rosenbrock_hess", "vs differences of rosenbrock_grad"),
+    ("newton_direction", UPHILL, "test_newton_direction", "is wrong"),
+    ("newton_direction", DIAGONAL, "test_newton_direction", "(it should be -g)"),
+    ("backtracking", FROM_ONE, "test_backtracking", "alpha0=0.3"),
+    ("backtracking", ONE_TOO_MANY, "test_backtracking", "max_steps=3"),
+    ("newton_path", PURE, "test_newton_path", "f increased"),
+])
+def test_wrong_answers_fail_visibly_with_actionable_messages(nb, cell_id, code, failing,
+                                                             message):
+    failures = run(nb, {cell_id: code}, visible_only={failing}, upto=failing)
+    assert len(failures) == 1, f"{cell_id} mutant passed"
+    gid, exc = failures[0]
+    assert gid == failing and isinstance(exc, AssertionError)
+    assert message in str(exc)
+
+
+NO_C = BT.format(body='''    alpha = alpha0
+    for j in range(max_steps + 1):
+        if f(x + alpha * d) < f(x):
+            return alpha
+        if j < max_steps:
+            alpha *= rho
+    return alpha''')
+NO_FALLBACK = PURE.replace(
+    "        x = x + newton_direction(g, rosenbrock_hess(x, a, b))\n",
+    "        d = newton_direction(g, rosenbrock_hess(x, a, b))\n"
+    "        x = x + backtracking(lambda z: rosenbrock(z, a, b), x, d, g) * d\n")
+
+
+@pytest.mark.parametrize("cell_id, code, failing", [
+    ("backtracking", NO_C, "test_backtracking"),
+    ("newton_path", NO_FALLBACK, "test_newton_path"),
+])
+def test_hidden_tests_catch_what_visible_tests_miss(nb, cell_id, code, failing):
+    assert run(nb, {cell_id: code}, visible_only={failing}, upto=failing) == []
+    [(gid, exc)] = run(nb, {cell_id: code}, upto=failing)
+    assert gid == failing and isinstance(exc, AssertionError)
+    assert "random test" in str(exc) or "hidden test" in str(exc)
