@@ -405,12 +405,14 @@ def offload_explorer(
     data_bytes: float = 0.0,
     result_bytes: float = 0.0,
     latency: float = 0.0,
+    value: float | None = None,
 ) -> FrameSlider:
     r"""Slide the link rate: the two paths' times against :math:`\lambda` and the optimum.
 
     Each frame plots :math:`T_l(\lambda)`, :math:`T_s(\lambda)` and the step time
     :math:`\max(T_l, T_s)` with the closed-form :math:`\lambda^*` marked, and the time without
-    offloading as a reference line.
+    offloading as a reference line. ``value`` is the link rate shown first (default the
+    first of ``link_rates``).
     """
     kw = dict(work=work, local_rate=local_rate, remote_rate=remote_rate, data_bytes=data_bytes,
               result_bytes=result_bytes, latency=latency)
@@ -424,7 +426,7 @@ def offload_explorer(
         ms = 1e3
         ax.plot(c["lam"], ms * c["local"], label=r"local path $T_l(\lambda) = \lambda a$",
                 markevery=25, markersize=4, **series_style(0))
-        lam_r = c["lam"][:-1]  # T_s jumps to 0 at lambda = 1: draw the jump as a dot
+        lam_r = c["lam"][:-1]  # T_s drops to 0 at lambda = 1 (nothing sent): leave that point out
         ax.plot(lam_r, ms * c["remote"][:-1], label=r"remote path $T_s(\lambda)$",
                 markevery=25, markersize=4, **series_style(1))
         ax.plot(c["lam"], ms * c["step"], color="black", linewidth=2.5, alpha=0.35,
@@ -441,7 +443,8 @@ def offload_explorer(
         ax.set_title(f"link rate {r / 1e6:g} MB/s: "
                      + (f"speed-up {c['local_time'] / c['t_star']:.2f}" if c["pays"]
                         else "offloading does not pay"))
-        ax.legend(fontsize="small", loc="upper center", framealpha=0.9)
+        # Outside the axes: the remote path crosses every corner for some link rate.
+        ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
         ax.grid(True, alpha=0.3)
         return fig
 
@@ -458,4 +461,5 @@ def offload_explorer(
                 f"{c['local_time'] / c['t_star']:.2f}).")
 
     return frame_slider(list(link_rates), draw, description="link rate (MB/s)",
-                        labels=[f"{r / 1e6:g}" for r in link_rates], caption=caption)
+                        labels=[f"{r / 1e6:g}" for r in link_rates], caption=caption,
+                        value=value)

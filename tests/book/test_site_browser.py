@@ -12,6 +12,8 @@ CHAPTERS = [
     "book/foundations/momentum_adaptive.html",
     "book/foundations/newton.html",
     "book/networks/backprop.html",
+    "book/distributed/splitting.html",
+    "book/distributed/offloading.html",
 ]
 #: Chapters with widgets, and how many precomputed-frame widgets each has.
 WIDGET_PAGES = {
@@ -21,6 +23,8 @@ WIDGET_PAGES = {
     "book/foundations/momentum_adaptive.html": 1,
     "book/foundations/newton.html": 1,
     "book/networks/backprop.html": 1,
+    "book/distributed/splitting.html": 1,
+    "book/distributed/offloading.html": 1,
 }
 
 

@@ -175,3 +175,4 @@ def test_offload_explorer_slider_changes_the_picture():
     assert w.shown_frame != first
     assert "does not pay" in w.stack.children[0].children[1].value
     assert "keep λ*" in w.stack.children[1].children[1].value
+    assert offload_explorer([1e5, 1e7], value=1e7, **OFF).slider.index == 1
