@@ -68,7 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
                                       "assignment")
     e.add_argument("grades_dirs", nargs="+", metavar="GRADES_DIR",
                    help="--out folders of `grade` (one assignment each)")
-    e.add_argument("--out", required=True, help="the CSV to write")
+    e.add_argument("--out", help="the CSV to write")
+    e.add_argument("--gradebook", metavar="DB",
+                   help="also write the autograded cell scores into this nbgrader gradebook.db "
+                        "(an existing course's, read by its formgrader)")
     return p
 
 
@@ -100,9 +103,15 @@ def main(argv=None) -> int:
             print("all tests passed" if result.ok else f"{len(result.messages)} problem(s)")
             return 0 if result.ok else 1
         if args.command == "export":
-            from .report import export_lms
+            from .report import copy_scores_to_gradebook, export_lms
 
-            print(f"wrote {export_lms(args.grades_dirs, args.out)}")
+            if not args.out and not args.gradebook:
+                raise ValueError("export: give --out lms.csv and/or --gradebook gradebook.db")
+            if args.out:
+                print(f"wrote {export_lms(args.grades_dirs, args.out)}")
+            for d in args.grades_dirs if args.gradebook else ():
+                n = copy_scores_to_gradebook(d, args.gradebook)
+                print(f"{d}: {n} cell scores written to {args.gradebook}")
             return 0
     except (ValueError, TypeError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)

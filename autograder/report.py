@@ -195,3 +195,75 @@ def export_lms(grades_dirs, out_csv) -> Path:
             total = round(sum(x for x in scores if x is not None), 6)
             w.writerow([s, f"{total:g}", *("" if x is None else f"{x:g}" for x in scores)])
     return out_csv
+
+
+def copy_scores_to_gradebook(grades_dir, db, course_id: str | None = None) -> int:
+    """Write the autograded cell scores of a ``grade`` run into another nbgrader gradebook.
+
+    This is how grades reach an existing course's ``gradebook.db`` (the one its formgrader and
+    ``nbgrader export`` read). The assignment must already be in ``db`` (the course ran
+    ``nbgrader generate_assignment``); students and submissions are created as needed. Only
+    autograded test cells are written (``auto_score``); manually graded answers and any
+    ``manual_score`` already given in the formgrader are left alone.
+
+    Parameters
+    ----------
+    grades_dir : path-like
+        A ``--out`` folder of ``grade`` (its ``grades.csv`` names the assignment, its
+        ``gradebook.db`` holds the cell scores).
+    db : path-like
+        The course's ``gradebook.db`` file.
+    course_id : str, optional
+        The course id (default: the one the assignment has in ``grades_dir/gradebook.db``).
+
+    Returns
+    -------
+    int
+        Number of cell scores written.
+    """
+    import sqlite3
+
+    from nbgrader.api import Gradebook, MissingEntry
+
+    grades_dir, db = Path(grades_dir), Path(db)
+    src = grades_dir / "gradebook.db"
+    if not (grades_dir / "grades.csv").is_file() or not src.is_file():
+        raise ValueError(f"grades_dir: expected an output folder of `grade` (grades.csv and "
+                         f"gradebook.db), got {grades_dir}")
+    if not db.is_file():
+        raise ValueError(f"db: expected the course's existing gradebook.db, got {db}")
+    names = {r.assignment for r in read_grades_csv(grades_dir / "grades.csv")}
+    if len(names) != 1:
+        raise ValueError(f"grades_dir: {grades_dir / 'grades.csv'} holds assignments "
+                         f"{sorted(names)}; expected exactly one")
+    (assignment,) = names
+    if course_id is None:
+        # Read-only, without nbgrader: opening a Gradebook would add a course row to it.
+        with sqlite3.connect(f"file:{src}?mode=ro", uri=True) as con:
+            found = con.execute("SELECT course_id FROM assignment WHERE name = ?",
+                                (assignment,)).fetchone()
+        course_id = found[0] if found else COURSE_ID
+    with warnings.catch_warnings(), Gradebook(f"sqlite:///{src}", course_id) as gb:
+        warnings.simplefilter("ignore")
+        # Only the test cells carry an auto_score in our gradebook (record_in_gradebook).
+        scores = {s.student.id: {(nb.name, g.name): g.auto_score for nb in s.notebooks
+                                 for g in nb.grades if g.auto_score is not None}
+                  for s in gb.find_assignment(assignment).submissions}
+    written = 0
+    with warnings.catch_warnings(), Gradebook(f"sqlite:///{db}", course_id) as gb:
+        warnings.simplefilter("ignore")
+        try:
+            gb.find_assignment(assignment)
+        except MissingEntry as exc:
+            raise ValueError(f"db: {db} has no assignment {assignment!r}; run `nbgrader "
+                             f"generate_assignment {assignment}` in the course first") from exc
+        for student, cells in sorted(scores.items()):
+            gb.update_or_create_student(student)
+            gb.update_or_create_submission(assignment, student)
+            for (notebook, gid), score in cells.items():
+                grade = gb.find_grade(gid, notebook, assignment, student)
+                grade.auto_score = float(score)
+                grade.needs_manual_grade = False
+                written += 1
+        gb.db.commit()
+    return written

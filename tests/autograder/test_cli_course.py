@@ -28,7 +28,9 @@ COURSE_ID = "example_course"  # set by the fixture course's nbgrader_config.py
 def plain_nbgrader(tmp: Path) -> dict[str, dict[str, float | None]]:
     """``nbgrader generate_assignment`` + ``autograde`` as an instructor runs them.
 
-    Returns ``student -> {grade_id: auto_score}`` from nbgrader's own gradebook.
+    Returns ``student -> {grade_id: auto_score}`` from nbgrader's own gradebook. The gradebook
+    as it was between the two commands is kept as ``tmp/fresh.db`` (a course that has released
+    ps1 but not graded it).
     """
     from nbgrader.api import Gradebook
 
@@ -42,6 +44,8 @@ def plain_nbgrader(tmp: Path) -> dict[str, dict[str, float | None]]:
         proc = subprocess.run([sys.executable, "-m", "nbgrader", *cmd], cwd=course, env=env,
                               capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, proc.stderr[-2000:]
+        if cmd[0] == "generate_assignment":
+            shutil.copyfile(course / "gradebook.db", tmp / "fresh.db")
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", COURSE_ID) as gb:
         return {s.student.id: {g.name: g.auto_score for nb in s.notebooks for g in nb.grades}
                 for s in gb.find_assignment("ps1").submissions}
@@ -57,7 +61,8 @@ def both(tmp_path_factory):
                    "--out", out, "--jobs", 2, "--no-progress")
     with open(out / "grades.csv", newline="") as fh:
         rows = {r["student"]: r for r in csv.DictReader(fh)}
-    return {"plain": plain, "proc": proc, "rows": rows, "out": out, "before": before}
+    return {"plain": plain, "proc": proc, "rows": rows, "out": out, "before": before,
+            "fresh": tmp / "fresh.db"}
 
 
 def test_same_scores_as_plain_nbgrader(both):
@@ -102,3 +107,21 @@ def test_statuses_feedback_and_untouched_fixture(both):
         for nb in ("problem1", "problem2"):
             assert (both["out"] / "feedback" / student / f"{nb}.html").is_file()
     assert tree_hashes(FIXTURE) == both["before"]
+
+
+def test_export_into_the_course_gradebook(both):
+    """``export --gradebook``: the course's own gradebook then holds nbgrader's test scores."""
+    from nbgrader.api import Gradebook
+
+    proc = run_cli("export", both["out"], "--gradebook", both["fresh"])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with Gradebook(f"sqlite:///{both['fresh']}", COURSE_ID) as gb:
+        got = {s.student.id: {g.name: g.auto_score for nb in s.notebooks for g in nb.grades}
+               for s in gb.find_assignment("ps1").submissions}
+    tests = set(autograded_cells(read_notebook(FIXTURE / "course" / "source" / "ps1" /
+                                               "problem1.ipynb")))
+    assert set(got) == set(both["plain"])
+    for student, cells in both["plain"].items():
+        assert {g: got[student][g] for g in tests} == {g: cells[g] for g in tests}
+    bad = run_cli("export", both["out"])
+    assert bad.returncode == 2 and "--out" in bad.stderr

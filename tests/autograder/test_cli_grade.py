@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import html
 import re
+import shutil
+import time
 
 import nbformat
 import pytest
@@ -75,6 +77,14 @@ def hidden_lines(source_nb) -> list[str]:
     return lines
 
 
+GRADE_OPTIONS = ("--jobs", 2, "--timeout", 240, "--cell-timeout", CELL_TIMEOUT)
+
+
+def read_rows(out):
+    with open(out / "grades.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
 @pytest.fixture(scope="module")
 def panel(tmp_path_factory, release_nb):
     source_nb = nbformat.read(str(SOURCE_NB), as_version=4)
@@ -83,6 +93,8 @@ def panel(tmp_path_factory, release_nb):
     subs.mkdir()
     solution = with_solutions(release_nb, source_nb)
     write_folder(subs, "alice", solution)
+    # The instructor unpacked alice.zip but kept it: one student, the folder is graded.
+    write_zip(subs, "alice", {"gd_basics.ipynb": nbformat.writes(release_nb)})
     write_folder(subs, "bob", release_nb)
     partial = with_solutions(release_nb, source_nb, {"gradient_descent_path": LOOP_TOO_LATE})
     write_zip(subs, "carol smith", {
@@ -106,12 +118,14 @@ def panel(tmp_path_factory, release_nb):
                                              {"quadratic_grad": "import os\nos._exit(1)\n"}))
     write_folder(subs, "max", with_solutions(release_nb, source_nb, {"gd_step": FIXED_LR}))
     before = tree_hashes(subs)
-    proc = run_cli("grade", ASSIGNMENT, subs, "--out", out, "--jobs", 2, "--timeout", 240,
-                   "--cell-timeout", CELL_TIMEOUT, timeout=900)
+    start = time.monotonic()
+    proc = run_cli("grade", ASSIGNMENT, subs, "--out", out, *GRADE_OPTIONS, timeout=900)
+    seconds = time.monotonic() - start
     with open(out / "grades.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     return {"proc": proc, "rows": rows, "subs": subs, "out": out, "before": before,
-            "after": tree_hashes(subs), "root": root, "source_nb": source_nb}
+            "after": tree_hashes(subs), "root": root, "source_nb": source_nb,
+            "seconds": seconds, "release_nb": release_nb}
 
 
 def test_cli_exits_zero_with_one_row_per_student(panel):
@@ -121,6 +135,18 @@ def test_cli_exits_zero_with_one_row_per_student(panel):
     assert len(students) == len(set(students))
     header = list(panel["rows"][0])
     assert header == ["student", "assignment", "score", "max_score", "status", "detail"]
+    # A progress bar on stderr, the summary on stdout.
+    n = len(EXPECTED)
+    assert f"grading {ASSIGNMENT}" in panel["proc"].stderr
+    assert f"{n}/{n}" in panel["proc"].stderr
+    out = panel["proc"].stdout
+    assert f"{n} students:" in out and "mean score" in out
+    counts = {s: sum(1 for st, _ in EXPECTED.values() if st == s) for s, _ in EXPECTED.values()}
+    for status, k in counts.items():
+        assert f"{k} {status}" in out
+    bars = re.findall(r"^\s*\d+-\s*\d+% \| (#*) (\d+)$", out, flags=re.M)
+    assert len(bars) == 5 and all(len(h) == int(k) for h, k in bars)
+    assert sum(int(k) for _, k in bars) == n
 
 
 @pytest.mark.parametrize("student", sorted(EXPECTED))
@@ -141,6 +167,7 @@ def test_details_are_actionable(panel):
     assert "unsafe path" in rows["hank"]["detail"]
     assert "edited test_gd_step" in rows["ivy"]["detail"]
     assert "renamed" in rows["jack"]["detail"]
+    assert "alice.zip ignored" in rows["alice"]["detail"]
     assert "test_gradient_descent_path" in rows["kim"]["detail"]
     assert "kernel died" in rows["lou"]["detail"]
 
@@ -195,11 +222,58 @@ def test_regrading_into_an_existing_gradebook(panel, tmp_path):
     subs = tmp_path / "subs"
     shutil.copytree(panel["subs"] / "eve", subs / "eve")
     shutil.copytree(panel["subs"] / "frank", subs / "frank")
-    proc = run_cli("grade", ASSIGNMENT, subs, "--out", out, "--no-progress")
+    proc = run_cli("grade", ASSIGNMENT, subs, "--out", out, *GRADE_OPTIONS, "--no-progress")
     assert proc.returncode == 0, proc.stderr[-2000:]
     with open(out / "grades.csv", newline="") as fh:
         rows = {r["student"]: r["status"] for r in csv.DictReader(fh)}
     assert rows == {"eve": "missing", "frank": "invalid"}
+    assert "2 unchanged submission(s)" in proc.stdout
+    forced = run_cli("grade", ASSIGNMENT, subs, "--out", out, *GRADE_OPTIONS, "--no-progress",
+                     "--force")
+    assert forced.returncode == 0, forced.stderr[-2000:]
+    assert "unchanged" not in forced.stdout
+    with open(out / "grades.csv", newline="") as fh:
+        assert {r["student"]: r["status"] for r in csv.DictReader(fh)} == rows
     with Gradebook(f"sqlite:///{out / 'gradebook.db'}", "gd-course") as gb:
         students = {s.student.id for s in gb.find_assignment(ASSIGNMENT).submissions}
     assert students == set(EXPECTED)
+
+
+def test_rerun_is_idempotent_and_skips_unchanged(panel, tmp_path):
+    """Same SUBMISSIONS again: same rows, no kernel; one changed submission: only it re-graded."""
+    out = tmp_path / "out"
+    shutil.copytree(panel["out"], out)
+    pages = tree_hashes(out / "feedback")
+    start = time.monotonic()
+    again = run_cli("grade", ASSIGNMENT, panel["subs"], "--out", out, *GRADE_OPTIONS)
+    seconds = time.monotonic() - start
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert read_rows(out) == panel["rows"]
+    assert f"{len(EXPECTED)} unchanged submission(s)" in again.stdout
+    assert {k: v[0] for k, v in tree_hashes(out / "feedback").items()} == \
+        {k: v[0] for k, v in pages.items()}
+    assert seconds < panel["seconds"] / 3, (seconds, panel["seconds"])
+
+    # bob hands in the solution (a new SUBMISSIONS export): bob alone is graded again.
+    subs = tmp_path / "subs"
+    shutil.copytree(panel["subs"], subs, symlinks=True)
+    source_nb = panel["source_nb"]
+    write_folder(subs, "bob", with_solutions(panel["release_nb"], source_nb))
+    changed = run_cli("grade", ASSIGNMENT, subs, "--out", out, *GRADE_OPTIONS)
+    assert changed.returncode == 0, changed.stderr[-2000:]
+    rows = {r["student"]: r for r in read_rows(out)}
+    assert (rows["bob"]["status"], float(rows["bob"]["score"])) == ("graded", 10.0)
+    assert {k: r for k, r in rows.items() if k != "bob"} == \
+        {r["student"]: r for r in panel["rows"] if r["student"] != "bob"}
+    assert f"{len(EXPECTED) - 1} unchanged submission(s)" in changed.stdout
+    assert "1 graded now" in changed.stdout
+
+
+def test_export_of_a_real_run(panel, tmp_path):
+    proc = run_cli("export", panel["out"], "--out", tmp_path / "lms.csv")
+    assert proc.returncode == 0, proc.stderr
+    with open(tmp_path / "lms.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["student"] for r in rows] == sorted(EXPECTED)
+    for r in rows:
+        assert float(r["total"]) == float(r[ASSIGNMENT]) == EXPECTED[r["student"]][1]
