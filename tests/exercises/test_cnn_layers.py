@@ -1,0 +1,130 @@
+"""The cnn_layers source notebook: structure, the solution passes, wrong answers fail clearly."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+import pytest
+from notebook_cells import check_structure, load, run
+
+TESTS = ["test_conv2d_forward", "test_conv2d_backward", "test_maxpool_forward",
+         "test_maxpool_backward", "test_softmax_cross_entropy"]
+
+
+@pytest.fixture(scope="module")
+def nb():
+    return load("cnn_layers")
+
+
+def test_structure(nb):
+    check_structure(nb, TESTS, total=15)
+
+
+def test_instructor_solution_passes_every_test(nb, capsys):
+    assert run(nb, everything=True) == []
+    out = capsys.readouterr().out
+    for part in range(1, 6):
+        assert f"Part {part}: visible tests passed" in out
+
+
+def test_release_stubs_fail_every_test(nb):
+    assert [gid for gid, _ in run(nb, released=True)] == TESTS
+
+
+CONV = '''def conv2d_forward(x, w, b, stride=1, pad=0):
+    kh, kw = w.shape[2], w.shape[3]
+    ho = (x.shape[2] + 2 * pad - kh) // {s} + 1
+    wo = (x.shape[3] + 2 * pad - kw) // {s} + 1
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    out = np.zeros((x.shape[0], w.shape[0], ho, wo))
+    for i in range(ho):
+        for j in range(wo):
+            patch = xp[:, :, i * {s}:i * {s} + kh, j * {s}:j * {s} + kw]
+            out[:, :, i, j] = np.tensordot(patch, {w}, axes=([1, 2, 3], [1, 2, 3])){b}
+    return out, (x, w, b, stride, pad)
+'''
+NO_BIAS = CONV.format(s="stride", w="w", b="")
+NO_STRIDE = CONV.format(s="1", w="w", b=" + b")
+FLIPPED = CONV.format(s="stride", w="w[:, :, ::-1, ::-1]", b=" + b")
+BACK = '''def conv2d_backward(dout, cache):
+    x, w, _, stride, pad = cache
+    kh, kw = w.shape[2], w.shape[3]
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    dxp = np.zeros(xp.shape)
+    dw = np.zeros(w.shape)
+    for i in range(dout.shape[2]):
+        for j in range(dout.shape[3]):
+            rows = slice(i * stride, i * stride + kh)
+            cols = slice(j * stride, j * stride + kw)
+            dw += np.tensordot(dout[:, :, i, j], xp[:, :, rows, cols], axes=([0], [0]))
+            dxp[:, :, rows, cols] {op} np.tensordot(dout[:, :, i, j], w, axes=([1], [0]))
+    return dxp[:, :, pad:pad + x.shape[2], pad:pad + x.shape[3]], dw, {db}
+'''
+OVERWRITE = BACK.format(op="=", db="dout.sum(axis=(0, 2, 3))")
+DB_PER_IMAGE = BACK.format(op="+=", db="dout.sum(axis=(2, 3))")
+POOL = '''def maxpool_forward(x, size=2, stride=2):
+    ho = (x.shape[2] - size) // stride + 1
+    wo = (x.shape[3] - size) // stride + 1
+    out = np.zeros(x.shape[:2] + (ho, wo))
+    for i in range(ho):
+        for j in range(wo):
+            out[:, :, i, j] = x[:, :, i * stride:i * stride + size,
+                                j * stride:j * stride + size].{reduce}(axis=(2, 3))
+    return out, (x, size, stride)
+'''
+MEAN_POOL = POOL.format(reduce="mean")
+POOL_BACK = '''def maxpool_backward(dout, cache):
+    x, size, stride = cache
+    dx = np.zeros(x.shape)
+    for i in range(dout.shape[2]):
+        for j in range(dout.shape[3]):
+            rows = slice(i * stride, i * stride + size)
+            cols = slice(j * stride, j * stride + size)
+            win = x[:, :, rows, cols]
+            mask = win == win.max(axis=(2, 3), keepdims=True)
+            dx[:, :, rows, cols] {op} mask * dout[:, :, i, j][:, :, None, None]
+    return dx
+'''
+ALL_TIES = POOL_BACK.format(op="+=")
+NO_ACCUMULATE = POOL_BACK.format(op="=")
+SCE = '''def softmax_cross_entropy(logits, y):
+    z = logits{shift}
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    rows = np.arange(len(y))
+    loss = -float(np.mean(np.log(p[rows, y])))
+    p[rows, y] -= 1.0
+    return loss, p{scale}
+'''
+UNSTABLE = SCE.format(shift="", scale=" / len(y)")
+NOT_MEAN = SCE.format(shift=" - logits.max(axis=1, keepdims=True)", scale="")
+
+
+@pytest.mark.parametrize("cell_id, code, failing, message", [
+    ("conv2d_forward", NO_BIAS, "test_conv2d_forward", "is wrong"),
+    ("conv2d_forward", NO_STRIDE, "test_conv2d_forward", "stride=2"),
+    ("conv2d_backward", OVERWRITE, "test_conv2d_backward", "dx (stride=1, pad=0)"),
+    ("conv2d_backward", DB_PER_IMAGE, "test_conv2d_backward", "db (stride=1, pad=0)"),
+    ("maxpool_forward", MEAN_POOL, "test_maxpool_forward", "is wrong"),
+    ("maxpool_backward", ALL_TIES, "test_maxpool_backward", "equal values"),
+    ("maxpool_backward", NO_ACCUMULATE, "test_maxpool_backward", "overlapping windows"),
+    ("softmax_cross_entropy", UNSTABLE, "test_softmax_cross_entropy", "row maximum"),
+    ("softmax_cross_entropy", NOT_MEAN, "test_softmax_cross_entropy", "(p - onehot) / N"),
+])
+def test_wrong_answers_fail_visibly_with_actionable_messages(nb, cell_id, code, failing,
+                                                             message):
+    # exp(1000) overflows: the unstable mutant warns, and must fail with a hint.
+    with pytest.warns(RuntimeWarning) if code is UNSTABLE else nullcontext():
+        failures = run(nb, {cell_id: code}, visible_only={failing}, upto=failing)
+    assert len(failures) == 1, f"{cell_id} mutant passed"
+    gid, exc = failures[0]
+    assert gid == failing and isinstance(exc, AssertionError)
+    assert message in str(exc)
+
+
+def test_hidden_tests_catch_a_flipped_kernel(nb):
+    # A true convolution (flipped kernel) passes the visible tests, whose kernels are symmetric.
+    failing = "test_conv2d_forward"
+    assert run(nb, {"conv2d_forward": FLIPPED}, visible_only={failing}, upto=failing) == []
+    [(gid, exc)] = run(nb, {"conv2d_forward": FLIPPED}, upto=failing)
+    assert gid == failing and isinstance(exc, AssertionError)
+    assert "random test" in str(exc)
