@@ -12,6 +12,7 @@ CHAPTERS = [
     "book/foundations/momentum_adaptive.html",
     "book/foundations/newton.html",
     "book/networks/backprop.html",
+    "book/networks/cnn.html",
     "book/distributed/splitting.html",
     "book/distributed/offloading.html",
 ]
@@ -23,6 +24,7 @@ WIDGET_PAGES = {
     "book/foundations/momentum_adaptive.html": 1,
     "book/foundations/newton.html": 1,
     "book/networks/backprop.html": 1,
+    "book/networks/cnn.html": 2,
     "book/distributed/splitting.html": 1,
     "book/distributed/offloading.html": 1,
 }
