@@ -75,6 +75,23 @@ def run(nb, replace=None, upto=None, visible_only=(), released=False, everything
     return failures
 
 
+def secrets_leaked(nb) -> list[str]:
+    """Solution or hidden-test lines (>= 12 characters) that also occur in what is released.
+
+    The release keeps everything outside the solution and hidden regions, so a line shared with
+    a visible test or the instructions would reveal the answer (the CLI refuses such a release).
+    """
+    secret, public = set(), []
+    for cell in nb.cells:
+        regions = [*SOLUTION.finditer(cell.source), *HIDDEN.finditer(cell.source)]
+        for m in regions:
+            secret |= {ln.strip() for ln in m.group(0).splitlines()[1:-1]
+                       if len(ln.strip()) >= 12}
+        public.append(HIDDEN.sub("", SOLUTION.sub("", cell.source)))
+    released = re.sub(r"\s+", " ", "\n".join(public))
+    return sorted(s for s in secret if re.sub(r"\s+", " ", s) in released)
+
+
 def check_structure(nb, test_ids: list[str], total: int, manual: dict[str, int] | None = None):
     """The common invariants of a course assignment (see exercises/gd_basics)."""
     manual = manual or {}
@@ -110,3 +127,4 @@ def check_structure(nb, test_ids: list[str], total: int, manual: dict[str, int] 
             # Student cells must work without the course package.
             assert "coursekit" not in c.source
     assert "coursekit" in nb.cells[0].source  # the student is told not to rely on it
+    assert secrets_leaked(nb) == []

@@ -1,0 +1,84 @@
+"""The distributed source notebook: structure, the solution passes, wrong answers fail clearly."""
+
+from __future__ import annotations
+
+import pytest
+from notebook_cells import check_structure, load, run
+
+TESTS = ["test_aggregate", "test_sync_round", "test_ring_allreduce_time",
+         "test_optimal_fraction"]
+
+
+@pytest.fixture(scope="module")
+def nb():
+    return load("distributed")
+
+
+def test_structure(nb):
+    check_structure(nb, TESTS, total=12)
+
+
+def test_instructor_solution_passes_every_test(nb, capsys):
+    assert run(nb, everything=True) == []
+    out = capsys.readouterr().out
+    for part in range(1, 5):
+        assert f"Part {part}: visible tests passed" in out
+    assert "central node" in out and "of the batch" in out  # the ungraded cell ran
+
+
+def test_release_stubs_fail_every_test(nb):
+    assert [gid for gid, _ in run(nb, released=True)] == TESTS
+
+
+PLAIN_MEAN = "def aggregate(grads, sizes):\n    return grads.mean(axis=0)\n"
+UNNORMALISED = "def aggregate(grads, sizes):\n    return sizes @ grads\n"
+ROW = "def aggregate(grads, sizes):\n    return sizes[None, :] @ grads / sizes.sum()\n"
+ROUND = '''def sync_round(X, y, w, shards, lr):
+    local = np.array([lsq_grad(X[s], y[s], w) for s in shards])
+    g = aggregate(local, np.array([len(s) for s in shards]))
+{tail}
+'''
+ONLY_W = ROUND.format(tail="    return w - lr * g")
+IN_PLACE = ROUND.format(tail="    w -= lr * g\n    return w, g")
+FIXED_LR = ROUND.format(tail="    return w - 0.5 * g, g")
+CENTRAL = ("def ring_allreduce_time(n_bytes, p, latency, bandwidth):\n"
+           "    return 2 * (p - 1) * (latency + n_bytes / bandwidth)\n")
+ONE_PASS = ("def ring_allreduce_time(n_bytes, p, latency, bandwidth):\n"
+            "    return (p - 1) * latency + (p - 1) / p * n_bytes / bandwidth\n")
+FRACTION = '''def optimal_fraction(work, local_rate, remote_rate, link_rate, data_bytes=0.0,
+                     result_bytes=0.0, latency=0.0):
+    a = work / local_rate
+    b = {b}
+    c = 2 * latency + result_bytes / link_rate
+    return (b + c) / (a + b)
+'''
+ALWAYS_OFFLOAD = FRACTION.format(b="data_bytes / link_rate + work / remote_rate")
+NO_DATA = FRACTION.format(b="work / remote_rate")
+
+
+@pytest.mark.parametrize("cell_id, code, failing, message", [
+    ("aggregate", PLAIN_MEAN, "test_aggregate", "aggregate(grads, [1, 3]) is wrong"),
+    ("aggregate", UNNORMALISED, "test_aggregate", "is wrong"),
+    ("aggregate", ROW, "test_aggregate", "returned shape (1, 2); expected (2,)"),
+    ("sync_round", ONLY_W, "test_sync_round", "must return a tuple"),
+    ("sync_round", IN_PLACE, "test_sync_round", "in place"),
+    ("ring_allreduce_time", CENTRAL, "test_ring_allreduce_time", "is wrong"),
+    ("ring_allreduce_time", ONE_PASS, "test_ring_allreduce_time", "is wrong"),
+    ("optimal_fraction", ALWAYS_OFFLOAD, "test_optimal_fraction", "2 * latency > W / f_l"),
+    ("optimal_fraction", NO_DATA, "test_optimal_fraction", "D=5e5"),
+])
+def test_wrong_answers_fail_visibly_with_actionable_messages(nb, cell_id, code, failing,
+                                                             message):
+    failures = run(nb, {cell_id: code}, visible_only={failing}, upto=failing)
+    assert len(failures) == 1, f"{cell_id} mutant passed"
+    gid, exc = failures[0]
+    assert gid == failing and isinstance(exc, AssertionError)
+    assert message in str(exc)
+
+
+def test_hidden_tests_catch_a_fixed_learning_rate(nb):
+    failing = "test_sync_round"
+    assert run(nb, {"sync_round": FIXED_LR}, visible_only={failing}, upto=failing) == []
+    [(gid, exc)] = run(nb, {"sync_round": FIXED_LR}, upto=failing)
+    assert gid == failing and isinstance(exc, AssertionError)
+    assert "random test" in str(exc)
