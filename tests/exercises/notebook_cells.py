@@ -8,11 +8,15 @@ tests/autograder (``validate``).
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import nbformat
 
-EXERCISES = Path(__file__).resolve().parents[2] / "exercises"
+REPO = Path(__file__).resolve().parents[2]
+EXERCISES = REPO / "exercises"
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n.*?### END HIDDEN TESTS\n?", re.S)
 SOLUTION = re.compile(r"( *)### BEGIN SOLUTION\n.*?### END SOLUTION", re.S)
 # A row of the introduction's points table: | part | what | points |
@@ -28,7 +32,7 @@ def load(assignment: str):
     return nbformat.read(str(path), as_version=4)
 
 
-def test_cells(nb) -> list:
+def graded_cells(nb) -> list:
     """The autograded test cells (grade and not solution), in order."""
     return [c for c in nb.cells if meta(c).get("grade") and not meta(c).get("solution")]
 
@@ -75,6 +79,34 @@ def run(nb, replace=None, upto=None, visible_only=(), released=False, everything
     return failures
 
 
+@contextmanager
+def without_coursekit():
+    """Make every ``import coursekit...`` fail, as in a student's kernel at grading time."""
+    saved = {k: v for k, v in sys.modules.items() if k == "coursekit" or
+             k.startswith("coursekit.")}
+    for name in [*saved, "coursekit"]:
+        sys.modules[name] = None  # None in sys.modules: the import raises ImportError
+    try:
+        yield
+    finally:
+        for name in [k for k in sys.modules if k == "coursekit" or k.startswith("coursekit.")]:
+            del sys.modules[name]
+        sys.modules.update(saved)
+
+
+def student_view_passes(nb) -> list:
+    """Run every code cell with the solutions and the visible tests only, without coursekit."""
+    visible = {meta(c)["grade_id"] for c in graded_cells(nb)}
+    with without_coursekit():
+        return run(nb, visible_only=visible, everything=True)
+
+
+def run_cli(*args, timeout=600) -> subprocess.CompletedProcess:
+    """``python -m autograder ARGS`` from the repository, as an instructor runs it."""
+    return subprocess.run([sys.executable, "-m", "autograder", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout, cwd=REPO)
+
+
 def secrets_leaked(nb) -> list[str]:
     """Solution or hidden-test lines (>= 12 characters) that also occur in what is released.
 
@@ -97,7 +129,7 @@ def check_structure(nb, test_ids: list[str], total: int, manual: dict[str, int] 
     manual = manual or {}
     ids = [meta(c)["grade_id"] for c in nb.cells if meta(c)]
     assert len(ids) == len(set(ids)), "duplicate grade_id"
-    tests = test_cells(nb)
+    tests = graded_cells(nb)
     assert [meta(c)["grade_id"] for c in tests] == test_ids
     for c in tests:
         assert meta(c)["locked"], meta(c)["grade_id"]
@@ -124,7 +156,8 @@ def check_structure(nb, test_ids: list[str], total: int, manual: dict[str, int] 
             assert not c.get("outputs") and c.get("execution_count") is None
         if meta(c).get("solution") and c.cell_type == "code":
             assert "### BEGIN SOLUTION" in c.source and "### END SOLUTION" in c.source
-            # Student cells must work without the course package.
-            assert "coursekit" not in c.source
+        if c.cell_type == "code" and c not in tests:
+            # Student, setup and ungraded cells must work without the course package.
+            assert "import coursekit" not in c.source and "from coursekit" not in c.source
     assert "coursekit" in nb.cells[0].source  # the student is told not to rely on it
     assert secrets_leaked(nb) == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import nullcontext
 
 import pytest
-from notebook_cells import check_structure, load, run
+from notebook_cells import check_structure, load, run, student_view_passes
 
 TESTS = ["test_conv2d_forward", "test_conv2d_backward", "test_maxpool_forward",
          "test_maxpool_backward", "test_softmax_cross_entropy"]
@@ -128,3 +128,7 @@ def test_hidden_tests_catch_a_flipped_kernel(nb):
     [(gid, exc)] = run(nb, {"conv2d_forward": FLIPPED}, upto=failing)
     assert gid == failing and isinstance(exc, AssertionError)
     assert "random test" in str(exc)
+
+
+def test_student_cells_and_visible_tests_need_no_coursekit(nb):
+    assert student_view_passes(nb) == []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from notebook_cells import check_structure, load, run
+from notebook_cells import check_structure, load, run, student_view_passes
 
 TESTS = ["test_aggregate", "test_sync_round", "test_ring_allreduce_time",
          "test_optimal_fraction"]
@@ -82,3 +82,7 @@ def test_hidden_tests_catch_a_fixed_learning_rate(nb):
     [(gid, exc)] = run(nb, {"sync_round": FIXED_LR}, upto=failing)
     assert gid == failing and isinstance(exc, AssertionError)
     assert "random test" in str(exc)
+
+
+def test_student_cells_and_visible_tests_need_no_coursekit(nb):
+    assert student_view_passes(nb) == []

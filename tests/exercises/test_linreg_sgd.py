@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from notebook_cells import check_structure, load, run
+from notebook_cells import check_structure, load, run, student_view_passes
 
 TESTS = ["test_lsq_grad", "test_epoch_batches", "test_step_decay", "test_minibatch_sgd",
          "test_normal_equations"]
@@ -100,3 +100,7 @@ def test_hidden_tests_catch_what_visible_tests_miss(nb, code):
 def test_unshuffled_batches_are_caught(nb):
     [(gid, exc)] = run(nb, {"minibatch_sgd": UNSHUFFLED}, upto="test_minibatch_sgd")
     assert gid == "test_minibatch_sgd" and isinstance(exc, AssertionError)
+
+
+def test_student_cells_and_visible_tests_need_no_coursekit(nb):
+    assert student_view_passes(nb) == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from notebook_cells import check_structure, load, meta, run
+from notebook_cells import check_structure, load, meta, run, student_view_passes
 
 TESTS = ["test_rosenbrock_grad", "test_rosenbrock_hess", "test_newton_direction",
          "test_backtracking", "test_newton_path"]
@@ -127,3 +127,7 @@ def test_hidden_tests_catch_what_visible_tests_miss(nb, cell_id, code, failing):
     [(gid, exc)] = run(nb, {cell_id: code}, upto=failing)
     assert gid == failing and isinstance(exc, AssertionError)
     assert "random test" in str(exc) or "hidden test" in str(exc)
+
+
+def test_student_cells_and_visible_tests_need_no_coursekit(nb):
+    assert student_view_passes(nb) == []
