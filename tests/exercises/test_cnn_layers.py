@@ -132,3 +132,66 @@ def test_hidden_tests_catch_a_flipped_kernel(nb):
 
 def test_student_cells_and_visible_tests_need_no_coursekit(nb):
     assert student_view_passes(nb) == []
+
+
+# Correct answers written differently from the instructor's (the textbook's four nested loops,
+# argmax per window) must pass the hidden tests too, and in well under a second each.
+OTHER_CORRECT = {
+    "conv2d_forward": '''def conv2d_forward(x, w, b, stride=1, pad=0):
+    N, C, H, W = x.shape
+    F, _, HH, WW = w.shape
+    Ho = 1 + (H + 2 * pad - HH) // stride
+    Wo = 1 + (W + 2 * pad - WW) // stride
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), mode="constant")
+    out = np.zeros((N, F, Ho, Wo))
+    for n in range(N):
+        for f in range(F):
+            for i in range(Ho):
+                for j in range(Wo):
+                    win = xp[n, :, i * stride:i * stride + HH, j * stride:j * stride + WW]
+                    out[n, f, i, j] = np.sum(win * w[f]) + b[f]
+    return out, (x, w, b, stride, pad)
+''',
+    "conv2d_backward": '''def conv2d_backward(dout, cache):
+    x, w, b, stride, pad = cache
+    N, C, H, W = x.shape
+    F, _, HH, WW = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    dxp, dw, db = np.zeros_like(xp), np.zeros_like(w), np.zeros_like(b)
+    for n in range(N):
+        for f in range(F):
+            for i in range(dout.shape[2]):
+                for j in range(dout.shape[3]):
+                    rows = slice(i * stride, i * stride + HH)
+                    cols = slice(j * stride, j * stride + WW)
+                    dw[f] += dout[n, f, i, j] * xp[n, :, rows, cols]
+                    dxp[n, :, rows, cols] += dout[n, f, i, j] * w[f]
+                    db[f] += dout[n, f, i, j]
+    return dxp[:, :, pad:pad + H, pad:pad + W], dw, db
+''',
+    "maxpool_backward": '''def maxpool_backward(dout, cache):
+    x, size, stride = cache
+    dx = np.zeros_like(x)
+    N, C, Ho, Wo = dout.shape
+    for n in range(N):
+        for c in range(C):
+            for i in range(Ho):
+                for j in range(Wo):
+                    win = x[n, c, i * stride:i * stride + size, j * stride:j * stride + size]
+                    u, v = np.unravel_index(np.argmax(win), win.shape)
+                    dx[n, c, i * stride + u, j * stride + v] += dout[n, c, i, j]
+    return dx
+''',
+    "softmax_cross_entropy": '''def softmax_cross_entropy(logits, y):
+    z = logits - logits.max(axis=1, keepdims=True)
+    logp = z - np.log(np.sum(np.exp(z), axis=1, keepdims=True))
+    N = logits.shape[0]
+    d = np.exp(logp)
+    d[np.arange(N), y] -= 1
+    return -logp[np.arange(N), y].sum() / N, d / N
+''',
+}
+
+
+def test_other_correct_answers_pass(nb):
+    assert run(nb, OTHER_CORRECT) == []

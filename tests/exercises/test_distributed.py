@@ -86,3 +86,32 @@ def test_hidden_tests_catch_a_fixed_learning_rate(nb):
 
 def test_student_cells_and_visible_tests_need_no_coursekit(nb):
     assert student_view_passes(nb) == []
+
+
+# Correct answers written differently from the instructor's must pass the hidden tests too.
+OTHER_CORRECT = {
+    "aggregate": ("def aggregate(grads, sizes):\n"
+                  "    return np.sum(grads * sizes[:, None], axis=0) / np.sum(sizes)\n"),
+    "sync_round": '''def sync_round(X, y, w, shards, lr):
+    total = np.zeros_like(w)
+    for s in shards:
+        total += len(s) * lsq_grad(X[s], y[s], w)
+    g = total / sum(len(s) for s in shards)
+    return w - lr * g, g
+''',
+    "ring_allreduce_time": '''def ring_allreduce_time(n_bytes, p, latency, bandwidth):
+    step = latency + n_bytes / p / bandwidth
+    return 2 * (p - 1) * step
+''',
+    "optimal_fraction": '''def optimal_fraction(work, local_rate, remote_rate, link_rate,
+                     data_bytes=0.0, result_bytes=0.0, latency=0.0):
+    a = work / local_rate
+    b = data_bytes / link_rate + work / remote_rate
+    c = 2 * latency + result_bytes / link_rate
+    return min(1.0, (b + c) / (a + b))
+''',
+}
+
+
+def test_other_correct_answers_pass(nb):
+    assert run(nb, OTHER_CORRECT) == []

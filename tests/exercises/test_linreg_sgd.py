@@ -104,3 +104,37 @@ def test_unshuffled_batches_are_caught(nb):
 
 def test_student_cells_and_visible_tests_need_no_coursekit(nb):
     assert student_view_passes(nb) == []
+
+
+# Correct answers written differently from the instructor's must pass the hidden tests too.
+OTHER_CORRECT = {
+    "lsq_grad": "def lsq_grad(X, y, w):\n    return (X.T @ X @ w - X.T @ y) / len(y)\n",
+    "epoch_batches": '''def epoch_batches(n, batch_size, rng):
+    perm = rng.permutation(n)
+    n_batches = int(np.ceil(n / batch_size))
+    return [perm[k * batch_size:(k + 1) * batch_size] for k in range(n_batches)]
+''',
+    "step_decay": '''import math
+
+def step_decay(lr0, t, drop=0.5, every=100):
+    return lr0 * math.pow(drop, math.floor(t / every))
+''',
+    "minibatch_sgd": '''def minibatch_sgd(X, y, w0, lr, batch_size, epochs, seed=0, drop=1.0,
+                  every=100):
+    rng = np.random.default_rng(seed)
+    path = np.zeros((epochs * -(-len(y) // batch_size) + 1, len(w0)))
+    path[0] = w0
+    t = 0
+    for _ in range(epochs):
+        for b in epoch_batches(len(y), batch_size, rng):
+            path[t + 1] = path[t] - step_decay(lr, t, drop, every) * lsq_grad(X[b], y[b], path[t])
+            t += 1
+    return path
+''',
+    "normal_equations": ("def normal_equations(X, y):\n"
+                         "    return np.linalg.inv(X.T @ X) @ X.T @ y\n"),
+}
+
+
+def test_other_correct_answers_pass(nb):
+    assert run(nb, OTHER_CORRECT) == []

@@ -131,3 +131,29 @@ def test_hidden_tests_catch_what_visible_tests_miss(nb, cell_id, code, failing):
 
 def test_student_cells_and_visible_tests_need_no_coursekit(nb):
     assert student_view_passes(nb) == []
+
+
+# Correct answers written differently from the instructor's (expanded polynomials, an explicit
+# inverse, a while loop) must pass the hidden comparisons too: tolerances, not luck.
+OTHER_CORRECT = {
+    "rosenbrock_grad": '''def rosenbrock_grad(x, a=1.0, b=100.0):
+    x0, x1 = x
+    return np.array([-2 * a + 2 * x0 - 4 * b * x0 * x1 + 4 * b * x0 ** 3,
+                     2 * b * x1 - 2 * b * x0 ** 2])
+''',
+    "rosenbrock_hess": '''def rosenbrock_hess(x, a=1.0, b=100.0):
+    x0, x1 = x
+    return np.array([[12 * b * x0 ** 2 - 4 * b * x1 + 2, -4 * b * x0], [-4 * b * x0, 2 * b]])
+''',
+    "newton_direction": "def newton_direction(g, H):\n    return -np.linalg.inv(H) @ g\n",
+    "backtracking": '''def backtracking(f, x, d, g, alpha0=1.0, rho=0.5, c=1e-4, max_steps=50):
+    alpha, shrinks = alpha0, 0
+    while not f(x + alpha * d) <= f(x) + c * alpha * np.dot(g, d) and shrinks < max_steps:
+        alpha, shrinks = alpha * rho, shrinks + 1
+    return alpha
+''',
+}
+
+
+def test_other_correct_answers_pass(nb):
+    assert run(nb, OTHER_CORRECT) == []
