@@ -320,8 +320,9 @@ def backprop_explorer(epochs: Sequence[int] = EPOCHS, *, n_hidden=64, lr=1.0, l2
         return (f"After {e} epochs: loss {hist.losses[e]:.3f}, "
                 f"training accuracy {100 * hist.accuracy[e]:.1f} %.")
 
+    # Play animates the training; the slider still jumps to any epoch.
     return frame_slider(epochs, draw, description="epochs of gradient descent",
-                        caption=caption)
+                        caption=caption, play=True, interval_ms=700)
 
 
 def region_colormap(n_classes, amount=0.7):

@@ -336,4 +336,5 @@ def training_explorer(runs: Mapping[str, ConfusionRun]) -> FrameSlider:
                  f"{100 * runs[lab].test_accuracy(e):.1f} %" for lab in labels]
         return f"After {e} epochs. " + "; ".join(parts) + "."
 
-    return frame_slider(list(range(epochs + 1)), draw, description="epoch", caption=caption)
+    return frame_slider(list(range(epochs + 1)), draw, description="epoch", caption=caption,
+                        play=True, interval_ms=900)

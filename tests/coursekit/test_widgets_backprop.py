@@ -130,3 +130,5 @@ def test_explorer_slider_changes_the_frame():
     first = widget.shown_frame
     widget.slider.index = 2
     assert widget.stack.selected_index == 2 and widget.shown_frame != first
+    widget.play.value = 1  # Play drives the slider, which drives the frames
+    assert widget.slider.index == 1 and widget.stack.selected_index == 1

@@ -141,6 +141,8 @@ def test_training_explorer_moves(runs):
     first = widget.shown_frame
     widget.slider.index = 3
     assert widget.shown_frame != first
+    widget.play.value = 2
+    assert widget.stack.selected_index == 2
     with pytest.raises(ValueError, match="runs"):
         training_explorer({})
 
