@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="take ASSIGNMENT from another nbgrader course directory: "
                         "DIR/source/ASSIGNMENT/ with DIR/nbgrader_config.py if any")
     g.add_argument("--exercises", default=str(EXERCISES_DIR), help=argparse.SUPPRESS)
+    # One new interpreter per student instead of forking a pre-imported server (benchmarks).
+    g.add_argument("--no-fork-server", action="store_true", help=argparse.SUPPRESS)
 
     v = sub.add_parser("validate", help="run a notebook's tests; exit 1 if any fails")
     v.add_argument("notebook", metavar="NOTEBOOK")
@@ -90,7 +92,8 @@ def main(argv=None) -> int:
             run = grade_assignment(args.assignment, args.submissions, args.out, jobs=args.jobs,
                                    timeout=args.timeout, cell_timeout=args.cell_timeout,
                                    exercises_dir=args.exercises, course=args.course,
-                                   force=args.force, progress=not args.no_progress)
+                                   force=args.force, progress=not args.no_progress,
+                                   fork_server=not args.no_fork_server)
             print(run.summary)
             print(f"grades: {run.csv_path}")
             return 0

@@ -26,6 +26,7 @@ from .report import (
 )
 from .run import (
     DEFAULT_TIMEOUT,
+    ForkServer,
     Prepared,
     RunResult,
     assignment_dir,
@@ -121,7 +122,7 @@ def _students_in_gradebook(db_url: str, assignment: str, course_id: str) -> set[
 def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
                      timeout: float = DEFAULT_TIMEOUT, cell_timeout: int = CELL_TIMEOUT,
                      exercises_dir=EXERCISES_DIR, course=None, force: bool = False,
-                     progress: bool = True) -> GradeRun:
+                     progress: bool = True, fork_server: bool = True) -> GradeRun:
     """Grade every student in ``submissions`` with real nbgrader, each in its own process.
 
     Parameters
@@ -150,6 +151,10 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
         Grade every student again, even when the stored grade in ``out`` is still valid.
     progress : bool
         Show a tqdm progress bar on stderr.
+    fork_server : bool
+        Start each student's grading process by forking a pre-imported server
+        (:class:`autograder.run.ForkServer`) instead of a new interpreter: same isolation,
+        seconds faster per student.
 
     Returns
     -------
@@ -180,7 +185,13 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
     state = GradingState(out)
     key_of_run = run_key(source_dir, config_file, timeout=timeout, cell_timeout=cell_timeout)
     tmp = Path(tempfile.mkdtemp(prefix="autograder-grade-"))
+    server = None
     try:
+        if fork_server and (force or not all(state.may_reuse(name, sha)
+                                             for name, sha in before.items()
+                                             if not name.startswith((".", "__MACOSX")))):
+            # Someone will be graded: start the server now, its imports overlap prepare().
+            server = ForkServer(tmp / "server")
         prep = prepare(assignment, tmp / "prep", exercises_dir, db_url=db_url,
                        config_file=config_file)
         expected = {n: set(autograded_cells(prep.release_nb(n))) for n in prep.notebooks}
@@ -210,11 +221,14 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
                 return sub, key, None
             try:
                 return sub, key, run_student(prep, sub.student, ready, tmp / "run" / f"{i:05d}",
-                                             timeout=timeout, cell_timeout=cell_timeout)
+                                             timeout=timeout, cell_timeout=cell_timeout,
+                                             server=server)
             except Exception as exc:  # e.g. the disk is full: this student's row says so
                 return sub, key, RunResult(sub.student, "crashed",
                                            f"could not run: {type(exc).__name__}: {exc}"[:300])
 
+        if fork_server and to_run and server is None:
+            server = ForkServer(tmp / "server")
         bar = None
         if progress:
             from tqdm import tqdm
@@ -242,7 +256,7 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
                 rows.append(row)
                 all_verdicts[sub.student] = verdicts
                 if cacheable:
-                    state.store(key, row, verdicts)
+                    state.store(key, row, verdicts, sub)
                 else:
                     state.forget(sub.student)
                 state.save()  # after every student: an interrupted run resumes from here
@@ -253,6 +267,8 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
         rows.sort(key=lambda r: r.student)
         csv_path = write_grades_csv(rows, out / "grades.csv")
     finally:
+        if server is not None:
+            server.close()
         shutil.rmtree(tmp, ignore_errors=True)
     after = {p.name: hash_path(p) for p in submissions.iterdir()}
     if after != before:

@@ -134,10 +134,18 @@ class GradingState:
                 return None
         return row, verdicts
 
-    def store(self, key: str, row: StudentRow, verdicts: list[Verdict]) -> None:
+    def may_reuse(self, entry_name: str, sha256: str) -> bool:
+        """Whether some stored grade was computed from this very entry (a cheap pre-check,
+        before the assignment is prepared; :meth:`lookup` decides)."""
+        return any(e.get("entry") == entry_name and e.get("sha256") == sha256
+                   for e in self.students.values() if isinstance(e, dict))
+
+    def store(self, key: str, row: StudentRow, verdicts: list[Verdict],
+              sub: Submission | None = None) -> None:
         """Remember a freshly computed grade (call after its feedback pages are written)."""
         self.students[row.student] = {
             "key": key, "row": asdict(row),
+            "entry": sub.original.name if sub else "", "sha256": sub.sha256 if sub else "",
             "verdicts": [{**asdict(v), "cells": {g: list(sc) for g, sc in v.cells.items()}}
                          for v in verdicts],
             "feedback": {v.notebook: _file_hash(self.feedback_path(row.student, v.notebook))

@@ -1,0 +1,145 @@
+"""Grading speed: our ``python -m autograder grade`` against plain ``nbgrader autograde``.
+
+Builds N synthetic submissions of ``gd_basics`` (the released notebook with its solution cells
+filled in from the source, every third one left untouched so that failing tests are graded
+too), then, in the same run and on the same submissions:
+
+* ours: ``python -m autograder grade gd_basics SUBS --out OUT --force --jobs J`` (wall time of
+  the whole command: preparing the assignment, isolation, verification, feedback pages,
+  gradebook; ``--force`` so nothing is taken from a previous run);
+* plain nbgrader: ``nbgrader autograde gd_basics`` in a temporary standard course directory
+  (wall time of ``autograde`` only; ``generate_assignment`` is not counted, which favours it).
+
+Prints ONE JSON line::
+
+    {"n": ..., "ours_s_per_submission": ..., "nbgrader_s_per_submission": ..., "ratio": ...,
+     "ours_jobs2_s_per_submission": ..., "projected_300x5_min_2cores": ..., "load1": ...}
+
+``ratio`` compares the two at one submission at a time (nbgrader grades sequentially);
+``projected_300x5_min_2cores`` is 300 students x 5 assignments at the ``--jobs 2`` rate. The
+goal (issue 7) is ``ratio <= 1.2`` and a projection within 15 minutes. The figures depend on
+the machine's load (``load1``, the 1-minute load average at the start, is recorded with them).
+
+Usage: ``.venv/bin/python benchmarks/grading.py [--n 6] [--skip-jobs2]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+REPO = Path(__file__).resolve().parent.parent
+ASSIGNMENT = "gd_basics"
+
+
+def child_env() -> dict[str, str]:
+    # nbgrader runs ``alembic`` by name: the interpreter's folder goes first on PATH.
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return env
+
+
+def run(cmd, cwd) -> float:
+    """Run ``cmd``; return its wall time in seconds (raises with its output if it fails)."""
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=child_env(), capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))} failed:\n{proc.stderr[-3000:]}")
+    return seconds
+
+
+def synthetic_submissions(tmp: Path, n: int) -> Path:
+    """``tmp/subs/student-XX/gd_basics.ipynb``: solutions filled in, every third one blank."""
+    rel = tmp / "release"
+    run([sys.executable, "-m", "autograder", "release", ASSIGNMENT, "--out", rel], REPO)
+    release_nb = nbformat.read(str(rel / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"), as_version=4)
+    source_nb = nbformat.read(str(REPO / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"),
+                              as_version=4)
+    solutions = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source
+                 for c in source_nb.cells}
+    subs = tmp / "subs"
+    for i in range(n):
+        nb = nbformat.reads(nbformat.writes(release_nb), as_version=4)
+        if i % 3 != 2:
+            for cell in nb.cells:
+                meta = cell.metadata.get("nbgrader", {})
+                if meta.get("solution"):
+                    cell.source = solutions[meta["grade_id"]]
+        folder = subs / f"student-{i:02d}"
+        folder.mkdir(parents=True)
+        nbformat.write(nb, str(folder / f"{ASSIGNMENT}.ipynb"))
+    return subs
+
+
+NBGRADER_CONFIG = """c = get_config()
+c.CourseDirectory.course_id = "gd-course"
+c.Execute.timeout = 60
+c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:"]
+"""
+
+
+def plain_nbgrader(tmp: Path, subs: Path) -> float:
+    """Seconds of ``nbgrader autograde`` on every submission in a standard course directory."""
+    course = tmp / "plain"
+    shutil.copytree(REPO / "exercises" / ASSIGNMENT, course / "source" / ASSIGNMENT,
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    (course / "nbgrader_config.py").write_text(NBGRADER_CONFIG)
+    for folder in sorted(subs.iterdir()):
+        shutil.copytree(folder, course / "submitted" / folder.name / ASSIGNMENT)
+    run([sys.executable, "-m", "nbgrader", "generate_assignment", ASSIGNMENT], course)
+    return run([sys.executable, "-m", "nbgrader", "autograde", ASSIGNMENT], course)
+
+
+def ours(tmp: Path, subs: Path, jobs: int, fork_server: bool = True) -> float:
+    out = tmp / f"ours-jobs{jobs}-{fork_server}"
+    extra = [] if fork_server else ["--no-fork-server"]
+    return run([sys.executable, "-m", "autograder", "grade", ASSIGNMENT, subs, "--out", out,
+                "--jobs", str(jobs), "--no-progress", "--force", *extra], REPO)
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--n", type=int, default=6, help="synthetic submissions (default 6)")
+    p.add_argument("--skip-jobs2", action="store_true", help="only the one-at-a-time runs")
+    p.add_argument("--no-fork-server", action="store_true",
+                   help="also time ours with one new interpreter per student (the old way)")
+    args = p.parse_args(argv)
+    if args.n < 1:
+        p.error(f"--n: expected an integer >= 1, got {args.n}")
+    load1 = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmpname:
+        tmp = Path(tmpname)
+        subs = synthetic_submissions(tmp, args.n)
+        t_nbgrader = plain_nbgrader(tmp, subs)
+        t_ours = ours(tmp, subs, jobs=1)
+        t_ours2 = None if args.skip_jobs2 else ours(tmp, subs, jobs=2)
+        t_spawn = ours(tmp, subs, jobs=1, fork_server=False) if args.no_fork_server else None
+    rate2 = (t_ours2 if t_ours2 is not None else t_ours) / args.n
+    result = {
+        "n": args.n,
+        "ours_s_per_submission": round(t_ours / args.n, 3),
+        "nbgrader_s_per_submission": round(t_nbgrader / args.n, 3),
+        "ratio": round(t_ours / t_nbgrader, 3),
+        "ours_jobs2_s_per_submission": None if t_ours2 is None else round(t_ours2 / args.n, 3),
+        "projected_300x5_min_2cores": round(300 * 5 * rate2 / 60, 1),
+        "ours_no_fork_server_s_per_submission": None if t_spawn is None
+        else round(t_spawn / args.n, 3),
+        "load1": round(load1, 2),
+        "cores": os.cpu_count(),
+    }
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()
