@@ -78,10 +78,22 @@ def test_no_solution_or_hidden_test_reaches_the_site(site):
     assert leaks == []
 
 
-def test_the_exercise_download_is_the_released_notebook(site):
-    downloads = list(site.rglob("gd_basics.ipynb"))
-    assert downloads, "the chapter's download link did not reach the site"
+ASSIGNMENTS = sorted(p.name for p in (ROOT / "exercises").iterdir() if p.is_dir())
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_exercise_is_downloadable_in_its_released_form(site, assignment):
+    downloads = list(site.rglob(f"{assignment}.ipynb")) + list(site.rglob(f"{assignment}.zip"))
+    names = {p.suffix for p in downloads}
+    assert names == {".ipynb", ".zip"}, f"no chapter links the {assignment} notebook and zip"
     for path in downloads:
-        text = path.read_text()
-        assert "### BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
-        assert "YOUR CODE HERE" in text or "NotImplementedError" in text
+        if path.suffix == ".zip":
+            with zipfile.ZipFile(path) as zf:
+                texts = [zf.read(n).decode(errors="replace") for n in zf.namelist()
+                         if n.endswith(".ipynb")]
+        else:
+            texts = [path.read_text()]
+        assert texts, path
+        for text in texts:
+            assert "### BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
+            assert "YOUR CODE HERE" in text or "YOUR ANSWER HERE" in text
