@@ -97,3 +97,31 @@ def test_every_exercise_is_downloadable_in_its_released_form(site, assignment):
         for text in texts:
             assert "### BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
             assert "YOUR CODE HERE" in text or "YOUR ANSWER HERE" in text
+
+
+def _chapter_pages(site):
+    return sorted((site / "book").rglob("*.html"))
+
+
+def test_no_page_shows_an_error_or_a_warning_output(site):
+    """A reader must never see a traceback or a stderr block (warnings) in a chapter."""
+    bad = []
+    for page in _chapter_pages(site):
+        html = page.read_text()
+        for marker in ('class="output traceback', 'class="output stderr', "Traceback (most recent"):
+            if marker in html:
+                bad.append((page.name, marker))
+    assert bad == []
+
+
+def test_every_static_figure_has_alt_text(site):
+    """Figures drawn by a cell carry alt text (the `mystnb: image: alt:` option)."""
+    missing = []
+    for page in _chapter_pages(site):
+        for img in re.findall(r"<img\b[^>]*>", page.read_text()):
+            if "_images/" not in img:  # logos, badges; widget frames are drawn by script
+                continue
+            alt = re.search(r'\balt="([^"]*)"', img)
+            if not alt or len(alt.group(1).strip()) < 20:
+                missing.append((page.name, img[:120]))
+    assert missing == []
