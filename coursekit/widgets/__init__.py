@@ -7,6 +7,9 @@ widget works unchanged. The computing part of each widget is a plain function of
 :mod:`coursekit` tested without a browser.
 """
 
+from coursekit.widgets.backprop import backprop_explorer
+from coursekit.widgets.cnn import feature_map_explorer, training_explorer
+from coursekit.widgets.distributed import offload_explorer, workers_explorer
 from coursekit.widgets.frames import FrameSlider, frame_slider
 from coursekit.widgets.gd import condition_number_explorer, learning_rate_explorer
 from coursekit.widgets.linreg import feature_scaling_explorer
@@ -18,3 +21,6 @@ __all__ = ["FrameSlider", "frame_slider", "learning_rate_explorer", "condition_n
 # Chapters 2-5.
 __all__ += ["feature_scaling_explorer", "batch_size_explorer", "schedule_animation",
             "momentum_explorer", "newton_race"]
+# Chapters 6-9.
+__all__ += ["backprop_explorer", "training_explorer", "feature_map_explorer", "workers_explorer",
+            "offload_explorer"]
