@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -362,13 +363,23 @@ class ForkServer:
                                      start_new_session=True, text=True, bufsize=1)
         self._ready: bool | None = None
 
+    #: Seconds to wait for the server's READY or for its answer to a request; a server that
+    #: takes longer is given up (students then start fresh interpreters).
+    ANSWER_TIMEOUT = 120.0
+
+    def _readline(self) -> str:
+        # One line per request and nothing else is ever written, so the text buffer is empty
+        # between answers and select() on the pipe is reliable.
+        ready, _, _ = select.select([self.proc.stdout], [], [], self.ANSWER_TIMEOUT)
+        return self.proc.stdout.readline() if ready else ""
+
     @property
     def ready(self) -> bool:
-        """True once the server said READY (blocks until it did, or died)."""
+        """True once the server said READY (waits until it did, died or timed out)."""
         with self._lock:
             if self._ready is None:
                 try:
-                    self._ready = self.proc.stdout.readline().strip() == "READY"
+                    self._ready = self._readline().strip() == "READY"
                 except (OSError, ValueError):
                     self._ready = False
             return self._ready
@@ -387,7 +398,7 @@ class ForkServer:
             try:
                 self.proc.stdin.write(request + "\n")
                 self.proc.stdin.flush()
-                answer = self.proc.stdout.readline().split()
+                answer = self._readline().split()
             except (OSError, ValueError):
                 self._ready = False
                 return None
