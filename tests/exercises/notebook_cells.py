@@ -101,6 +101,16 @@ def student_view_passes(nb) -> list:
         return run(nb, visible_only=visible, everything=True)
 
 
+def assert_fails_visibly(nb, cell_id: str, code: str, failing: str, message: str) -> None:
+    """Replace the solution cell ``cell_id`` by ``code``: exactly the visible test ``failing``
+    must fail, with an AssertionError whose text contains ``message`` (what the student reads)."""
+    failures = run(nb, {cell_id: code}, visible_only={failing}, upto=failing)
+    assert len(failures) == 1, f"{cell_id} mutant passed"
+    gid, exc = failures[0]
+    assert gid == failing and isinstance(exc, AssertionError)
+    assert message in str(exc)
+
+
 def run_cli(*args, timeout=600) -> subprocess.CompletedProcess:
     """``python -m autograder ARGS`` from the repository, as an instructor runs it."""
     return subprocess.run([sys.executable, "-m", "autograder", *map(str, args)],
