@@ -83,6 +83,10 @@ def course_config(root, *, source_directory: str = "source", db_url: str | None 
     c.Execute.timeout = int(cell_timeout)
     # The kernel's history would otherwise go to the grader's home directory.
     c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:"]
+    # Every cell has run and its outputs are in: asking the kernel to shut down and polling
+    # until it has (nbclient's "graceful") only costs time (about 0.2 s per notebook), and the
+    # grader kills everything of the student's afterwards anyway.
+    c.Execute.shutdown_kernel = "immediate"
     c.LimitOutput.max_lines = 1000
     c.LimitOutput.max_traceback = 100
     if config_file is not None:

@@ -1,0 +1,74 @@
+"""What grading does to be fast must not change what it produces.
+
+* The fork server's template bytecode cache: a feedback page rendered from cached bytecode
+  is the page rendered from freshly compiled templates, and no template is compiled again.
+* ``Prepared`` reads the instructor's notebooks once but hands every caller its own copy.
+* The kernel is shut down at once after the last cell (nbclient's "immediate").
+"""
+
+from __future__ import annotations
+
+import jinja2
+import nbformat
+from nbconvert.exporters.templateexporter import TemplateExporter
+
+from autograder import run as R
+from autograder.nbgrader_config import course_config
+
+
+def test_cached_templates_render_the_same_page_without_compiling(monkeypatch):
+    # template_bytecode_cache() patches nbconvert for the rest of a process (the fork
+    # server's); monkeypatch puts the original back after this test.
+    monkeypatch.setattr(TemplateExporter, "_create_environment",
+                        TemplateExporter._create_environment)
+    nb, resources = R.warm_notebook()
+    plain = R.feedback_page(nb, resources)
+    cache = R.template_bytecode_cache()
+    R._warm_feedback_templates()
+    assert len(cache.store) >= 2  # the feedback template and the ones it extends
+
+    compiled = []
+    compile_ = jinja2.Environment.compile
+
+    def counting_compile(self, source, name=None, *args, **kw):
+        compiled.append(name)
+        return compile_(self, source, name, *args, **kw)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counting_compile)
+    # Another notebook than the warm-up's, through a new exporter (as in a student's process).
+    other = nbformat.reads(nbformat.writes(nb), as_version=4)
+    other.cells[0].source = "# another student's page"
+    cached = R.feedback_page(other, resources)
+    assert R.feedback_page(nb, resources) == plain
+    assert compiled == []
+    monkeypatch.setattr(jinja2.Environment, "compile", compile_)
+    cache.store.clear()
+    recompiled = R.feedback_page(other, resources)
+    assert cached == recompiled
+    assert "another student" in cached
+
+
+def test_prepared_notebooks_are_read_once_and_handed_out_as_copies(tmp_path):
+    prep = R.Prepared("a", tmp_path, ["nb"])
+    path = prep.release_dir / "nb.ipynb"
+    path.parent.mkdir(parents=True)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1")]
+    nbformat.write(nb, str(path))
+    first = prep.release_nb("nb")
+    assert first == nbformat.read(str(path), as_version=4)
+    first.cells[0].source = "changed by a caller"
+    first.cells.append(nbformat.v4.new_markdown_cell("added"))
+    second = prep.release_nb("nb")
+    assert second.cells[0].source == "x = 1" and len(second.cells) == 1
+    assert isinstance(second.cells[0], nbformat.NotebookNode)
+    # The instructor's files are written once by prepare(); later changes are not re-read.
+    path.write_text("{ not json")
+    assert prep.release_nb("nb") == second
+
+
+def test_kernel_is_shut_down_immediately_even_with_another_courses_config(tmp_path):
+    assert course_config(tmp_path).Execute.shutdown_kernel == "immediate"
+    theirs = tmp_path / "nbgrader_config.py"
+    theirs.write_text("c = get_config()\nc.CourseDirectory.course_id = 'x'\n")
+    assert course_config(tmp_path, config_file=theirs).Execute.shutdown_kernel == "immediate"
