@@ -1,8 +1,12 @@
 """The built website in a real browser (Debian's Chromium), with the network cut off."""
 
+from pathlib import Path
+
 import pytest
+import yaml
 
 pytestmark = pytest.mark.browser
+ROOT = Path(__file__).resolve().parents[2]
 
 CHAPTERS = [
     "book/intro.html",
@@ -15,6 +19,8 @@ CHAPTERS = [
     "book/networks/cnn.html",
     "book/distributed/splitting.html",
     "book/distributed/offloading.html",
+    "book/glossary.html",
+    "book/bibliography.html",
 ]
 #: Chapters with widgets, and how many precomputed-frame widgets each has.
 WIDGET_PAGES = {
@@ -73,4 +79,57 @@ def test_every_slider_moves_its_picture(page, site_url, path, n_widgets, tmp_pat
         page.wait_for_timeout(300)
         assert _visible_frame_sources(page, i) not in (before, after)
     page.screenshot(path=str(tmp_path / "chapter.png"), full_page=True)
+    assert page.console_errors == [], page.console_errors
+
+
+def _toc_files(node):
+    if isinstance(node, dict):
+        if "file" in node:
+            yield node["file"]
+        for value in node.values():
+            yield from _toc_files(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _toc_files(item)
+
+
+def test_every_page_of_the_table_of_contents_is_checked():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    pages = {f"{toc['root']}.html"} | {f"{f}.html" for f in _toc_files(toc["parts"])}
+    assert pages == set(CHAPTERS)
+
+
+def _all_visible_frames(page):
+    return page.evaluate(
+        """() => [...document.querySelectorAll('.cell_output .frame-stack')].map((stack) =>
+            [...stack.querySelectorAll('img')]
+              .filter((im) => im.offsetParent !== null && im.getBoundingClientRect().height > 0)
+              .map((im) => im.src).join(' '))"""
+    )
+
+
+#: Pages with Play buttons, and how many (an animation that vanished must fail a test).
+PLAY_PAGES = {
+    "book/foundations/sgd.html": 1,
+    "book/foundations/newton.html": 1,
+    "book/networks/backprop.html": 1,
+    "book/networks/cnn.html": 1,
+    "book/distributed/splitting.html": 1,
+}
+
+
+@pytest.mark.parametrize("path", sorted(WIDGET_PAGES))
+def test_every_play_button_animates_its_frames(page, site_url, path):
+    page.goto(f"{site_url}/{path}", wait_until="networkidle")
+    page.locator(".widget-slider .noUi-handle").first.wait_for(state="visible", timeout=20_000)
+    # The first button of a Play widget is "play" (its icon is an svg on this theme).
+    plays = page.locator(".widget-play")
+    assert plays.count() == PLAY_PAGES.get(path, 0)
+    for i in range(plays.count()):
+        before = _all_visible_frames(page)
+        button = plays.nth(i).locator("button").first
+        button.scroll_into_view_if_needed()
+        button.click()
+        page.wait_for_timeout(1500)
+        assert _all_visible_frames(page) != before, f"Play button {i} did not change any frame"
     assert page.console_errors == [], page.console_errors
