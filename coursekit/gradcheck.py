@@ -20,6 +20,8 @@ Only NumPy is imported here.
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from coursekit._checks import check_positive
@@ -68,19 +70,7 @@ def numerical_grad(fun, x, eps=1e-6) -> np.ndarray:
     if not callable(fun):
         raise TypeError(f"fun must be callable, got {type(fun).__name__}")
     eps = _check_eps(eps)
-    x = _perturbable(x)
-    grad = np.zeros(x.shape, dtype=np.float64)
-    for ix in np.ndindex(x.shape):
-        old = x[ix].copy()
-        try:
-            x[ix] = old + eps
-            f_plus = _scalar(fun(x))
-            x[ix] = old - eps
-            f_minus = _scalar(fun(x))
-        finally:
-            x[ix] = old
-        grad[ix] = (f_plus - f_minus) / (2.0 * eps)
-    return grad
+    return _central_differences(fun, _perturbable(x), eps, _scalar, operator.sub)
 
 
 def numerical_grad_array(fun, x, dout, eps=1e-6) -> np.ndarray:
@@ -111,24 +101,37 @@ def numerical_grad_array(fun, x, dout, eps=1e-6) -> np.ndarray:
     if not callable(fun):
         raise TypeError(f"fun must be callable, got {type(fun).__name__}")
     eps = _check_eps(eps)
-    x = _perturbable(x)
     dout = np.asarray(dout, dtype=np.float64)
-    grad = np.zeros(x.shape, dtype=np.float64)
-    for ix in np.ndindex(x.shape):
-        old = x[ix].copy()
-        try:
-            x[ix] = old + eps
-            out_plus = np.array(fun(x), dtype=np.float64)  # copy: fun may reuse a buffer
-            x[ix] = old - eps
-            out_minus = np.array(fun(x), dtype=np.float64)
-        finally:
-            x[ix] = old
+
+    def weighted_difference(out_plus, out_minus):
         if out_plus.shape != dout.shape:
             raise ValueError(
                 f"dout must have the shape of fun(x): fun(x) has shape {out_plus.shape}, "
                 f"dout has shape {dout.shape}"
             )
-        grad[ix] = np.sum((out_plus - out_minus) * dout) / (2.0 * eps)
+        # Difference first, then weight: no cancellation between two large weighted sums.
+        return np.sum((out_plus - out_minus) * dout)
+
+    def read(out):
+        return np.array(out, dtype=np.float64)  # a copy: fun may reuse its output buffer
+
+    return _central_differences(fun, _perturbable(x), eps, read, weighted_difference)
+
+
+def _central_differences(fun, x, eps, read, combine) -> np.ndarray:
+    """For every entry j of ``x``: ``combine(read(fun(x + eps e_j)), read(fun(x - eps e_j)))
+    / (2 eps)``. ``x`` is perturbed in place and always restored, even if ``fun`` raises."""
+    grad = np.zeros(x.shape, dtype=np.float64)
+    for ix in np.ndindex(x.shape):
+        old = x[ix].copy()
+        try:
+            x[ix] = old + eps
+            plus = read(fun(x))
+            x[ix] = old - eps
+            minus = read(fun(x))
+        finally:
+            x[ix] = old
+        grad[ix] = combine(plus, minus) / (2.0 * eps)
     return grad
 
 
