@@ -7,9 +7,12 @@ allowed values, and what was received.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
+
+from coursekit._checks import check_int
 
 
 def real(value, name: str, *, minimum=None, strict=False, allow_inf=False) -> float:
@@ -29,12 +32,7 @@ def real(value, name: str, *, minimum=None, strict=False, allow_inf=False) -> fl
 
 def integer(value, name: str, *, minimum=None) -> int:
     """``value`` as an int (numpy integers accepted, bools and floats rejected)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    v = int(value)
-    if minimum is not None and v < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {v}")
-    return v
+    return check_int(value, name, -math.inf if minimum is None else minimum)
 
 
 def choice(value, name: str, allowed) -> str:

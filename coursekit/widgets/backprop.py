@@ -33,6 +33,7 @@ import numpy as np
 from matplotlib.colors import ListedColormap
 
 from coursekit import data, optimize
+from coursekit._checks import check_int
 from coursekit.nn import layers
 from coursekit.plotting import PALETTE, new_figure, series_style
 from coursekit.widgets.frames import FrameSlider, frame_slider
@@ -54,14 +55,6 @@ EPOCHS = (0, 5, 10, 20, 40, 70, 100, 150, 200, 300, 400, 600)
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 
 
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
 def spiral_data(n_per_class=100, n_classes=3, noise=0.2, seed=0):
     r"""Points on ``n_classes`` interleaved spiral arms, one arm per class.
 
@@ -75,8 +68,8 @@ def spiral_data(n_per_class=100, n_classes=3, noise=0.2, seed=0):
     X : ndarray, shape (n_per_class * n_classes, 2), float64
     y : ndarray, shape (n_per_class * n_classes,), int64 in ``0 .. n_classes - 1``
     """
-    m = _check_int("n_per_class", n_per_class, 2)
-    k = _check_int("n_classes", n_classes, 2)
+    m = check_int(n_per_class, "n_per_class", 2)
+    k = check_int(n_classes, "n_classes", 2)
     if isinstance(noise, bool) or not isinstance(noise, numbers.Real) \
             or not (np.isfinite(noise) and noise >= 0):
         raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
@@ -107,9 +100,9 @@ def init_two_layer(n_in, n_hidden, n_out, seed=0, scale=None):
     dict
         ``W1`` (n_in, n_hidden), ``b1`` (n_hidden,), ``W2`` (n_hidden, n_out), ``b2`` (n_out,).
     """
-    n_in = _check_int("n_in", n_in, 1)
-    n_hidden = _check_int("n_hidden", n_hidden, 1)
-    n_out = _check_int("n_out", n_out, 1)
+    n_in = check_int(n_in, "n_in", 1)
+    n_hidden = check_int(n_hidden, "n_hidden", 1)
+    n_out = check_int(n_out, "n_out", 1)
     rng = np.random.default_rng(seed)
     s = 1.0 if scale is None else float(scale)
     return {
@@ -225,7 +218,7 @@ def train_two_layer(params, X, y, *, lr=1.0, epochs=600, batch_size=None, rule=N
     TwoLayerHistory
     """
     _check_params(params)
-    epochs = _check_int("epochs", epochs, 0)
+    epochs = check_int(epochs, "epochs", 0)
     if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (np.isfinite(lr)
                                                                        and lr > 0):
         raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
@@ -265,7 +258,7 @@ def decision_regions(params, xlim, ylim, n=150):
     xs : ndarray (n,); ys : ndarray (n,)
     classes : int ndarray (n, n), ``classes[i, j]`` predicted at ``(xs[j], ys[i])``
     """
-    n = _check_int("n", n, 2)
+    n = check_int(n, "n", 2)
     xs = np.linspace(*xlim, n)
     ys = np.linspace(*ylim, n)
     gx, gy = np.meshgrid(xs, ys)
@@ -280,7 +273,7 @@ def backprop_explorer(epochs: Sequence[int] = EPOCHS, *, n_hidden=64, lr=1.0, l2
     Each frame: the decision regions and the data (left) and the full-data loss and
     training accuracy up to that epoch (right).
     """
-    epochs = sorted({_check_int("epochs", e, 0) for e in epochs})
+    epochs = sorted({check_int(e, "epochs", 0) for e in epochs})
     X, y = spiral_data(seed=seed)
     k = int(y.max()) + 1
     hist = train_two_layer(init_two_layer(2, n_hidden, k, seed=seed), X, y, lr=lr,
@@ -328,7 +321,7 @@ def backprop_explorer(epochs: Sequence[int] = EPOCHS, *, n_hidden=64, lr=1.0, l2
 def region_colormap(n_classes, amount=0.7):
     """Light versions of the palette's first ``n_classes`` colours (mixed with white by
     ``amount``), for decision regions under points drawn in the full colours."""
-    n_classes = _check_int("n_classes", n_classes, 1)
+    n_classes = check_int(n_classes, "n_classes", 1)
     colours = []
     for hex_colour in PALETTE[:n_classes]:
         rgb = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)]) / 255.0

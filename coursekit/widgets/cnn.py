@@ -16,7 +16,6 @@ with :func:`coursekit.widgets.frames.frame_slider`.
 
 from __future__ import annotations
 
-import numbers
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ import numpy as np
 from matplotlib import colormaps
 
 from coursekit import data
+from coursekit._checks import check_int
 from coursekit.nn import layers
 from coursekit.nn.analysis import feature_maps
 from coursekit.nn.model import VGG, vgg
@@ -46,20 +46,12 @@ __all__ = [
 ]
 
 
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
 def median_seconds(fun: Callable[[], object], repeats: int = 3) -> float:
     """Median wall-clock time of ``repeats`` calls of ``fun()`` (the median resists the
     occasional call slowed down by another process on a shared machine)."""
     if not callable(fun):
         raise TypeError(f"fun must be callable, got {type(fun).__name__}")
-    repeats = _check_int("repeats", repeats, 1)
+    repeats = check_int(repeats, "repeats", 1)
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -88,8 +80,8 @@ def conv_speedup(x_shape=(16, 16, 8, 8), n_filters=16, repeats=3, seed=0, dtype=
     """
     if len(x_shape) != 4:
         raise ValueError(f"x_shape must be (N, C, H, W), got {x_shape!r}")
-    n, c, h, w = (_check_int("x_shape", v, 1) for v in x_shape)
-    f = _check_int("n_filters", n_filters, 1)
+    n, c, h, w = (check_int(v, "x_shape", 1) for v in x_shape)
+    f = check_int(n_filters, "n_filters", 1)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, c, h, w)).astype(dtype)
     wt = (rng.standard_normal((f, c, 3, 3)) * np.sqrt(2 / (9 * c))).astype(dtype)
@@ -133,7 +125,7 @@ def confusion_matrix(y_true, y_pred, n_classes):
     Row :math:`i` sums to the number of images of class :math:`i`; the trace divided by
     :math:`N` is the accuracy.
     """
-    k = _check_int("n_classes", n_classes, 1)
+    k = check_int(n_classes, "n_classes", 1)
     y_true = np.asarray(y_true)
     y_pred = np.asarray(y_pred)
     if y_true.ndim != 1 or y_pred.shape != y_true.shape:
@@ -234,8 +226,8 @@ def channel_mosaic(maps, ncols=None, pad=1):
     if np.any(maps < 0) or not np.all(np.isfinite(maps)):
         raise ValueError("maps must be finite and non-negative (activations after a ReLU)")
     f, h, w = maps.shape
-    ncols = int(np.ceil(np.sqrt(f))) if ncols is None else _check_int("ncols", ncols, 1)
-    pad = _check_int("pad", pad, 0)
+    ncols = int(np.ceil(np.sqrt(f))) if ncols is None else check_int(ncols, "ncols", 1)
+    pad = check_int(pad, "pad", 0)
     rows = -(-f // ncols)
     out = np.full((rows * (h + pad) - pad, ncols * (w + pad) - pad), np.nan)
     peak = maps.max(axis=(1, 2))
