@@ -2,11 +2,14 @@
 
 Shared by the assignment tests in this folder. Cells are executed in notebook order in one
 namespace, the way a kernel runs them (no kernel: fast); the real-kernel path is covered by
-tests/autograder (``validate``).
+tests/autograder (``validate``). After a test cell has run, its hidden tests
+(``exercises/<assignment>/hidden_tests.py``) run against the namespace with
+:func:`autograder.hidden.run_in_namespace`: the same probe as in a kernel, judged here.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -15,9 +18,11 @@ from pathlib import Path
 
 import nbformat
 
+from autograder import hidden
+
 REPO = Path(__file__).resolve().parents[2]
 EXERCISES = REPO / "exercises"
-HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n.*?### END HIDDEN TESTS\n?", re.S)
+HIDDEN_MARKERS = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
 SOLUTION = re.compile(r"( *)### BEGIN SOLUTION\n.*?### END SOLUTION", re.S)
 # A row of the introduction's points table: | part | what | points |
 TABLE_ROW = re.compile(r"^\| (\d+) \| (.*?) \| (\d+)(?: \(manually graded\))? \|$", re.M)
@@ -27,9 +32,23 @@ def meta(cell) -> dict:
     return cell.get("metadata", {}).get("nbgrader", {}) or {}
 
 
+# id(notebook) -> (notebook, its assignment's hidden tests); the notebook is kept alive so
+# that its id is never reused.
+_HIDDEN_TESTS: dict[int, tuple] = {}
+
+
 def load(assignment: str):
+    """The source notebook of ``assignment``; its hidden tests are loaded once, with it."""
     path = EXERCISES / assignment / f"{assignment}.ipynb"
-    return nbformat.read(str(path), as_version=4)
+    nb = nbformat.read(str(path), as_version=4)
+    tests = hidden.load(EXERCISES / assignment / hidden.HIDDEN_TESTS_FILE)
+    _HIDDEN_TESTS[id(nb)] = (nb, tests)
+    return nb
+
+
+def hidden_tests(nb) -> hidden.HiddenTests:
+    """The hidden tests of a notebook returned by :func:`load`."""
+    return _HIDDEN_TESTS[id(nb)][1]
 
 
 def graded_cells(nb) -> list:
@@ -47,11 +66,14 @@ def run(nb, replace=None, upto=None, visible_only=(), released=False, everything
     """Execute the code cells with nbgrader metadata (``everything``: all code cells) in order.
 
     ``replace`` maps a solution cell's grade_id to new code; ``upto`` stops after that test
-    cell; test cells in ``visible_only`` run without their hidden region; ``released`` runs
+    cell; test cells in ``visible_only`` run without their hidden tests; ``released`` runs
     the release's stubs instead of the solutions and goes on after failures. Returns the list
     of ``(grade_id, exception)`` of the failing test cells (empty when all pass); a failure
-    in a cell that is not a test cell raises.
+    in a cell that is not a test cell raises. A test cell whose hidden tests fail counts as
+    failing with an ``AssertionError`` carrying the first failure's message (what the student
+    reads in the feedback).
     """
+    tests = hidden_tests(nb)
     ns: dict = {}
     failures = []
     for cell in nb.cells:
@@ -62,10 +84,12 @@ def run(nb, replace=None, upto=None, visible_only=(), released=False, everything
         src = (replace or {}).get(gid, cell.source)
         if released and m.get("solution"):
             src = release_stub(src)
-        if gid in visible_only:
-            src = HIDDEN.sub("", src)
         try:
             exec(compile(src, gid, "exec"), ns)
+            if m.get("grade") and not m.get("solution") and gid not in visible_only:
+                hidden_failures = hidden.run_in_namespace(tests, gid, ns)
+                if hidden_failures:
+                    raise AssertionError(hidden_failures[0])
         except Exception as exc:
             if not m.get("grade"):
                 if released:
@@ -101,6 +125,19 @@ def student_view_passes(nb) -> list:
         return run(nb, visible_only=visible, everything=True)
 
 
+def assert_coursekit_answer_fails(nb, cell_id: str, code: str, failing: str) -> None:
+    """A solution cell that imports coursekit passes where coursekit exists (the hidden tests
+    too), but raises ImportError where the notebook is graded, so ``failing`` cannot pass."""
+    assert "coursekit" in code
+    assert run(nb, {cell_id: code}, upto=failing) == []
+    with without_coursekit():
+        try:
+            run(nb, {cell_id: code}, upto=failing)
+        except ImportError:
+            return
+    raise AssertionError(f"{cell_id}: an answer importing coursekit did not fail")
+
+
 def assert_fails_visibly(nb, cell_id: str, code: str, failing: str, message: str) -> None:
     """Replace the solution cell ``cell_id`` by ``code``: exactly the visible test ``failing``
     must fail, with an AssertionError whose text contains ``message`` (what the student reads)."""
@@ -118,18 +155,18 @@ def run_cli(*args, timeout=600) -> subprocess.CompletedProcess:
 
 
 def secrets_leaked(nb) -> list[str]:
-    """Solution or hidden-test lines (>= 12 characters) that also occur in what is released.
+    """Solution lines (>= 12 characters) that also occur in what is released.
 
-    The release keeps everything outside the solution and hidden regions, so a line shared with
-    a visible test or the instructions would reveal the answer (the CLI refuses such a release).
+    The release keeps everything outside the solution regions, so a line shared with a visible
+    test or the instructions would reveal the answer (the CLI refuses such a release). The
+    hidden tests are not in the notebook at all (``hidden_tests.py`` is never released).
     """
     secret, public = set(), []
     for cell in nb.cells:
-        regions = [*SOLUTION.finditer(cell.source), *HIDDEN.finditer(cell.source)]
-        for m in regions:
+        for m in SOLUTION.finditer(cell.source):
             secret |= {ln.strip() for ln in m.group(0).splitlines()[1:-1]
                        if len(ln.strip()) >= 12}
-        public.append(HIDDEN.sub("", SOLUTION.sub("", cell.source)))
+        public.append(SOLUTION.sub("", cell.source))
     released = re.sub(r"\s+", " ", "\n".join(public))
     return sorted(s for s in secret if re.sub(r"\s+", " ", s) in released)
 
@@ -141,12 +178,22 @@ def check_structure(nb, test_ids: list[str], total: int, manual: dict[str, int] 
     assert len(ids) == len(set(ids)), "duplicate grade_id"
     tests = graded_cells(nb)
     assert [meta(c)["grade_id"] for c in tests] == test_ids
+    # No hidden region is left in the notebook: the hidden tests live in hidden_tests.py.
+    for c in nb.cells:
+        assert not any(marker in c.source for marker in HIDDEN_MARKERS), c.get("id")
+    # Every autograded test cell has hidden tests, in the notebook's order, and each builder
+    # gives at least one case whose inputs are plain data.
+    hidden_ids = hidden_tests(nb).grade_ids
+    assert hidden_ids == [meta(c)["grade_id"] for c in tests]
+    for gid in hidden_ids:
+        cases = hidden_tests(nb).cases(gid)
+        assert cases, gid
+        for case in cases:
+            assert '"opaque"' not in json.dumps(case.call.plain()), case.what
     for c in tests:
         assert meta(c)["locked"], meta(c)["grade_id"]
-        hidden = HIDDEN.search(c.source)
-        assert hidden and "coursekit" in hidden.group(0), meta(c)["grade_id"]
-        # The visible part must not need coursekit (the student's kernel may lack it).
-        assert "coursekit" not in HIDDEN.sub("", c.source), meta(c)["grade_id"]
+        # A test cell must not need coursekit (the student's kernel lacks it).
+        assert "coursekit" not in c.source, meta(c)["grade_id"]
     answers = {meta(c)["grade_id"]: meta(c)["points"] for c in nb.cells
                if meta(c).get("grade") and meta(c).get("solution")}
     assert answers == manual

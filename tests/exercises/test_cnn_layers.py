@@ -5,7 +5,14 @@ from __future__ import annotations
 from contextlib import nullcontext
 
 import pytest
-from notebook_cells import assert_fails_visibly, check_structure, load, run, student_view_passes
+from notebook_cells import (
+    assert_coursekit_answer_fails,
+    assert_fails_visibly,
+    check_structure,
+    load,
+    run,
+    student_view_passes,
+)
 
 TESTS = ["test_conv2d_forward", "test_conv2d_backward", "test_maxpool_forward",
          "test_maxpool_backward", "test_softmax_cross_entropy"]
@@ -128,6 +135,12 @@ def test_hidden_tests_catch_a_flipped_kernel(nb):
 
 def test_student_cells_and_visible_tests_need_no_coursekit(nb):
     assert student_view_passes(nb) == []
+
+
+def test_an_answer_importing_coursekit_fails_where_graded(nb):
+    assert_coursekit_answer_fails(nb, "maxpool_forward", """\
+from coursekit.nn.layers import maxpool_forward
+""", "test_maxpool_forward")
 
 
 # Correct answers written differently from the instructor's (the textbook's four nested loops,

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from notebook_cells import assert_fails_visibly, check_structure, load, run, student_view_passes
+from notebook_cells import (
+    assert_coursekit_answer_fails,
+    assert_fails_visibly,
+    check_structure,
+    load,
+    run,
+    student_view_passes,
+)
 
 TESTS = ["test_aggregate", "test_sync_round", "test_ring_allreduce_time",
          "test_optimal_fraction"]
@@ -82,6 +89,16 @@ def test_hidden_tests_catch_a_fixed_learning_rate(nb):
 
 def test_student_cells_and_visible_tests_need_no_coursekit(nb):
     assert student_view_passes(nb) == []
+
+
+def test_an_answer_importing_coursekit_fails_where_graded(nb):
+    assert_coursekit_answer_fails(nb, "ring_allreduce_time", """\
+from coursekit.distributed.cost import allreduce_time
+
+
+def ring_allreduce_time(n_bytes, p, latency, bandwidth):
+    return allreduce_time(n_bytes, p, latency, bandwidth, algorithm="ring")
+""", "test_ring_allreduce_time")
 
 
 # Correct answers written differently from the instructor's must pass the hidden tests too.

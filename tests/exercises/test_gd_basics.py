@@ -6,79 +6,51 @@ them; the real-kernel path is covered by tests/autograder (validate and grade).
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
-import nbformat
 import pytest
+from notebook_cells import (
+    assert_coursekit_answer_fails,
+    assert_fails_visibly,
+    check_structure,
+    load,
+    run,
+    student_view_passes,
+)
 
-NB = Path(__file__).resolve().parents[2] / "exercises" / "gd_basics" / "gd_basics.ipynb"
-HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n.*?### END HIDDEN TESTS\n?", re.S)
-
-
-def meta(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {})
+TESTS = ["test_quadratic_grad", "test_gd_step", "test_gradient_descent_path"]
 
 
 @pytest.fixture(scope="module")
 def nb():
-    return nbformat.read(str(NB), as_version=4)
-
-
-def cells_by_id(nb) -> dict[str, str]:
-    return {meta(c)["grade_id"]: c.source for c in nb.cells if meta(c).get("grade_id")}
-
-
-def run(nb, replace=None, upto=None, visible_only=()):
-    """Execute setup, solution and test cells in order; return the failing test's exception.
-
-    ``replace`` swaps a solution cell's code; ``upto`` stops after that test cell;
-    ``visible_only`` test cells run without their hidden region. Returns ``None`` if all pass.
-    """
-    ns: dict = {}
-    for cell in nb.cells:
-        m = meta(cell)
-        if cell.cell_type != "code" or not m:
-            continue
-        gid = m["grade_id"]
-        src = (replace or {}).get(gid, cell.source)
-        if gid in visible_only:
-            src = HIDDEN.sub("", src)
-        try:
-            exec(compile(src, gid, "exec"), ns)
-        except Exception as exc:
-            if m.get("grade"):
-                return gid, exc
-            raise
-        if gid == upto:
-            break
-    return None
+    return load("gd_basics")
 
 
 def test_structure(nb):
-    ids = [meta(c)["grade_id"] for c in nb.cells if meta(c)]
-    assert len(ids) == len(set(ids))
-    tests = [c for c in nb.cells if meta(c).get("grade")]
-    assert [meta(c)["grade_id"] for c in tests] == ["test_quadratic_grad", "test_gd_step",
-                                                    "test_gradient_descent_path"]
-    assert all(meta(c)["locked"] and HIDDEN.search(c.source) for c in tests)
-    assert all("coursekit" in HIDDEN.search(c.source).group(0) for c in tests)
-    # The points table of the introduction agrees with the test cells' points.
-    table = [int(p) for p in re.findall(r"^\| \d \| .*? \| (\d+) \|$", nb.cells[0].source, re.M)]
-    assert table == [meta(c)["points"] for c in tests]
-    assert sum(table) == 10
-    assert nb.metadata.kernelspec.name == "python3"
-    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
-    for c in nb.cells:
-        if meta(c).get("solution"):
-            assert "### BEGIN SOLUTION" in c.source and "### END SOLUTION" in c.source
+    check_structure(nb, TESTS, total=10)
 
 
 def test_instructor_solution_passes_every_test(nb, capsys):
-    assert run(nb) is None
+    assert run(nb) == []
     out = capsys.readouterr().out
     for part in (1, 2, 3):
         assert f"Part {part}: visible tests passed" in out
+
+
+def test_release_stubs_fail_every_test(nb):
+    assert [gid for gid, _ in run(nb, released=True)] == TESTS
+
+
+def test_student_cells_and_visible_tests_need_no_coursekit(nb):
+    assert student_view_passes(nb) == []
+
+
+def test_an_answer_importing_coursekit_fails_where_graded(nb):
+    assert_coursekit_answer_fails(nb, "quadratic_grad", """\
+from coursekit.objectives import Quadratic
+
+
+def quadratic_grad(A, b, x):
+    return Quadratic(A, b).grad(x)
+""", "test_quadratic_grad")
 
 
 COLUMN = "def quadratic_grad(A, b, x):\n    return (A @ x - b).reshape(-1, 1)\n"
@@ -122,11 +94,7 @@ LIST_PATH = LOOP.format(body='''    for _ in range(max_iter):
 def test_wrong_answers_fail_visibly_with_actionable_messages(nb, cell_id, code, failing,
                                                              message):
     # Visible tests alone already catch these.
-    result = run(nb, {cell_id: code}, visible_only={failing}, upto=failing)
-    assert result is not None, f"{cell_id} mutant passed"
-    gid, exc = result
-    assert gid == failing and isinstance(exc, AssertionError)
-    assert message in str(exc)
+    assert_fails_visibly(nb, cell_id, code, failing, message)
 
 
 FIXED_LR = "def gd_step(A, b, x, lr):\n    return x - 0.1 * quadratic_grad(A, b, x)\n"
@@ -148,7 +116,7 @@ ONLY_2D = ("def quadratic_grad(A, b, x):\n"
     ("quadratic_grad", ONLY_2D, "test_quadratic_grad"),
 ])
 def test_hidden_tests_catch_what_visible_tests_miss(nb, cell_id, code, failing):
-    assert run(nb, {cell_id: code}, visible_only={failing}, upto=failing) is None
-    gid, exc = run(nb, {cell_id: code}, upto=failing)
+    assert run(nb, {cell_id: code}, visible_only={failing}, upto=failing) == []
+    [(gid, exc)] = run(nb, {cell_id: code}, upto=failing)
     assert gid == failing and isinstance(exc, AssertionError)
     assert "random test" in str(exc)

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from notebook_cells import assert_fails_visibly, check_structure, load, run, student_view_passes
+from notebook_cells import (
+    assert_coursekit_answer_fails,
+    assert_fails_visibly,
+    check_structure,
+    load,
+    run,
+    student_view_passes,
+)
 
 TESTS = ["test_lsq_grad", "test_epoch_batches", "test_step_decay", "test_minibatch_sgd",
          "test_normal_equations"]
@@ -100,6 +107,16 @@ def test_unshuffled_batches_are_caught(nb):
 
 def test_student_cells_and_visible_tests_need_no_coursekit(nb):
     assert student_view_passes(nb) == []
+
+
+def test_an_answer_importing_coursekit_fails_where_graded(nb):
+    assert_coursekit_answer_fails(nb, "normal_equations", """\
+from coursekit.objectives import LeastSquares
+
+
+def normal_equations(X, y):
+    return LeastSquares(X, y).solution()
+""", "test_normal_equations")
 
 
 # Correct answers written differently from the instructor's must pass the hidden tests too.

@@ -6,6 +6,7 @@ import re
 
 import pytest
 from notebook_cells import (
+    assert_coursekit_answer_fails,
     assert_fails_visibly,
     check_structure,
     load,
@@ -136,6 +137,16 @@ def test_hidden_tests_catch_what_visible_tests_miss(nb, cell_id, code, failing):
 
 def test_student_cells_and_visible_tests_need_no_coursekit(nb):
     assert student_view_passes(nb) == []
+
+
+def test_an_answer_importing_coursekit_fails_where_graded(nb):
+    assert_coursekit_answer_fails(nb, "rosenbrock_hess", """\
+from coursekit.objectives import Rosenbrock
+
+
+def rosenbrock_hess(x, a=1.0, b=100.0):
+    return Rosenbrock(a, b).hess(x)
+""", "test_rosenbrock_hess")
 
 
 # Correct answers written differently from the instructor's (expanded polynomials, an explicit
