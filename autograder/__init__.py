@@ -26,7 +26,7 @@ sys.modules.setdefault("rfc3987_syntax", None)
 
 #: Part of every cached grade's key: bump it when a change can alter a grade, so that a
 #: re-run re-grades everyone (``grade`` skips unchanged submissions otherwise).
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXERCISES_DIR = REPO_ROOT / "exercises"

@@ -14,6 +14,7 @@ import sys
 from . import EXERCISES_DIR, RELEASE_DIR
 from .nbgrader_config import CELL_TIMEOUT
 from .run import DEFAULT_TIMEOUT
+from .sandbox import Limits, SandboxUnavailable
 
 
 def _positive_int(text: str) -> int:
@@ -58,6 +59,16 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--course", metavar="DIR",
                    help="take ASSIGNMENT from another nbgrader course directory: "
                         "DIR/source/ASSIGNMENT/ with DIR/nbgrader_config.py if any")
+    g.add_argument("--memory-mb", type=_positive_int, default=Limits.memory_mb,
+                   help="address space of a student's kernel, MB (default: %(default)s)")
+    g.add_argument("--max-processes", type=_positive_int, default=Limits.processes,
+                   help="processes a student's kernel may run (default: %(default)s)")
+    g.add_argument("--output-mb", type=_positive_float, default=Limits.output_mb,
+                   help="output a notebook's cells may print, MB (default: %(default)s)")
+    g.add_argument("--unsafe-no-sandbox", action="store_true",
+                   help="run kernels without the bubblewrap sandbox, as yourself: only for "
+                        "trusted notebooks (student code could then read the hidden tests "
+                        "and change grades)")
     g.add_argument("--exercises", default=str(EXERCISES_DIR), help=argparse.SUPPRESS)
     # One new interpreter per student instead of forking a pre-imported server (benchmarks).
     g.add_argument("--no-fork-server", action="store_true", help=argparse.SUPPRESS)
@@ -93,7 +104,12 @@ def main(argv=None) -> int:
                                    timeout=args.timeout, cell_timeout=args.cell_timeout,
                                    exercises_dir=args.exercises, course=args.course,
                                    force=args.force, progress=not args.no_progress,
-                                   fork_server=not args.no_fork_server)
+                                   fork_server=not args.no_fork_server,
+                                   sandbox=not args.unsafe_no_sandbox,
+                                   limits=Limits(memory_mb=args.memory_mb,
+                                                 cpu_seconds=max(1, int(args.timeout)),
+                                                 processes=args.max_processes,
+                                                 output_mb=args.output_mb))
             print(run.summary)
             print(f"grades: {run.csv_path}")
             return 0
@@ -116,7 +132,7 @@ def main(argv=None) -> int:
                 n = copy_scores_to_gradebook(d, args.gradebook)
                 print(f"{d}: {n} cell scores written to {args.gradebook}")
             return 0
-    except (ValueError, TypeError, RuntimeError) as exc:
+    except (ValueError, TypeError, RuntimeError, SandboxUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 2  # pragma: no cover - argparse enforces a command

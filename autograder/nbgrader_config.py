@@ -20,9 +20,10 @@ COURSE_ID = "gd-course"
 CELL_TIMEOUT = 60
 #: What replaces a solution region in the released notebook.
 CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
-#: Files nbgrader never copies or grades (editor and OS litter).
+#: Files nbgrader never copies or grades: editor and OS litter, and the hidden tests (judged
+#: by the grader, never released; see autograder.hidden).
 IGNORE = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "__MACOSX", ".DS_Store",
-          "._*"]
+          "._*", "hidden_tests.py"]
 
 
 def load_config_file(path) -> Config:

@@ -10,7 +10,7 @@ import shutil
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import EXERCISES_DIR
@@ -34,6 +34,7 @@ from .run import (
     run_student,
     use_interpreter_path,
 )
+from .sandbox import Limits, check_available
 from .state import GradingState, run_key, student_key
 from .verify import (
     HIDDEN_BEGIN,
@@ -85,7 +86,8 @@ def _verdicts_for(prep: Prepared, sub: Submission, run: RunResult | None,
             continue
         autograded = read_notebook(run.autograded[name])
         v = verdict_from_autograded(name, autograded, prep.release_nb(name), prep.source_nb(name),
-                                    reported=run.reported.get(name))
+                                    reported=run.reported.get(name),
+                                    report=run.reports.get(name))
         if v.status == "graded":
             problems = tamper_check(read_notebook(nbf.path), prep.release_nb(name),
                                     prep.source_nb(name))
@@ -122,7 +124,8 @@ def _students_in_gradebook(db_url: str, assignment: str, course_id: str) -> set[
 def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
                      timeout: float = DEFAULT_TIMEOUT, cell_timeout: int = CELL_TIMEOUT,
                      exercises_dir=EXERCISES_DIR, course=None, force: bool = False,
-                     progress: bool = True, fork_server: bool = True) -> GradeRun:
+                     progress: bool = True, fork_server: bool = True, sandbox: bool = True,
+                     limits: Limits | None = None) -> GradeRun:
     """Grade every student in ``submissions`` with real nbgrader, each in its own process.
 
     Parameters
@@ -155,6 +158,13 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
         Start each student's grading process by forking a pre-imported server
         (:class:`autograder.run.ForkServer`) instead of a new interpreter: same isolation,
         seconds faster per student.
+    sandbox : bool
+        Run every kernel in the bubblewrap sandbox (:mod:`autograder.sandbox`). Checked
+        before anything is graded: :class:`~autograder.sandbox.SandboxUnavailable` says what
+        is missing. ``False`` only for trusted notebooks.
+    limits : Limits, optional
+        Resource limits of each kernel; default :class:`~autograder.sandbox.Limits` with
+        ``cpu_seconds`` = ``timeout``.
 
     Returns
     -------
@@ -178,12 +188,17 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
         if (Path(course) / "nbgrader_config.py").is_file():
             config_file = Path(course) / "nbgrader_config.py"
     source_dir = assignment_dir(assignment, exercises_dir)
+    if limits is None:
+        limits = Limits(cpu_seconds=max(1, int(timeout)))
+    if sandbox:
+        check_available()
     use_interpreter_path()
     out.mkdir(parents=True, exist_ok=True)
     db_url = f"sqlite:///{(out / 'gradebook.db').resolve()}"
     before = {p.name: hash_path(p) for p in submissions.iterdir()}
     state = GradingState(out)
-    key_of_run = run_key(source_dir, config_file, timeout=timeout, cell_timeout=cell_timeout)
+    key_of_run = run_key(source_dir, config_file, timeout=timeout, cell_timeout=cell_timeout,
+                         limits={**asdict(limits), "sandbox": bool(sandbox)})
     tmp = Path(tempfile.mkdtemp(prefix="autograder-grade-"))
     server = None
     try:
@@ -222,7 +237,7 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
             try:
                 return sub, key, run_student(prep, sub.student, ready, tmp / "run" / f"{i:05d}",
                                              timeout=timeout, cell_timeout=cell_timeout,
-                                             server=server)
+                                             server=server, limits=limits, sandbox=sandbox)
             except Exception as exc:  # e.g. the disk is full: this student's row says so
                 return sub, key, RunResult(sub.student, "crashed",
                                            f"could not run: {type(exc).__name__}: {exc}"[:300])

@@ -26,13 +26,15 @@ import threading
 import time
 import uuid
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import nbformat
 
 from . import EXERCISES_DIR, RELEASE_DIR
+from .hidden import HIDDEN_TESTS_FILE, hidden_tests_path
 from .nbgrader_config import CELL_TIMEOUT, COURSE_ID, IGNORE, course_config
+from .sandbox import Limits
 from .verify import (
     autograded_cells,
     cell_errors,
@@ -91,6 +93,9 @@ class Prepared:
         ``notebook -> autograded points``.
     course_id : str
         nbgrader course id of the gradebooks (ours, or the one of ``config_file``).
+    hidden_tests : Path or None
+        Private copy of the assignment's ``hidden_tests.py`` (see :mod:`autograder.hidden`);
+        ``None`` when the assignment has none (its test cells alone decide).
     config_file : Path or None
         Another course's ``nbgrader_config.py`` applied to every private course
         (``grade --course``); ``None`` for this course's own assignments.
@@ -102,6 +107,8 @@ class Prepared:
     max_scores: dict[str, float] = field(default_factory=dict)
     course_id: str = COURSE_ID
     config_file: Path | None = None
+    #: The assignment's ``hidden_tests.py`` (a private copy), judged in the grader's process.
+    hidden_tests: Path | None = None
 
     def config(self, root, **kw):
         """nbgrader configuration of a private course at ``root`` for this assignment."""
@@ -232,7 +239,12 @@ def prepare(assignment: str, workdir, exercises_dir=EXERCISES_DIR, db_url: str |
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id) as gb:
         names = sorted(nb.name for nb in gb.find_assignment(assignment).notebooks)
-    prep = Prepared(assignment, course, names, {}, course_id, config_file)
+    hidden = hidden_tests_path(src)
+    if hidden is not None:
+        # A copy outside the course: nbgrader never sees it, and the run grades everyone
+        # with the same tests even if the file is edited meanwhile.
+        hidden = Path(shutil.copy(hidden, Path(workdir).resolve() / HIDDEN_TESTS_FILE))
+    prep = Prepared(assignment, course, names, {}, course_id, config_file, hidden)
     # Autograded points only: manually graded answers (a course like nbgrader's ps1 has them)
     # are the formgrader's business, and ``max_score`` in grades.csv says what we graded.
     prep.max_scores = {n: float(sum(autograded_cells(prep.release_nb(n)).values()))
@@ -320,6 +332,9 @@ class RunResult:
     feedback: dict[str, Path] = field(default_factory=dict)
     reported: dict[str, dict[str, float]] = field(default_factory=dict)
     seconds: float = 0.0
+    #: ``notebook -> {hidden_failures, hidden_cases, probe_timeout, output_dropped_bytes}``
+    #: as :mod:`autograder.execute` found them.
+    reports: dict[str, dict] = field(default_factory=dict)
 
 
 def kill_tagged(tag: str) -> int:
@@ -593,7 +608,8 @@ def _server_main() -> int:
 
 def run_student(prep: Prepared, student: str, notebooks: dict[str, Path], workdir,
                 timeout: float = DEFAULT_TIMEOUT, cell_timeout: int = CELL_TIMEOUT,
-                server: ForkServer | None = None) -> RunResult:
+                server: ForkServer | None = None, limits: Limits | None = None,
+                sandbox: bool = True) -> RunResult:
     """Autograde one student's notebooks in a child process with a wall-clock limit.
 
     Parameters
@@ -614,17 +630,27 @@ def run_student(prep: Prepared, student: str, notebooks: dict[str, Path], workdi
     server : ForkServer, optional
         Fork the student's process from this pre-imported server (much faster start); by
         default, or if the server is gone, a new interpreter is started.
+    limits : Limits, optional
+        Resource limits of the kernel (default :class:`autograder.sandbox.Limits` with
+        ``cpu_seconds`` = ``timeout``).
+    sandbox : bool
+        Run the kernel in the bubblewrap sandbox of :mod:`autograder.sandbox` (default).
+        ``False`` only for trusted notebooks: the kernel then runs as the grader.
     """
     if not timeout or timeout <= 0:
         raise ValueError(f"timeout: expected a positive number of seconds, got {timeout}")
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     tag = uuid.uuid4().hex
+    if limits is None:
+        limits = Limits(cpu_seconds=max(1, int(timeout)))
     job = {"assignment": prep.assignment, "template_db": str(prep.db_path),
            "source_dir": str(prep.source_dir), "course": str(workdir / "course"),
            "notebooks": {k: str(v) for k, v in notebooks.items()},
            "cell_timeout": int(cell_timeout), "result": str(workdir / "result.json"),
-           "config_file": str(prep.config_file) if prep.config_file else None}
+           "config_file": str(prep.config_file) if prep.config_file else None,
+           "hidden_tests": str(prep.hidden_tests) if prep.hidden_tests else None,
+           "sandbox": bool(sandbox), "limits": asdict(limits)}
     (workdir / "job.json").write_text(json.dumps(job))
     start = time.monotonic()
     pid = server.spawn(workdir / "job.json", tag, workdir / "child.log", workdir) \
@@ -688,7 +714,8 @@ def _collect_result(student: str, workdir: Path, status: str | None, rc, timeout
     return RunResult(student, None, "",
                      autograded={k: Path(v) for k, v in data["autograded"].items()},
                      feedback={k: Path(v) for k, v in data.get("feedback", {}).items()},
-                     reported=data["reported"], seconds=seconds)
+                     reported=data["reported"], seconds=seconds,
+                     reports=data.get("reports", {}))
 
 
 def _tail(path: Path, n: int = 400) -> str:
@@ -731,6 +758,23 @@ def sanitize_for_feedback(nb) -> None:
                 out["traceback"] = [f"{out.get('ename', 'Error')}: {out.get('evalue', '')}"]
 
 
+def _set_up_execution(config, job: dict, runtime_dir: Path) -> None:
+    """Make nbgrader's autograde run the hidden-test probe, in the sandbox, within limits."""
+    from . import execute, hidden, sandbox
+
+    limits = Limits(**job.get("limits") or {})
+    execute.LIMITS = limits
+    execute.SANDBOX = bool(job.get("sandbox"))
+    execute.REPORT.clear()
+    execute.HIDDEN = hidden.load(job["hidden_tests"]) if job.get("hidden_tests") else None
+    sandbox.SandboxedKernelManager.limits = limits
+    config.Autograde.autograde_preprocessors = execute.autograde_preprocessors()
+    # The kernel's connection file goes to a folder of this student's own (the sandbox makes
+    # it readable by the kernel's user), not to the grader's shared Jupyter runtime folder.
+    runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.environ["JUPYTER_RUNTIME_DIR"] = str(runtime_dir)
+
+
 def _child_main(job_path: str) -> int:
     """Body of the child process: one student's private nbgrader course."""
     job = json.loads(Path(job_path).read_text())
@@ -753,6 +797,7 @@ def _child_main(job_path: str) -> int:
             shutil.copy(path, course / "submitted" / "student" / a / f"{name}.ipynb")
         config = course_config(course, cell_timeout=job["cell_timeout"],
                                config_file=job.get("config_file"))
+        _set_up_execution(config, job, course.parent / "runtime")
         api = _quiet_api(config)
         res = api.autograde(a, "student")
         if not res.get("success"):
@@ -788,7 +833,11 @@ def _child_main(job_path: str) -> int:
             fdir = course / "feedback" / "student" / a
             feedback = {n: str(fdir / f"{n}.html") for n in job["notebooks"]
                         if (fdir / f"{n}.html").exists()}
-        return finish(success=True, reported=reported, autograded=autograded, feedback=feedback)
+        from . import execute
+
+        reports = {name: asdict(r) for name, r in execute.REPORT.items()}
+        return finish(success=True, reported=reported, autograded=autograded, feedback=feedback,
+                      reports=reports)
     except Exception as exc:  # any failure is this student's, reported as data
         return finish(success=False, error=f"{type(exc).__name__}: {exc}"[:500])
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from . import __version__
 from .collect import Submission, hash_path
+from .hidden import HIDDEN_TESTS_FILE
 from .nbgrader_config import IGNORE
 from .report import StudentRow
 from .verify import Verdict
@@ -37,7 +38,9 @@ STATE_FORMAT = 1
 
 
 def _ignored(rel: Path) -> bool:
-    return any(fnmatch.fnmatch(part, pat) for part in rel.parts for pat in IGNORE)
+    # The hidden tests are never released, but they decide grades: they count.
+    return any(fnmatch.fnmatch(part, pat) for part in rel.parts for pat in IGNORE
+               if pat != HIDDEN_TESTS_FILE)
 
 
 def source_hash(folder) -> str:
@@ -59,7 +62,8 @@ def source_hash(folder) -> str:
     return h.hexdigest()
 
 
-def run_key(source_dir, config_file=None, *, timeout: float, cell_timeout: int) -> str:
+def run_key(source_dir, config_file=None, *, timeout: float, cell_timeout: int,
+            limits: dict | None = None) -> str:
     """The part of every student's key that is shared by the whole run.
 
     Parameters
@@ -70,13 +74,16 @@ def run_key(source_dir, config_file=None, *, timeout: float, cell_timeout: int) 
         The course's ``nbgrader_config.py`` when grading another course (``--course``).
     timeout, cell_timeout : float, int
         The run's limits: a larger limit can turn a ``timeout`` into a grade.
+    limits : dict, optional
+        The kernels' resource limits and whether they ran sandboxed (same reason).
     """
     import nbgrader
 
     parts = {"grader": __version__, "nbgrader": nbgrader.__version__,
              "source": source_hash(source_dir),
              "config": hash_path(Path(config_file)) if config_file else "",
-             "timeout": float(timeout), "cell_timeout": int(cell_timeout)}
+             "timeout": float(timeout), "cell_timeout": int(cell_timeout),
+             "limits": limits or {}}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 

@@ -181,8 +181,41 @@ def cell_errors(cell) -> list[tuple[str, str]]:
             if o.get("output_type") == "error"]
 
 
+def limits_reached(autograded_nb, report: dict | None = None) -> tuple[str, str] | None:
+    """The first resource limit the student's code ran into, as ``(status, detail)``.
+
+    Read from the executed notebook (a ``MemoryError`` under the address-space limit, a
+    failed ``fork`` under the process limit, a cell interrupted by the cell time limit) and
+    from the grading process's ``report`` (output dropped past the output limit, hidden
+    tests that ran out of time). ``None`` when no limit was reached.
+    """
+    report = report or {}
+    if report.get("output_dropped_bytes"):
+        return ("crashed", f"output limit reached: the cells printed too much; "
+                           f"{report['output_dropped_bytes']} bytes were dropped")
+    timed_out = []
+    for index, cell in enumerate(autograded_nb.cells):
+        if cell.get("cell_type") != "code":
+            continue
+        where = _nbgrader_meta(cell).get("grade_id") or f"cell {index + 1}"
+        for ename, evalue in cell_errors(cell):
+            if ename == "MemoryError":
+                return ("crashed", f"memory limit reached in {where} (MemoryError)")
+            if ename == "BlockingIOError" or (ename == "OSError" and
+                                              "Resource temporarily unavailable" in evalue):
+                return ("crashed", f"process limit reached in {where} ({ename}: {evalue})"[:300])
+            if ename in TIMEOUT_ERRORS:
+                timed_out.append(where)
+    if report.get("probe_timeout"):
+        timed_out.append("the hidden tests")
+    if timed_out:
+        return ("timeout", f"cell time limit reached in {', '.join(timed_out)}")
+    return None
+
+
 def verdict_from_autograded(notebook: str, autograded_nb, release_nb, source_nb,
-                            reported: dict[str, float] | None = None) -> Verdict:
+                            reported: dict[str, float] | None = None,
+                            report: dict | None = None) -> Verdict:
     """Recompute the score of one autograded notebook and decide its status.
 
     Parameters
@@ -196,6 +229,9 @@ def verdict_from_autograded(notebook: str, autograded_nb, release_nb, source_nb,
     reported : dict, optional
         ``grade_id -> auto_score`` as nbgrader's gradebook recorded it; a disagreement with the
         recomputed score marks the notebook ``crashed`` (something interfered with grading).
+    report : dict, optional
+        What the grading process found (:class:`autograder.execute.NotebookReport` as a
+        dict): see :func:`limits_reached`.
 
     Returns
     -------
@@ -207,7 +243,7 @@ def verdict_from_autograded(notebook: str, autograded_nb, release_nb, source_nb,
                 if is_test_cell(c)}
     source_tests = {_nbgrader_meta(c)["grade_id"]: c for c in source_nb.cells if is_test_cell(c)}
     cells: dict[str, tuple[float, float]] = {}
-    problems, timed_out = [], []
+    problems = []
     for gid, points in expected.items():
         cell = restored.get(gid)
         if cell is None:
@@ -219,8 +255,6 @@ def verdict_from_autograded(notebook: str, autograded_nb, release_nb, source_nb,
             cells[gid] = (0.0, points)
             continue
         errors = cell_errors(cell)
-        if any(ename in TIMEOUT_ERRORS for ename, _ in errors):
-            timed_out.append(gid)
         cells[gid] = (0.0 if errors else points, points)
     if reported is not None:
         for gid, (score, _) in cells.items():
@@ -231,9 +265,11 @@ def verdict_from_autograded(notebook: str, autograded_nb, release_nb, source_nb,
     max_score = sum(expected.values())
     if problems:
         return Verdict(notebook, "crashed", 0.0, max_score, "; ".join(problems), cells)
-    if timed_out:
-        return Verdict(notebook, "timeout", score, max_score,
-                       f"cell time limit reached in {', '.join(timed_out)}", cells)
+    limit = limits_reached(autograded_nb, report)
+    if limit is not None and limit[0] == "crashed":
+        return Verdict(notebook, "crashed", 0.0, max_score, limit[1], cells)
+    if limit is not None:  # a cell ran out of time: the other cells still count
+        return Verdict(notebook, "timeout", score, max_score, limit[1], cells)
     failed = [gid for gid, (s, m) in cells.items() if s < m]
     detail = f"failed: {', '.join(failed)}" if failed else ""
     return Verdict(notebook, "graded", score, max_score, detail, cells)

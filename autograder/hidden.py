@@ -1,0 +1,335 @@
+"""Hidden tests whose verdict is decided in the grader's process, never in the student's kernel.
+
+An assignment's hidden tests live in ``exercises/<assignment>/hidden_tests.py``, beside the
+notebook and never released. For each autograded test cell (by ``grade_id``) the file builds
+*cases*: a :class:`Call` for the student's kernel (an expression over the student's functions,
+with inputs that are plain data) and a check that runs here, in the grader, with coursekit::
+
+    TESTS = HiddenTests()
+
+    @TESTS.cell("test_quadratic_grad", seed=20261)
+    def _(rng):
+        A, b, x = ...                                 # random inputs, drawn here
+        expected = Quadratic(A, b).grad(x)             # the reference, computed here
+        what = "quadratic_grad (random test 0, d=3)"
+        yield Case(what, Call("quadratic_grad(A, b, x)", A=A, b=b, x=x),
+                   lambda got: check_array(what, got.value, expected))
+
+At grading time, after every cell of the notebook has run, one *probe* cell is executed in the
+same kernel: it evaluates each call and prints the results as plain data
+(:mod:`autograder._codec`). The checks then compare them with the reference here. The kernel
+sees the inputs only then, after the student's functions exist; it never sees the expected
+values, the checks or this file; and patching NumPy, ``assert``, the notebook's helpers or
+IPython inside the kernel changes nothing about how a result is judged. A test cell earns its
+points when it ran without error in the kernel *and* every hidden case of it passed here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import inspect
+import io
+import json
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import _codec
+from ._codec import Opaque
+
+#: File of an assignment's hidden tests, beside its notebook(s); never released.
+HIDDEN_TESTS_FILE = "hidden_tests.py"
+#: Start of each result line the probe prints (followed by a per-run nonce).
+PROBE_MARK = "@@autograder-probe"
+
+
+# --------------------------------------------------------------------------- the cases
+
+
+@dataclass(frozen=True)
+class Call:
+    """What the student's kernel evaluates: ``expr`` with ``inputs`` bound as names.
+
+    Parameters
+    ----------
+    expr : str
+        A Python expression over the student's names, e.g.
+        ``"conv2d_backward(dout, conv2d_forward(x, w, b, stride=s, pad=p)[1])"`` or
+        ``"backtracking(lambda z: rosenbrock(z, a, b), x, d, g, 1.0, 0.5, 1e-4, 30)"``.
+    setup : str
+        Statements run before ``expr`` (e.g. ``"gen = np.random.default_rng(seed)"``).
+    keep : tuple of str
+        Names whose values are also returned *after* the call (to check that an argument was
+        not changed in place).
+    **inputs
+        Plain data (arrays, numbers, lists, strings) bound as names.
+    """
+
+    expr: str
+    inputs: dict = field(default_factory=dict)
+    setup: str = ""
+    keep: tuple = ()
+
+    def __init__(self, expr: str, *, setup: str = "", keep: Iterable[str] = (), **inputs):
+        if not isinstance(expr, str) or not expr.strip():
+            raise ValueError(f"expr: expected a Python expression, got {expr!r}")
+        object.__setattr__(self, "expr", expr)
+        object.__setattr__(self, "inputs", dict(inputs))
+        object.__setattr__(self, "setup", setup)
+        object.__setattr__(self, "keep", tuple(keep))
+
+    def plain(self) -> dict:
+        """The call as JSON-ready data (what is sent to the kernel)."""
+        return {"expr": self.expr, "setup": self.setup, "keep": list(self.keep),
+                "inputs": _codec.encode(self.inputs)}
+
+
+@dataclass
+class Got:
+    """What the kernel returned for one call.
+
+    Attributes
+    ----------
+    value : object
+        The decoded result (an :class:`Opaque` when it was not plain data).
+    error : str or None
+        ``"TypeError: ..."`` when the student's code raised.
+    kept : dict
+        Values of the call's ``keep`` names after the call.
+    missing : bool
+        The kernel gave no result (it stopped before the probe reached this case).
+    """
+
+    value: Any = None
+    error: str | None = None
+    kept: dict = field(default_factory=dict)
+    missing: bool = False
+
+
+@dataclass
+class Case:
+    """One hidden test case: a call for the kernel and a check for the grader.
+
+    ``check(got)`` raises ``AssertionError`` with the message the student will read.
+    """
+
+    what: str
+    call: Call
+    check: Callable[[Got], None]
+
+
+class HiddenTests:
+    """The hidden tests of one assignment: a case builder per test cell's ``grade_id``."""
+
+    def __init__(self):
+        self._builders: dict[str, tuple[Callable, int]] = {}
+
+    def cell(self, grade_id: str, *, seed: int):
+        """Register ``builder(rng) -> iterable of Case`` for the test cell ``grade_id``."""
+        if grade_id in self._builders:
+            raise ValueError(f"grade_id: {grade_id!r} has hidden tests already")
+
+        def register(builder):
+            self._builders[grade_id] = (builder, int(seed))
+            return builder
+        return register
+
+    @property
+    def grade_ids(self) -> list[str]:
+        return list(self._builders)
+
+    def cases(self, grade_id: str) -> list[Case]:
+        """The cases of one test cell, drawn from its own seeded generator (reproducible)."""
+        builder, seed = self._builders[grade_id]
+        cases = list(builder(np.random.default_rng(seed)))
+        for case in cases:
+            if not isinstance(case, Case):
+                raise TypeError(f"hidden tests of {grade_id}: expected Case objects, got "
+                                f"{type(case).__name__}")
+        return cases
+
+
+def load(path) -> HiddenTests:
+    """Import an assignment's ``hidden_tests.py`` (in the grader) and return its ``TESTS``."""
+    path = Path(path)
+    spec = importlib.util.spec_from_file_location(f"_hidden_tests_{uuid.uuid4().hex}", path)
+    if spec is None or spec.loader is None:
+        raise ValueError(f"hidden tests: cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    tests = getattr(module, "TESTS", None)
+    if not isinstance(tests, HiddenTests):
+        raise ValueError(f"hidden tests: {path} must define TESTS = HiddenTests()")
+    return tests
+
+
+def hidden_tests_path(source_dir) -> Path | None:
+    """``source_dir/hidden_tests.py`` if it exists."""
+    path = Path(source_dir) / HIDDEN_TESTS_FILE
+    return path if path.is_file() else None
+
+
+# --------------------------------------------------------------------------- the probe
+
+
+def _probe_runtime(payload: str, mark: str, user: dict, codec_source: str) -> None:
+    """Body of the probe cell (its source is sent to the kernel; see :func:`probe_source`).
+
+    Evaluates every call in a copy of the notebook's namespace and prints one line per case:
+    ``mark {"i": k, "value": ...}`` or ``mark {"i": k, "error": "..."}``.
+    """
+    import json as _json
+    import sys as _sys
+
+    codec: dict = {"__name__": "_autograder_codec"}
+    exec(codec_source, codec)  # noqa: S102 - the grader's own codec, not student code
+    for i, case in enumerate(_json.loads(payload)):
+        env = dict(user)
+        try:
+            env.update(codec["decode"](case["inputs"]))
+            if case["setup"]:
+                exec(case["setup"], env)  # noqa: S102
+            value = eval(case["expr"], env)  # noqa: S307
+            line = {"i": i, "value": codec["encode"](value),
+                    "kept": {k: codec["encode"](env.get(k)) for k in case["keep"]}}
+        except Exception as exc:  # the student's code raised: a result like any other
+            line = {"i": i, "error": f"{type(exc).__name__}: {exc}"[:500]}
+        _sys.stdout.write(f"{mark} {_json.dumps(line)}\n")
+        _sys.stdout.flush()
+
+
+def probe_source(cases: list[Case], nonce: str) -> str:
+    """Source of the probe cell for ``cases``: the runtime, the codec and the calls as data."""
+    payload = json.dumps([c.call.plain() for c in cases])
+    runtime = inspect.getsource(_probe_runtime)
+    codec = inspect.getsource(_codec)
+    return (f"# Added by the autograder after your last cell: it calls your functions on the\n"
+            f"# hidden tests' inputs and prints the results; they are checked by the grader.\n"
+            f"{runtime}\n"
+            f"_probe_runtime({payload!r}, {PROBE_MARK + nonce!r}, dict(globals()),\n"
+            f"               {codec!r})\n")
+
+
+def parse_probe_output(text: str, nonce: str, n: int) -> list[Got]:
+    """The :class:`Got` of each of ``n`` cases from the probe's printed lines.
+
+    Lines not starting with the run's mark (the student's own prints) are ignored; a case with
+    no line, or with a malformed one, is ``missing``.
+    """
+    mark = PROBE_MARK + nonce + " "
+    got = [Got(missing=True) for _ in range(n)]
+    for line in text.splitlines():
+        if not line.startswith(mark):
+            continue
+        try:
+            data = json.loads(line[len(mark):])
+            i = int(data["i"])
+            if not 0 <= i < n or not got[i].missing:
+                continue
+            if "error" in data:
+                got[i] = Got(error=str(data["error"])[:500])
+            else:
+                got[i] = Got(value=_codec.decode(data["value"]),
+                             kept={str(k): _codec.decode(v)
+                                   for k, v in dict(data.get("kept", {})).items()})
+        except (ValueError, KeyError, TypeError):
+            continue
+    return got
+
+
+# --------------------------------------------------------------------------- the verdict
+
+
+def judge(cases: list[Case], results: list[Got]) -> list[str]:
+    """Check each result in the grader; return the failure messages (empty: all passed)."""
+    failures = []
+    for case, got in zip(cases, results, strict=True):
+        if got.missing:
+            failures.append(f"{case.what}: no result (the notebook stopped before the hidden "
+                            "tests ran this case: a time limit, a crash or output that was "
+                            "not printed)")
+            continue
+        if got.error is not None:
+            failures.append(f"{case.what} raised {got.error}")
+            continue
+        try:
+            case.check(got)
+        except AssertionError as exc:
+            failures.append(str(exc) or f"{case.what} is wrong")
+        except Exception as exc:  # e.g. the student returned something odd: still a failure
+            failures.append(f"{case.what}: the result could not be checked "
+                            f"({type(exc).__name__}: {exc})"[:500])
+    return failures
+
+
+def run_in_namespace(tests: HiddenTests, grade_id: str, namespace: dict) -> list[str]:
+    """Run one cell's hidden tests against ``namespace`` in this process (no kernel).
+
+    The same probe source and codec as in a kernel, executed with ``exec``: used by the
+    exercise tests, which run a notebook's cells in-process.
+    """
+    cases = tests.cases(grade_id)
+    nonce = uuid.uuid4().hex
+    out = io.StringIO()
+    env = dict(namespace)
+    with contextlib.redirect_stdout(out):
+        exec(compile(probe_source(cases, nonce), f"<probe {grade_id}>", "exec"), env)  # noqa: S102
+    return judge(cases, parse_probe_output(out.getvalue(), nonce, len(cases)))
+
+
+# --------------------------------------------------------------------------- the checks
+
+
+def _describe(got) -> str:
+    if isinstance(got, Opaque):
+        return f"a {got.type_name}"
+    return f"a {type(got).__name__}"
+
+
+def check_array(what: str, got, expected, rtol: float = 1e-7, atol: float = 1e-10) -> None:
+    """Fail with an actionable message unless ``got`` is an array close to ``expected``.
+
+    The same rules and messages as the notebooks' own ``check_array`` helper.
+    """
+    expected = np.asarray(expected, dtype=float)
+    if not isinstance(got, np.ndarray):
+        raise AssertionError(f"{what} returned {_describe(got)}; expected a NumPy array of "
+                             f"shape {expected.shape} (did you forget a `return`?)")
+    if got.shape != expected.shape:
+        raise AssertionError(f"{what} returned shape {got.shape}; expected {expected.shape}")
+    if got.dtype.kind not in "biuf":
+        raise AssertionError(f"{what} returned an array of {got.dtype}; expected numbers")
+    if not np.all(np.isfinite(got)):
+        raise AssertionError(f"{what} returned NaN or inf: {got}")
+    if not np.allclose(got, expected, rtol=rtol, atol=atol):
+        worst = np.unravel_index(np.argmax(np.abs(got - expected)), got.shape)
+        raise AssertionError(f"{what} is wrong: at index {tuple(int(i) for i in worst)} it "
+                             f"returned {got[worst]!r}; expected {expected[worst]!r}")
+
+
+def check_number(what: str, got, expected, rtol: float = 1e-7, atol: float = 1e-12) -> None:
+    """Fail unless ``got`` is a real number (or a one-element array) close to ``expected``.
+
+    The same rules and messages as the notebooks' own ``check_number`` helper.
+    """
+    if isinstance(got, np.ndarray) and got.size == 1 and got.dtype.kind in "biuf":
+        got = got.item()
+    if isinstance(got, bool) or not isinstance(got, (int, float)):
+        raise AssertionError(f"{what} returned {_describe(got)}; expected a number (a Python "
+                             "or NumPy float; did you forget a `return`?)")
+    if not np.isfinite(got):
+        raise AssertionError(f"{what} returned {got}; expected the finite number "
+                             f"{float(expected)!r}")
+    if not np.isclose(got, expected, rtol=rtol, atol=atol):
+        raise AssertionError(f"{what} is wrong: it returned {float(got)!r}; expected "
+                             f"{float(expected)!r}")
+
+
+__all__ = ["Call", "Case", "Got", "HiddenTests", "HIDDEN_TESTS_FILE", "check_array",
+           "check_number", "hidden_tests_path", "judge", "load", "parse_probe_output",
+           "probe_source", "run_in_namespace"]
