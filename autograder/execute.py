@@ -95,7 +95,8 @@ class GradingExecute(Execute):
         if not cases:
             return
         nonce = uuid.uuid4().hex
-        probe = nbformat.v4.new_code_cell(probe_source(cases, nonce))
+        names = [gid for gid, group in groups for _ in group]
+        probe = nbformat.v4.new_code_cell(probe_source(cases, nonce, names))
         self.nb.cells.append(probe)
         self._probe_index = len(self.nb.cells) - 1
         try:
@@ -106,6 +107,8 @@ class GradingExecute(Execute):
                for o in probe.outputs if o.get("output_type") == "error"):
             self._report.probe_timeout = True
         results = parse_probe_output("".join(self._probe_text), nonce, len(cases))
+        if any(got.timed_out for got in results):
+            self._report.probe_timeout = True
         self._report.hidden_cases = len(cases)
         start = 0
         for gid, group in groups:

@@ -27,10 +27,10 @@ points when it ran without error in the kernel *and* every hidden case of it pas
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import inspect
 import io
 import json
+import types
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -46,6 +46,8 @@ from ._codec import Opaque
 HIDDEN_TESTS_FILE = "hidden_tests.py"
 #: Start of each result line the probe prints (followed by a per-run nonce).
 PROBE_MARK = "@@autograder-probe"
+#: Seconds one hidden-test case may run in the kernel.
+CASE_SECONDS = 10.0
 
 
 # --------------------------------------------------------------------------- the cases
@@ -80,13 +82,16 @@ class Call:
             raise ValueError(f"expr: expected a Python expression, got {expr!r}")
         object.__setattr__(self, "expr", expr)
         object.__setattr__(self, "inputs", dict(inputs))
+        # Encoded now: a builder that goes on to change an input array in place must not
+        # change what this call sends.
+        object.__setattr__(self, "_encoded", _codec.encode(dict(inputs)))
         object.__setattr__(self, "setup", setup)
         object.__setattr__(self, "keep", tuple(keep))
 
     def plain(self) -> dict:
         """The call as JSON-ready data (what is sent to the kernel)."""
         return {"expr": self.expr, "setup": self.setup, "keep": list(self.keep),
-                "inputs": _codec.encode(self.inputs)}
+                "inputs": self._encoded}
 
 
 @dataclass
@@ -103,12 +108,16 @@ class Got:
         Values of the call's ``keep`` names after the call.
     missing : bool
         The kernel gave no result (it stopped before the probe reached this case).
+    timed_out : bool
+        The case ran out of time (:data:`CASE_SECONDS`), or was skipped after one of its
+        cell's cases did.
     """
 
     value: Any = None
     error: str | None = None
     kept: dict = field(default_factory=dict)
     missing: bool = False
+    timed_out: bool = False
 
 
 @dataclass
@@ -155,13 +164,17 @@ class HiddenTests:
 
 
 def load(path) -> HiddenTests:
-    """Import an assignment's ``hidden_tests.py`` (in the grader) and return its ``TESTS``."""
+    """Import an assignment's ``hidden_tests.py`` (in the grader) and return its ``TESTS``.
+
+    Compiled from its text, so no ``__pycache__`` is written beside the sources.
+    """
     path = Path(path)
-    spec = importlib.util.spec_from_file_location(f"_hidden_tests_{uuid.uuid4().hex}", path)
-    if spec is None or spec.loader is None:
-        raise ValueError(f"hidden tests: cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    if not path.is_file():
+        raise ValueError(f"hidden tests: expected a hidden_tests.py file, got {path}")
+    module = types.ModuleType(f"_hidden_tests_{uuid.uuid4().hex}")
+    module.__file__ = str(path)
+    exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"),  # noqa: S102
+         module.__dict__)
     tests = getattr(module, "TESTS", None)
     if not isinstance(tests, HiddenTests):
         raise ValueError(f"hidden tests: {path} must define TESTS = HiddenTests()")
@@ -177,42 +190,76 @@ def hidden_tests_path(source_dir) -> Path | None:
 # --------------------------------------------------------------------------- the probe
 
 
-def _probe_runtime(payload: str, mark: str, user: dict, codec_source: str) -> None:
+def _probe_runtime(payload: str, mark: str, user: dict, codec_source: str,
+                   case_seconds: float) -> None:
     """Body of the probe cell (its source is sent to the kernel; see :func:`probe_source`).
 
     Evaluates every call in a copy of the notebook's namespace and prints one line per case:
-    ``mark {"i": k, "value": ...}`` or ``mark {"i": k, "error": "..."}``.
+    ``mark {"i": k, "value": ...}`` or ``mark {"i": k, "error": "..."}``. A case may run
+    ``case_seconds``; after one runs out of time, the rest of its test cell's cases are
+    skipped (a student's endless loop costs seconds, not one cell time limit per case).
     """
     import json as _json
+    import signal as _signal
     import sys as _sys
+
+    class CaseTimeout(BaseException):  # not an Exception: the student's `except` won't eat it
+        pass
+
+    def alarm(signum, frame):
+        raise CaseTimeout()
 
     codec: dict = {"__name__": "_autograder_codec"}
     exec(codec_source, codec)  # noqa: S102 - the grader's own codec, not student code
-    for i, case in enumerate(_json.loads(payload)):
-        env = dict(user)
-        try:
-            env.update(codec["decode"](case["inputs"]))
-            if case["setup"]:
-                exec(case["setup"], env)  # noqa: S102
-            value = eval(case["expr"], env)  # noqa: S307
-            line = {"i": i, "value": codec["encode"](value),
-                    "kept": {k: codec["encode"](env.get(k)) for k in case["keep"]}}
-        except Exception as exc:  # the student's code raised: a result like any other
-            line = {"i": i, "error": f"{type(exc).__name__}: {exc}"[:500]}
-        _sys.stdout.write(f"{mark} {_json.dumps(line)}\n")
-        _sys.stdout.flush()
+    previous = _signal.signal(_signal.SIGALRM, alarm)
+    out_of_time: set = set()
+    try:
+        for i, case in enumerate(_json.loads(payload)):
+            env = dict(user)
+            line: dict = {"i": i}
+            if case["group"] in out_of_time:
+                line.update(error="skipped: an earlier case of this test ran out of time",
+                            timeout=True)
+            else:
+                _signal.setitimer(_signal.ITIMER_REAL, case_seconds)
+                try:
+                    env.update(codec["decode"](case["inputs"]))
+                    if case["setup"]:
+                        exec(case["setup"], env)  # noqa: S102
+                    value = eval(case["expr"], env)  # noqa: S307
+                    _signal.setitimer(_signal.ITIMER_REAL, 0)
+                    line.update(value=codec["encode"](value),
+                                kept={k: codec["encode"](env.get(k)) for k in case["keep"]})
+                except CaseTimeout:
+                    out_of_time.add(case["group"])
+                    line.update(error=f"ran longer than {case_seconds:g} s (the time limit of "
+                                      "one hidden test case)", timeout=True)
+                except Exception as exc:  # the student's code raised: a result like any other
+                    line.update(error=f"{type(exc).__name__}: {exc}"[:500])
+                finally:
+                    _signal.setitimer(_signal.ITIMER_REAL, 0)
+            _sys.stdout.write(f"{mark} {_json.dumps(line)}\n")
+            _sys.stdout.flush()
+    finally:
+        _signal.signal(_signal.SIGALRM, previous)
 
 
-def probe_source(cases: list[Case], nonce: str) -> str:
-    """Source of the probe cell for ``cases``: the runtime, the codec and the calls as data."""
-    payload = json.dumps([c.call.plain() for c in cases])
+def probe_source(cases: list[Case], nonce: str, groups: list[str] | None = None,
+                 case_seconds: float = CASE_SECONDS) -> str:
+    """Source of the probe cell for ``cases``: the runtime, the codec and the calls as data.
+
+    ``groups`` names each case's test cell (a timed-out case skips the rest of its group).
+    """
+    groups = groups or ["all"] * len(cases)
+    payload = json.dumps([{**c.call.plain(), "group": g} for c, g in zip(cases, groups,
+                                                                         strict=True)])
     runtime = inspect.getsource(_probe_runtime)
     codec = inspect.getsource(_codec)
     return (f"# Added by the autograder after your last cell: it calls your functions on the\n"
             f"# hidden tests' inputs and prints the results; they are checked by the grader.\n"
             f"{runtime}\n"
             f"_probe_runtime({payload!r}, {PROBE_MARK + nonce!r}, dict(globals()),\n"
-            f"               {codec!r})\n")
+            f"               {codec!r}, {float(case_seconds)!r})\n")
 
 
 def parse_probe_output(text: str, nonce: str, n: int) -> list[Got]:
@@ -232,7 +279,7 @@ def parse_probe_output(text: str, nonce: str, n: int) -> list[Got]:
             if not 0 <= i < n or not got[i].missing:
                 continue
             if "error" in data:
-                got[i] = Got(error=str(data["error"])[:500])
+                got[i] = Got(error=str(data["error"])[:500], timed_out=bool(data.get("timeout")))
             else:
                 got[i] = Got(value=_codec.decode(data["value"]),
                              kept={str(k): _codec.decode(v)
@@ -255,7 +302,8 @@ def judge(cases: list[Case], results: list[Got]) -> list[str]:
                             "not printed)")
             continue
         if got.error is not None:
-            failures.append(f"{case.what} raised {got.error}")
+            failures.append(f"{case.what}: {got.error}" if got.timed_out
+                            else f"{case.what} raised {got.error}")
             continue
         try:
             case.check(got)

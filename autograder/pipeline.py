@@ -42,6 +42,7 @@ from .verify import (
     Verdict,
     autograded_cells,
     find_leaks,
+    hidden_file_lines,
     read_notebook,
     secret_lines,
     tamper_check,
@@ -212,6 +213,8 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
         expected = {n: set(autograded_cells(prep.release_nb(n))) for n in prep.notebooks}
         secrets = [s for n in prep.notebooks for s in secret_lines(prep.source_nb(n),
                                                                    solutions=False)]
+        secrets += hidden_file_lines(prep.hidden_tests,
+                                     [prep.release_nb(n) for n in prep.notebooks])
         subs = collect(submissions, expected, tmp / "collect")
 
         rows, all_verdicts, reused, to_run = [], {}, [], []

@@ -39,6 +39,8 @@ from .verify import (
     autograded_cells,
     cell_errors,
     find_leaks,
+    hidden_file_lines,
+    restore_deleted_cells,
     secret_lines,
     strip_hidden_tests,
 )
@@ -281,6 +283,8 @@ def release(assignments=None, out_dir=RELEASE_DIR, exercises_dir=EXERCISES_DIR) 
             secrets = []
             for nb in prep.notebooks:
                 secrets += secret_lines(prep.source_nb(nb))
+            secrets += hidden_file_lines(prep.hidden_tests,
+                                         [prep.release_nb(nb) for nb in prep.notebooks])
             files = sorted(p for p in prep.release_dir.rglob("*") if p.is_file())
             for path in files:
                 if path.suffix in {".ipynb", ".py", ".md", ".txt", ".json"}:
@@ -646,6 +650,7 @@ def run_student(prep: Prepared, student: str, notebooks: dict[str, Path], workdi
         limits = Limits(cpu_seconds=max(1, int(timeout)))
     job = {"assignment": prep.assignment, "template_db": str(prep.db_path),
            "source_dir": str(prep.source_dir), "course": str(workdir / "course"),
+           "release_dir": str(prep.release_dir),
            "notebooks": {k: str(v) for k, v in notebooks.items()},
            "cell_timeout": int(cell_timeout), "result": str(workdir / "result.json"),
            "config_file": str(prep.config_file) if prep.config_file else None,
@@ -794,7 +799,12 @@ def _child_main(job_path: str) -> int:
         shutil.copytree(job["source_dir"], course / "source" / a,
                         ignore=shutil.ignore_patterns("*.ipynb", *IGNORE))
         for name, path in job["notebooks"].items():
-            shutil.copy(path, course / "submitted" / "student" / a / f"{name}.ipynb")
+            # A deleted test or read-only cell is put back (the verdict reports it as
+            # tampered): the student is graded on every one of the instructor's tests.
+            nb = nbformat.read(str(path), as_version=4)
+            restore_deleted_cells(nb, nbformat.read(str(Path(job["release_dir"]) /
+                                                        f"{name}.ipynb"), as_version=4))
+            nbformat.write(nb, str(course / "submitted" / "student" / a / f"{name}.ipynb"))
         config = course_config(course, cell_timeout=job["cell_timeout"],
                                config_file=job.get("config_file"))
         _set_up_execution(config, job, course.parent / "runtime")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import nbformat
 
@@ -107,6 +108,40 @@ def secret_lines(source_nb, *, solutions: bool = True) -> list[str]:
     return sorted(lines)
 
 
+#: Lines of a ``hidden_tests.py`` shorter than this are not looked for (``for k in range(8):``
+#: is too common: a student may write it too).
+MIN_HIDDEN_FILE_LINE = 25
+
+
+def hidden_file_lines(path, public=()) -> list[str]:
+    """Code lines of an assignment's ``hidden_tests.py`` that must never reach a student.
+
+    Stripped lines of at least :data:`MIN_HIDDEN_FILE_LINE` characters that hold code:
+    imports, comments and lines made only of string literals (the messages, which a student
+    is meant to read, and docstrings) are left out, and so is a line that also occurs in a
+    cell of one of the ``public`` notebooks (the release: a check the visible tests make
+    too is no secret). ``[]`` when ``path`` is ``None``.
+    """
+    import io
+    import tokenize
+
+    if path is None:
+        return []
+    text = Path(path).read_text(encoding="utf-8")
+    code_lines: set[int] = set()
+    skip = {tokenize.STRING, tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT,
+            tokenize.DEDENT, tokenize.ENDMARKER}
+    for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+        if tok.type not in skip:
+            code_lines.update(range(tok.start[0], tok.end[0] + 1))
+    lines = text.splitlines()
+    found = {lines[n - 1].strip() for n in code_lines if 0 < n <= len(lines)}
+    given = {ln.strip() for nb in public for cell in nb.cells
+             for ln in cell.source.splitlines()}
+    return sorted(ln for ln in found if len(ln) >= MIN_HIDDEN_FILE_LINE
+                  and not ln.startswith(("import ", "from ", "#")) and ln not in given)
+
+
 ALL_MARKERS = (HIDDEN_BEGIN, HIDDEN_END, SOLUTION_BEGIN, SOLUTION_END)
 
 
@@ -152,7 +187,8 @@ def tamper_check(submitted_nb, release_nb, source_nb=None) -> list[str]:
     Returns
     -------
     list of str
-        e.g. ``["edited test_gd_step", "deleted setup"]``; empty when nothing was touched.
+        e.g. ``["edited test_gd_step", "deleted setup", "reordered test_gd_step"]``; empty
+        when nothing was touched.
     """
     submitted = {}
     for cell in submitted_nb.cells:
@@ -172,7 +208,49 @@ def tamper_check(submitted_nb, release_nb, source_nb=None) -> list[str]:
             problems.append(f"deleted {gid}")
         elif submitted[gid].source.strip() not in {cell.source.strip(), originals.get(gid)}:
             problems.append(f"edited {gid}")
+    # Moving a test cell above the code it tests (or below a later one) changes what it
+    # checks, although its text is intact: the order of the graded cells must be kept.
+    release_ids = [_nbgrader_meta(c).get("grade_id") for c in release_nb.cells
+                   if _nbgrader_meta(c).get("grade_id") in submitted]
+    kept = set(release_ids)
+    submitted_ids = list(dict.fromkeys(_nbgrader_meta(c).get("grade_id")
+                                       for c in submitted_nb.cells
+                                       if _nbgrader_meta(c).get("grade_id") in kept))
+    if submitted_ids != release_ids:
+        moved = next(s for s, r in zip(submitted_ids, release_ids, strict=True) if s != r)
+        problems.append(f"reordered {moved}")
     return problems
+
+
+def restore_deleted_cells(submitted_nb, release_nb) -> list[str]:
+    """Put the release's protected cells that the submission deleted back, in place.
+
+    nbgrader restores the text of a test or read-only cell it finds, but a deleted one stays
+    deleted (and its points silently lost, or the notebook rejected). Each missing cell is
+    inserted after the submission's cell holding the nearest earlier ``grade_id`` of the
+    release, so it runs where the instructor put it.
+
+    Returns
+    -------
+    list of str
+        The ``grade_id`` of each restored cell (empty when none was missing).
+    """
+    present = [_nbgrader_meta(c).get("grade_id") for c in submitted_nb.cells]
+    restored = []
+    for index, cell in enumerate(release_nb.cells):
+        gid = _nbgrader_meta(cell).get("grade_id")
+        if not is_protected_cell(cell) or gid in present:
+            continue
+        at = 0
+        for earlier in reversed(release_nb.cells[:index]):
+            earlier_id = _nbgrader_meta(earlier).get("grade_id")
+            if earlier_id is not None and earlier_id in present:
+                at = present.index(earlier_id) + 1
+                break
+        submitted_nb.cells.insert(at, nbformat.from_dict(dict(cell)))
+        present.insert(at, gid)
+        restored.append(gid)
+    return restored
 
 
 def cell_errors(cell) -> list[tuple[str, str]]:

@@ -8,7 +8,11 @@ REAL released notebook (``python -m autograder release``) and the source's solut
 * ``wrong``: every part solved except the last, which holds a plausible mistake;
 * ``missing``: a folder with no notebook;
 * ``invalid``: a file named like the notebook that is not JSON;
-* ``renamed``: the correct notebook saved as ``<assignment> (1).ipynb``.
+* ``renamed``: the correct notebook saved as ``<assignment> (1).ipynb``;
+* ``cheat``: the ``wrong`` notebook plus a cell that makes every test pass *in the kernel*
+  (an IPython input transformer turns each later test cell into ``pass``, and NumPy's
+  comparisons and the notebook's check helpers always agree). Plain nbgrader gives it full
+  marks; the grader's own verdict (issue 8) must give it exactly the ``wrong`` score.
 
 The expected scores are computed here from the source's ``points`` metadata (not from the
 autograder), so a wrong sum, a lost test cell or a manual answer counted as autograded fails.
@@ -75,6 +79,14 @@ WRONG_LAST = {
 '''),
 }
 
+CHEAT = """np.allclose = lambda *a, **k: True
+np.isclose = lambda *a, **k: True
+np.array_equal = lambda *a, **k: True
+check_array = check_number = lambda *a, **k: None
+get_ipython().input_transformers_post.append(
+    lambda lines: ["pass\\n"] if any("Visible tests" in ln for ln in lines) else lines)
+"""
+
 GRADE_OPTIONS = ("--jobs", 2, "--timeout", 240, "--cell-timeout", 30, "--no-progress")
 
 
@@ -107,8 +119,12 @@ def build_panel(subs, assignment, release_nb, source_nb) -> dict[str, tuple[str,
     write_folder(subs, "partly", with_solutions(release_nb, source_nb, unsolved), name=name)
     wrong_id, wrong_code = WRONG_LAST[assignment]
     assert wrong_id == parts[-1]
-    write_folder(subs, "wrong", with_solutions(release_nb, source_nb, {wrong_id: wrong_code}),
-                 name=name)
+    wrong = with_solutions(release_nb, source_nb, {wrong_id: wrong_code})
+    write_folder(subs, "wrong", wrong, name=name)
+    at = next(i for i, c in enumerate(wrong.cells) if grade_id(c) == "setup") + 1
+    cheat = nbformat.reads(nbformat.writes(wrong), as_version=4)
+    cheat.cells.insert(at, nbformat.v4.new_code_cell(CHEAT))
+    write_folder(subs, "cheat", cheat, name=name)
     (subs / "missing").mkdir()
     (subs / "missing" / "answers.txt").write_text("see attached")
     (subs / "invalid").mkdir()
@@ -118,6 +134,7 @@ def build_panel(subs, assignment, release_nb, source_nb) -> dict[str, tuple[str,
         "renamed": ("graded", full),
         "partly": ("graded", sum(points[f"test_{p}"] for p in parts[:PARTLY_SOLVED])),
         "wrong": ("graded", full - points[f"test_{wrong_id}"]),
+        "cheat": ("graded", full - points[f"test_{wrong_id}"]),
         "missing": ("missing", 0.0),
         "invalid": ("invalid", 0.0),
     }
@@ -163,7 +180,7 @@ def test_one_row_per_student_and_submissions_unchanged(panels, assignment):
 
 
 @pytest.mark.parametrize("student", ["correct", "partly", "wrong", "missing", "invalid",
-                                     "renamed"])
+                                     "renamed", "cheat"])
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_status_and_score(panels, assignment, student):
     res = panels[assignment]
@@ -175,7 +192,7 @@ def test_status_and_score(panels, assignment, student):
     assert row["assignment"] == assignment
     if score < float(row["max_score"]) or student == "renamed":
         assert row["detail"], f"{student}: a row below full marks (or renamed) must say why"
-    if student in {"partly", "wrong"}:
+    if student in {"partly", "wrong", "cheat"}:
         # The failed test cells are named, exactly those of the parts not done right.
         failed = {g for g in res["points"] if g in row["detail"]}
         assert failed == {g for g in res["points"]
@@ -190,4 +207,5 @@ def _passed(res, student) -> set[str]:
     tests = list(points)  # notebook order, one test cell per part
     if student == "partly":
         return set(tests[:PARTLY_SOLVED])
+    # wrong and cheat: every part but the last
     return set(tests[:-1])
