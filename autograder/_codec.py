@@ -56,7 +56,8 @@ def encode(value, _depth=0, _budget=None):
         if value.nbytes > budget[0]:
             return _opaque(value, f"array of shape {value.shape}, too large to grade")
         budget[0] -= value.nbytes
-        arr = np.ascontiguousarray(value)
+        # (not np.ascontiguousarray: it turns a 0-d array into shape (1,))
+        arr = value if value.flags.c_contiguous else value.copy(order="C")
         return {"nd": [arr.dtype.str, list(arr.shape),
                        base64.b64encode(arr.tobytes()).decode("ascii")]}
     if isinstance(value, (list, tuple)) and len(value) <= MAX_ITEMS:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import EXERCISES_DIR
 from .collect import Submission, collect, hash_path
+from .hidden import hidden_tests_path
 from .nbgrader_config import CELL_TIMEOUT, course_config, course_source_dir
 from .report import (
     StudentRow,
@@ -207,7 +208,7 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
                                              for name, sha in before.items()
                                              if not name.startswith((".", "__MACOSX")))):
             # Someone will be graded: start the server now, its imports overlap prepare().
-            server = ForkServer(tmp / "server")
+            server = ForkServer(tmp / "server", preload=hidden_tests_path(source_dir))
         prep = prepare(assignment, tmp / "prep", exercises_dir, db_url=db_url,
                        config_file=config_file)
         expected = {n: set(autograded_cells(prep.release_nb(n))) for n in prep.notebooks}
@@ -246,7 +247,7 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
                                            f"could not run: {type(exc).__name__}: {exc}"[:300])
 
         if fork_server and to_run and server is None:
-            server = ForkServer(tmp / "server")
+            server = ForkServer(tmp / "server", preload=hidden_tests_path(source_dir))
         bar = None
         if progress:
             from tqdm import tqdm

@@ -382,13 +382,17 @@ class ForkServer:
     and :func:`run_student` falls back to starting a new interpreter for that student.
     """
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, preload=None):
+        """Start the server in ``workdir``; ``preload``: a ``hidden_tests.py`` whose imports
+        (coursekit, NumPy) the server makes once, instead of every student's process."""
         workdir = Path(workdir)
         workdir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._log = open(workdir / "fork-server.log", "wb")  # noqa: SIM115 - closed in close()
         # Started now, waited for at the first spawn: its imports overlap the caller's work.
-        self.proc = subprocess.Popen([sys.executable, "-m", "autograder.run", "--fork-server"],
+        extra = [str(Path(preload).resolve())] if preload else []
+        self.proc = subprocess.Popen([sys.executable, "-m", "autograder.run", "--fork-server",
+                                      *extra],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self._log, env=child_env(), cwd=str(workdir),
                                      start_new_session=True, text=True, bufsize=1)
@@ -564,7 +568,7 @@ def _warm_feedback_templates() -> None:
         pass
 
 
-def _server_main() -> int:
+def _server_main(preload: str | None = None) -> int:
     """Body of the fork server: import everything once, then fork one process per request."""
     # Children are reaped by the kernel: the parent watches them by pid, not by waitpid.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
@@ -574,6 +578,17 @@ def _server_main() -> int:
 
     template_bytecode_cache()
     _warm_feedback_templates()
+    import autograder.execute  # noqa: F401 - the probe, the sandbox, the codec
+
+    if preload:
+        # Runs the hidden tests' module once (it only defines builders): what it imports
+        # is then already imported in every student's process. Failing costs only speed.
+        from .hidden import load
+
+        try:
+            load(preload)
+        except Exception:  # noqa: BLE001, S110
+            pass
     print("READY", flush=True)
     for line in sys.stdin:
         try:
@@ -714,7 +729,9 @@ def _collect_result(student: str, workdir: Path, status: str | None, rc, timeout
     except ValueError as exc:
         return RunResult(student, "crashed", f"unreadable result ({exc})", seconds=seconds)
     if not data.get("success"):
-        return RunResult(student, "crashed", data.get("error", "nbgrader failed"),
+        status = data.get("status") if data.get("status") in {"timeout", "crashed"} \
+            else "crashed"
+        return RunResult(student, status, data.get("error", "nbgrader failed"),
                          seconds=seconds)
     return RunResult(student, None, "",
                      autograded={k: Path(v) for k, v in data["autograded"].items()},
@@ -731,18 +748,23 @@ def _tail(path: Path, n: int = 400) -> str:
     return " ".join(text[-n:].split())
 
 
-def _short_error(log: str, error: str) -> str:
-    """The most telling line of nbgrader's failure (e.g. the DeadKernelError)."""
+def _short_error(log: str, error: str, memory_mb: int | None = None) -> tuple[str, str]:
+    """``(status, reason)`` of nbgrader's failure, from its most telling line."""
     text = f"{error}\n{log}"
     if "DeadKernelError" in text or "Kernel died" in text:
-        return ("the kernel died while running the notebook (os._exit, a crash in compiled "
-                "code, or out of memory)")
-    for key in ("CellTimeoutError", "RuntimeError"):
+        memory = f"the memory limit of {memory_mb} MB" if memory_mb else "out of memory"
+        return "crashed", ("the kernel died while running the notebook (os._exit, a signal, "
+                           f"a crash in compiled code, or {memory})")
+    if "CellTimeoutError" in text:
+        return "timeout", ("a cell ran past the cell time limit and did not stop when "
+                           "interrupted (blocked signals or a long call in compiled code)")
+    for key in ("RuntimeError",):
         for line in text.splitlines():
             if key in line:
-                return " ".join(line.split())[:300]
+                return "crashed", " ".join(line.split())[:300]
     lines = [ln for ln in text.splitlines() if ln.strip()]
-    return " ".join(lines[-1].split())[:300] if lines else "nbgrader autograde failed"
+    return "crashed", (" ".join(lines[-1].split())[:300] if lines else
+                       "nbgrader autograde failed")
 
 
 def sanitize_for_feedback(nb) -> None:
@@ -808,11 +830,12 @@ def _child_main(job_path: str) -> int:
         config = course_config(course, cell_timeout=job["cell_timeout"],
                                config_file=job.get("config_file"))
         _set_up_execution(config, job, course.parent / "runtime")
+        memory_mb = (job.get("limits") or {}).get("memory_mb")
         api = _quiet_api(config)
         res = api.autograde(a, "student")
         if not res.get("success"):
-            return finish(success=False, error=_short_error(res.get("log", ""),
-                                                            res.get("error", "")))
+            status, reason = _short_error(res.get("log", ""), res.get("error", ""), memory_mb)
+            return finish(success=False, status=status, error=reason)
         from nbgrader.api import Gradebook
 
         reported, autograded = {}, {}
@@ -830,7 +853,8 @@ def _child_main(job_path: str) -> int:
             nb = nbformat.read(str(path), as_version=4)
             if any(e == "DeadKernelError" for c in nb.cells if c.cell_type == "code"
                    for e, _ in cell_errors(c)):
-                return finish(success=False, error=_short_error("DeadKernelError", ""))
+                status, reason = _short_error("DeadKernelError", "", memory_mb)
+                return finish(success=False, status=status, error=reason)
             # Keep nbgrader's verdict material, then feed a sanitised copy to feedback.
             keep = course / f"autograded-{name}.ipynb"
             shutil.copy(path, keep)
@@ -853,4 +877,5 @@ def _child_main(job_path: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_server_main() if sys.argv[1] == "--fork-server" else _child_main(sys.argv[1]))
+    sys.exit(_server_main(*sys.argv[2:3]) if sys.argv[1] == "--fork-server"
+             else _child_main(sys.argv[1]))

@@ -131,7 +131,8 @@ EXPECTED = {
     "hugeoutput": ("crashed", 0.0),
 }
 DETAILS = {"reordered": "reordered test_quadratic_grad", "deleted": "deleted test_gd_step",
-           "csleep": "longer than", "forkbomb": "process limit", "membomb": "memory limit",
+           "csleep": "did not stop when interrupted", "forkbomb": "process limit",
+           "membomb": "memory limit",
            "hugeoutput": "output limit", "coursekit": "test_quadratic_grad"}
 HONEST = {"alice": ("graded", 10.0), "bob": ("graded", 3.0)}
 

@@ -1,0 +1,199 @@
+"""The hidden-test machinery without a kernel: the codec, the probe, the judge, the sandbox.
+
+The probe runs here with ``exec`` on a namespace, exactly the source a kernel receives.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from autograder import _codec, hidden, sandbox
+from autograder.hidden import Call, Case, Got, HiddenTests, check_array, check_number
+
+DTYPES = st.sampled_from([np.float64, np.float32, np.int64, np.int32, np.uint8, np.bool_])
+ARRAYS = DTYPES.flatmap(lambda dt: hnp.arrays(dt, hnp.array_shapes(min_dims=0, max_dims=3,
+                                                                     max_side=4)))
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-2**60, 2**60),
+                    st.floats(allow_nan=False), st.text(max_size=20))
+VALUES = st.recursive(st.one_of(SCALARS, ARRAYS),
+                      lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                              st.tuples(inner, inner),
+                                              st.dictionaries(st.text(max_size=5), inner,
+                                                              max_size=3)),
+                      max_leaves=8)
+
+
+def same(a, b) -> bool:
+    if isinstance(a, np.ndarray):
+        return isinstance(b, np.ndarray) and a.dtype == b.dtype and a.shape == b.shape and \
+            np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(map(same, a, b))
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    return type(a) is type(b) and a == b
+
+
+@settings(max_examples=200, deadline=None)
+@given(VALUES)
+def test_codec_round_trips_plain_data_through_json(value):
+    assert same(_codec.loads(json.dumps(json.loads(_codec.dumps(value)))), value)
+
+
+def test_codec_makes_other_objects_opaque_and_refuses_forged_data():
+    class Secret:
+        def __repr__(self):
+            return "Secret()"
+
+    got = _codec.decode(_codec.encode({"x": Secret(), "f": lambda: 1}))
+    assert isinstance(got["x"], _codec.Opaque) and got["x"].type_name == "Secret"
+    assert _codec.decode(_codec.encode(np.array([1 + 2j]))).type_name == "ndarray"
+    for forged in ({"nd": ["|O", [1], "AAAAAAAAAAA="]},        # object dtype: never decoded
+                   {"nd": ["<f8", [3], "AAAAAAAAAAA="]},       # 8 bytes for 3 floats
+                   {"nd": ["<f8", [-1], ""]},
+                   {"pickle": "gASVBQAAAAAAAACMAXiULg=="},
+                   {"seq": [{"seq": []}], "tuple": False, "extra": 1}):
+        with pytest.raises(ValueError):
+            _codec.decode(forged)
+
+
+def test_codec_caps_what_a_result_may_cost():
+    big = np.zeros(_codec.MAX_BYTES // 8 + 1)
+    assert isinstance(_codec.decode(_codec.encode(big)), _codec.Opaque)
+    deep = []
+    for _ in range(_codec.MAX_DEPTH + 3):
+        deep = [deep]
+    assert "nested" in repr(_codec.decode(_codec.encode(deep)))
+
+
+def _tests(expected_sign=1.0):
+    tests = HiddenTests()
+
+    @tests.cell("test_scale", seed=5)
+    def _(rng):
+        for k in range(3):
+            x = rng.standard_normal(k + 1)
+            what = f"scale (random test {k})"
+
+            def check(got, what=what, x=x):
+                check_array(what, got.value, expected_sign * 2 * x)
+                if not np.array_equal(got.kept["x"], x):
+                    raise AssertionError(f"{what} changed x in place")
+            yield Case(what, Call("scale(x)", keep=["x"], x=x), check)
+    return tests
+
+
+def test_probe_judges_correct_wrong_raising_and_mutating_answers():
+    tests = _tests()
+    ok = {"np": np, "scale": lambda x: 2 * x}
+    assert hidden.run_in_namespace(tests, "test_scale", ok) == []
+    wrong = {"np": np, "scale": lambda x: 3 * x}
+    assert "scale (random test 0) is wrong" in hidden.run_in_namespace(tests, "test_scale",
+                                                                       wrong)[0]
+    raising = {"scale": lambda x: 1 / 0}
+    assert hidden.run_in_namespace(tests, "test_scale", raising)[0] == \
+        "scale (random test 0) raised ZeroDivisionError: division by zero"
+
+    def in_place(x):
+        x *= 2
+        return x
+    assert "changed x in place" in hidden.run_in_namespace(tests, "test_scale",
+                                                           {"scale": in_place})[0]
+
+
+def test_probe_verdict_ignores_what_the_namespace_patched():
+    # The student's namespace "fixes" numpy's comparison and the helpers: the judge is here.
+    patched = {"np": np, "scale": lambda x: 3 * x, "check_array": lambda *a, **k: None}
+    old = np.allclose
+    try:
+        failures = hidden.run_in_namespace(_tests(), "test_scale", patched)
+    finally:
+        np.allclose = old
+    assert len(failures) == 3
+
+
+def test_probe_output_lines_need_this_runs_nonce():
+    cases = _tests().cases("test_scale")
+    forged = f"{hidden.PROBE_MARK}other {json.dumps({'i': 0, 'value': 1})}\n"
+    got = hidden.parse_probe_output(forged + "student print\n", "nonce", len(cases))
+    assert all(g.missing for g in got)
+    assert "no result" in hidden.judge(cases, got)[0]
+
+
+def test_a_case_that_runs_out_of_time_skips_the_rest_of_its_cell():
+    cases = _tests().cases("test_scale")
+    src = hidden.probe_source(cases, "n", ["test_scale"] * 3, case_seconds=0.2)
+    out = []
+    env = {"scale": lambda x: [0 for _ in iter(int, 1)], "print": print}
+    import contextlib
+    import io
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        exec(compile(src, "probe", "exec"), env)  # noqa: S102
+    out = hidden.parse_probe_output(buf.getvalue(), "n", 3)
+    assert [g.timed_out for g in out] == [True, True, True]
+    assert "ran longer than 0.2 s" in hidden.judge(cases, out)[0]
+    assert "skipped" in hidden.judge(cases, out)[1]
+
+
+def test_inputs_are_taken_when_the_call_is_made():
+    x = np.zeros(2)
+    call = Call("f(x)", x=x)
+    x[:] = 7.0
+    assert np.array_equal(_codec.decode(call.plain()["inputs"])["x"], np.zeros(2))
+
+
+def test_check_number_and_check_array_messages_say_what_to_fix():
+    with pytest.raises(AssertionError, match=r"returned a NoneType; expected a NumPy array"):
+        check_array("f(x)", None, [1.0])
+    with pytest.raises(AssertionError, match=r"returned shape \(2, 1\); expected \(2,\)"):
+        check_array("f(x)", np.zeros((2, 1)), [0.0, 0.0])
+    with pytest.raises(AssertionError, match="returned a Opaque|returned a str"):
+        check_number("g(x)", "1.0", 1.0)
+    check_number("g(x)", np.array([2.0]), 2.0)
+    with pytest.raises(AssertionError, match="it returned 2.5; expected 2.0"):
+        check_number("g(x)", 2.5, 2.0)
+
+
+def test_hidden_tests_refuse_a_builder_registered_twice_or_bad_cases():
+    tests = HiddenTests()
+    tests.cell("t", seed=1)(lambda rng: [Got()])
+    with pytest.raises(ValueError, match="'t' has hidden tests already"):
+        tests.cell("t", seed=2)(lambda rng: [])
+    with pytest.raises(TypeError, match="expected Case objects"):
+        tests.cases("t")
+    with pytest.raises(ValueError, match="expr"):
+        Call("  ")
+
+
+def test_limits_are_checked_and_name_the_argument():
+    with pytest.raises(ValueError, match="memory_mb: expected a positive integer"):
+        sandbox.Limits(memory_mb=0)
+    with pytest.raises(ValueError, match="output_mb"):
+        sandbox.Limits(output_mb=-1)
+
+
+def test_sandbox_command_hides_everything_but_the_kernel_needs(tmp_path):
+    if sandbox.bwrap_path() is None:
+        pytest.skip("bubblewrap is not installed")
+    cwd = tmp_path / "work"
+    cwd.mkdir()
+    (cwd / "data.csv").write_text("1,2\n")
+    (cwd / "student.ipynb").write_text("{}")
+    conn = tmp_path / "kernel.json"
+    conn.write_text("{}")
+    cmd = sandbox.wrap(["python", "-m", "ipykernel_launcher"], cwd=str(cwd),
+                       connection_file=str(conn), limits=sandbox.Limits(memory_mb=1024))
+    assert cmd[0] == "prlimit" and f"--as={1024 * 2**20}" in cmd
+    binds = {cmd[i + 1] for i, a in enumerate(cmd) if a == "--ro-bind"}
+    assert str(cwd / "data.csv") in binds and str(conn) in binds
+    assert str(cwd / "student.ipynb") not in binds
+    assert not any("exercises" in b or b.startswith("/tmp/pytest") and b.endswith(".db")
+                   for b in binds)
+    assert "--unshare-pid" in cmd and "--die-with-parent" in cmd and "--clearenv" in cmd
