@@ -291,6 +291,11 @@ def limits_reached(autograded_nb, report: dict | None = None) -> tuple[str, str]
     return None
 
 
+def _zero(cells: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+    """A crashed notebook scores 0 in every cell (the gradebook must agree with grades.csv)."""
+    return {gid: (0.0, points) for gid, (_, points) in cells.items()}
+
+
 def verdict_from_autograded(notebook: str, autograded_nb, release_nb, source_nb,
                             reported: dict[str, float] | None = None,
                             report: dict | None = None) -> Verdict:
@@ -342,10 +347,10 @@ def verdict_from_autograded(notebook: str, autograded_nb, release_nb, source_nb,
     score = sum(s for s, _ in cells.values())
     max_score = sum(expected.values())
     if problems:
-        return Verdict(notebook, "crashed", 0.0, max_score, "; ".join(problems), cells)
+        return Verdict(notebook, "crashed", 0.0, max_score, "; ".join(problems), _zero(cells))
     limit = limits_reached(autograded_nb, report)
     if limit is not None and limit[0] == "crashed":
-        return Verdict(notebook, "crashed", 0.0, max_score, limit[1], cells)
+        return Verdict(notebook, "crashed", 0.0, max_score, limit[1], _zero(cells))
     if limit is not None:  # a cell ran out of time: the other cells still count
         return Verdict(notebook, "timeout", score, max_score, limit[1], cells)
     failed = [gid for gid, (s, m) in cells.items() if s < m]

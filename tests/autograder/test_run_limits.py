@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -13,12 +15,26 @@ from autograder.run import ForkServer, prepare, run_student
 
 pytestmark = pytest.mark.slow
 
-HANG = '''import pathlib, subprocess, time
-_child = subprocess.Popen(["sleep", "300"])
-pathlib.Path({pidfile!r}).write_text(str(_child.pid))
+#: The student's cell starts a process of its own, then never returns. (The sandbox lets the
+#: kernel write nowhere the test could read: the process is found by its unique command line.)
+HANG = '''import subprocess, time
+_child = subprocess.Popen(["sleep", "{seconds}"])
 while True:
     time.sleep(0.05)
 '''
+
+
+def sleepers(seconds: int) -> list[int]:
+    """Pids of the live ``sleep SECONDS`` processes (zombies excluded)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (proc / "cmdline").read_bytes() == \
+                    f"sleep\0{seconds}\0".encode() and alive(int(proc.name)):
+                found.append(int(proc.name))
+        except OSError:
+            pass
+    return found
 
 
 def alive(pid: int) -> bool:
@@ -34,15 +50,21 @@ def alive(pid: int) -> bool:
 def test_wall_clock_timeout_kills_kernel_and_its_children(tmp_path, release_nb, forked):
     prep = prepare(ASSIGNMENT, tmp_path / "prep")
     server = ForkServer(tmp_path / "server") if forked else None
-    pidfile = tmp_path / "sleep.pid"
-    nb = with_solutions(release_nb, replace={"quadratic_grad": HANG.format(pidfile=str(pidfile))})
+    seconds = 3000 + os.getpid() % 1000 * 2 + forked  # unique to this test
+    nb = with_solutions(release_nb, replace={"quadratic_grad": HANG.format(seconds=seconds)})
     sub = tmp_path / "student.ipynb"
     nbformat.write(nb, str(sub))
     limit = 15
     start = time.monotonic()
+    seen = []
     try:
-        result = run_student(prep, "hangs", {ASSIGNMENT: sub}, tmp_path / "run", timeout=limit,
-                             cell_timeout=120, server=server)
+        with ThreadPoolExecutor(1) as pool:
+            future = pool.submit(run_student, prep, "hangs", {ASSIGNMENT: sub}, tmp_path / "run",
+                                 timeout=limit, cell_timeout=120, server=server)
+            while not future.done():
+                seen = seen or sleepers(seconds)
+                time.sleep(0.1)
+            result = future.result()
         if server is not None:
             # A server that died (a student may kill it) only costs speed: the next student
             # is graded by a fresh interpreter.
@@ -61,13 +83,12 @@ def test_wall_clock_timeout_kills_kernel_and_its_children(tmp_path, release_nb, 
     assert result.status == "timeout", result
     assert str(limit) in result.detail
     assert limit <= elapsed
-    assert pidfile.exists(), "the kernel never started: raise the limit on a slow machine"
+    assert seen, "the student's process never started: raise the limit on a slow machine"
     assert result.seconds < limit + 10
-    pid = int(pidfile.read_text())
     deadline = time.monotonic() + 5
-    while alive(pid) and time.monotonic() < deadline:
+    while sleepers(seconds) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not alive(pid), "a process spawned by the student's code outlived the timeout"
+    assert sleepers(seconds) == [], "a process spawned by the student's code outlived the timeout"
 
 
 def test_run_student_rejects_bad_timeout(tmp_path):
