@@ -197,3 +197,17 @@ def test_sandbox_command_hides_everything_but_the_kernel_needs(tmp_path):
     assert not any("exercises" in b or b.startswith("/tmp/pytest") and b.endswith(".db")
                    for b in binds)
     assert "--unshare-pid" in cmd and "--die-with-parent" in cmd and "--clearenv" in cmd
+
+
+def test_grading_without_bubblewrap_stops_before_anything_with_a_clear_message(monkeypatch):
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
+    with pytest.raises(sandbox.SandboxUnavailable, match="apt-get install bubblewrap"):
+        sandbox.check_available()
+    with pytest.raises(sandbox.SandboxUnavailable, match="--unsafe-no-sandbox"):
+        sandbox.check_available()
+
+
+def test_sandbox_check_passes_here_when_bubblewrap_is_installed():
+    if sandbox.bwrap_path() is None:
+        pytest.skip("bubblewrap is not installed")
+    sandbox.check_available()  # raises on a machine where it cannot work
