@@ -120,12 +120,14 @@ class GradingExecute(Execute):
 
     @staticmethod
     def _fail(cell, failures: list[str]) -> None:
-        more = f" (and {len(failures) - 1} more hidden case(s) failed)" if len(failures) > 1 \
-            else ""
-        message = f"{failures[0]}{more}"
+        more = f"\n(and {len(failures) - 1} more hidden case(s) of this cell failed)" \
+            if len(failures) > 1 else ""
+        # Said so, because the cell itself may have printed "visible tests passed"; one line
+        # each, so that the feedback page shows it without scrolling sideways.
+        message = f"hidden test (run by the grader after your notebook):\n{failures[0]}{more}"
         cell.outputs.append(nbformat.v4.new_output(
             "error", ename="AssertionError", evalue=message,
-            traceback=[f"Hidden tests (checked by the grader): AssertionError: {message}"]))
+            traceback=[f"AssertionError: {message}"]))
 
     # -- outputs ----------------------------------------------------------------------------
 

@@ -262,5 +262,5 @@ def test_no_feedback_quotes_the_hidden_tests(hostile):
 
 def test_a_cheat_is_told_which_hidden_case_failed(hostile):
     page = _feedback(hostile, "numpy")
-    assert "Hidden tests (checked by the grader)" in page or "gd_step (random test 0" in page
+    assert "hidden test (run by the grader after your notebook):" in page
     assert "gd_step (random test 0" in page
