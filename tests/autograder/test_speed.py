@@ -72,3 +72,22 @@ def test_kernel_is_shut_down_immediately_even_with_another_courses_config(tmp_pa
     theirs = tmp_path / "nbgrader_config.py"
     theirs.write_text("c = get_config()\nc.CourseDirectory.course_id = 'x'\n")
     assert course_config(tmp_path, config_file=theirs).Execute.shutdown_kernel == "immediate"
+
+
+def test_alembic_head_is_what_nbgrader_gets_from_its_subprocess():
+    # nbgrader stamps a new gradebook with `alembic heads` run as a subprocess (2-3 s);
+    # the in-process lookup must give the same revision.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from nbgrader.dbutil import _temp_alembic_ini
+
+    alembic = Path(sys.executable).parent / "alembic"
+    with _temp_alembic_ini("sqlite:////tmp/gradebook.db") as ini:
+        out = subprocess.check_output([str(alembic), "-c", ini, "heads"], text=True)
+    assert R.alembic_head() == out.split()[0]
+    R.use_alembic_head_lookup()
+    import nbgrader.api
+
+    assert nbgrader.api.get_alembic_version() == out.split()[0]
