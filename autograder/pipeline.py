@@ -113,6 +113,16 @@ def _verdicts_for(prep: Prepared, sub: Submission, run: RunResult | None,
     return verdicts, pages
 
 
+def kernel_never_started(run: RunResult | None) -> bool:
+    """The kernel did not start or answer (no student code had run): worth a second try.
+
+    Kernels started side by side can lose a race for a free port (jupyter_client picks its
+    ports per process); that is the grader's failure, not the student's.
+    """
+    return run is not None and run.status == "crashed" and \
+        "Kernel didn't respond" in run.detail
+
+
 def _students_in_gradebook(db_url: str, assignment: str, course_id: str) -> set[str]:
     from nbgrader.api import Gradebook, MissingEntry
 
@@ -238,13 +248,22 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
             ready = {n: f.path for n, f in sub.notebooks.items() if f.status is None}
             if not ready:
                 return sub, key, None
-            try:
-                return sub, key, run_student(prep, sub.student, ready, tmp / "run" / f"{i:05d}",
-                                             timeout=timeout, cell_timeout=cell_timeout,
-                                             server=server, limits=limits, sandbox=sandbox)
-            except Exception as exc:  # e.g. the disk is full: this student's row says so
-                return sub, key, RunResult(sub.student, "crashed",
-                                           f"could not run: {type(exc).__name__}: {exc}"[:300])
+            run = None
+            for attempt in range(2):
+                try:
+                    run = run_student(prep, sub.student, ready,
+                                      tmp / "run" / f"{i:05d}-{attempt}", timeout=timeout,
+                                      cell_timeout=cell_timeout, server=server, limits=limits,
+                                      sandbox=sandbox)
+                except Exception as exc:  # e.g. the disk is full: this student's row says so
+                    return sub, key, RunResult(sub.student, "crashed",
+                                               f"could not run: {type(exc).__name__}: {exc}"[:300])
+                if not kernel_never_started(run):
+                    break
+            if kernel_never_started(run):
+                # Not the student's doing, and not remembered: the next run tries again.
+                run.detail = f"could not run: {run.detail}"
+            return sub, key, run
 
         if fork_server and to_run and server is None:
             server = ForkServer(tmp / "server", preload=hidden_tests_path(source_dir))
