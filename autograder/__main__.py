@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder of <student>.zip files and/or <student>/ folders (read only)")
     g.add_argument("--out", required=True, help="output folder for grades.csv, feedback/, "
                    "gradebook.db")
-    g.add_argument("--jobs", type=_positive_int, default=1, help="students graded in parallel (fastest: the number of cores plus one)")
+    g.add_argument("--jobs", type=_positive_int, default=1,
+                   help="students graded in parallel (fastest: the number of cores plus one)")
     g.add_argument("--timeout", type=_positive_float, default=DEFAULT_TIMEOUT,
                    help="wall-clock seconds per student (default: %(default)s)")
     g.add_argument("--cell-timeout", type=_positive_int, default=CELL_TIMEOUT,
