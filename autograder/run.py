@@ -35,7 +35,7 @@ import nbformat
 from . import EXERCISES_DIR, RELEASE_DIR
 from .hidden import HIDDEN_TESTS_FILE, hidden_tests_path
 from .nbgrader_config import CELL_TIMEOUT, COURSE_ID, IGNORE, course_config
-from .sandbox import Limits
+from .sandbox import Limits, proc_stat
 from .verify import (
     autograded_cells,
     cell_errors,
@@ -492,12 +492,8 @@ class ForkServer:
 
 def _alive(pid: int) -> bool:
     """True while ``pid`` runs (a zombie counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            state = fh.read().rsplit(b")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in {b"Z", b"X"}
+    fields = proc_stat(pid)
+    return bool(fields) and fields[0] not in {b"Z", b"X"}
 
 
 def template_bytecode_cache():

@@ -272,18 +272,25 @@ def wrap(cmd: list[str], *, cwd: str, connection_file: str, limits: Limits) -> l
     return [*_rlimit_args(limits, uid), *args, "--", *tail]
 
 
+def proc_stat(pid: int) -> list[bytes]:
+    """The fields of ``/proc/PID/stat`` after the command name (state, ppid, ...); ``[]`` if
+    the process is gone. (The name, in parentheses, may itself hold spaces and parentheses.)"""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
 def descendants(pid: int) -> list[int]:
     """Every process below ``pid`` (children first), from one scan of ``/proc``."""
     children: dict[int, list[int]] = {}
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
-        try:
-            stat = (proc / "stat").read_bytes()
-            ppid = int(stat.rsplit(b")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(proc.name))
+        fields = proc_stat(int(proc.name))
+        if fields:
+            children.setdefault(int(fields[1]), []).append(int(proc.name))
     found, todo = [], list(children.get(pid, []))
     while todo:
         child = todo.pop(0)

@@ -6,6 +6,7 @@ The probe runs here with ``exec`` on a namespace, exactly the source a kernel re
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -211,3 +212,24 @@ def test_sandbox_check_passes_here_when_bubblewrap_is_installed():
     if sandbox.bwrap_path() is None:
         pytest.skip("bubblewrap is not installed")
     sandbox.check_available()  # raises on a machine where it cannot work
+
+
+def test_descendants_finds_grandchildren_and_proc_stat_reads_state():
+    import subprocess
+    import time
+
+    parent = subprocess.Popen(["sh", "-c", "sleep 30 & sleep 30 & wait"])
+    try:
+        deadline = time.monotonic() + 10
+        while len(sandbox.descendants(parent.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        kids = sandbox.descendants(parent.pid)
+        assert len(kids) == 2
+        assert all(sandbox.proc_stat(k)[1] == str(parent.pid).encode() for k in kids)
+        assert sandbox.proc_stat(parent.pid)[0] in {b"S", b"R"}
+    finally:
+        for pid in sandbox.descendants(parent.pid):
+            os.kill(pid, 9)
+        parent.kill()
+        parent.wait()
+    assert sandbox.proc_stat(parent.pid) == []
