@@ -6,9 +6,11 @@ the flow can be called from Python (tests, a notebook, a JupyterHub service).
 
 from __future__ import annotations
 
+import random
 import shutil
 import sys
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,7 +29,9 @@ from .report import (
 )
 from .run import (
     DEFAULT_TIMEOUT,
+    KERNEL_NEVER_STARTED,
     ForkServer,
+    PortPool,
     Prepared,
     RunResult,
     assignment_dir,
@@ -114,13 +118,13 @@ def _verdicts_for(prep: Prepared, sub: Submission, run: RunResult | None,
 
 
 def kernel_never_started(run: RunResult | None) -> bool:
-    """The kernel did not start or answer (no student code had run): worth a second try.
+    """The kernel died or stayed silent before its first cell: worth a second try.
 
-    Kernels started side by side can lose a race for a free port (jupyter_client picks its
-    ports per process); that is the grader's failure, not the student's.
+    No student code had run. Kernels started side by side by different processes can pick
+    the same free port (jupyter_client reserves its ports within one process only), and the
+    loser dies at start-up: the grader's failure, not the student's.
     """
-    return run is not None and run.status == "crashed" and \
-        "Kernel didn't respond" in run.detail
+    return run is not None and run.status == "crashed" and KERNEL_NEVER_STARTED in run.detail
 
 
 def _students_in_gradebook(db_url: str, assignment: str, course_id: str) -> set[str]:
@@ -243,6 +247,8 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
             all_verdicts[sub.student] = verdicts
             reused.append(sub.student)
 
+        port_pool = PortPool()
+
         def job(item):
             i, (sub, key) = item
             ready = {n: f.path for n, f in sub.notebooks.items() if f.status is None}
@@ -250,16 +256,21 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
                 return sub, key, None
             run = None
             for attempt in range(2):
+                ports = port_pool.take()
                 try:
                     run = run_student(prep, sub.student, ready,
                                       tmp / "run" / f"{i:05d}-{attempt}", timeout=timeout,
                                       cell_timeout=cell_timeout, server=server, limits=limits,
-                                      sandbox=sandbox)
+                                      sandbox=sandbox, ports=ports)
                 except Exception as exc:  # e.g. the disk is full: this student's row says so
                     return sub, key, RunResult(sub.student, "crashed",
                                                f"could not run: {type(exc).__name__}: {exc}"[:300])
+                finally:
+                    port_pool.give_back(ports)
                 if not kernel_never_started(run):
                     break
+                # Out of step with whichever kernel it collided with.
+                time.sleep(random.uniform(0.1, 1.0))
             if kernel_never_started(run):
                 # Not the student's doing, and not remembered: the next run tries again.
                 run.detail = f"could not run: {run.detail}"

@@ -20,6 +20,7 @@ import os
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -49,6 +50,8 @@ from .verify import (
 #: Environment variable that tags every process of one grading job (child, kernel, and
 #: whatever the student's code spawns), so that all of them can be found and killed.
 JOB_TAG_ENV = "AUTOGRADER_JOB_TAG"
+#: The reason given when a kernel died or stayed silent before its first cell.
+KERNEL_NEVER_STARTED = "the kernel did not start (it died or did not answer before the first cell)"
 #: Seconds a student's whole grading (kernel start-up included) may take by default.
 DEFAULT_TIMEOUT = 300
 
@@ -367,6 +370,46 @@ class RunResult:
     reports: dict[str, dict] = field(default_factory=dict)
 
 
+class PortPool:
+    """TCP ports for kernels, handed out by the grading process.
+
+    jupyter_client picks a kernel's five ports in the process that starts it and avoids
+    reusing them within that process only. Each student's kernel is started by a process of
+    its own, so two kernels starting side by side can pick the same port, and the loser dies
+    before its first cell. The pool picks ports free on this machine and never hands out one
+    that a running student still holds.
+    """
+
+    #: Ports of one kernel: shell, iopub, stdin, heartbeat, control.
+    PER_KERNEL = 5
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._taken: set[int] = set()
+
+    def take(self) -> list[int]:
+        """Five free ports, reserved until :meth:`give_back`."""
+        with self._lock:
+            ports, probes = [], []
+            try:
+                while len(ports) < self.PER_KERNEL:
+                    probe = socket.socket()
+                    probes.append(probe)  # kept bound: the OS cannot hand out the same one
+                    probe.bind(("127.0.0.1", 0))
+                    port = probe.getsockname()[1]
+                    if port not in self._taken:
+                        ports.append(port)
+            finally:
+                for probe in probes:
+                    probe.close()
+            self._taken.update(ports)
+            return ports
+
+    def give_back(self, ports) -> None:
+        with self._lock:
+            self._taken.difference_update(ports)
+
+
 def kill_tagged(tag: str) -> int:
     """SIGKILL every process whose initial environment carries ``JOB_TAG_ENV=tag``.
 
@@ -650,7 +693,7 @@ def _server_main(preload: str | None = None) -> int:
 def run_student(prep: Prepared, student: str, notebooks: dict[str, Path], workdir,
                 timeout: float = DEFAULT_TIMEOUT, cell_timeout: int = CELL_TIMEOUT,
                 server: ForkServer | None = None, limits: Limits | None = None,
-                sandbox: bool = True) -> RunResult:
+                sandbox: bool = True, ports: list[int] | None = None) -> RunResult:
     """Autograde one student's notebooks in a child process with a wall-clock limit.
 
     Parameters
@@ -677,6 +720,9 @@ def run_student(prep: Prepared, student: str, notebooks: dict[str, Path], workdi
     sandbox : bool
         Run the kernel in the bubblewrap sandbox of :mod:`autograder.sandbox` (default).
         ``False`` only for trusted notebooks: the kernel then runs as the grader.
+    ports : list of int, optional
+        The kernel's five TCP ports (from a :class:`PortPool`); by default jupyter_client
+        picks them.
     """
     if not timeout or timeout <= 0:
         raise ValueError(f"timeout: expected a positive number of seconds, got {timeout}")
@@ -692,7 +738,7 @@ def run_student(prep: Prepared, student: str, notebooks: dict[str, Path], workdi
            "cell_timeout": int(cell_timeout), "result": str(workdir / "result.json"),
            "config_file": str(prep.config_file) if prep.config_file else None,
            "hidden_tests": str(prep.hidden_tests) if prep.hidden_tests else None,
-           "sandbox": bool(sandbox), "limits": asdict(limits)}
+           "sandbox": bool(sandbox), "limits": asdict(limits), "ports": ports}
     (workdir / "job.json").write_text(json.dumps(job))
     start = time.monotonic()
     pid = server.spawn(workdir / "job.json", tag, workdir / "child.log", workdir) \
@@ -773,6 +819,10 @@ def _tail(path: Path, n: int = 400) -> str:
 def _short_error(log: str, error: str, memory_mb: int | None = None) -> tuple[str, str]:
     """``(status, reason)`` of nbgrader's failure, from its most telling line."""
     text = f"{error}\n{log}"
+    if "Kernel died before replying to kernel_info" in text or \
+            "Kernel didn't respond in" in text:
+        # Before the first cell: no student code has run (see pipeline.kernel_never_started).
+        return "crashed", KERNEL_NEVER_STARTED
     if "DeadKernelError" in text or "Kernel died" in text:
         memory = f"the memory limit of {memory_mb} MB" if memory_mb else "out of memory"
         return "crashed", ("the kernel died while running the notebook (os._exit, a signal, "
@@ -818,6 +868,10 @@ def _set_up_execution(config, job: dict, runtime_dir: Path) -> None:
     execute.HIDDEN = hidden.load(job["hidden_tests"]) if job.get("hidden_tests") else None
     sandbox.SandboxedKernelManager.limits = limits
     config.Autograde.autograde_preprocessors = execute.autograde_preprocessors()
+    if job.get("ports"):
+        km = config.KernelManager
+        km.cache_ports = False  # else jupyter_client picks its own ports again
+        km.shell_port, km.iopub_port, km.stdin_port, km.hb_port, km.control_port = job["ports"]
     # The kernel's connection file goes to a folder of this student's own (the sandbox makes
     # it readable by the kernel's user), not to the grader's shared Jupyter runtime folder.
     runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
