@@ -30,6 +30,8 @@ ratio <= 1.2 and a projection within 15 minutes. The figures depend on the machi
 (``load1``, the 1-minute load average at the start, is recorded with them); the machine this
 was written on is shared.
 
+``ratio_parallel`` compares ours at ``--jobs`` = the number of cores (when measured) with
+plain ``autograde``, which grades one notebook at a time.
 ``projected_300x5_min_2cores`` uses the fastest of the ``--jobs`` values measured (2 and 3
 by default: a third job fills the cores while another student's kernel starts) and says
 which in ``projected_jobs``; ``projected_300x5_min_jobs2`` is the ``--jobs 2`` figure.
@@ -168,6 +170,7 @@ def main(argv=None) -> dict:
     m_ours, m_nbgrader = (t_ours - f_ours) / args.n, (t_nbgrader - f_nbgrader) / args.n
     m_ours2 = (t2 - f_ours) / args.n
     best_jobs = min(t_par, key=t_par.get) if t_par else 1
+    cores = os.cpu_count() or 1
     m_best = (t_par.get(best_jobs, t_ours) - f_ours) / args.n
     result = {
         "n": args.n,
@@ -182,6 +185,8 @@ def main(argv=None) -> dict:
         "marginal_ratio": round(m_ours / m_nbgrader, 3),
         "nbgrader_feedback_s_per_submission": round(t_feedback / args.n, 3),
         "ratio_vs_autograde_plus_feedback": round(t_ours / (t_nbgrader + t_feedback), 3),
+        # Ours grading in parallel up to the core count (plain autograde grades one at a time).
+        "ratio_parallel": None if cores not in t_par else round(t_par[cores] / t_nbgrader, 3),
         **{f"ours_jobs{j}_s_per_submission": round(t / args.n, 3) for j, t in t_par.items()},
         # 5 runs (one per assignment) of 300 students each at the --jobs 2 rate, and at the
         # rate of the fastest --jobs measured (the one the projection is for).
