@@ -5,7 +5,11 @@ plain data (one small dataclass per student and notebook, carrying a status)::
 
     collect  ->  run  ->  verify  ->  report
     (safe copy)  (nbgrader in a   (verdict in the   (grades.csv, feedback,
-                  child process)   grader process)   gradebook, summary)
+                  child process;   grader process)   gradebook, summary)
+                  the kernel in a
+                  sandbox, hidden
+                  tests judged
+                  outside it)
 
 A failure in one student's stage becomes that student's status, never a crash of the run.
 The command line lives in :mod:`autograder.__main__` (``python -m autograder --help``).

@@ -5,10 +5,12 @@
   assignment. :func:`release` copies the student version out of it.
 * :func:`run_student` grades one student: a child process (``python -m autograder.run JOB``)
   builds its own temporary course from the prepared gradebook, runs ``nbgrader autograde`` and
-  ``generate_feedback`` there and writes plain JSON. The kernel therefore never sees the
-  instructor's gradebook, the output directory or another student's files, and a hang, a crash
-  or a dead kernel ends that child only: the student gets ``timeout``/``crashed`` and the run
-  goes on. The original submission is never touched (collect made the copy).
+  ``generate_feedback`` there and writes plain JSON. Its kernel runs in the sandbox of
+  :mod:`autograder.sandbox` (it sees none of the gradebooks, sources, hidden tests, outputs or
+  other students' files), and the hidden tests are judged in the child, not in the kernel
+  (:mod:`autograder.execute`). A hang, a crash or a dead kernel ends that child only: the
+  student gets ``timeout``/``crashed`` and the run goes on. The original submission is never
+  touched (collect made the copy).
 """
 
 from __future__ import annotations
