@@ -263,7 +263,8 @@ def limits_reached(autograded_nb, report: dict | None = None) -> tuple[str, str]
     """The first resource limit the student's code ran into, as ``(status, detail)``.
 
     Read from the executed notebook (a ``MemoryError`` under the address-space limit, a
-    failed ``fork`` under the process limit, a cell interrupted by the cell time limit) and
+    failed ``fork`` under the process limit, a write past the file-size limit or a full
+    ``tmpfs``, a cell interrupted by the cell time limit) and
     from the grading process's ``report`` (output dropped past the output limit, hidden
     tests that ran out of time). ``None`` when no limit was reached.
     """
@@ -282,6 +283,9 @@ def limits_reached(autograded_nb, report: dict | None = None) -> tuple[str, str]
             if ename == "BlockingIOError" or (ename == "OSError" and
                                               "Resource temporarily unavailable" in evalue):
                 return ("crashed", f"process limit reached in {where} ({ename}: {evalue})"[:300])
+            if ename == "OSError" and ("No space left on device" in evalue or
+                                       "File too large" in evalue):
+                return ("crashed", f"disk limit reached in {where} ({ename}: {evalue})"[:300])
             if ename in TIMEOUT_ERRORS:
                 timed_out.append(where)
     if report.get("probe_timeout"):

@@ -112,6 +112,11 @@ while True:
 while True:
     hog.append(bytearray(100 * 2**20))
 ''',
+    # Fill the disk: one ever-growing file in the working folder.
+    "diskbomb": '''with open("fill.bin", "wb") as fh:
+    while True:
+        fh.write(b"x" * 2**20)
+''',
     # 20 MB of output.
     "hugeoutput": "print('x' * (20 * 2**20))\n",
 }
@@ -129,10 +134,11 @@ EXPECTED = {
     "forkbomb": ("crashed", 0.0),
     "membomb": ("crashed", 0.0),
     "hugeoutput": ("crashed", 0.0),
+    "diskbomb": ("crashed", 0.0),
 }
 DETAILS = {"reordered": "reordered test_quadratic_grad", "deleted": "deleted test_gd_step",
            "csleep": "did not stop when interrupted", "forkbomb": "process limit",
-           "membomb": "memory limit",
+           "membomb": "memory limit", "diskbomb": "disk limit",
            "hugeoutput": "output limit", "coursekit": "test_quadratic_grad"}
 HONEST = {"alice": ("graded", 10.0), "bob": ("graded", 3.0)}
 
