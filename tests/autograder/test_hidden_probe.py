@@ -253,3 +253,23 @@ def test_port_pool_never_hands_out_a_port_twice_while_held():
             s.bind(("127.0.0.1", port))
     pool.give_back(held[0])
     assert not set(held[0]) & pool._taken
+
+
+def test_sandbox_command_for_a_grader_that_is_not_root(tmp_path, monkeypatch):
+    # Not run for real here (CI runs as root): the command must then use bwrap's own user
+    # namespace, keep the grader's uid (no setpriv, no capabilities) and leave room in the
+    # process limit for the grader's own processes.
+    if sandbox.bwrap_path() is None:
+        pytest.skip("bubblewrap is not installed")
+    monkeypatch.setattr(sandbox.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(sandbox.os, "chown", lambda *a: pytest.fail("chown as non-root"))
+    monkeypatch.setattr(sandbox, "_count_processes_of", lambda uid: 37)
+    cwd = tmp_path / "work"
+    cwd.mkdir()
+    conn = tmp_path / "kernel.json"
+    conn.write_text("{}")
+    cmd = sandbox.wrap(["python", "-m", "ipykernel_launcher"], cwd=str(cwd),
+                       connection_file=str(conn), limits=sandbox.Limits(processes=10))
+    assert sandbox.sandbox_uid() is None
+    assert "--unshare-user" in cmd and "setpriv" not in cmd and "--cap-add" not in cmd
+    assert "--nproc=47" in cmd
