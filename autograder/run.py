@@ -938,6 +938,9 @@ def _child_main(job_path: str) -> int:
             shutil.copy(path, keep)
             autograded[name] = str(keep)
             sanitize_for_feedback(nb)
+            # nbgrader leaves autograded notebooks read-only (0444): a grader that is not
+            # root must make its own file writable again to replace it.
+            path.chmod(0o644)
             nbformat.write(nb, str(path))
         fb = api.generate_feedback(a, "student")
         feedback = {}
