@@ -270,3 +270,18 @@ def test_a_cheat_is_told_which_hidden_case_failed(hostile):
     page = _feedback(hostile, "numpy")
     assert "hidden test (run by the grader after your notebook):" in page
     assert "gd_step (random test 0" in page
+
+
+def test_without_the_sandbox_the_verdict_still_holds(tmp_path, release_nb):
+    # --unsafe-no-sandbox gives up the file view and the limits, not the verdict: the hidden
+    # tests are still judged in the grader, so the patched-numpy cheat still gets 3.
+    source_nb = nbformat.read(str(SOURCE_NB), as_version=4)
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    write_folder(subs, "alice", with_solutions(release_nb, source_nb))
+    write_folder(subs, "numpy", with_solutions(release_nb, source_nb,
+                                               {"gd_step": WRONG_STEP + CHEATS["numpy"]}))
+    proc = run_cli("grade", ASSIGNMENT, subs, "--out", out, "--unsafe-no-sandbox",
+                   "--jobs", 2, "--no-progress", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = {s: (r["status"], float(r["score"])) for s, r in _rows(out).items()}
+    assert rows == {"alice": ("graded", 10.0), "numpy": ("graded", 3.0)}
