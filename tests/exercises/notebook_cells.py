@@ -125,6 +125,16 @@ def student_view_passes(nb) -> list:
         return run(nb, visible_only=visible, everything=True)
 
 
+def assert_fails_only_hidden(nb, cell_id: str, code: str, failing: str,
+                             markers=("random test",)) -> None:
+    """Replace the solution cell ``cell_id`` by ``code``: the visible tests of ``failing``
+    pass, and its hidden tests fail it with an AssertionError naming the case (``markers``)."""
+    assert run(nb, {cell_id: code}, visible_only={failing}, upto=failing) == []
+    [(gid, exc)] = run(nb, {cell_id: code}, upto=failing)
+    assert gid == failing and isinstance(exc, AssertionError)
+    assert any(m in str(exc) for m in markers), str(exc)
+
+
 def assert_coursekit_answer_fails(nb, cell_id: str, code: str, failing: str) -> None:
     """A solution cell that imports coursekit passes where coursekit exists (the hidden tests
     too), but raises ImportError where the notebook is graded, so ``failing`` cannot pass."""

@@ -7,6 +7,7 @@ from contextlib import nullcontext
 import pytest
 from notebook_cells import (
     assert_coursekit_answer_fails,
+    assert_fails_only_hidden,
     assert_fails_visibly,
     check_structure,
     load,
@@ -126,11 +127,7 @@ def test_wrong_answers_fail_visibly_with_actionable_messages(nb, cell_id, code, 
 
 def test_hidden_tests_catch_a_flipped_kernel(nb):
     # A true convolution (flipped kernel) passes the visible tests, whose kernels are symmetric.
-    failing = "test_conv2d_forward"
-    assert run(nb, {"conv2d_forward": FLIPPED}, visible_only={failing}, upto=failing) == []
-    [(gid, exc)] = run(nb, {"conv2d_forward": FLIPPED}, upto=failing)
-    assert gid == failing and isinstance(exc, AssertionError)
-    assert "random test" in str(exc)
+    assert_fails_only_hidden(nb, "conv2d_forward", FLIPPED, "test_conv2d_forward")
 
 
 def test_student_cells_and_visible_tests_need_no_coursekit(nb):

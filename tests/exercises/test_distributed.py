@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from notebook_cells import (
     assert_coursekit_answer_fails,
+    assert_fails_only_hidden,
     assert_fails_visibly,
     check_structure,
     load,
@@ -80,11 +81,7 @@ def test_wrong_answers_fail_visibly_with_actionable_messages(nb, cell_id, code, 
 
 
 def test_hidden_tests_catch_a_fixed_learning_rate(nb):
-    failing = "test_sync_round"
-    assert run(nb, {"sync_round": FIXED_LR}, visible_only={failing}, upto=failing) == []
-    [(gid, exc)] = run(nb, {"sync_round": FIXED_LR}, upto=failing)
-    assert gid == failing and isinstance(exc, AssertionError)
-    assert "random test" in str(exc)
+    assert_fails_only_hidden(nb, "sync_round", FIXED_LR, "test_sync_round")
 
 
 def test_student_cells_and_visible_tests_need_no_coursekit(nb):
