@@ -832,10 +832,9 @@ def _short_error(log: str, error: str, memory_mb: int | None = None) -> tuple[st
     if "CellTimeoutError" in text:
         return "timeout", ("a cell ran past the cell time limit and did not stop when "
                            "interrupted (blocked signals or a long call in compiled code)")
-    for key in ("RuntimeError",):
-        for line in text.splitlines():
-            if key in line:
-                return "crashed", " ".join(line.split())[:300]
+    for line in text.splitlines():
+        if "RuntimeError" in line:
+            return "crashed", " ".join(line.split())[:300]
     lines = [ln for ln in text.splitlines() if ln.strip()]
     return "crashed", (" ".join(lines[-1].split())[:300] if lines else
                        "nbgrader autograde failed")
