@@ -47,10 +47,13 @@ from coursekit.objectives import LeastSquares
 
 from .simulate import _shard_sizes
 
-__all__ = ["VARIANTS", "ring_allreduce", "train", "pingpong", "main"]
+__all__ = ["VARIANTS", "MODELS", "ring_allreduce", "workload", "shard_sum", "train", "pingpong",
+           "main"]
 
 #: Aggregation variants of :func:`train`.
 VARIANTS = ("gather", "allreduce", "ring")
+#: Workloads of :func:`train`: least squares, or chapter 7's CNN on digits.
+MODELS = ("lsq", "cnn")
 
 
 def _mpi():
@@ -60,7 +63,7 @@ def _mpi():
 
 
 def ring_allreduce(comm, sendbuf, recvbuf=None):
-    r"""Sum a 1-D float64 buffer over all ranks with the ring algorithm (the course's version).
+    r"""Sum a 1-D float buffer over all ranks with the ring algorithm (the course's version).
 
     Cut the vector into :math:`p` chunks. Reduce-scatter: in step :math:`s` rank :math:`r`
     sends chunk :math:`(r - s) \bmod p` to rank :math:`r+1` and adds the chunk
@@ -73,8 +76,8 @@ def ring_allreduce(comm, sendbuf, recvbuf=None):
     Parameters
     ----------
     comm : mpi4py.MPI.Comm
-    sendbuf : ndarray, shape (d,), float64, contiguous
-    recvbuf : ndarray, shape (d,), optional
+    sendbuf : ndarray, shape (d,), float32 or float64
+    recvbuf : ndarray, shape (d,), same dtype, optional
         Where the sum goes (allocated if None; may not alias ``sendbuf``).
 
     Returns
@@ -83,12 +86,16 @@ def ring_allreduce(comm, sendbuf, recvbuf=None):
         ``recvbuf``.
     """
     MPI = _mpi()
-    send = np.ascontiguousarray(sendbuf, dtype=np.float64)
+    send = np.ascontiguousarray(sendbuf)
+    if send.dtype not in (np.float32, np.float64):
+        send = send.astype(np.float64)
     if send.ndim != 1:
         raise ValueError(f"sendbuf must be 1-D, got shape {send.shape}")
     acc = np.empty_like(send) if recvbuf is None else recvbuf
-    if acc.shape != send.shape:
-        raise ValueError(f"recvbuf must have shape {send.shape}, got {acc.shape}")
+    if acc.shape != send.shape or acc.dtype != send.dtype:
+        raise ValueError(f"recvbuf must have shape {send.shape} and dtype {send.dtype}, got "
+                         f"{acc.shape} {acc.dtype}")
+    kind = MPI.DOUBLE if send.dtype == np.float64 else MPI.FLOAT
     p, r = comm.Get_size(), comm.Get_rank()
     if p == 1:
         acc[:] = send
@@ -97,7 +104,7 @@ def ring_allreduce(comm, sendbuf, recvbuf=None):
     sizes = np.full(p, d // p)
     sizes[: d % p] += 1
     cut = np.concatenate([[0], np.cumsum(sizes)])
-    tmp = np.empty(int(sizes.max()), dtype=np.float64)
+    tmp = np.empty(int(sizes.max()), dtype=send.dtype)
     right, left = (r + 1) % p, (r - 1) % p
     # No initial copy of sendbuf into acc: every chunk of acc is written exactly when it is
     # first needed (own data + received partial sum in the reduce-scatter, then the all-gather
@@ -107,18 +114,65 @@ def ring_allreduce(comm, sendbuf, recvbuf=None):
         n_in = int(sizes[in_c])
         src = send if s == 0 else acc  # step 0 forwards raw data, later steps partial sums
         comm.Sendrecv(
-            [src[cut[out_c] : cut[out_c + 1]], MPI.DOUBLE], right, 0,
-            [tmp[:n_in], MPI.DOUBLE], left, 0,
+            [src[cut[out_c] : cut[out_c + 1]], kind], right, 0,
+            [tmp[:n_in], kind], left, 0,
         )  # fmt: skip
         lo, hi = cut[in_c], cut[in_c + 1]
         np.add(send[lo:hi], tmp[:n_in], out=acc[lo:hi])
     for s in range(p - 1):
         out_c, in_c = (r + 1 - s) % p, (r - s) % p
         comm.Sendrecv(
-            [acc[cut[out_c] : cut[out_c + 1]], MPI.DOUBLE], right, 1,
-            [acc[cut[in_c] : cut[in_c + 1]], MPI.DOUBLE], left, 1,
+            [acc[cut[out_c] : cut[out_c + 1]], kind], right, 1,
+            [acc[cut[in_c] : cut[in_c + 1]], kind], left, 1,
         )  # fmt: skip
     return acc
+
+
+def workload(model="lsq", dtype="float64", n_samples=256, n_features=5, noise=0.1, data_seed=0,
+             init_seed=0):
+    r"""The objective every rank trains, and its starting point: the same on every rank.
+
+    - ``"lsq"``: ``make_regression(n_samples, n_features, noise, seed=data_seed)`` and
+      :class:`~coursekit.objectives.LeastSquares`, :math:`x_0 = 0` (float64 only);
+    - ``"cnn"``: chapter 7's network on the digits training split
+      (:func:`coursekit.distributed.cnn.digits_cnn`, the first ``n_samples`` images, at most
+      1437), He-initialised with ``init_seed``, computing in ``dtype``.
+
+    Returns
+    -------
+    objective : LeastSquares or FlatCNN
+    x0 : ndarray, shape (d,), in the computation's dtype
+    """
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {', '.join(map(repr, MODELS))}; got {model!r}")
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    if model == "lsq":
+        if dtype != np.float64:
+            raise ValueError("dtype: the least-squares model computes in float64 only; "
+                             "float32 is for --model cnn")
+        X, y, _ = make_regression(n_samples, n_features, noise=noise, seed=data_seed)
+        f = LeastSquares(X, y)
+        return f, np.zeros(f.dim)
+    from .cnn import digits_cnn
+
+    f, _ = digits_cnn(dtype, seed=init_seed, n_train=min(n_samples, 1437))
+    return f, f.x0.copy()
+
+
+def shard_sum(objective, x, idx):
+    r""":math:`\sum_{i \in S} \nabla f_i(x)` for the rows ``idx`` of a shard :math:`S`.
+
+    One call of ``sample_grads`` (least squares: all per-sample gradients, summed) or of the
+    network's batched backward pass (``FlatCNN.shard_sum``: :math:`|S| \nabla f_S(x)`);
+    zeros for an empty shard.
+    """
+    if idx.size == 0:
+        return np.zeros_like(x)
+    if hasattr(objective, "shard_sum"):
+        return objective.shard_sum(x, idx)
+    return objective.sample_grads(x, idx).sum(axis=0)
 
 
 def train(
@@ -134,12 +188,18 @@ def train(
     data_seed=0,
     rule=None,
     record_losses=True,
+    model="lsq",
+    dtype="float64",
+    init_seed=0,
 ):
-    r"""Synchronous data-parallel SGD on least squares over the ranks of ``comm``.
+    r"""Synchronous data-parallel SGD over the ranks of ``comm``, on least squares or the CNN.
 
-    Data: ``make_regression(n_samples, n_features, noise, seed=data_seed)`` and
-    :class:`~coursekit.objectives.LeastSquares`; :math:`x_0 = 0`; global batch
-    :math:`p \cdot` ``batch_size`` from ``batch_indices(n_samples, p * batch_size, seed)``.
+    The objective is :func:`workload` ``(model, dtype, ...)``; the global batch of
+    :math:`p \cdot` ``batch_size`` rows comes from ``batch_indices(n, p * batch_size, seed)``
+    and is cut into :math:`p` shards as the simulator cuts it. Each rank computes
+    :func:`shard_sum` of its shard, the ranks aggregate, and every copy of :math:`x` takes
+    the step :math:`x \leftarrow \mathrm{rule}(x, \frac{1}{|B_t|}\sum_i s_{t,i}, \eta)`.
+    Messages carry the computation's dtype (``MPI.FLOAT`` for float32, ``MPI.DOUBLE``).
 
     ``record_losses=False`` skips rank 0's full-loss evaluation (so that ``step_time`` is
     compute + communication only, as a benchmark wants).
@@ -147,29 +207,28 @@ def train(
     Returns
     -------
     dict
-        ``variant, processes, steps, x (list), losses (list, rank 0's f(x_t), t = 0..T),
-        compute_time, comm_time`` (seconds per step: the slowest rank's time in each step,
-        averaged over steps; ``*_median``: the median over steps, robust on a shared machine),
-        ``step_time`` (wall time / steps), ``n_bytes`` (of the gradient). Identical on all
-        ranks except the loss curve, which only rank 0 evaluates (None elsewhere).
+        ``variant, model, dtype, processes, steps, x (list), losses (list, rank 0's f(x_t),
+        t = 0..T), compute_time, comm_time`` (seconds per step: the slowest rank's time in
+        each step, averaged over steps; ``*_median``: the median over steps, robust on a
+        shared machine), ``step_time`` (wall time / steps), ``n_bytes`` (of the gradient).
+        Identical on all ranks except the loss curve, which only rank 0 evaluates (None
+        elsewhere).
     """
     MPI = _mpi()
     if variant not in VARIANTS:
         allowed = ", ".join(map(repr, VARIANTS))
         raise ValueError(f"variant must be one of {allowed}; got {variant!r}")
     p, rank = comm.Get_size(), comm.Get_rank()
-    X, y, _ = make_regression(n_samples, n_features, noise=noise, seed=data_seed)
-    f = LeastSquares(X, y)
+    f, x = workload(model, dtype, n_samples, n_features, noise, data_seed, init_seed)
     if p * batch_size > f.n_samples:
-        raise ValueError(f"batch_size * processes must be <= n_samples ({p} * {batch_size})")
-    d = f.dim
+        raise ValueError(f"batch_size * processes must be <= n_samples ({p} * {batch_size} > "
+                         f"{f.n_samples})")
+    d = x.size
     rule = optimize.get_rule(rule)
-    x = np.zeros(d)
     state = rule.init(x)
     batches = batch_indices(f.n_samples, p * batch_size, seed=seed)
-    local = np.empty(d)
-    total = np.empty(d)
-    gathered = np.empty((p, d)) if rank == 0 else None
+    total = np.empty_like(x)
+    gathered = np.empty((p, d), x.dtype) if rank == 0 else None
     record = record_losses and rank == 0
     losses = [f.value(x)] if record else None
     # Per-step times on this rank: compute, communication (including waiting for the others).
@@ -181,20 +240,19 @@ def train(
         sizes = _shard_sizes(idx.size, p, None)
         lo = int(sizes[:rank].sum())
         t0 = MPI.Wtime()
-        mine = idx[lo : lo + sizes[rank]]
-        local[:] = f.sample_grads(x, mine).sum(axis=0) if mine.size else 0.0
+        local = np.ascontiguousarray(shard_sum(f, x, idx[lo : lo + sizes[rank]]), x.dtype)
         t1 = MPI.Wtime()
         if variant == "gather":
-            comm.Gather([local, MPI.DOUBLE], [gathered, MPI.DOUBLE] if rank == 0 else None, 0)
+            comm.Gather(local, gathered, root=0)
             if rank == 0:
-                x = rule.update(x, gathered.sum(axis=0) / idx.size, lr, state)
-            comm.Bcast([x, MPI.DOUBLE], root=0)
+                x = rule.update(x, gathered.sum(axis=0) / idx.size, lr, state).astype(x.dtype)
+            comm.Bcast(x, root=0)
         else:
             if variant == "allreduce":
-                comm.Allreduce([local, MPI.DOUBLE], [total, MPI.DOUBLE], op=MPI.SUM)
+                comm.Allreduce(local, total, op=MPI.SUM)
             else:
                 ring_allreduce(comm, local, total)
-            x = rule.update(x, total / idx.size, lr, state)
+            x = rule.update(x, total / idx.size, lr, state).astype(x.dtype, copy=False)
         t2 = MPI.Wtime()
         times[0, t] = t1 - t0
         times[1, t] = t2 - t1
@@ -204,10 +262,12 @@ def train(
     steps_ = max(steps, 1)
     # The slowest rank sets the pace of a synchronous step: max over ranks, step by step.
     slowest = np.empty_like(times)
-    comm.Allreduce([times, MPI.DOUBLE], [slowest, MPI.DOUBLE], op=MPI.MAX)
+    comm.Allreduce(times, slowest, op=MPI.MAX)
     median = np.median(slowest, axis=1) if steps else np.zeros(2)
     return {
         "variant": variant,
+        "model": model,
+        "dtype": str(np.dtype(dtype)),
         "processes": p,
         "steps": steps,
         "lr": lr,
@@ -220,7 +280,7 @@ def train(
         "step_time": t_total / steps_,
         "compute_time_median": float(median[0]),
         "comm_time_median": float(median[1]),
-        "n_bytes": d * 8,
+        "n_bytes": d * x.itemsize,
     }
 
 
@@ -265,10 +325,17 @@ def main(argv=None):
     """Command line: parse, train with each requested variant, rank 0 prints JSON lines."""
     parser = argparse.ArgumentParser(
         prog="python -m coursekit.distributed.mpi",
-        description="Synchronous data-parallel SGD on least squares with MPI (run under mpiexec).",
+        description="Synchronous data-parallel SGD on least squares or chapter 7's CNN with MPI "
+        "(run under mpiexec).",
     )
+    parser.add_argument("--model", default="lsq", choices=MODELS,
+                        help="lsq: least squares; cnn: chapter 7's CNN on digits")
+    parser.add_argument("--dtype", default="float64", choices=["float32", "float64"],
+                        help="of parameters, gradients and messages (float32: --model cnn)")
+    parser.add_argument("--init-seed", type=int, default=0, help="the CNN's initial weights")
     parser.add_argument("--variant", default="allreduce", choices=[*VARIANTS, "all"])
-    parser.add_argument("--n-samples", type=int, default=256)
+    parser.add_argument("--n-samples", type=int, default=256,
+                        help="rows of the data set (cnn: the first n training images, <= 1437)")
     parser.add_argument("--n-features", type=int, default=5)
     parser.add_argument("--noise", type=float, default=0.1)
     parser.add_argument("--steps", type=int, default=20)
@@ -278,12 +345,15 @@ def main(argv=None):
     parser.add_argument("--data-seed", type=int, default=0, help="the synthetic data set")
     parser.add_argument("--rule", default=None, help="update rule name (default plain SGD)")
     args = parser.parse_args(argv)
+    if args.model == "lsq" and args.dtype != "float64":
+        parser.error("--dtype float32 needs --model cnn (least squares computes in float64)")
     comm = _mpi().COMM_WORLD
     variants = VARIANTS if args.variant == "all" else (args.variant,)
     for v in variants:
         summary = train(
             comm, v, args.n_samples, args.n_features, args.noise, args.steps, args.lr,
-            args.batch_size, args.seed, args.data_seed, args.rule,
+            args.batch_size, args.seed, args.data_seed, args.rule, model=args.model,
+            dtype=args.dtype, init_seed=args.init_seed,
         )  # fmt: skip
         if comm.Get_rank() == 0:
             print(json.dumps(summary), flush=True)

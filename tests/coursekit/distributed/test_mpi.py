@@ -45,3 +45,60 @@ def test_mpi_run_matches_the_simulation(n_proc):
         np.testing.assert_allclose(s["x"], h.x, rtol=0, atol=1e-10)
         np.testing.assert_allclose(s["losses"], h.losses, rtol=0, atol=1e-10)
         assert s["compute_time"] > 0 and s["comm_time"] > 0 and s["step_time"] > 0
+
+
+# ---------------------------------------------------------------- chapter 7's CNN under MPI
+CNN = dict(n_samples=96, steps=6, lr=0.1, seed=2, init_seed=1)
+
+
+def _run_cnn(n_proc, batch_size, dtype):
+    cmd = [str(MPIEXEC), "-n", str(n_proc), sys.executable, "-m", "coursekit.distributed.mpi",
+           "--model", "cnn", "--variant", "all", "--dtype", dtype,
+           "--batch-size", str(batch_size)]  # fmt: skip
+    for key, value in CNN.items():
+        cmd += [f"--{key.replace('_', '-')}", str(value)]
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+
+
+def _one_process_cnn(global_batch, dtype):
+    """The reference, in this process: one worker, batch p*b, the same batch order and weights."""
+    from coursekit.distributed.cnn import digits_cnn
+
+    f, _ = digits_cnn(dtype, seed=CNN["init_seed"], n_train=CNN["n_samples"])
+    return simulate(f, f.x0, 1, "sync", CNN["steps"], lr=CNN["lr"], batch_size=global_batch,
+                    seed=CNN["seed"], timeline=False)  # fmt: skip
+
+
+@pytest.mark.parametrize("n_proc", [1, 2, 3])
+def test_cnn_on_p_processes_is_one_process_with_p_times_the_batch(n_proc):
+    """float64: P ranks with shards of b give the iterates of one process with batch P*b."""
+    b = 4
+    summaries = _run_cnn(n_proc, b, "float64")
+    ref = _one_process_cnn(n_proc * b, "float64")
+    assert [s["variant"] for s in summaries] == ["gather", "allreduce", "ring"]
+    for s in summaries:
+        assert (s["model"], s["processes"], s["dtype"]) == ("cnn", n_proc, "float64")
+        assert len(s["x"]) == ref.x.size == 17658 and s["n_bytes"] == 8 * 17658
+        # The run moved: the parameters after T steps are far from the start ...
+        assert np.abs(np.array(s["x"]) - ref.params[0]).max() > 1e-3
+        # ... and equal the one-process run's up to rounding.
+        np.testing.assert_allclose(s["x"], ref.x, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(s["losses"], ref.losses, rtol=0, atol=1e-10)
+
+
+def test_cnn_float32_messages_are_float32():
+    summaries = _run_cnn(2, 4, "float32")
+    ref = _one_process_cnn(8, "float32")
+    for s in summaries:
+        assert s["dtype"] == "float32" and s["n_bytes"] == 4 * 17658
+        # float32 rounding, summed in another order: close, not equal.
+        np.testing.assert_allclose(s["x"], ref.x, rtol=0, atol=1e-4)
+
+
+def test_lsq_refuses_float32():
+    cmd = [sys.executable, "-m", "coursekit.distributed.mpi", "--dtype", "float32"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 2 and "--model cnn" in out.stderr
