@@ -210,7 +210,9 @@ def train(
         ``variant, model, dtype, processes, steps, x (list), losses (list, rank 0's f(x_t),
         t = 0..T), compute_time, comm_time`` (seconds per step: the slowest rank's time in
         each step, averaged over steps; ``*_median``: the median over steps, robust on a
-        shared machine), ``step_time`` (wall time / steps), ``n_bytes`` (of the gradient).
+        shared machine; ``step_time_median``: of compute + communication, step by step),
+        ``step_time`` (wall time / steps, with the loss evaluations), ``n_bytes`` (of the
+        gradient).
         Identical on all ranks except the loss curve, which only rank 0 evaluates (None
         elsewhere).
     """
@@ -231,8 +233,9 @@ def train(
     gathered = np.empty((p, d), x.dtype) if rank == 0 else None
     record = record_losses and rank == 0
     losses = [f.value(x)] if record else None
-    # Per-step times on this rank: compute, communication (including waiting for the others).
-    times = np.zeros((2, steps))
+    # Per-step times on this rank: compute, communication (including waiting for the others),
+    # and the two together.
+    times = np.zeros((3, steps))
     comm.Barrier()
     t_start = MPI.Wtime()
     for t in range(steps):
@@ -254,8 +257,7 @@ def train(
                 ring_allreduce(comm, local, total)
             x = rule.update(x, total / idx.size, lr, state).astype(x.dtype, copy=False)
         t2 = MPI.Wtime()
-        times[0, t] = t1 - t0
-        times[1, t] = t2 - t1
+        times[:, t] = t1 - t0, t2 - t1, t2 - t0
         if record:
             losses.append(f.value(x))  # outside compute/comm, but inside step_time
     t_total = MPI.Wtime() - t_start
@@ -263,7 +265,7 @@ def train(
     # The slowest rank sets the pace of a synchronous step: max over ranks, step by step.
     slowest = np.empty_like(times)
     comm.Allreduce(times, slowest, op=MPI.MAX)
-    median = np.median(slowest, axis=1) if steps else np.zeros(2)
+    median = np.median(slowest, axis=1) if steps else np.zeros(3)
     return {
         "variant": variant,
         "model": model,
@@ -280,6 +282,7 @@ def train(
         "step_time": t_total / steps_,
         "compute_time_median": float(median[0]),
         "comm_time_median": float(median[1]),
+        "step_time_median": float(median[2]),
         "n_bytes": d * x.itemsize,
     }
 
@@ -344,16 +347,29 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="batch order")
     parser.add_argument("--data-seed", type=int, default=0, help="the synthetic data set")
     parser.add_argument("--rule", default=None, help="update rule name (default plain SGD)")
+    parser.add_argument("--no-losses", action="store_true",
+                        help="skip rank 0's full-loss evaluation (timings only)")
+    parser.add_argument("--pingpong", action="store_true",
+                        help="first print a ping-pong between ranks 0 and 1 and its alpha-beta fit")
     args = parser.parse_args(argv)
     if args.model == "lsq" and args.dtype != "float64":
         parser.error("--dtype float32 needs --model cnn (least squares computes in float64)")
     comm = _mpi().COMM_WORLD
+    if args.pingpong and comm.Get_size() >= 2:
+        from .cost import fit_latency_bandwidth
+
+        sizes = [8 * 4**k for k in range(10)]  # 8 B .. 2 MiB
+        seconds = pingpong(comm, sizes)
+        if comm.Get_rank() == 0:
+            latency, bandwidth = fit_latency_bandwidth(sizes, seconds)
+            print(json.dumps({"measure": "pingpong", "sizes": sizes, "seconds": seconds.tolist(),
+                              "latency": latency, "bandwidth": bandwidth}), flush=True)
     variants = VARIANTS if args.variant == "all" else (args.variant,)
     for v in variants:
         summary = train(
             comm, v, args.n_samples, args.n_features, args.noise, args.steps, args.lr,
             args.batch_size, args.seed, args.data_seed, args.rule, model=args.model,
-            dtype=args.dtype, init_seed=args.init_seed,
+            dtype=args.dtype, init_seed=args.init_seed, record_losses=not args.no_losses,
         )  # fmt: skip
         if comm.Get_rank() == 0:
             print(json.dumps(summary), flush=True)
