@@ -7,18 +7,24 @@ grade itself (row, per-notebook verdicts, hashes of the feedback pages written).
 
     k_s = \\operatorname{sha256}(\\text{grader version},\\ \\text{nbgrader version},\\
           h(\\text{assignment source}),\\ h(\\text{course config}),\\ \\text{timeouts},\\
-          \\text{entry name},\\ h(\\text{submission}),\\ \\text{note})
+          h(\\text{verdict code}),\\ \\text{entry name},\\ h(\\text{submission}),\\
+          \\text{note})
 
 so a student is graded again exactly when something that can change their grade changed:
-their submission, the assignment's source or configuration, the limits, or this tool. The
-file is rewritten after every student (atomically), which also lets an interrupted run be
-resumed: the students already done are not graded twice.
+their submission, the assignment's source (its ``hidden_tests.py`` included) or
+configuration, the limits, or the code that decides the verdict: ``coursekit`` (every hidden
+test compares with its reference implementations) and this package
+(:func:`verdict_code_hash`). A fixed bug in a reference function therefore re-grades the
+class; a changed book chapter does not. The file is rewritten after every student
+(atomically), which also lets an interrupted run be resumed: the students already done are
+not graded twice.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import hashlib
+import importlib.util
 import json
 import os
 from dataclasses import asdict
@@ -62,8 +68,52 @@ def source_hash(folder) -> str:
     return h.hexdigest()
 
 
+#: Packages whose code decides verdicts: the hidden tests' references, and the grader itself.
+VERDICT_PACKAGES = ("coursekit", "autograder")
+
+
+def code_hash(folders) -> str:
+    """SHA-256 of the Python files below ``folders`` (names and contents; caches ignored).
+
+    Parameters
+    ----------
+    folders : iterable of path-like
+        Package folders, e.g. ``coursekit/``. A folder that does not exist counts as empty.
+    """
+    h = hashlib.sha256()
+    for folder in map(Path, folders):
+        h.update(f"{folder.name}/\n".encode())
+        if not folder.is_dir():
+            continue
+        for p in sorted(folder.rglob("*.py")):
+            rel = p.relative_to(folder)
+            if "__pycache__" not in rel.parts and not _ignored(rel):
+                h.update(f"{rel.as_posix()}\n{hash_path(p)}\n".encode())
+    return h.hexdigest()
+
+
+def package_folder(name: str) -> Path | None:
+    """Folder of the importable package ``name`` (not imported), or ``None``."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def verdict_code_hash() -> str:
+    """:func:`code_hash` of :data:`VERDICT_PACKAGES` as this interpreter imports them.
+
+    The whole of ``coursekit`` counts, not only the modules an assignment imports: a change
+    anywhere in it re-grades (a few minutes of computing), which is cheaper than a grade
+    computed against an old reference. The book's chapters, the exercises' other assignments
+    and the tests are outside these folders and never re-grade anyone.
+    """
+    # A package that is not installed hashes as an empty folder of its name.
+    return code_hash([package_folder(n) or Path(n) for n in VERDICT_PACKAGES])
+
+
 def run_key(source_dir, config_file=None, *, timeout: float, cell_timeout: int,
-            limits: dict | None = None) -> str:
+            limits: dict | None = None, code: str | None = None) -> str:
     """The part of every student's key that is shared by the whole run.
 
     Parameters
@@ -76,6 +126,8 @@ def run_key(source_dir, config_file=None, *, timeout: float, cell_timeout: int,
         The run's limits: a larger limit can turn a ``timeout`` into a grade.
     limits : dict, optional
         The kernels' resource limits and whether they ran sandboxed (same reason).
+    code : str, optional
+        Hash of the code that decides verdicts (default :func:`verdict_code_hash`).
     """
     import nbgrader
 
@@ -83,7 +135,8 @@ def run_key(source_dir, config_file=None, *, timeout: float, cell_timeout: int,
              "source": source_hash(source_dir),
              "config": hash_path(Path(config_file)) if config_file else "",
              "timeout": float(timeout), "cell_timeout": int(cell_timeout),
-             "limits": limits or {}}
+             "limits": limits or {},
+             "code": verdict_code_hash() if code is None else code}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
