@@ -19,6 +19,7 @@ CHAPTERS = [
     "book/networks/cnn.html",
     "book/distributed/splitting.html",
     "book/distributed/offloading.html",
+    "book/notation.html",
     "book/glossary.html",
     "book/bibliography.html",
 ]
