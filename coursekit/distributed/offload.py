@@ -7,15 +7,22 @@ helper over a link. Both paths run at the same time; the step ends when the slow
 **Local path.** The central node computes at rate :math:`f_l` (flop/s):
 :math:`T_l(\lambda) = \lambda a` with :math:`a = W / f_l`.
 
-**Remote path.** The samples travel at link rate :math:`r` (bytes/s), the helper computes at
-:math:`f_s`, and its partial gradient of :math:`G` bytes comes back; each of the two messages
-pays a latency :math:`\alpha`:
+**Remote path.** Two messages on a link of rate :math:`r` (bytes/s), each paying the latency
+:math:`\alpha`. Down: the current parameters :math:`x_t` (:math:`P` bytes; the helper cannot
+compute a gradient without them) together with the offloaded samples; up: the helper's partial
+gradient (:math:`G` bytes). In between the helper computes at :math:`f_s`:
 
 .. math::
 
-    T_s(\lambda) = \underbrace{2\alpha + G / r}_{c}
+    T_s(\lambda) = \underbrace{2\alpha + \frac{P + G}{r}}_{c}
                  + (1 - \lambda)\underbrace{\left(\frac{D}{r} + \frac{W}{f_s}\right)}_{b}
     \quad (\lambda < 1), \qquad T_s(1) = 0 .
+
+**Streamed or resident data.** ``data="streamed"`` (the default: an edge device owns its
+samples and must send them) puts :math:`D/r` in :math:`b`; ``data="resident"`` (the helper
+already holds the data set, as every rank of the MPI runs does, and receives only the
+indices) drops it: :math:`b = W / f_s`. For a data-parallel gradient :math:`P = G = N`, the
+gradient's size.
 
 **Step time.** :math:`T(\lambda) = \max(T_l(\lambda), T_s(\lambda))`.
 
@@ -28,10 +35,11 @@ maximum is smallest where the paths balance, :math:`\lambda a = c + (1-\lambda) 
     \qquad \text{speed-up } \frac{a}{T^*} = \frac{a + b}{b + c}.
 
 **When offloading does not pay.** :math:`\lambda^* < 1` iff :math:`c < a`: the fixed cost of
-involving the helper (latencies and returning the gradient) must be smaller than computing the
-whole batch locally. Otherwise :math:`\lambda^* = 1` and :math:`T^* = a`. With :math:`c = 0`
-offloading always pays, and with an infinitely fast helper and link (:math:`b \to 0`) the
-speed-up tends to :math:`a / c`: the fixed cost is the limit (Amdahl's law in disguise).
+involving the helper (latencies, the parameters down and the gradient up) must be smaller than
+computing the whole batch locally. Otherwise :math:`\lambda^* = 1` and :math:`T^* = a`. With
+:math:`c = 0` offloading always pays, and with an infinitely fast helper and link
+(:math:`b \to 0`) the speed-up tends to :math:`a / c`: the fixed cost is the limit (Amdahl's
+law in disguise).
 
 **Many helpers.** Helper :math:`i` has its own :math:`b_i, c_i`; the central node keeps
 :math:`\lambda_0`. At the optimum every used path finishes at the same :math:`T`:
@@ -57,9 +65,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from coursekit import optimize
+from coursekit.data import batch_indices
+
 from . import _check
 
 __all__ = [
+    "DATA_MODES",
     "OffloadPlan",
     "step_time",
     "optimal_fraction",
@@ -68,11 +80,14 @@ __all__ = [
     "optimal_split",
     "proportional_split",
     "integer_split",
+    "OffloadRun",
+    "train_offloaded",
 ]
 
 
 def _paths(
-    work, local_rate, remote_rates, link_rates, data_bytes, result_bytes, latency, single=False
+    work, local_rate, remote_rates, link_rates, data_bytes, result_bytes, latency, single=False,
+    param_bytes=0.0, data="streamed",
 ):
     """Return ``a`` and per-helper ``b`` (k,), ``c`` (k,) of the module's model."""
     W = _check.real(work, "work", minimum=0.0, strict=True)
@@ -88,11 +103,17 @@ def _paths(
         r = _check.positive_array(link_rates, "link_rates", length=fs.size, allow_inf=True)
     D = _check.real(data_bytes, "data_bytes", minimum=0.0)
     G = _check.real(result_bytes, "result_bytes", minimum=0.0)
+    P = _check.real(param_bytes, "param_bytes", minimum=0.0)
     alpha = _check.real(latency, "latency", minimum=0.0)
+    data = _check.choice(data, "data", DATA_MODES)
     a = W / fl
-    b = D / r + W / fs
-    c = 2 * alpha + G / r
+    b = (D / r if data == "streamed" else 0.0) + W / fs
+    c = 2 * alpha + (P + G) / r
     return a, b, c
+
+
+#: Where the samples are: sent with each batch, or already on the helper.
+DATA_MODES = ("streamed", "resident")
 
 
 def _fraction(lam, name="lam"):
@@ -111,6 +132,8 @@ def step_time(
     data_bytes=0.0,
     result_bytes=0.0,
     latency=0.0,
+    param_bytes=0.0,
+    data="streamed",
 ):
     r"""Time of one step when the central node keeps the fraction ``lam`` of the batch.
 
@@ -131,11 +154,17 @@ def step_time(
     link_rate : float
         :math:`r > 0` in bytes/s (may be ``inf``).
     data_bytes : float
-        :math:`D \ge 0`, bytes of the whole batch's samples (0 if the helper already has them).
+        :math:`D \ge 0`, bytes of the whole batch's samples (ignored when ``data="resident"``).
     result_bytes : float
         :math:`G \ge 0`, bytes of the partial gradient sent back.
     latency : float
         :math:`\alpha \ge 0`, seconds per message.
+    param_bytes : float
+        :math:`P \ge 0`, bytes of the parameters :math:`x_t` sent down with every batch
+        (default 0 for the bare model of the exercise; a real scheme has :math:`P = G = N`).
+    data : {"streamed", "resident"}
+        Whether the samples travel with the batch (:math:`b = D/r + W/f_s`) or are already on
+        the helper (:math:`b = W/f_s`).
 
     Returns
     -------
@@ -143,7 +172,8 @@ def step_time(
     """
     lam = _fraction(lam)
     a, b, c = _paths(
-        work, local_rate, remote_rate, link_rate, data_bytes, result_bytes, latency, single=True
+        work, local_rate, remote_rate, link_rate, data_bytes, result_bytes, latency, single=True,
+        param_bytes=param_bytes, data=data,
     )
     remote = np.where(lam < 1, c[0] + (1 - lam) * b[0], 0.0)
     t = np.maximum(lam * a, remote)
@@ -158,11 +188,14 @@ def optimal_fraction(
     data_bytes=0.0,
     result_bytes=0.0,
     latency=0.0,
+    param_bytes=0.0,
+    data="streamed",
 ):
     r"""The closed-form best local fraction :math:`\lambda^* = \min\bigl(1, (b + c)/(a + b)\bigr)`.
 
-    With :math:`a = W/f_l`, :math:`b = D/r + W/f_s`, :math:`c = 2\alpha + G/r` (see the module
-    docstring for the derivation). Parameters as :func:`step_time`.
+    With :math:`a = W/f_l`, :math:`b = D/r + W/f_s` (streamed; :math:`W/f_s` resident),
+    :math:`c = 2\alpha + (P + G)/r` (see the module docstring for the derivation). Parameters
+    as :func:`step_time`.
 
     Returns
     -------
@@ -170,7 +203,8 @@ def optimal_fraction(
         :math:`\lambda^* \in (0, 1]`; exactly 1 when offloading does not pay (:math:`c \ge a`).
     """
     a, b, c = _paths(
-        work, local_rate, remote_rate, link_rate, data_bytes, result_bytes, latency, single=True
+        work, local_rate, remote_rate, link_rate, data_bytes, result_bytes, latency, single=True,
+        param_bytes=param_bytes, data=data,
     )
     if c[0] >= a:
         return 1.0
@@ -185,10 +219,12 @@ def offload_pays(
     data_bytes=0.0,
     result_bytes=0.0,
     latency=0.0,
+    param_bytes=0.0,
+    data="streamed",
 ):
     r"""Whether some offloading beats computing alone: :math:`c < a`, i.e.
 
-    .. math:: 2\alpha + \frac{G}{r} < \frac{W}{f_l}.
+    .. math:: 2\alpha + \frac{P + G}{r} < \frac{W}{f_l}.
 
     Note that neither the helper's speed :math:`f_s` nor the data size :math:`D` enter: a
     slow helper or a thin link only shrink the optimal share, they never make a small share
@@ -199,7 +235,8 @@ def offload_pays(
     bool
     """
     a, _, c = _paths(
-        work, local_rate, remote_rate, link_rate, data_bytes, result_bytes, latency, single=True
+        work, local_rate, remote_rate, link_rate, data_bytes, result_bytes, latency, single=True,
+        param_bytes=param_bytes, data=data,
     )
     return bool(c[0] < a)
 
@@ -243,6 +280,8 @@ def split_time(
     data_bytes=0.0,
     result_bytes=0.0,
     latency=0.0,
+    param_bytes=0.0,
+    data="streamed",
 ):
     r"""Step time of a given split among the central node and :math:`k` helpers.
 
@@ -263,7 +302,8 @@ def split_time(
     -------
     float or ndarray, shape (m,)
     """
-    a, b, c = _paths(work, local_rate, remote_rates, link_rates, data_bytes, result_bytes, latency)
+    a, b, c = _paths(work, local_rate, remote_rates, link_rates, data_bytes, result_bytes, latency,
+                     param_bytes=param_bytes, data=data)
     lam = _fraction(fractions, "fractions")
     if lam.shape[-1] != b.size + 1:
         raise ValueError(
@@ -285,6 +325,8 @@ def optimal_split(
     data_bytes=0.0,
     result_bytes=0.0,
     latency=0.0,
+    param_bytes=0.0,
+    data="streamed",
 ):
     r"""Optimal fractions for the central node and :math:`k` heterogeneous helpers.
 
@@ -303,7 +345,8 @@ def optimal_split(
     -------
     OffloadPlan
     """
-    a, b, c = _paths(work, local_rate, remote_rates, link_rates, data_bytes, result_bytes, latency)
+    a, b, c = _paths(work, local_rate, remote_rates, link_rates, data_bytes, result_bytes, latency,
+                     param_bytes=param_bytes, data=data)
     k = b.size
     order = np.argsort(c, kind="stable")
     num, den = 1.0, 1.0 / a
@@ -374,3 +417,155 @@ def integer_split(fractions, n):
     order = np.argsort(-(exact - counts), kind="stable")
     counts[order[:left]] += 1
     return counts
+
+
+@dataclass
+class OffloadRun:
+    """What :func:`train_offloaded` returns.
+
+    Attributes
+    ----------
+    x : ndarray, shape (d,)
+        Final parameters.
+    losses : ndarray, shape (T + 1,)
+        :math:`f(x_t)` (NaN after step 0 when losses were not recorded).
+    wall_clock : ndarray, shape (T + 1,)
+        Simulated seconds at which :math:`x_t` exists.
+    step_times : ndarray, shape (T,)
+        Each step's time: the slowest path with the integer sample counts of that step.
+    counts : ndarray of int, shape (T, k + 1)
+        Samples kept by the central node (column 0) and sent to each helper.
+    predicted : float
+        :func:`split_time` of the fractions (the continuous model of one step).
+    """
+
+    x: np.ndarray
+    losses: np.ndarray
+    wall_clock: np.ndarray
+    step_times: np.ndarray
+    counts: np.ndarray
+    predicted: float
+
+    @property
+    def step_time(self) -> float:
+        """Mean simulated step time (seconds)."""
+        return float(self.step_times.mean()) if self.step_times.size else 0.0
+
+
+def train_offloaded(
+    objective,
+    x0,
+    fractions,
+    *,
+    steps,
+    lr,
+    batch_size,
+    flops_per_sample,
+    local_rate,
+    remote_rates,
+    link_rates,
+    sample_bytes=0.0,
+    param_bytes=None,
+    result_bytes=None,
+    latency=0.0,
+    data="streamed",
+    seed=0,
+    rule=None,
+    record_losses=True,
+):
+    r"""Mini-batch SGD in which the central node keeps ``fractions[0]`` of every batch.
+
+    Step :math:`t` takes the batch :math:`B_t` of :math:`m` = ``batch_size`` rows from
+    :func:`coursekit.data.batch_indices` (the course's batch order), cuts it into integer
+    shares :math:`n_0, \dots, n_k` (:func:`integer_split` of ``fractions``), sums each share's
+    per-sample gradients and steps with :math:`g_t = \frac1m \sum_j s_{t,j}`: the iterates of
+    single-node mini-batch SGD with batches of :math:`m`, whatever the split. Only the clock
+    depends on it. With :math:`w` = ``flops_per_sample`` and :math:`s` = ``sample_bytes``, the
+    step takes
+
+    .. math::
+
+        T_t = \max\Bigl(\frac{n_0 w}{f_l},\; \max_{i:\,n_i > 0} \bigl(2\alpha + \tfrac{P + G}{r_i}
+              + n_i (\tfrac{s}{r_i} + \tfrac{w}{f_i})\bigr)\Bigr)
+
+    (:math:`s/r_i` only for streamed data): :func:`split_time` with the counts instead of
+    the fractions, so :math:`T_t` differs from it by less than one sample's cost on the
+    slowest path.
+
+    Parameters
+    ----------
+    objective : FiniteSum-like
+        ``n_samples``, ``value(x)``, ``grad(x, idx)`` (and ``sample_grads`` if it has it), e.g.
+        :class:`~coursekit.objectives.LeastSquares` or :class:`~coursekit.distributed.cnn.FlatCNN`.
+    x0 : array_like, shape (d,)
+    fractions : array_like, shape (k + 1,)
+        Central node first; e.g. ``optimal_split(...).fractions``, or ``[1, 0, ...]`` to
+        compute alone.
+    steps, lr, batch_size, seed, rule
+        As in :func:`coursekit.optimize.sgd` (``batch_size`` is the whole batch :math:`m`).
+    flops_per_sample : float
+        :math:`w > 0`.
+    local_rate : float
+        :math:`f_l`.
+    remote_rates, link_rates : array_like, shape (k,)
+    sample_bytes : float
+        Bytes of one sample (streamed data).
+    param_bytes, result_bytes : float, optional
+        :math:`P` and :math:`G`; default the bytes of ``x0`` (a data-parallel gradient).
+    latency : float
+    data : {"streamed", "resident"}
+    record_losses : bool
+        Evaluate :math:`f(x_t)` after every step (the expensive part for a CNN).
+
+    Returns
+    -------
+    OffloadRun
+    """
+    from .simulate import _shard_sums
+
+    x = np.array(x0, dtype=float)
+    if x.ndim != 1 or x.size == 0:
+        raise ValueError(f"x0 must be a non-empty 1-D array, got shape {x.shape}")
+    steps = _check.integer(steps, "steps", minimum=0)
+    lr = _check.real(lr, "lr", minimum=0.0, strict=True)
+    m = _check.integer(batch_size, "batch_size", minimum=1)
+    n = getattr(objective, "n_samples", None)
+    if not isinstance(n, (int, np.integer)) or m > n:
+        raise ValueError(f"batch_size must be <= objective.n_samples, got {m} and {n}")
+    w = _check.real(flops_per_sample, "flops_per_sample", minimum=0.0, strict=True)
+    s = _check.real(sample_bytes, "sample_bytes", minimum=0.0)
+    P = x.nbytes if param_bytes is None else param_bytes
+    G = x.nbytes if result_bytes is None else result_bytes
+    a1, b1, c = _paths(w, local_rate, remote_rates, link_rates, s, G, latency,
+                       param_bytes=P, data=data)
+    lam = _fraction(fractions, "fractions")
+    if lam.shape != (b1.size + 1,):
+        raise ValueError(f"fractions must have {b1.size + 1} entries (central node + "
+                         f"{b1.size} helpers), got shape {lam.shape}")
+    if not np.isclose(lam.sum(), 1.0):
+        raise ValueError(f"fractions must sum to 1, got {lam.sum()}")
+    rule = optimize.get_rule(rule)
+    state = rule.init(x)
+    vectorised = callable(getattr(objective, "sample_grads", None))
+    batches = batch_indices(n, m, seed=seed)
+    losses = np.full(steps + 1, np.nan)
+    losses[0] = objective.value(x)
+    wall = np.zeros(steps + 1)
+    times = np.zeros(steps)
+    counts = np.zeros((steps, lam.size), dtype=np.int64)
+    for t in range(steps):
+        _, idx = next(batches)
+        k_t = integer_split(lam, idx.size)
+        sums = _shard_sums(objective, x, idx, k_t, vectorised)
+        x = rule.update(x, sums.sum(axis=0) / idx.size, lr, state)
+        # a1, b1 are per sample here (work = w): the paths of a share of n_i samples.
+        remote = np.where(k_t[1:] > 0, c + k_t[1:] * b1, 0.0)
+        times[t] = max(k_t[0] * a1, remote.max(initial=0.0))
+        wall[t + 1] = wall[t] + times[t]
+        counts[t] = k_t
+        if record_losses:
+            losses[t + 1] = objective.value(x)
+    predicted = split_time(lam, m * w, local_rate, remote_rates, link_rates, m * s, G, latency,
+                           param_bytes=P, data=data)
+    return OffloadRun(x=x, losses=losses, wall_clock=wall, step_times=times, counts=counts,
+                      predicted=float(predicted))

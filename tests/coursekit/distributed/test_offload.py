@@ -116,8 +116,131 @@ def test_integer_split_rounds_each_share_by_less_than_one(lam, n):
         (lambda: offload.split_time([0.5, 0.6], 1, 1, [1], [1]), "sum to 1"),
         (lambda: offload.split_time([1.0], 1, 1, [1], [1]), "2 entries"),
         (lambda: offload.optimal_split(1, 1, [1, 2], [1]), "link_rates must have length 2"),
+        (lambda: offload.step_time(0.5, 1, 1, 1, 1, data="cached"), "data must be one of"),
+        (lambda: offload.step_time(0.5, 1, 1, 1, 1, param_bytes=-1), "param_bytes must be >= 0"),
     ],
 )
 def test_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+
+# ------------------------------------------------- the parameter download, streamed vs resident
+@settings(max_examples=60, deadline=None)
+@given(
+    W=st.floats(1e6, 1e10),
+    fl=rates,
+    fs=rates,
+    r=st.floats(1e5, 1e10),
+    D=st.floats(0, 1e8),
+    N=st.floats(0, 1e7),
+    alpha=st.floats(0, 1e-2),
+    data=st.sampled_from(["streamed", "resident"]),
+)
+def test_closed_form_with_the_parameter_download_beats_every_grid_point(W, fl, fs, r, D, N,
+                                                                        alpha, data):
+    args = dict(data_bytes=D, result_bytes=N, param_bytes=N, latency=alpha, data=data)
+    lam_star = offload.optimal_fraction(W, fl, fs, r, **args)
+    grid = np.linspace(0, 1, 20001)
+    t_grid = offload.step_time(grid, W, fl, fs, r, **args)
+    t_star = offload.step_time(lam_star, W, fl, fs, r, **args)
+    assert t_star <= t_grid.min() * (1 + 1e-12)
+    assert t_grid.min() <= t_star + W / fl * (grid[1] - grid[0])
+    # The remote path by hand: x_t down, gradient up, and the samples only when streamed.
+    lam = 0.3
+    remote = 2 * alpha + 2 * N / r + (1 - lam) * ((D / r if data == "streamed" else 0) + W / fs)
+    assert offload.step_time(lam, W, fl, fs, r, **args) == pytest.approx(
+        max(lam * W / fl, remote), rel=1e-12)
+    # Offloading pays iff the fixed cost, now with the download, is below the local time.
+    assert offload.offload_pays(W, fl, fs, r, **args) == (2 * alpha + 2 * N / r < W / fl)
+
+
+def test_resident_data_never_slows_the_remote_path():
+    args = dict(work=1e9, local_rate=1e9, remote_rate=2e9, link_rate=1e7, data_bytes=5e6,
+                result_bytes=1e5, param_bytes=1e5, latency=1e-3)
+    lam = np.linspace(0, 1, 11)
+    streamed = offload.step_time(lam, **args)
+    resident = offload.step_time(lam, **args, data="resident")
+    assert np.all(resident <= streamed) and resident[0] < streamed[0]
+    assert offload.optimal_fraction(**args, data="resident") < offload.optimal_fraction(**args)
+    # The download of x_t is a fixed cost: it moves lambda* up, as G does.
+    no_p = dict(args, param_bytes=0.0)
+    assert offload.optimal_fraction(**no_p) < offload.optimal_fraction(**args)
+
+
+# ------------------------------------------------- a training run that uses the optimal split
+def _lsq():
+    from coursekit.data import make_regression
+    from coursekit.objectives import LeastSquares
+
+    X, y, _ = make_regression(n_samples=512, n_features=20, noise=0.3, seed=4)
+    return LeastSquares(X, y)
+
+
+HELPERS = dict(flops_per_sample=2e6, local_rate=1e9, remote_rates=[3e9, 1e9, 2e9],
+               link_rates=[2e7, 1e8, 1e6], sample_bytes=2e3, latency=1e-3)
+
+
+def test_offloaded_training_computes_the_iterates_of_plain_sgd():
+    from coursekit.optimize import sgd
+
+    f = _lsq()
+    x0 = np.zeros(f.dim)
+    ref = sgd(f, x0, lr=0.05, batch_size=64, epochs=1, seed=3)
+    for fractions in ([1, 0, 0, 0], [0.25, 0.25, 0.25, 0.25], [0.1, 0.6, 0.3, 0.0]):
+        run = offload.train_offloaded(f, x0, fractions, steps=8, lr=0.05, batch_size=64, seed=3,
+                                      **HELPERS)
+        np.testing.assert_allclose(run.x, ref.path[8], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(run.losses, ref.losses[:9], rtol=0, atol=1e-12)
+        assert (run.counts.sum(axis=1) == 64).all()
+
+
+@pytest.mark.parametrize("data", ["streamed", "resident"])
+def test_the_water_filling_run_is_the_fastest_and_takes_its_predicted_time(data):
+    f = _lsq()
+    x0 = np.zeros(f.dim)
+    m = 256  # divides n = 512: every batch is full
+    cost = dict(HELPERS, data=data)
+    w, s = cost.pop("flops_per_sample"), cost.pop("sample_bytes")
+    plan = offload.optimal_split(m * w, cost["local_rate"], cost["remote_rates"],
+                                 cost["link_rates"], data_bytes=m * s, result_bytes=x0.nbytes,
+                                 param_bytes=x0.nbytes, latency=cost["latency"], data=data)
+
+    def run(fractions):
+        return offload.train_offloaded(f, x0, fractions, steps=3, lr=0.05, batch_size=m,
+                                       record_losses=False, **HELPERS | {"data": data})
+
+    best = run(plan.fractions)
+    # The run takes the model's T* up to the rounding of shares to whole samples: less than
+    # one sample's cost on the slowest path.
+    one_sample = w / min([cost["local_rate"], *cost["remote_rates"]]) + s / min(cost["link_rates"])
+    assert best.predicted == pytest.approx(plan.time, rel=1e-12)
+    assert abs(best.step_time - plan.time) <= one_sample
+    # ... and no split of a grid over the simplex is faster (beyond that rounding).
+    h = 0.05
+    grid = [(1 - a - b - c, a, b, c)
+            for a, b, c in itertools.product(np.arange(0, 1 + h / 2, h), repeat=3)
+            if a + b + c <= 1 + 1e-9]
+    times = [run(np.clip(g, 0, 1) / np.clip(g, 0, 1).sum()).step_time for g in grid]
+    assert best.step_time <= min(times) + one_sample
+    even = run(np.full(4, 0.25)).step_time
+    prop = run(offload.proportional_split([cost["local_rate"], *cost["remote_rates"]])).step_time
+    assert best.step_time <= min(even, prop) + one_sample
+    if data == "streamed":
+        # Streaming over the 1 MB/s link of helper 3 is what the speed-proportional split
+        # ignores: there the optimum is far ahead of both.
+        assert best.step_time < 0.7 * min(even, prop)
+
+
+def test_when_offloading_does_not_pay_the_best_run_computes_alone():
+    f = _lsq()
+    x0 = np.zeros(f.dim)
+    slow = dict(HELPERS, latency=1.0)  # 2 s of latency per helper, 0.1 s to compute alone
+    plan = offload.optimal_split(50 * 2e6, 1e9, slow["remote_rates"], slow["link_rates"],
+                                 data_bytes=50 * 2e3, result_bytes=x0.nbytes,
+                                 param_bytes=x0.nbytes, latency=1.0)
+    assert not plan.used.any() and plan.fractions[0] == 1 and plan.speedup == 1
+    run = offload.train_offloaded(f, x0, plan.fractions, steps=2, lr=0.05, batch_size=50,
+                                  record_losses=False, **slow)
+    assert run.step_time == pytest.approx(50 * 2e6 / 1e9, rel=1e-12)
