@@ -47,8 +47,8 @@ from coursekit.objectives import LeastSquares
 
 from .simulate import _shard_sizes
 
-__all__ = ["VARIANTS", "MODELS", "ring_allreduce", "workload", "shard_sum", "train", "pingpong",
-           "main"]
+__all__ = ["VARIANTS", "MODELS", "ring_allreduce", "workload", "shard_sum", "train",
+           "train_offload", "pingpong", "main"]
 
 #: Aggregation variants of :func:`train`.
 VARIANTS = ("gather", "allreduce", "ring")
@@ -287,6 +287,102 @@ def train(
     }
 
 
+def train_offload(
+    comm,
+    keep,
+    n_samples=256,
+    n_features=5,
+    noise=0.1,
+    steps=20,
+    lr=0.1,
+    batch_size=64,
+    seed=0,
+    data_seed=0,
+    rule=None,
+    model="lsq",
+    dtype="float64",
+    init_seed=0,
+):
+    r"""Partial offloading on real processes: rank 0 keeps ``keep`` of each batch, the rest helps.
+
+    The scheme of chapter 9 with resident data (every rank holds the data set and walks the
+    same batch order, so only indices are implicit and only vectors travel). Step :math:`t`:
+
+    1. rank 0 broadcasts :math:`x_t` (the parameter download, :math:`N` bytes);
+    2. rank 0 computes the shard sum of its :math:`n_0 \approx \lambda m` rows; the
+       :math:`k = p - 1` helpers split the other rows equally
+       (:func:`~coursekit.distributed.offload.integer_split`) and compute theirs meanwhile;
+    3. the sums are reduced onto rank 0 (the upload), which steps
+       :math:`x_{t+1} = \mathrm{rule}(x_t, \frac1m \sum_j s_{t,j}, \eta)`.
+
+    The iterates are those of one process with batches of :math:`m` = ``batch_size``, for
+    every :math:`\lambda`; the step time is what the cost model's
+    :math:`T(\lambda) = \max\bigl(\lambda a,\ c + \frac{1-\lambda}{k} b\bigr)` predicts.
+
+    Returns
+    -------
+    dict
+        ``variant`` ("offload"), ``keep`` (:math:`\lambda`), ``counts`` (rows of each rank in a
+        step), ``processes, steps, x, model, dtype, n_bytes``, and medians over steps of
+        ``step_time_median`` (rank 0, broadcast to update), ``local_time_median`` (rank 0's
+        compute), ``helper_time_median`` (the slowest helper's compute).
+    """
+    MPI = _mpi()
+    p, rank = comm.Get_size(), comm.Get_rank()
+    if p < 2:
+        raise ValueError("train_offload needs at least 2 processes (rank 0 and a helper)")
+    keep = float(keep)
+    if not 0.0 <= keep <= 1.0:
+        raise ValueError(f"keep must lie in [0, 1], got {keep}")
+    f, x = workload(model, dtype, n_samples, n_features, noise, data_seed, init_seed)
+    if batch_size > f.n_samples:
+        raise ValueError(f"batch_size must be <= n_samples ({batch_size} > {f.n_samples})")
+    from .offload import integer_split
+
+    k = p - 1
+    fractions = np.r_[keep, np.full(k, (1.0 - keep) / k)]
+    rule = optimize.get_rule(rule)
+    state = rule.init(x)
+    batches = batch_indices(f.n_samples, batch_size, seed=seed)
+    total = np.empty_like(x)
+    times = np.zeros((3, steps))  # step (rank 0), own compute, helpers' compute (max later)
+    counts = None
+    comm.Barrier()
+    for t in range(steps):
+        _, idx = next(batches)
+        counts = integer_split(fractions, idx.size)
+        lo = int(counts[:rank].sum())
+        t0 = MPI.Wtime()
+        comm.Bcast(x, root=0)
+        t1 = MPI.Wtime()
+        local = np.ascontiguousarray(shard_sum(f, x, idx[lo : lo + counts[rank]]), x.dtype)
+        t2 = MPI.Wtime()
+        comm.Reduce(local, total if rank == 0 else None, op=MPI.SUM, root=0)
+        if rank == 0:
+            x = rule.update(x, total / idx.size, lr, state).astype(x.dtype, copy=False)
+        times[:, t] = MPI.Wtime() - t0, (t2 - t1) if rank == 0 else 0.0, \
+            (t2 - t1) if rank > 0 else 0.0
+    slowest = np.empty_like(times)
+    comm.Allreduce(times, slowest, op=MPI.MAX)
+    comm.Bcast(x, root=0)
+    median = np.median(slowest, axis=1) if steps else np.zeros(3)
+    return {
+        "variant": "offload",
+        "keep": keep,
+        "counts": [] if counts is None else counts.tolist(),
+        "model": model,
+        "dtype": str(np.dtype(dtype)),
+        "processes": p,
+        "steps": steps,
+        "batch_size": batch_size,
+        "x": x.tolist(),
+        "step_time_median": float(median[0]),
+        "local_time_median": float(median[1]),
+        "helper_time_median": float(median[2]),
+        "n_bytes": x.size * x.itemsize,
+    }
+
+
 def pingpong(comm, sizes, repeats=20):
     r"""One-way message times between ranks 0 and 1 (half the round trip), for an alpha-beta fit.
 
@@ -351,6 +447,9 @@ def main(argv=None):
                         help="skip rank 0's full-loss evaluation (timings only)")
     parser.add_argument("--pingpong", action="store_true",
                         help="first print a ping-pong between ranks 0 and 1 and its alpha-beta fit")
+    parser.add_argument("--offload", type=float, nargs="+", default=None, metavar="LAMBDA",
+                        help="partial offloading instead: rank 0 keeps each fraction LAMBDA of "
+                        "the batch (--batch-size: the whole batch), ranks 1.. do the rest")
     args = parser.parse_args(argv)
     if args.model == "lsq" and args.dtype != "float64":
         parser.error("--dtype float32 needs --model cnn (least squares computes in float64)")
@@ -364,6 +463,18 @@ def main(argv=None):
             latency, bandwidth = fit_latency_bandwidth(sizes, seconds)
             print(json.dumps({"measure": "pingpong", "sizes": sizes, "seconds": seconds.tolist(),
                               "latency": latency, "bandwidth": bandwidth}), flush=True)
+    if args.offload is not None:
+        if comm.Get_size() < 2:
+            parser.error("--offload needs at least 2 processes (mpiexec -n 2 or more)")
+        for keep in args.offload:
+            summary = train_offload(
+                comm, keep, args.n_samples, args.n_features, args.noise, args.steps, args.lr,
+                args.batch_size, args.seed, args.data_seed, args.rule, model=args.model,
+                dtype=args.dtype, init_seed=args.init_seed,
+            )  # fmt: skip
+            if comm.Get_rank() == 0:
+                print(json.dumps(summary), flush=True)
+        return 0
     variants = VARIANTS if args.variant == "all" else (args.variant,)
     for v in variants:
         summary = train(

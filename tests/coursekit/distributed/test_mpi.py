@@ -102,3 +102,24 @@ def test_lsq_refuses_float32():
     cmd = [sys.executable, "-m", "coursekit.distributed.mpi", "--dtype", "float32"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 2 and "--model cnn" in out.stderr
+
+
+def test_partial_offloading_on_three_processes_keeps_the_iterates_of_one():
+    """Rank 0 keeps lambda of each batch, two helpers share the rest: same x for every lambda."""
+    cmd = [str(MPIEXEC), "-n", "3", sys.executable, "-m", "coursekit.distributed.mpi",
+           "--model", "cnn", "--offload", "0", "0.5", "1", "--batch-size", "10"]  # fmt: skip
+    for key, value in CNN.items():
+        cmd += [f"--{key.replace('_', '-')}", str(value)]
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    runs = [json.loads(line) for line in out.stdout.splitlines()]
+    ref = _one_process_cnn(10, "float64")
+    assert [r["keep"] for r in runs] == [0.0, 0.5, 1.0]
+    assert [r["counts"] for r in runs] == [[0, 5, 5], [5, 3, 2], [10, 0, 0]]
+    for r in runs:
+        np.testing.assert_allclose(r["x"], ref.x, rtol=0, atol=1e-10)
+        assert r["step_time_median"] > 0
+    # Who computed: nobody but rank 0 at lambda = 1, rank 0 not at all at lambda = 0.
+    assert runs[0]["local_time_median"] < runs[2]["local_time_median"]
+    assert runs[2]["helper_time_median"] < runs[0]["helper_time_median"]
