@@ -564,6 +564,7 @@ def simulate(
     schedule=None,
     split="equal",
     flops_per_sample=None,
+    message_bytes=None,
     record_params=True,
     timeline=True,
     progress=False,
@@ -615,6 +616,12 @@ def simulate(
         (:func:`coursekit.distributed.offload.proportional_split`).
     flops_per_sample : float, optional
         :math:`w`; default :func:`~coursekit.distributed.cost.linear_model_flops` ``(1, d)``.
+    message_bytes : float, optional
+        :math:`N`, the bytes of one gradient or parameter message; default those of ``x0``
+        (:math:`d` times 8). Give another model's size (the CNN's, say) to run the clock of
+        that model while the iterates come from a cheaper objective: with ``flops_per_sample``
+        and the cluster's rates, everything the clock sees is then that model's. Not with
+        ``compression`` (whose sizes follow :math:`d`).
     record_params, timeline : bool
         Keep the (steps + 1, d) parameters / the per-worker timeline (memory for big runs).
     progress : bool
@@ -711,6 +718,11 @@ def simulate(
     itemsize = x.itemsize
     full_bytes = d * itemsize
     up_bytes = compressed_bytes(d, itemsize, compression, k, levels)
+    if message_bytes is not None:
+        if compression is not None:
+            raise ValueError("message_bytes cannot be combined with compression (compressed "
+                             "sizes follow the objective's d)")
+        full_bytes = up_bytes = _check.real(message_bytes, "message_bytes", minimum=0.0)
     serial_rate = float(cluster.rates.max())
 
     # ---- recording
