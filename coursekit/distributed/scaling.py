@@ -1,0 +1,270 @@
+r"""Time to accuracy: what a bigger global batch buys in steps, and what it costs per step.
+
+More workers mean a bigger global batch :math:`m = p b` (weak scaling) or smaller shards
+(strong scaling). The figure of merit is the wall-clock time to reach a target loss,
+
+.. math::
+
+    T_{\text{target}}(p) = S(m)\, T_{\text{step}}(p, m),
+
+the **statistical** part :math:`S(m)` (steps to the target with a batch of :math:`m`, which
+no cluster changes: :math:`p` workers compute the iterates of one machine with batch
+:math:`m`) times the **hardware** part (the cost model's step time).
+
+:math:`S(m)` falls like :math:`1/m` only while the learning rate can grow with the batch: the
+**linear scaling rule** :math:`\eta(m) = \eta_0\, m / m_0` with a **warm-up** that ramps the
+rate up over the first steps (Goyal et al., 2017). Beyond the **critical batch size** a bigger
+batch stops saving steps. McCandlish et al. (2018) estimate it by the **gradient noise scale**
+
+.. math::
+
+    B_{\text{noise}} = \frac{\operatorname{tr}\Sigma}{\lVert \nabla f \rVert^2},
+    \qquad \Sigma = \operatorname{Cov}_i\bigl[\nabla f_i(x)\bigr],
+
+the batch at which the noise of a mini-batch gradient,
+:math:`\operatorname{tr}\Sigma / m`, equals the squared signal :math:`\lVert\nabla f\rVert^2`.
+
+References
+----------
+- P. Goyal et al., "Accurate, large minibatch SGD: training ImageNet in 1 hour",
+  arXiv:1706.02677, 2017.
+- S. McCandlish, J. Kaplan, D. Amodei et al., "An empirical model of large-batch training",
+  arXiv:1812.06162, 2018.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from coursekit.data import batch_indices
+
+from . import _check
+
+__all__ = ["warmup_linear", "noise_scale", "NoiseScale", "batch_sweep", "BatchRun",
+           "steps_to_target"]
+
+
+def warmup_linear(base_lr, base_batch, batch, warmup_steps=0):
+    r"""The linear scaling rule with a linear warm-up, as a schedule ``lr_t = s(lr0, t)``.
+
+    .. math::
+
+        \eta_t = \eta(m)\,\min\Bigl(1,\ \frac{\eta_0}{\eta(m)}
+                 + \bigl(1 - \frac{\eta_0}{\eta(m)}\bigr)\frac{t}{t_w}\Bigr),
+        \qquad \eta(m) = \eta_0 \frac{m}{m_0},
+
+    so the rate starts at the base rate :math:`\eta_0` and reaches :math:`\eta(m)` after
+    :math:`t_w` = ``warmup_steps`` steps (Goyal et al.'s gradual warm-up).
+
+    Parameters
+    ----------
+    base_lr : float
+        :math:`\eta_0 > 0`, tuned for the base batch.
+    base_batch, batch : int
+        :math:`m_0` and :math:`m \ge 1`.
+    warmup_steps : int
+        :math:`t_w \ge 0` (0: no warm-up).
+
+    Returns
+    -------
+    callable ``(lr0, t) -> float``
+        Ignores ``lr0`` (the rule fixes the rate); pass it as ``schedule=`` with any ``lr``.
+    """
+    eta0 = _check.real(base_lr, "base_lr", minimum=0.0, strict=True)
+    m0 = _check.integer(base_batch, "base_batch", minimum=1)
+    m = _check.integer(batch, "batch", minimum=1)
+    tw = _check.integer(warmup_steps, "warmup_steps", minimum=0)
+    target = eta0 * m / m0
+
+    def schedule(lr0, t):
+        if tw == 0 or t >= tw:
+            return target
+        return eta0 + (target - eta0) * t / tw
+
+    return schedule
+
+
+@dataclass
+class NoiseScale:
+    """What :func:`noise_scale` measures at one point :math:`x`.
+
+    Attributes
+    ----------
+    trace : float
+        :math:`\\operatorname{tr}\\Sigma`, the summed variance of the per-sample gradients.
+    grad_sq : float
+        :math:`\\lVert \\nabla f \\rVert^2`, unbiased: :math:`\\lVert \\bar g\\rVert^2 -
+        \\operatorname{tr}\\Sigma / n`.
+    b_noise : float
+        :math:`\\operatorname{tr}\\Sigma / \\lVert \\nabla f\\rVert^2` (``inf`` if the gradient
+        is indistinguishable from noise).
+    n : int
+        Per-sample gradients used.
+    """
+
+    trace: float
+    grad_sq: float
+    b_noise: float
+    n: int
+
+
+def noise_scale(objective, x, idx=None):
+    r"""The gradient noise scale :math:`B_{\text{noise}}` from per-sample gradients.
+
+    With :math:`g_i = \nabla f_i(x)` for the :math:`n` rows ``idx`` (all rows by default) and
+    their mean :math:`\bar g`,
+
+    .. math::
+
+        \widehat{\operatorname{tr}\Sigma} = \frac{1}{n-1}\sum_i \lVert g_i - \bar g\rVert^2,
+        \qquad \widehat{\lVert\nabla f\rVert^2} = \lVert \bar g\rVert^2
+        - \frac{\widehat{\operatorname{tr}\Sigma}}{n},
+
+    (both unbiased over a random choice of the rows), and
+    :math:`B_{\text{noise}} = \widehat{\operatorname{tr}\Sigma} / \widehat{\lVert\nabla
+    f\rVert^2}`. Uses ``sample_grads`` when the objective has it, else one ``grad`` call per
+    row (a CNN).
+
+    Parameters
+    ----------
+    objective : FiniteSum-like
+    x : array_like, shape (d,)
+    idx : array_like of int, optional
+        At least 2 rows.
+
+    Returns
+    -------
+    NoiseScale
+    """
+    rows = np.arange(objective.n_samples) if idx is None else np.asarray(idx)
+    if rows.ndim != 1 or rows.size < 2:
+        raise ValueError(f"idx must hold at least 2 rows, got shape {rows.shape}")
+    if callable(getattr(objective, "sample_grads", None)):
+        G = np.asarray(objective.sample_grads(x, rows), dtype=float)
+    else:
+        G = np.stack([np.asarray(objective.grad(x, rows[i:i + 1]), dtype=float)
+                      for i in range(rows.size)])
+    n = rows.size
+    mean = G.mean(axis=0)
+    trace = float(((G - mean) ** 2).sum() / (n - 1))
+    grad_sq = float(mean @ mean - trace / n)
+    b = trace / grad_sq if grad_sq > 0 else math.inf
+    return NoiseScale(trace=trace, grad_sq=grad_sq, b_noise=b, n=int(n))
+
+
+@dataclass
+class BatchRun:
+    """One run of :func:`batch_sweep`: a batch size, its rate, its losses per evaluation.
+
+    Attributes
+    ----------
+    batch : int
+    lr : float
+        The rate after warm-up, :math:`\\eta(m)`.
+    steps : ndarray of int, shape (k,)
+        Steps done at each evaluation (0 first).
+    losses : ndarray, shape (k,)
+        :math:`f(x)` on the evaluation rows at those steps.
+    x : ndarray, shape (d,)
+        Final parameters.
+    diverged : bool
+    """
+
+    batch: int
+    lr: float
+    steps: np.ndarray
+    losses: np.ndarray
+    x: np.ndarray
+    diverged: bool
+
+
+def batch_sweep(objective, x0, batches, *, epochs, base_lr, base_batch, warmup_epochs=0.0,
+                evals_per_epoch=4, eval_idx=None, seed=0):
+    r"""Plain mini-batch SGD for each batch size, with the linear scaling rule and warm-up.
+
+    Every run sees the same number of samples (``epochs`` passes over the data, the course's
+    batch order :func:`coursekit.data.batch_indices`), so a batch :math:`m` takes
+    :math:`\lceil n/m\rceil` steps per epoch with the rate :func:`warmup_linear`
+    ``(base_lr, base_batch, m, warmup)``, warm-up over ``warmup_epochs`` epochs' steps (at
+    least one step). This is the experiment of Goyal et al.'s Figure 1 in small.
+
+    Parameters
+    ----------
+    objective : FiniteSum-like
+    x0 : array_like, shape (d,)
+    batches : sequence of int
+    epochs : int
+    base_lr : float
+        :math:`\eta_0` for ``base_batch``.
+    base_batch : int
+    warmup_epochs : float
+    evals_per_epoch : int
+        Loss evaluations per epoch (plus one at the start).
+    eval_idx : array_like of int, optional
+        Rows of the loss evaluations (default all: the full training loss).
+    seed : int
+
+    Returns
+    -------
+    list of BatchRun
+    """
+    epochs = _check.integer(epochs, "epochs", minimum=1)
+    base_lr = _check.real(base_lr, "base_lr", minimum=0.0, strict=True)
+    base_batch = _check.integer(base_batch, "base_batch", minimum=1)
+    warmup_epochs = _check.real(warmup_epochs, "warmup_epochs", minimum=0.0)
+    evals = _check.integer(evals_per_epoch, "evals_per_epoch", minimum=1)
+    n = objective.n_samples
+    x0 = np.asarray(x0)
+    out = []
+    for m in batches:
+        m = _check.integer(m, "batches", minimum=1)
+        if m > n:
+            raise ValueError(f"batches must be <= n_samples = {n}, got {m}")
+        per_epoch = -(-n // m)
+        total = epochs * per_epoch
+        tw = max(1, round(warmup_epochs * per_epoch)) if warmup_epochs > 0 else 0
+        sched = warmup_linear(base_lr, base_batch, m, tw)
+        marks = set(np.unique(np.linspace(0, total, epochs * evals + 1).round().astype(int)))
+        x = x0.copy()
+        steps, losses, diverged = [], [], False
+        it = batch_indices(n, m, seed=seed)
+        for t in range(total + 1):
+            if t in marks:
+                loss = objective.value(x, eval_idx) if eval_idx is not None else \
+                    objective.value(x)
+                steps.append(t)
+                losses.append(loss)
+                if not np.isfinite(loss) or loss > 1e6:
+                    diverged = True
+                    break
+            if t == total:
+                break
+            _, idx = next(it)
+            with np.errstate(over="ignore", invalid="ignore"):
+                x = x - sched(None, t) * np.asarray(objective.grad(x, idx), dtype=x.dtype)
+        out.append(BatchRun(batch=m, lr=sched(None, total), steps=np.array(steps),
+                            losses=np.array(losses), x=x, diverged=diverged))
+    return out
+
+
+def steps_to_target(steps, losses, target):
+    r"""First step at which the loss is :math:`\le` ``target`` (``inf`` if never), read off
+    evaluations at ``steps`` (linear interpolation between the two evaluations around the
+    crossing, so that sparse evaluations do not round the count up to the next one)."""
+    steps = np.asarray(steps, dtype=float)
+    losses = np.asarray(losses, dtype=float)
+    if steps.shape != losses.shape or steps.ndim != 1 or steps.size == 0:
+        raise ValueError(f"steps and losses must be 1-D of equal length, got {steps.shape} and "
+                         f"{losses.shape}")
+    hit = np.flatnonzero(losses <= target)
+    if hit.size == 0:
+        return math.inf
+    j = int(hit[0])
+    if j == 0:
+        return float(steps[0])
+    l0, l1 = losses[j - 1], losses[j]
+    frac = (l0 - target) / (l0 - l1) if l0 > l1 else 1.0
+    return float(steps[j - 1] + frac * (steps[j] - steps[j - 1]))
