@@ -7,7 +7,7 @@
 - :mod:`~coursekit.distributed.mpi`          the same algorithm on real processes (mpi4py)
 - :mod:`~coursekit.distributed.measure`      mpiexec runs for P = 1, 2, ... beside the cost model
 - :mod:`~coursekit.distributed.cnn`          chapter 7's CNN as one flat parameter vector
-- :mod:`~coursekit.distributed.scaling`      time to accuracy: linear scaling, noise scale
+- :mod:`~coursekit.distributed.accuracy`     time to accuracy: linear scaling, noise scale
 - :mod:`~coursekit.distributed.stragglers`   backup workers: the expected wait H(p+s) - H(s)
 
 A typical experiment (see each module for the maths)::

@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coursekit.data import make_regression
-from coursekit.distributed import scaling, stragglers
+from coursekit.distributed import accuracy as scaling
+from coursekit.distributed import stragglers
 from coursekit.objectives import LeastSquares
 
 
