@@ -1,4 +1,4 @@
-"""Command line: ``python -m autograder {release,grade,validate,export} ...``.
+"""Command line: ``python -m autograder {release,grade,validate,report,export} ...``.
 
 See autograder/README.md for each command.
 
@@ -78,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("notebook", metavar="NOTEBOOK")
     v.add_argument("--cell-timeout", type=_positive_int, default=CELL_TIMEOUT)
 
+    c = sub.add_parser("report", help="the cohort report (report.html, report.csv) of grade "
+                                      "runs")
+    c.add_argument("outs", nargs="+", metavar="OUT", help="--out folders of `grade`")
+    c.add_argument("--out", help="folder to write report.html and report.csv into (default: "
+                                 "OUT, when only one is given)")
+
     e = sub.add_parser("export", help="one CSV for an LMS: student, total, one column per "
                                       "assignment")
     e.add_argument("grades_dirs", nargs="+", metavar="GRADES_DIR",
@@ -113,6 +119,8 @@ def main(argv=None) -> int:
                                                  output_mb=args.output_mb))
             print(run.summary)
             print(f"grades: {run.csv_path}")
+            if run.report_path is not None:
+                print(f"report: {run.report_path}")
             return 0
         if args.command == "validate":
             from .pipeline import validate_notebook
@@ -122,6 +130,11 @@ def main(argv=None) -> int:
                 print(f"FAILED {msg}")
             print("all tests passed" if result.ok else f"{len(result.messages)} problem(s)")
             return 0 if result.ok else 1
+        if args.command == "report":
+            from .cohort import write_report
+
+            print(f"report: {write_report(args.outs, args.out)}")
+            return 0
         if args.command == "export":
             from .report import copy_scores_to_gradebook, export_lms
 

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import EXERCISES_DIR
+from .cohort import CohortLog, record_of_run, write_report
 from .collect import Submission, collect, hash_path
 from .hidden import hidden_tests_path
 from .nbgrader_config import CELL_TIMEOUT, course_config, course_source_dir
@@ -70,6 +71,8 @@ class GradeRun:
     summary: str = ""
     #: Students whose grade was taken from a previous run (unchanged submission).
     reused: list[str] = field(default_factory=list)
+    #: The cohort report (``report.html``) written into ``out``, if it could be written.
+    report_path: Path | None = None
 
 
 def _verdicts_for(prep: Prepared, sub: Submission, run: RunResult | None,
@@ -284,6 +287,7 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
 
             bar = tqdm(total=len(subs), initial=len(reused), desc=f"grading {assignment}",
                        unit="student", file=sys.stderr)
+        cohort_log = CohortLog(out)
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             for sub, key, run in pool.map(job, enumerate(to_run)):
                 # A failure of the grader itself (not of the student's work) is not
@@ -302,6 +306,7 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
                 for v in verdicts:
                     write_feedback(out, sub.student, assignment, v, pages[v.notebook])
                 record_in_gradebook(db_url, assignment, sub.student, verdicts, prep.course_id)
+                cohort_log.append(record_of_run(sub.student, run, verdicts, secrets))
                 rows.append(row)
                 all_verdicts[sub.student] = verdicts
                 if cacheable:
@@ -315,6 +320,7 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
             bar.close()
         rows.sort(key=lambda r: r.student)
         csv_path = write_grades_csv(rows, out / "grades.csv")
+        cohort_log.compact(r.student for r in rows)
     finally:
         if server is not None:
             server.close()
@@ -328,7 +334,12 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
     if reused:
         text += (f"\n{len(reused)} unchanged submission(s) kept their stored grade "
                  f"(not re-graded; --force re-grades), {len(rows) - len(reused)} graded now")
-    return GradeRun(rows, all_verdicts, csv_path, text, reused)
+    try:
+        report_path = write_report([out])
+    except Exception as exc:  # the grades are written; the report is extra
+        report_path = None
+        text += f"\ncohort report not written: {type(exc).__name__}: {exc}"
+    return GradeRun(rows, all_verdicts, csv_path, text, reused, report_path)
 
 
 @dataclass

@@ -208,7 +208,8 @@ def test_instructor_gradebook_matches_csv(panel):
 
 def test_only_outputs_in_out_dir(panel):
     names = {p.name for p in panel["out"].iterdir()}
-    assert names == {"grades.csv", "feedback", "gradebook.db", "grading_state.json"}
+    assert names == {"grades.csv", "feedback", "gradebook.db", "grading_state.json",
+                     "cohort.jsonl", "report.html", "report.csv"}
 
 
 def test_regrading_into_an_existing_gradebook(panel, tmp_path):
