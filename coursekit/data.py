@@ -1,5 +1,6 @@
-r"""Data for the course: synthetic regression / classification sets, the digits images, and
-the seeded mini-batch order that every training loop shares.
+r"""Data for the course: synthetic regression / classification sets (and the spirals of
+chapter 6), the digits images, the seeded mini-batch order that every training loop shares, and
+the confusion matrix of predicted labels.
 
 :func:`batch_indices` is the *single* source of batch order: :func:`coursekit.optimize.sgd`,
 the CNN's training loop and the distributed simulation all draw their mini-batches from it, so
@@ -27,6 +28,8 @@ __all__ = [
     "train_test_split",
     "standardize",
     "batch_indices",
+    "spiral_data",
+    "confusion_matrix",
 ]
 
 
@@ -224,3 +227,47 @@ def _batches(n: int, b: int, seed, shuffle: bool):
         for start in range(0, n, b):
             yield epoch, order[start : start + b]
         epoch += 1
+
+
+def spiral_data(n_per_class=100, n_classes=3, noise=0.2, seed=0):
+    r"""Points on ``n_classes`` interleaved spiral arms, one arm per class.
+
+    Point :math:`i` of arm :math:`c` sits at radius :math:`r_i = i / (m - 1)` (``m =
+    n_per_class``) and angle :math:`\theta_i = 2\pi c / K + 4 r_i + \sigma \xi_i` with
+    :math:`\xi_i \sim \mathcal N(0, 1)`: the arms wind around each other, so no straight
+    line separates any class from the others.
+
+    Returns
+    -------
+    X : ndarray, shape (n_per_class * n_classes, 2), float64
+    y : ndarray, shape (n_per_class * n_classes,), int64 in ``0 .. n_classes - 1``
+    """
+    m = check_int(n_per_class, "n_per_class", 2)
+    k = check_int(n_classes, "n_classes", 2)
+    if isinstance(noise, bool) or not isinstance(noise, numbers.Real) \
+            or not (np.isfinite(noise) and noise >= 0):
+        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
+    rng = np.random.default_rng(seed)
+    r = np.tile(np.linspace(0.0, 1.0, m), k)
+    y = np.repeat(np.arange(k), m).astype(np.int64)
+    theta = 2 * np.pi * y / k + 4.0 * r + noise * rng.standard_normal(m * k)
+    X = np.column_stack([r * np.cos(theta), r * np.sin(theta)])
+    return X, y
+
+
+def confusion_matrix(y_true, y_pred, n_classes):
+    r"""Counts :math:`C_{ij} = \#\{n : y_n = i,\ \hat y_n = j\}`, shape (K, K).
+
+    Row :math:`i` sums to the number of images of class :math:`i`; the trace divided by
+    :math:`N` is the accuracy.
+    """
+    k = check_int(n_classes, "n_classes", 1)
+    y_true = np.asarray(y_true)
+    y_pred = np.asarray(y_pred)
+    if y_true.ndim != 1 or y_pred.shape != y_true.shape:
+        raise ValueError(f"y_true and y_pred must be 1-d of the same length, got shapes "
+                         f"{y_true.shape} and {y_pred.shape}")
+    for name, v in (("y_true", y_true), ("y_pred", y_pred)):
+        if v.size and (not np.issubdtype(v.dtype, np.integer) or v.min() < 0 or v.max() >= k):
+            raise ValueError(f"{name} must hold integer labels in 0..{k - 1}")
+    return np.bincount(y_true * k + y_pred, minlength=k * k).reshape(k, k)

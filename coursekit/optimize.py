@@ -30,6 +30,7 @@ import numpy as np
 
 from coursekit._checks import check_int, check_positive
 from coursekit.data import batch_indices
+from coursekit.objectives import FiniteSum
 
 __all__ = [
     "OptimizeResult",
@@ -52,6 +53,10 @@ __all__ = [
     "cosine",
     "get_schedule",
     "SCHEDULES",
+    "momentum_rate",
+    "best_momentum",
+    "armijo_trials",
+    "minibatch_gradient_variance",
 ]
 
 
@@ -915,3 +920,162 @@ def newton(f, x0, max_iter=50, tol=1e-10, line_search=True) -> OptimizeResult:
             g = f.grad(x)
             n_grad += 1
     return rec.result(False, f"maximum number of iterations ({max_iter}) reached", n_grad)
+
+
+# =========================================================================== predicted by theory
+# The laws the chapters compare their runs with: the rate of momentum on a quadratic, the trial
+# steps of a line search, the variance of a mini-batch gradient.
+
+def momentum_rate(lr: float, beta: float, eigenvalues, *, nesterov: bool = False) -> float:
+    r"""Asymptotic linear rate of momentum on a quadratic with the given Hessian eigenvalues.
+
+    On :math:`f(x) = \tfrac12 x^\top A x`, in the eigenbasis of :math:`A` every coordinate
+    evolves on its own. With PyTorch's heavy ball (:class:`Momentum`),
+    :math:`v' = \beta v + \lambda x`, :math:`x' = x - \eta v'`, so the pair :math:`(x, v)` is
+    multiplied by
+
+    .. math::
+
+        M_\lambda = \begin{pmatrix} 1 - \eta\lambda & -\eta\beta \\ \lambda & \beta \end{pmatrix},
+        \qquad \det(zI - M_\lambda) = z^2 - (1 + \beta - \eta\lambda) z + \beta,
+
+    and with Nesterov's form (:class:`Nesterov`), :math:`x' = x - \eta(\lambda x + \beta v')`, by
+
+    .. math::
+
+        N_\lambda = \begin{pmatrix} 1 - \eta\lambda(1 + \beta) & -\eta\beta^2 \\
+        \lambda & \beta \end{pmatrix}.
+
+    The error shrinks like :math:`\rho^k` with :math:`\rho = \max_\lambda \rho(M_\lambda)`. When
+    both roots are complex their modulus is :math:`\sqrt\beta`; with :math:`\eta = 1/L` that
+    holds for every :math:`\lambda \in [\mu, L]` as soon as
+    :math:`\sqrt\beta \ge 1 - 1/\sqrt\kappa`, so the best choice is
+    :math:`\beta^\star = (1 - 1/\sqrt\kappa)^2` with rate :math:`1 - 1/\sqrt\kappa`, against
+    :math:`1 - 1/\kappa` for gradient descent :cite:`polyak1964` (:func:`best_momentum`).
+
+    Parameters
+    ----------
+    lr : float > 0
+    beta : float in [0, 1)
+    eigenvalues : array_like, shape (d,)
+        Eigenvalues of the Hessian :math:`A` (positive).
+    nesterov : bool
+        Nesterov's form instead of the heavy ball.
+
+    Returns
+    -------
+    float
+        :math:`\max_\lambda` of the spectral radius of the iteration matrix :math:`M_\lambda`
+        (or :math:`N_\lambda`): the error behaves like :math:`\rho^k` (times a polynomial in
+        :math:`k` when roots coincide); :math:`\rho \ge 1` means no convergence.
+    """
+    for name, value in (("lr", lr), ("beta", beta)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    if not (np.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be positive and finite, got {lr!r}")
+    if not 0.0 <= beta < 1.0:
+        raise ValueError(f"beta must lie in [0, 1), got {beta!r}")
+    eigs = np.atleast_1d(np.asarray(eigenvalues, dtype=float))
+    if eigs.ndim != 1 or eigs.size == 0 or not np.all(np.isfinite(eigs)) or np.any(eigs <= 0):
+        raise ValueError("eigenvalues must be a non-empty 1-D array of positive numbers")
+    radii = []
+    for lam in eigs:
+        if nesterov:
+            m = np.array([[1.0 - lr * lam * (1.0 + beta), -lr * beta**2], [lam, beta]])
+        else:
+            m = np.array([[1.0 - lr * lam, -lr * beta], [lam, beta]])
+        radii.append(np.max(np.abs(np.linalg.eigvals(m))))
+    return float(max(radii))
+
+
+def best_momentum(kappa: float) -> float:
+    r"""The heavy-ball momentum with the smallest rate for :math:`\eta = 1/L`.
+
+    :math:`\beta^\star = (1 - 1/\sqrt\kappa)^2`, giving the rate :math:`1 - 1/\sqrt\kappa`.
+    """
+    if not (np.isfinite(kappa) and kappa >= 1):
+        raise ValueError(f"kappa must be a finite number >= 1, got {kappa!r}")
+    return float((1.0 - 1.0 / np.sqrt(kappa)) ** 2)
+
+
+def armijo_trials(f, x, d, *, alpha0: float = 1.0, rho: float = 0.5, c: float = 1e-4,
+                  max_steps: int = 50) -> tuple[np.ndarray, np.ndarray, int]:
+    r"""The steps :math:`\alpha_j = \alpha_0 \rho^j` a backtracking search tries along ``d``.
+
+    Parameters
+    ----------
+    f : Objective
+        Needs ``value`` and ``grad``.
+    x, d : array_like, shape (n,)
+        Point and descent direction (:math:`\nabla f(x)^\top d < 0`).
+    alpha0, rho, c, max_steps
+        As in :func:`coursekit.optimize.backtracking`.
+
+    Returns
+    -------
+    alphas : ndarray, shape (j + 1,)
+        The trial steps, up to and including the accepted one.
+    values : ndarray, shape (j + 1,)
+        :math:`f(x + \alpha_j d)`.
+    accepted : int
+        Index of the first step meeting the Armijo condition
+        :math:`f(x + \alpha d) \le f(x) + c\,\alpha\,\nabla f(x)^\top d` (the last index if
+        none does).
+    """
+    x = np.asarray(x, dtype=float)
+    d = np.asarray(d, dtype=float)
+    slope = float(f.grad(x) @ d)
+    if not slope < 0:
+        raise ValueError(f"d must be a descent direction (grad . d < 0), got {slope}")
+    fx = f.value(x)
+    alphas, values = [], []
+    alpha = float(alpha0)
+    for _ in range(max_steps + 1):
+        with np.errstate(over="ignore", invalid="ignore"):
+            value = float(f.value(x + alpha * d))
+        alphas.append(alpha)
+        values.append(value)
+        if np.isfinite(value) and value <= fx + c * alpha * slope:
+            break
+        alpha *= rho
+    return np.array(alphas), np.array(values), len(alphas) - 1
+
+
+def minibatch_gradient_variance(f: FiniteSum, x, batch_size: int) -> float:
+    r"""Exact :math:`\mathbb{E}\lVert \nabla f_B(x) - \nabla f(x)\rVert^2` for a random batch.
+
+    For a batch :math:`B` of :math:`b` distinct rows drawn uniformly from :math:`n` (sampling
+    without replacement, as every full batch of :func:`coursekit.data.batch_indices` is),
+
+    .. math::
+
+        \mathbb{E}\,\lVert \nabla f_B(x) - \nabla f(x) \rVert^2
+        = \frac{\sigma^2(x)}{b}\,\frac{n - b}{n - 1}, \qquad
+        \sigma^2(x) = \frac1n \sum_{i=1}^n \lVert \nabla f_i(x) - \nabla f(x) \rVert^2 .
+
+    The factor :math:`(n-b)/(n-1)` (the finite-population correction) makes the full batch
+    exact: :math:`b = n` gives 0.
+
+    Parameters
+    ----------
+    f : FiniteSum
+        Needs ``sample_grads(x)`` (shape ``(n, d)``) and ``n_samples``.
+    x : array_like, shape (d,)
+    batch_size : int
+        In ``[1, n]``.
+
+    Returns
+    -------
+    float
+    """
+    n = f.n_samples
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+        raise TypeError(f"batch_size must be an integer, got {type(batch_size).__name__}")
+    if not 1 <= batch_size <= n:
+        raise ValueError(f"batch_size must be in [1, n_samples={n}], got {batch_size}")
+    per_sample = f.sample_grads(np.asarray(x, dtype=float))
+    sigma2 = float(np.mean(np.sum((per_sample - per_sample.mean(axis=0)) ** 2, axis=1)))
+    if n == 1:
+        return 0.0
+    return sigma2 / batch_size * (n - batch_size) / (n - 1)

@@ -1,5 +1,9 @@
 """Figures the chapters draw: contours with optimiser paths, loss curves, PNG frames.
 
+Also the pictures several widgets and chapters share: the light colours of decision regions
+(:func:`region_colormap`), the channels of a feature map as one image (:func:`channel_mosaic`)
+and a per-worker timeline (:func:`gantt`, with :data:`PHASE_STYLE`).
+
 A leaf module: it imports matplotlib (with the non-interactive Agg canvas created per figure,
 so importing it never changes the user's backend) and nothing in the maths imports it.
 
@@ -14,7 +18,11 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
+
+from coursekit._checks import check_int
+from coursekit.distributed.simulate import PHASES
 
 #: Okabe & Ito (2008), "Color Universal Design": distinguishable with every common colour-vision
 #: deficiency. Black is left out of series colours because contour lines are drawn in grey.
@@ -226,3 +234,116 @@ def figure_to_png(fig: Figure, *, dpi: int = 100, colors: int | None = 64) -> by
     out = io.BytesIO()
     image.save(out, format="PNG", optimize=True)
     return out.getvalue()
+
+
+# =========================================================================== shared by the widgets
+def region_colormap(n_classes, amount=0.7):
+    """Light versions of the palette's first ``n_classes`` colours (mixed with white by
+    ``amount``), for decision regions under points drawn in the full colours."""
+    n_classes = check_int(n_classes, "n_classes", 1)
+    colours = []
+    for hex_colour in PALETTE[:n_classes]:
+        rgb = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)]) / 255.0
+        colours.append(tuple(rgb + (1.0 - rgb) * amount))
+    return ListedColormap(colours)
+
+
+def channel_mosaic(maps, ncols=None, pad=1):
+    r"""Tile the channels of one feature map into one image, each scaled to [0, 1].
+
+    Channel :math:`f` is divided by its own maximum :math:`\max_{ij} a_{fij}` (ReLU outputs
+    are :math:`\ge 0`; an all-zero channel stays zero), so that weak and strong channels are
+    both visible; the tiles are separated by ``pad`` rows/columns of NaN (drawn as
+    background).
+
+    Parameters
+    ----------
+    maps : ndarray, shape (F, H, W), non-negative
+    ncols : int, optional; default :math:`\lceil \sqrt F \rceil`
+    pad : int >= 0
+
+    Returns
+    -------
+    ndarray, shape (rows (H + pad) - pad, ncols (W + pad) - pad), float64
+    """
+    maps = np.asarray(maps, dtype=np.float64)
+    if maps.ndim != 3 or maps.shape[0] == 0:
+        raise ValueError(f"maps must have shape (F, H, W) with F >= 1, got {maps.shape}")
+    if np.any(maps < 0) or not np.all(np.isfinite(maps)):
+        raise ValueError("maps must be finite and non-negative (activations after a ReLU)")
+    f, h, w = maps.shape
+    ncols = int(np.ceil(np.sqrt(f))) if ncols is None else check_int(ncols, "ncols", 1)
+    pad = check_int(pad, "pad", 0)
+    rows = -(-f // ncols)
+    out = np.full((rows * (h + pad) - pad, ncols * (w + pad) - pad), np.nan)
+    peak = maps.max(axis=(1, 2))
+    for i in range(f):
+        r, c = divmod(i, ncols)
+        tile = maps[i] / peak[i] if peak[i] > 0 else maps[i]
+        out[r * (h + pad):r * (h + pad) + h, c * (w + pad):c * (w + pad) + w] = tile
+    return out
+
+
+#: Colour and hatch of each timeline phase: Okabe-Ito colours, and hatches so that the phases
+#: stay apart in grey-scale (waiting is pale grey: nothing happens).
+PHASE_STYLE = {
+    "compute": {"facecolor": PALETTE[0], "hatch": ""},
+    "wait": {"facecolor": "0.88", "hatch": ""},
+    "send": {"facecolor": PALETTE[1], "hatch": "////"},
+    "receive": {"facecolor": PALETTE[4], "hatch": "...."},
+}
+
+
+def gantt(intervals: Mapping[str, np.ndarray], *, ax=None, workers=None, time_unit: float = 1e-3,
+          unit_label: str = "ms", title: str | None = None, legend: bool = True):
+    """Draw a per-worker timeline (one row a worker, one bar an interval, coloured by phase).
+
+    Parameters
+    ----------
+    intervals : mapping
+        What :meth:`coursekit.distributed.simulate.Timeline.intervals` returns: arrays
+        ``worker``, ``phase``, ``start``, ``end`` of equal length (seconds).
+    ax : matplotlib Axes, optional
+    workers : sequence of int, optional
+        Rows to draw, top to bottom (default: every worker present).
+    time_unit, unit_label
+        The x axis shows ``seconds / time_unit`` labelled with ``unit_label``.
+    title : str, optional
+    legend : bool
+
+    Returns
+    -------
+    ax : matplotlib Axes
+    """
+    for key in ("worker", "phase", "start", "end"):
+        if key not in intervals:
+            raise ValueError(f"intervals: expected the key {key!r} (Timeline.intervals output)")
+    if ax is None:
+        _, ax = new_figure(8, 3)
+    w = np.asarray(intervals["worker"])
+    rows = list(np.unique(w)) if workers is None else list(workers)
+    row_of = {int(k): i for i, k in enumerate(rows)}
+    phase = np.asarray(intervals["phase"])
+    start = np.asarray(intervals["start"], dtype=float) / time_unit
+    width = np.asarray(intervals["end"], dtype=float) / time_unit - start
+    for ph in PHASES:
+        style = PHASE_STYLE[ph]
+        for k in rows:
+            sel = (w == k) & (phase == ph)
+            if sel.any():
+                ax.broken_barh(list(zip(start[sel], width[sel], strict=True)),
+                               (row_of[int(k)] - 0.4, 0.8), edgecolor="0.25", linewidth=0.3,
+                               **style)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([str(int(k)) for k in rows])
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.set_xlabel(f"simulated time ({unit_label})")
+    ax.set_ylabel("worker")
+    if title:
+        ax.set_title(title)
+    if legend:
+        from matplotlib.patches import Patch
+
+        ax.legend(handles=[Patch(label=ph, edgecolor="0.25", **PHASE_STYLE[ph]) for ph in PHASES],
+                  loc="upper right", fontsize="small", framealpha=0.9)
+    return ax

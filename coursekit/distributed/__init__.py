@@ -4,6 +4,7 @@
 - :mod:`~coursekit.distributed.collectives`  all-reduce algorithms message by message
 - :mod:`~coursekit.distributed.offload`      partial offloading: step time, optimal split
 - :mod:`~coursekit.distributed.simulate`     a simulated cluster that really trains
+- :mod:`~coursekit.distributed.scaling`      strong scaling: runs, step-time breakdown, prediction
 - :mod:`~coursekit.distributed.mpi`          the same algorithm on real processes (mpi4py)
 - :mod:`~coursekit.distributed.measure`      mpiexec runs for P = 1, 2, ... beside the cost model
 - :mod:`~coursekit.distributed.cnn`          chapter 7's CNN as one flat parameter vector
@@ -26,7 +27,8 @@ Everything here imports NumPy only (mpi4py only inside :mod:`~coursekit.distribu
 only when a progress bar is asked for) and returns plain data for the book to plot.
 """
 
-from . import collectives, cost, offload, simulate
+from . import collectives, cost, offload, scaling, simulate
 from .simulate import Cluster, SimulationHistory
 
-__all__ = ["collectives", "cost", "offload", "simulate", "Cluster", "SimulationHistory"]
+__all__ = ["collectives", "cost", "offload", "scaling", "simulate", "Cluster",
+           "SimulationHistory"]

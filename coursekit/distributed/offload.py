@@ -82,6 +82,7 @@ __all__ = [
     "integer_split",
     "OffloadRun",
     "train_offloaded",
+    "offload_curves",
 ]
 
 
@@ -114,6 +115,11 @@ def _paths(
 
 #: Where the samples are: sent with each batch, or already on the helper.
 DATA_MODES = ("streamed", "resident")
+
+
+def _remote_time(lam, b, c):
+    r"""The remote path :math:`T_s(\lambda) = c + (1 - \lambda) b`, and 0 at :math:`\lambda = 1`."""
+    return np.where(lam < 1, c + (1 - lam) * b, 0.0)
 
 
 def _fraction(lam, name="lam"):
@@ -175,8 +181,7 @@ def step_time(
         work, local_rate, remote_rate, link_rate, data_bytes, result_bytes, latency, single=True,
         param_bytes=param_bytes, data=data,
     )
-    remote = np.where(lam < 1, c[0] + (1 - lam) * b[0], 0.0)
-    t = np.maximum(lam * a, remote)
+    t = np.maximum(lam * a, _remote_time(lam, b[0], c[0]))
     return float(t) if t.ndim == 0 else t
 
 
@@ -569,3 +574,61 @@ def train_offloaded(
                            param_bytes=P, data=data)
     return OffloadRun(x=x, losses=losses, wall_clock=wall, step_times=times, counts=counts,
                       predicted=float(predicted))
+
+
+def offload_curves(
+    link_rate: float,
+    *,
+    work: float,
+    local_rate: float,
+    remote_rate: float,
+    data_bytes: float = 0.0,
+    result_bytes: float = 0.0,
+    latency: float = 0.0,
+    param_bytes: float = 0.0,
+    data: str = "streamed",
+    n: int = 201,
+) -> dict:
+    r"""Times of the two paths of partial offloading over a grid of :math:`\lambda`.
+
+    Parameters
+    ----------
+    link_rate : float
+        :math:`r` in bytes/s.
+    work, local_rate, remote_rate, data_bytes, result_bytes, latency, param_bytes, data
+        As in :func:`step_time`.
+    n : int
+        Grid points in :math:`[0, 1]` (at least 2).
+
+    Returns
+    -------
+    dict
+        ``lam`` (n,), ``local`` :math:`T_l(\lambda) = \lambda a` (n,), ``remote``
+        :math:`T_s(\lambda)` (n,; 0 at :math:`\lambda = 1`), ``step`` their maximum (n,),
+        ``lam_star`` and ``t_star`` (the closed-form optimum and its time), ``local_time``
+        :math:`a`, ``fixed_cost`` :math:`c = 2\alpha + (P + G)/r` (what the remote path costs
+        however little it gets) and ``pays`` (whether offloading beats computing alone,
+        :math:`c < a`).
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
+        raise ValueError(f"n must be an integer >= 2 (grid points), got {n!r}")
+    kw = dict(work=work, local_rate=local_rate, remote_rate=remote_rate, link_rate=link_rate,
+              data_bytes=data_bytes, result_bytes=result_bytes, latency=latency,
+              param_bytes=param_bytes, data=data)
+    a, b, c = _paths(
+        work, local_rate, remote_rate, link_rate, data_bytes, result_bytes, latency, single=True,
+        param_bytes=param_bytes, data=data,
+    )
+    lam = np.linspace(0.0, 1.0, n)
+    lam_star = optimal_fraction(**kw)
+    return {
+        "lam": lam,
+        "local": lam * a,
+        "remote": _remote_time(lam, b[0], c[0]),
+        "step": step_time(lam, **kw),
+        "lam_star": lam_star,
+        "t_star": step_time(lam_star, **kw),
+        "local_time": a,
+        "fixed_cost": c[0],
+        "pays": offload_pays(**kw),
+    }

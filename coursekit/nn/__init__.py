@@ -3,7 +3,8 @@
 - :mod:`coursekit.nn.layers`    forward/backward pairs (conv, max-pool, ReLU, linear, softmax loss)
 - :mod:`coursekit.nn.conv_fast` the im2col/GEMM convolution and its reusable buffers
 - :mod:`coursekit.nn.model`     the ``vgg(...)`` builder
-- :mod:`coursekit.nn.analysis`  feature maps, FLOPs per layer, parameter counts
+- :mod:`coursekit.nn.analysis`  feature maps, FLOPs per layer, parameter counts, conv speed
+- :mod:`coursekit.nn.two_layer` the two-layer network of chapter 6 and its training loop
 - :mod:`coursekit.nn.train`     mini-batch training with the update rules of coursekit.optimize
                                 (``python -m coursekit.nn.train --epochs 15 --rule adam``)
 """

@@ -1,4 +1,6 @@
-r"""What the book measures about a network: feature maps, FLOPs per layer, parameter counts.
+r"""What the book measures about a network: feature maps, FLOPs per layer, parameter counts,
+and the measured speed of the loop convolution against the im2col + GEMM one
+(:func:`conv_speedup`, :func:`step_speedup`, same inputs, same outputs).
 
 FLOPs are counted analytically as 2 per multiply-add of the convolutions and the
 linear layer (the work BLAS does); ReLU, pooling and bias additions are memory
@@ -17,9 +19,17 @@ so a training step costs about three forward passes (the first layer skips
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import numpy as np
 
-__all__ = ["layer_flops", "step_flops", "param_count", "feature_maps", "summary"]
+from coursekit._checks import check_int
+from coursekit.nn import layers
+from coursekit.nn.model import VGG
+
+__all__ = ["layer_flops", "step_flops", "param_count", "feature_maps", "summary",
+           "median_seconds", "conv_speedup", "step_speedup"]
 
 
 def layer_flops(model, batch_size=1, input_grad=False):
@@ -105,3 +115,76 @@ def summary(model, batch_size=1):
     lines.append(f"{'total':<8}{'':>16}{param_count(model):>10}{tot_f / 1e6:>12.3f}"
                  f"{tot_b / 1e6:>12.3f}")
     return "\n".join(lines)
+
+
+def median_seconds(fun: Callable[[], object], repeats: int = 3) -> float:
+    """Median wall-clock time of ``repeats`` calls of ``fun()`` (the median resists the
+    occasional call slowed down by another process on a shared machine)."""
+    if not callable(fun):
+        raise TypeError(f"fun must be callable, got {type(fun).__name__}")
+    repeats = check_int(repeats, "repeats", 1)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fun()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def conv_speedup(x_shape=(16, 16, 8, 8), n_filters=16, repeats=3, seed=0, dtype=np.float32):
+    r"""Time one 3x3 convolution (pad 1) as loops and as im2col + GEMM, on the same input.
+
+    Parameters
+    ----------
+    x_shape : (N, C, H, W)
+    n_filters : int, F
+    repeats : int, calls per version (median)
+    seed : int, random input and weights
+    dtype : float32 or float64
+
+    Returns
+    -------
+    dict
+        ``loop_s``, ``fast_s`` (median seconds), ``speedup`` = loop / fast,
+        ``max_abs_diff`` = :math:`\max |y_\text{loop} - y_\text{fast}|` (the two must agree),
+        ``flops`` = :math:`2 N F H_o W_o C k_h k_w`.
+    """
+    if len(x_shape) != 4:
+        raise ValueError(f"x_shape must be (N, C, H, W), got {x_shape!r}")
+    n, c, h, w = (check_int(v, "x_shape", 1) for v in x_shape)
+    f = check_int(n_filters, "n_filters", 1)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    wt = (rng.standard_normal((f, c, 3, 3)) * np.sqrt(2 / (9 * c))).astype(dtype)
+    b = rng.standard_normal(f).astype(dtype)
+    y_loop = layers.conv2d_forward_naive(x, wt, b, 1, 1)[0]
+    y_fast = layers.conv2d_forward(x, wt, b, 1, 1)[0]
+    loop_s = median_seconds(lambda: layers.conv2d_forward_naive(x, wt, b, 1, 1), repeats)
+    fast_s = median_seconds(lambda: layers.conv2d_forward(x, wt, b, 1, 1), repeats)
+    return {"loop_s": loop_s, "fast_s": fast_s, "speedup": loop_s / fast_s,
+            "max_abs_diff": float(np.max(np.abs(y_loop - y_fast))),
+            "flops": 2 * n * f * h * w * c * 9}
+
+
+def step_speedup(model_fast: VGG, model_loop: VGG, x, y, repeats=3):
+    """Time one forward + backward pass (``model.loss``) of two models on the same batch.
+
+    Returns
+    -------
+    dict
+        ``loop_s``, ``fast_s``, ``speedup``, and ``max_rel_grad_diff``: the largest
+        :math:`\\max|g_\\text{loop} - g_\\text{fast}| / \\max|g_\\text{loop}|` over the
+        parameter arrays (the two models must hold the same weights).
+    """
+    for name, m in (("model_fast", model_fast), ("model_loop", model_loop)):
+        if not isinstance(m, VGG):
+            raise TypeError(f"{name} must be a coursekit.nn.model.VGG, got {type(m).__name__}")
+    _, g_fast = model_fast.loss(x, y)
+    _, g_loop = model_loop.loss(x, y)
+    diff = max(float(np.max(np.abs(g_loop[k] - g_fast[k])) / max(np.max(np.abs(g_loop[k])),
+                                                                    1e-30))
+               for k in g_loop)
+    loop_s = median_seconds(lambda: model_loop.loss(x, y), repeats)
+    fast_s = median_seconds(lambda: model_fast.loss(x, y), repeats)
+    return {"loop_s": loop_s, "fast_s": fast_s, "speedup": loop_s / fast_s,
+            "max_rel_grad_diff": diff}

@@ -34,9 +34,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from coursekit import data, optimize
+from coursekit.data import confusion_matrix
+from coursekit.nn import layers
 from coursekit.nn.model import VGG, vgg
 
-__all__ = ["TrainResult", "train", "train_digits", "main"]
+__all__ = ["TrainResult", "train", "train_digits", "digits_split", "ConfusionRun",
+           "train_with_confusion", "main"]
 
 #: Defaults of the digits run (reach >= 98 % test accuracy in a few seconds).
 DIGITS_DEFAULTS = {"epochs": 15, "batch_size": 32, "lr": 3e-3, "rule": "adam", "seed": 0}
@@ -221,11 +224,75 @@ def train_digits(epochs=DIGITS_DEFAULTS["epochs"], batch_size=DIGITS_DEFAULTS["b
     -------
     TrainResult
     """
-    X, y = data.load_digits(dtype=dtype)
-    X_tr, X_te, y_tr, y_te = data.train_test_split(X, y, test_size=0.2, seed=0)
-    model = vgg(config, input_shape=X.shape[1:], n_classes=10, seed=seed, dtype=dtype)
+    X_tr, X_te, y_tr, y_te = digits_split(dtype)
+    model = vgg(config, input_shape=X_tr.shape[1:], n_classes=10, seed=seed, dtype=dtype)
     return train(model, X_tr, y_tr, X_te, y_te, epochs=epochs, batch_size=batch_size, lr=lr,
                  rule=rule, schedule=schedule, seed=seed, progress=progress)
+
+
+def digits_split(dtype=np.float32):
+    """The digits split 80/20 with seed 0, as :func:`train_digits` uses it:
+    ``(X_train, X_test, y_train, y_test)``."""
+    X, y = data.load_digits(dtype=dtype)
+    return data.train_test_split(X, y, test_size=0.2, seed=0)
+
+
+@dataclass
+class ConfusionRun:
+    """A training run with the test confusion matrix before training and after each epoch.
+
+    Attributes
+    ----------
+    result : TrainResult
+    confusion : list of (K, K) int arrays, index 0 = before training
+    initial_loss : float, mean training loss of the initial network
+    batch_size : int
+    """
+
+    result: TrainResult
+    confusion: list = field(default_factory=list)
+    initial_loss: float = float("nan")
+    batch_size: int = 0
+
+    @property
+    def losses(self):
+        """Training loss, shape (epochs + 1,): the initial network's, then for each epoch the
+        mean of its mini-batch losses (as :func:`coursekit.nn.train.train` records it)."""
+        return np.array([self.initial_loss] + list(self.result.history["loss"]))
+
+    def test_accuracy(self, epoch):
+        """Test accuracy after ``epoch`` epochs (0: before training), from the confusion."""
+        c = self.confusion[epoch]
+        return float(np.trace(c) / c.sum())
+
+
+def train_with_confusion(split, *, batch_size, epochs, lr=3e-3, rule="adam", seed=0,
+                         config=(16, 16, "M", 32, 32, "M"), dtype=np.float32) -> ConfusionRun:
+    """Train a fresh ``vgg(config)`` with :func:`coursekit.nn.train.train` and record the test
+    set's confusion matrix after every epoch (and before the first).
+
+    Parameters
+    ----------
+    split : (X_train, X_test, y_train, y_test), e.g. :func:`digits_split`
+    batch_size : int; ``len(y_train)`` is batch gradient descent
+    epochs, lr, rule, seed : as for :func:`coursekit.nn.train.train`; ``seed`` also seeds the
+        initial weights, so runs with the same seed start from the same network
+    """
+    X_tr, X_te, y_tr, y_te = split
+    model = vgg(config, input_shape=X_tr.shape[1:], n_classes=10, seed=seed, dtype=dtype)
+    confusion = [confusion_matrix(y_te, model.predict(X_te), 10)]
+    total = 0.0
+    for i in range(0, len(y_tr), 512):
+        logits = model.forward(X_tr[i:i + 512])
+        total += layers.softmax_cross_entropy(logits, y_tr[i:i + 512])[0] * len(logits)
+    initial_loss = total / len(y_tr)
+
+    def record(epoch, history):
+        confusion.append(confusion_matrix(y_te, model.predict(X_te), 10))
+
+    result = train(model, X_tr, y_tr, X_te, y_te, epochs=epochs, batch_size=batch_size, lr=lr,
+                   rule=rule, seed=seed, callback=record)
+    return ConfusionRun(result, confusion, initial_loss, batch_size)
 
 
 def main(argv=None):

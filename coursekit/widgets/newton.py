@@ -1,9 +1,7 @@
 r"""Chapter 5 widgets: Newton's method against gradient descent and momentum.
 
-Computing parts (plain functions, tested without a browser):
-
-- :func:`armijo_trials`: the step sizes a backtracking line search tries, and which it accepts,
-- :func:`race_runs`: gradient descent, the heavy ball and Newton's method from one start.
+:func:`race_runs` runs gradient descent, the heavy ball and Newton's method from one start (the
+trial steps of the line search are :func:`coursekit.optimize.armijo_trials`).
 
 :func:`newton_race` draws the runs, iteration by iteration, into precomputed frames with a Play
 button (:func:`coursekit.widgets.frame_slider`).
@@ -20,53 +18,10 @@ from coursekit.optimize import Momentum, OptimizeResult, gradient_descent, newto
 from coursekit.plotting import contour_paths, new_figure, series_style
 from coursekit.widgets.frames import FrameSlider, frame_slider
 
-__all__ = ["armijo_trials", "race_runs", "newton_race"]
+__all__ = ["race_runs", "newton_race"]
 
 #: Iteration counts the race shows (Play steps through them; the scale is roughly geometric).
 RACE_STEPS = (0, 1, 2, 4, 8, 15, 25, 100, 500, 3000)
-
-
-def armijo_trials(f, x, d, *, alpha0: float = 1.0, rho: float = 0.5, c: float = 1e-4,
-                  max_steps: int = 50) -> tuple[np.ndarray, np.ndarray, int]:
-    r"""The steps :math:`\alpha_j = \alpha_0 \rho^j` a backtracking search tries along ``d``.
-
-    Parameters
-    ----------
-    f : Objective
-        Needs ``value`` and ``grad``.
-    x, d : array_like, shape (n,)
-        Point and descent direction (:math:`\nabla f(x)^\top d < 0`).
-    alpha0, rho, c, max_steps
-        As in :func:`coursekit.optimize.backtracking`.
-
-    Returns
-    -------
-    alphas : ndarray, shape (j + 1,)
-        The trial steps, up to and including the accepted one.
-    values : ndarray, shape (j + 1,)
-        :math:`f(x + \alpha_j d)`.
-    accepted : int
-        Index of the first step meeting the Armijo condition
-        :math:`f(x + \alpha d) \le f(x) + c\,\alpha\,\nabla f(x)^\top d` (the last index if
-        none does).
-    """
-    x = np.asarray(x, dtype=float)
-    d = np.asarray(d, dtype=float)
-    slope = float(f.grad(x) @ d)
-    if not slope < 0:
-        raise ValueError(f"d must be a descent direction (grad . d < 0), got {slope}")
-    fx = f.value(x)
-    alphas, values = [], []
-    alpha = float(alpha0)
-    for _ in range(max_steps + 1):
-        with np.errstate(over="ignore", invalid="ignore"):
-            value = float(f.value(x + alpha * d))
-        alphas.append(alpha)
-        values.append(value)
-        if np.isfinite(value) and value <= fx + c * alpha * slope:
-            break
-        alpha *= rho
-    return np.array(alphas), np.array(values), len(alphas) - 1
 
 
 def race_runs(f=None, x0=(-1.2, 1.0), *, max_iter: int = 3000) -> dict[str, OptimizeResult]:

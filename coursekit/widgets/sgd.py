@@ -1,10 +1,8 @@
 r"""Chapter 3 widgets: stochastic and mini-batch gradient descent, batch size and LR schedules.
 
-Computing parts (plain functions, tested without a browser):
-
-- :func:`minibatch_gradient_variance`: the exact variance of a mini-batch gradient drawn as
-  :func:`coursekit.data.batch_indices` draws it (a uniform subset without replacement),
-- :func:`sgd_problem`, :func:`batch_size_runs`, :func:`schedule_runs`: the runs the widgets show.
+:func:`sgd_problem`, :func:`batch_size_runs` and :func:`schedule_runs` are the runs the widgets
+show (calls of :func:`coursekit.optimize.sgd`); the noise they quote is
+:func:`coursekit.optimize.minibatch_gradient_variance`.
 
 :func:`batch_size_explorer` and :func:`schedule_animation` draw them into precomputed frames
 with :func:`coursekit.widgets.frame_slider`.
@@ -18,12 +16,11 @@ import numpy as np
 
 from coursekit.data import make_regression
 from coursekit.objectives import FiniteSum, LeastSquares
-from coursekit.optimize import OptimizeResult, get_schedule, sgd
+from coursekit.optimize import OptimizeResult, get_schedule, minibatch_gradient_variance, sgd
 from coursekit.plotting import contour_paths, new_figure, series_style
 from coursekit.widgets.frames import FrameSlider, frame_slider
 
 __all__ = [
-    "minibatch_gradient_variance",
     "sgd_problem",
     "batch_size_runs",
     "schedule_runs",
@@ -35,45 +32,6 @@ __all__ = [
 BATCH_SIZES = (1, 5, 10, 20, 50, 200)
 #: Start point of every run: far enough from the solution for the first epochs to matter.
 X0 = (-2.5, 2.5)
-
-
-def minibatch_gradient_variance(f: FiniteSum, x, batch_size: int) -> float:
-    r"""Exact :math:`\mathbb{E}\lVert \nabla f_B(x) - \nabla f(x)\rVert^2` for a random batch.
-
-    For a batch :math:`B` of :math:`b` distinct rows drawn uniformly from :math:`n` (sampling
-    without replacement, as every full batch of :func:`coursekit.data.batch_indices` is),
-
-    .. math::
-
-        \mathbb{E}\,\lVert \nabla f_B(x) - \nabla f(x) \rVert^2
-        = \frac{\sigma^2(x)}{b}\,\frac{n - b}{n - 1}, \qquad
-        \sigma^2(x) = \frac1n \sum_{i=1}^n \lVert \nabla f_i(x) - \nabla f(x) \rVert^2 .
-
-    The factor :math:`(n-b)/(n-1)` (the finite-population correction) makes the full batch
-    exact: :math:`b = n` gives 0.
-
-    Parameters
-    ----------
-    f : FiniteSum
-        Needs ``sample_grads(x)`` (shape ``(n, d)``) and ``n_samples``.
-    x : array_like, shape (d,)
-    batch_size : int
-        In ``[1, n]``.
-
-    Returns
-    -------
-    float
-    """
-    n = f.n_samples
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-        raise TypeError(f"batch_size must be an integer, got {type(batch_size).__name__}")
-    if not 1 <= batch_size <= n:
-        raise ValueError(f"batch_size must be in [1, n_samples={n}], got {batch_size}")
-    per_sample = f.sample_grads(np.asarray(x, dtype=float))
-    sigma2 = float(np.mean(np.sum((per_sample - per_sample.mean(axis=0)) ** 2, axis=1)))
-    if n == 1:
-        return 0.0
-    return sigma2 / batch_size * (n - batch_size) / (n - 1)
 
 
 def sgd_problem(n_samples: int = 200, noise: float = 1.0, seed: int = 0) -> LeastSquares:

@@ -1,26 +1,11 @@
-"""Chapters 8-9 widgets: step-time breakdown, strong scaling, the cost model, offloading curves."""
-
-import math
+"""Chapters 8-9 widgets: the workers' timelines and the offloading curves move with the slider."""
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from coursekit.data import make_regression
-from coursekit.distributed import Cluster, offload
-from coursekit.distributed.simulate import PHASES, simulate
 from coursekit.objectives import LeastSquares
-from coursekit.plotting import new_figure
-from coursekit.widgets.distributed import (
-    gantt,
-    offload_curves,
-    offload_explorer,
-    predicted_step_time,
-    scaling_runs,
-    time_breakdown,
-    workers_explorer,
-)
+from coursekit.widgets.distributed import offload_explorer, workers_explorer
 
 
 @pytest.fixture(scope="module")
@@ -29,132 +14,8 @@ def problem():
     return LeastSquares(X, y)
 
 
-@pytest.mark.parametrize(
-    "strategy, algorithm",
-    [("sync", a) for a in ("naive", "parameter_server", "tree", "ring")]
-    + [("backup", a) for a in ("naive", "parameter_server")],  # backups need a central node
-)
-def test_breakdown_adds_up_to_the_mean_step(problem, algorithm, strategy):
-    """The phases tile every worker's timeline: their mean per step is wall clock / steps."""
-    cluster = Cluster(5, rates=[1e6, 2e6, 1e6, 3e6, 1e6], latency=1e-4, bandwidth=1e5,
-                      straggler_prob=0.2, jitter=0.3)
-    h = simulate(problem, np.zeros(6), strategy=strategy, steps=12, batch_size=8, seed=1,
-                 cluster=cluster, algorithm=algorithm, backups=1 if strategy == "backup" else 0)
-    parts = time_breakdown(h)
-    assert set(parts) == set(PHASES)
-    assert all(v >= 0 for v in parts.values())
-    assert sum(parts.values()) == pytest.approx(h.wall_clock[-1] / h.nit, rel=1e-12)
-    # Heterogeneous speeds and stragglers make the fast workers wait.
-    assert parts["wait"] > 0
-
-
-def test_free_network_gives_pure_compute_and_speedup_p(problem):
-    runs = scaling_runs(problem, np.zeros(6), [1, 2, 4, 8], global_batch=64, steps=5,
-                        latency=0.0, bandwidth=math.inf, rates=2e6, flops_per_sample=1e4)
-    for p, h in runs.items():
-        parts = time_breakdown(h)
-        assert parts["compute"] == pytest.approx(64 * 1e4 / (p * 2e6), rel=1e-12)
-        assert parts["send"] == parts["receive"] == parts["wait"] == 0.0
-        assert h.speedup == pytest.approx(p, rel=1e-12)
-
-
-def test_strong_scaling_runs_share_their_iterates(problem):
-    """Same global batch, same batch order: the number of workers changes only the clock."""
-    runs = scaling_runs(problem, np.zeros(6), [1, 2, 4, 16], global_batch=32, steps=15,
-                        lr=0.05, latency=1e-5, bandwidth=1e6)
-    ref = runs[1]
-    for h in runs.values():
-        np.testing.assert_allclose(h.params, ref.params, rtol=0, atol=1e-12)
-    clocks = [h.wall_clock[-1] for h in runs.values()]
-    assert len(set(clocks)) == len(clocks)
-
-
-@pytest.mark.parametrize("algorithm", ["tree", "ring", "parameter_server"])
-def test_simulated_step_equals_the_cost_model(problem, algorithm):
-    """Without stragglers a collective's step is compute + all-reduce, the closed form."""
-    kw = dict(latency=3e-4, bandwidth=2e5, rates=5e6)
-    runs = scaling_runs(problem, np.zeros(6), [1, 2, 4, 8], global_batch=64, steps=4,
-                        algorithm=algorithm, shards=2, flops_per_sample=2e4, **kw)
-    for p, h in runs.items():
-        expected = predicted_step_time(p, global_batch=64, flops_per_sample=2e4, rate=5e6,
-                                       n_bytes=6 * 8, latency=3e-4, bandwidth=2e5,
-                                       algorithm=algorithm, shards=2)
-        assert h.wall_clock[-1] / h.nit == pytest.approx(expected, rel=1e-12)
-
-
-@settings(max_examples=40, deadline=None)
-@given(
-    work=st.floats(1e-3, 10.0),        # b w / F, seconds
-    alpha=st.floats(1e-6, 1e-2),
-    comm=st.floats(0.0, 1e-2),         # N / B, seconds
-)
-def test_ring_speedup_bends_at_the_stationary_point(work, alpha, comm):
-    """T(p) = c/p + 2(p-1) alpha + 2(p-1)/p N/B is least next to sqrt((c - 2N/B) / (2 alpha))."""
-    F, bandwidth = 1e9, 1e6
-    ps = np.arange(1, 2001)
-    T = predicted_step_time(ps, global_batch=1, flops_per_sample=work * F, rate=F,
-                            n_bytes=comm * bandwidth, latency=alpha, bandwidth=bandwidth)
-    best = int(ps[np.argmin(T)])
-    p_star = math.sqrt(max(work - 2 * comm, 0.0) / (2 * alpha))
-    if p_star >= 2000:
-        return
-    # T is convex in p > 0, so the integer minimiser is the floor or the ceiling of p*.
-    assert best in {max(1, math.floor(p_star)), max(1, math.ceil(p_star))}
-
-
 OFF = dict(work=2e9, local_rate=1e10, remote_rate=4e10, data_bytes=4e6, result_bytes=4e5,
            latency=5e-3)
-
-
-@pytest.mark.parametrize("link_rate", [1e5, 1e6, 5e6, 2e7, 1e8, math.inf])
-def test_offload_curves_balance_at_the_optimum(link_rate):
-    c = offload_curves(link_rate, **OFF)
-    np.testing.assert_allclose(c["step"], np.maximum(c["local"], c["remote"]), rtol=1e-12)
-    a = OFF["work"] / OFF["local_rate"]
-    assert c["local_time"] == pytest.approx(a)
-    # No grid point beats the closed form, and the grid gets within one cell of it.
-    assert c["t_star"] <= c["step"].min() * (1 + 1e-12)
-    slope = a + np.abs(np.diff(c["remote"][:-1])).max() / (c["lam"][1] - c["lam"][0])
-    assert c["step"].min() - c["t_star"] <= slope * (c["lam"][1] - c["lam"][0])
-    assert c["fixed_cost"] == pytest.approx(2 * OFF["latency"] + OFF["result_bytes"] / link_rate)
-    if c["pays"]:
-        # Both paths finish together at the optimum.
-        remote_star = offload.step_time(c["lam_star"], **{**OFF, "link_rate": link_rate,
-                                                          "local_rate": 1e300})
-        assert c["lam_star"] * a == pytest.approx(remote_star, rel=1e-9)
-        assert c["t_star"] < a
-    else:
-        assert c["lam_star"] == 1.0 and c["t_star"] == pytest.approx(a)
-
-
-def test_faster_link_offloads_more():
-    lams = [offload_curves(r, **OFF)["lam_star"] for r in np.geomspace(1e5, 1e9, 12)]
-    assert all(x >= y for x, y in zip(lams, lams[1:], strict=False))
-    assert lams[0] == 1.0 and lams[-1] < 0.5
-
-
-def test_gantt_draws_one_bar_per_interval(problem):
-    h = simulate(problem, np.zeros(6), steps=3, batch_size=4,
-                 cluster=Cluster(3, latency=1e-4, bandwidth=1e5, jitter=0.5))
-    iv = h.timeline.intervals()
-    _, ax = new_figure()
-    gantt(iv, ax=ax)
-    bars = sum(len(coll.get_paths()) for coll in ax.collections)
-    assert bars == len(iv["start"])
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["0", "1", "2"]
-
-
-def test_bad_input_names_the_argument(problem):
-    with pytest.raises(ValueError, match="worker_counts"):
-        scaling_runs(problem, np.zeros(6), [3], global_batch=32)
-    with pytest.raises(TypeError, match="global_batch"):
-        scaling_runs(problem, np.zeros(6), [2], global_batch=32.0)
-    with pytest.raises(TypeError, match="history"):
-        time_breakdown("not a run")
-    with pytest.raises(ValueError, match="n must be"):
-        offload_curves(1e6, **OFF, n=1)
-    with pytest.raises(ValueError, match="intervals"):
-        gantt({"worker": []})
 
 
 def test_workers_explorer_slider_changes_the_picture(problem):

@@ -1,14 +1,10 @@
 """Chapter 5 widget: Newton's quadratic convergence, the Armijo search, the race."""
 
 import numpy as np
-import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from coursekit.objectives import Logistic, Quadratic, Rosenbrock
-from coursekit.optimize import backtracking
+from coursekit.objectives import Logistic
 from coursekit.widgets import newton_race
-from coursekit.widgets.newton import armijo_trials, race_runs
+from coursekit.widgets.newton import race_runs
 
 
 def test_newton_is_quadratic_and_gradient_descent_linear_on_rosenbrock():
@@ -25,30 +21,6 @@ def test_newton_is_quadratic_and_gradient_descent_linear_on_rosenbrock():
     e_gd = np.linalg.norm(runs["gradient descent"].path - x_star, axis=1)[-500:]
     ratios = e_gd[1:] / e_gd[:-1]
     assert np.all((ratios > 0.99) & (ratios < 1.0)), ratios  # linear, barely below one
-
-
-@settings(max_examples=25, deadline=None)
-@given(x=st.tuples(st.floats(-2, 2), st.floats(-1, 3)), c=st.sampled_from([1e-4, 0.1, 0.4]))
-def test_armijo_trials_find_the_step_backtracking_accepts(x, c):
-    f = Rosenbrock()
-    x = np.array(x)
-    g = f.grad(x)
-    if np.linalg.norm(g) < 1e-8:
-        return
-    d = -g
-    alphas, values, accepted = armijo_trials(f, x, d, c=c)
-    assert accepted == len(alphas) - 1
-    np.testing.assert_allclose(alphas, 0.5 ** np.arange(len(alphas)))
-    fx, slope = f.value(x), g @ d
-    assert values[accepted] <= fx + c * alphas[accepted] * slope
-    assert np.all(values[:accepted] > fx + c * alphas[:accepted] * slope)
-    assert alphas[accepted] == backtracking(f, x, d, g=g, c=c)
-
-
-def test_armijo_trials_rejects_an_ascent_direction():
-    f = Quadratic(np.eye(2))
-    with pytest.raises(ValueError, match="descent direction"):
-        armijo_trials(f, [1.0, 0.0], [1.0, 0.0])
 
 
 def test_race_runs_work_on_other_objectives():

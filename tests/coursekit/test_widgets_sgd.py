@@ -3,47 +3,14 @@
 import numpy as np
 import pytest
 
-from coursekit.data import batch_indices
 from coursekit.optimize import get_schedule
 from coursekit.widgets import batch_size_explorer, schedule_animation
-from coursekit.widgets.sgd import (
-    batch_size_runs,
-    minibatch_gradient_variance,
-    schedule_runs,
-    sgd_problem,
-)
+from coursekit.widgets.sgd import batch_size_runs, schedule_runs, sgd_problem
 
 
 @pytest.fixture(scope="module")
 def problem():
     return sgd_problem(n_samples=60, noise=1.0, seed=2)
-
-
-@pytest.mark.parametrize("batch_size", [1, 7, 20, 59, 60])
-def test_minibatch_variance_matches_the_batches_sgd_draws(problem, batch_size):
-    """The closed form sigma^2/b (n-b)/(n-1) against the batches of batch_indices (Monte Carlo)."""
-    w = np.array([0.3, -1.2])
-    full = problem.grad(w)
-    n = problem.n_samples
-    draws = []
-    for _, idx in batch_indices(n, batch_size, seed=11):
-        if len(idx) == batch_size:  # the short last batch of an epoch has another variance
-            draws.append(np.sum((problem.grad(w, idx) - full) ** 2))
-        if len(draws) == 4000:
-            break
-    exact = minibatch_gradient_variance(problem, w, batch_size)
-    if batch_size == n:
-        assert exact == 0.0 and max(draws) < 1e-25
-        return
-    # The squared error of one draw has a relative spread of order 1; 4000 draws: ~3 %.
-    np.testing.assert_allclose(np.mean(draws), exact, rtol=0.1)
-
-
-def test_minibatch_variance_bad_batch_size(problem):
-    with pytest.raises(ValueError, match="batch_size"):
-        minibatch_gradient_variance(problem, np.zeros(2), 0)
-    with pytest.raises(TypeError, match="batch_size"):
-        minibatch_gradient_variance(problem, np.zeros(2), 2.5)
 
 
 def test_equal_sample_budget_for_every_batch_size(problem):
