@@ -1,4 +1,6 @@
-# Two commands a newcomer needs: `make book` and `make test`. Each bootstraps .venv first.
+# Two commands a newcomer needs: `make book` and `make test`. Each checks the system packages
+# first (stopping at once with the command to run), then bootstraps .venv.
+# `make help` lists every target: its text is the `## ` comment on the target's line.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -12,15 +14,19 @@ VENDOR := _vendor/embed.js _vendor/mathjax/tex-chtml.js
 # (jupyter, alembic, mpiexec) without an activated environment.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv book serve release test test-fast lint validate clean publish
+.PHONY: help system venv book serve release test test-fast lint validate clean publish
 
-help:
-	@echo "make book     build the website into _build/html (bootstraps .venv)"
-	@echo "make test     lint, run every test, build the book strictly"
-	@echo "make serve    serve _build/html on http://localhost:8000"
-	@echo "make release  write the student versions of the exercises to release/"
-	@echo "make validate check that every exercise's solutions pass its tests"
-	@echo "make clean    remove the build, the release and caches"
+help: ## list the targets
+	@awk -F':.*## ' '/^[a-z][a-z-]*:.*## / {printf "make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+# Debian packages: the book needs npm (the vendored JavaScript) and python3-venv; the tests also
+# need Debian's chromium (browser tests) and bubblewrap (the grader's sandbox). A target-specific
+# value reaches the prerequisites, so `make book` checks only what the book needs.
+SYSTEM_PACKAGES = python3-venv npm chromium bubblewrap
+book venv release: SYSTEM_PACKAGES = python3-venv npm
+
+system: ## check the Debian packages (chromium, bubblewrap, npm); as root, apt-get installs them
+	@PYTHON=$(PYTHON) .ci/system-packages $(SYSTEM_PACKAGES)
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,7 +35,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
-venv: $(VENV)/.installed
+venv: system $(VENV)/.installed ## create .venv from the pinned requirements.txt
 
 # Only embed.js and its woff2 fonts (2 MB); the other font formats are not needed.
 _vendor/embed.js:
@@ -56,37 +62,37 @@ release/.released: $(VENV)/.installed $(EXERCISE_SOURCES)
 	$(PY) -m autograder release
 	touch $@
 
-release: release/.released
+release: venv release/.released ## write the student versions of the exercises to release/
 
 # The execution cache is keyed on each notebook's own text, not on the coursekit code it imports:
 # when coursekit changes, drop the cache so that no chapter shows results of old code.
 COURSEKIT_HASH = $(shell find coursekit -name '*.py' | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-16)
 
-book: venv $(VENDOR) release/.released
+book: system venv $(VENDOR) release/.released ## build the website into _build/html
 	@if [ "$$(cat _build/.coursekit-hash 2>/dev/null)" != "$(COURSEKIT_HASH)" ]; then \
 	  echo "coursekit changed: re-executing every chapter"; rm -rf _build/.jupyter_cache _build/.doctrees; fi
 	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
 	@echo "$(COURSEKIT_HASH)" > _build/.coursekit-hash
 	@echo "The website is in _build/html: open _build/html/index.html, or run 'make serve'."
 
-serve:
-	$(PY) -m http.server --directory _build/html 8000
+serve: ## serve _build/html on http://127.0.0.1:8000 (this machine only)
+	$(PY) -m http.server --bind 127.0.0.1 --directory _build/html 8000
 
 # Every source notebook's solutions must pass its own tests (the tests run this too).
-validate: venv
+validate: venv ## check that every exercise's solutions pass its own tests
 	@for nb in exercises/*/*.ipynb; do $(PY) -m autograder validate "$$nb" || exit 1; done
 
-lint: venv
+lint: venv ## ruff over the repository
 	$(BIN)/ruff check .
 
-test: lint book
+test: system lint book ## lint, build the book strictly, run every test (what CI runs)
 	$(PY) -m pytest -q
 
-test-fast: venv
+test-fast: venv ## the quick tests only (no real kernels, no browser)
 	$(PY) -m pytest -q -m "not slow and not browser"
 
-publish: book
+publish: book ## push _build/html to the gh-pages branch (ghp-import)
 	$(BIN)/ghp-import --no-jekyll --push --force _build/html
 
-clean:
+clean: ## remove the build, the release, the vendored JavaScript and caches
 	rm -rf _build release _vendor .pytest_cache .ruff_cache
