@@ -68,6 +68,12 @@ class Call:
     keep : tuple of str
         Names whose values are also returned *after* the call (to check that an argument was
         not changed in place).
+    references : dict of str to str
+        Functions of the notebook's *earlier* parts replaced, during this call only, by the
+        course's: name -> source of a ``def name(...)`` (NumPy only; all of them are defined
+        in one namespace, so they call each other). The notebook's global names are rebound,
+        so the student's function calls them instead of the student's own: a mistake in an
+        earlier part is charged to that part alone.
     **inputs
         Plain data (arrays, numbers, lists, strings) bound as names.
     """
@@ -76,8 +82,10 @@ class Call:
     inputs: dict = field(default_factory=dict)
     setup: str = ""
     keep: tuple = ()
+    references: dict = field(default_factory=dict)
 
-    def __init__(self, expr: str, *, setup: str = "", keep: Iterable[str] = (), **inputs):
+    def __init__(self, expr: str, *, setup: str = "", keep: Iterable[str] = (),
+                 references: dict | None = None, **inputs):
         if not isinstance(expr, str) or not expr.strip():
             raise ValueError(f"expr: expected a Python expression, got {expr!r}")
         object.__setattr__(self, "expr", expr)
@@ -87,11 +95,17 @@ class Call:
         object.__setattr__(self, "_encoded", _codec.encode(dict(inputs)))
         object.__setattr__(self, "setup", setup)
         object.__setattr__(self, "keep", tuple(keep))
+        references = dict(references or {})
+        for name, source in references.items():
+            if not (isinstance(source, str) and f"def {name}(" in source):
+                raise ValueError(f"references: expected the source of `def {name}(...)`, got "
+                                 f"{source!r}")
+        object.__setattr__(self, "references", references)
 
     def plain(self) -> dict:
         """The call as JSON-ready data (what is sent to the kernel)."""
         return {"expr": self.expr, "setup": self.setup, "keep": list(self.keep),
-                "inputs": self._encoded}
+                "inputs": self._encoded, "references": dict(self.references)}
 
 
 @dataclass
@@ -137,6 +151,7 @@ class HiddenTests:
 
     def __init__(self):
         self._builders: dict[str, tuple[Callable, int]] = {}
+        self._cases: dict[str, list[Case]] = {}
 
     def cell(self, grade_id: str, *, seed: int):
         """Register ``builder(rng) -> iterable of Case`` for the test cell ``grade_id``."""
@@ -153,14 +168,20 @@ class HiddenTests:
         return list(self._builders)
 
     def cases(self, grade_id: str) -> list[Case]:
-        """The cases of one test cell, drawn from its own seeded generator (reproducible)."""
-        builder, seed = self._builders[grade_id]
-        cases = list(builder(np.random.default_rng(seed)))
-        for case in cases:
-            if not isinstance(case, Case):
-                raise TypeError(f"hidden tests of {grade_id}: expected Case objects, got "
-                                f"{type(case).__name__}")
-        return cases
+        """The cases of one test cell, drawn from its own seeded generator (reproducible).
+
+        Built once per :class:`HiddenTests` (the references, numerical gradients included, are
+        computed once); the checks only read what they captured.
+        """
+        if grade_id not in self._cases:
+            builder, seed = self._builders[grade_id]
+            cases = list(builder(np.random.default_rng(seed)))
+            for case in cases:
+                if not isinstance(case, Case):
+                    raise TypeError(f"hidden tests of {grade_id}: expected Case objects, got "
+                                    f"{type(case).__name__}")
+            self._cases[grade_id] = cases
+        return list(self._cases[grade_id])
 
 
 def load(path) -> HiddenTests:
@@ -213,16 +234,26 @@ def _probe_runtime(payload: str, mark: str, user: dict, codec_source: str,
     exec(codec_source, codec)  # noqa: S102 - the grader's own codec, not student code
     previous = _signal.signal(_signal.SIGALRM, alarm)
     out_of_time: set = set()
+    unset = object()
     try:
         for i, case in enumerate(_json.loads(payload)):
             env = dict(user)
             line: dict = {"i": i}
+            saved: dict = {}
             if case["group"] in out_of_time:
                 line.update(error="skipped: an earlier case of this test ran out of time",
                             timeout=True)
             else:
                 _signal.setitimer(_signal.ITIMER_REAL, case_seconds)
                 try:
+                    references: dict = {}
+                    for source in case.get("references", {}).values():
+                        exec(source, references)  # noqa: S102 - the course's code, not student's
+                    for name in case.get("references", {}):
+                        # Rebound in the notebook's own globals, which the student's functions
+                        # read; put back after the call.
+                        saved[name] = user.get(name, unset)
+                        user[name] = env[name] = references[name]
                     env.update(codec["decode"](case["inputs"]))
                     if case["setup"]:
                         exec(case["setup"], env)  # noqa: S102
@@ -238,6 +269,11 @@ def _probe_runtime(payload: str, mark: str, user: dict, codec_source: str,
                     line.update(error=f"{type(exc).__name__}: {exc}"[:500])
                 finally:
                     _signal.setitimer(_signal.ITIMER_REAL, 0)
+                    for name, value in saved.items():
+                        if value is unset:
+                            user.pop(name, None)
+                        else:
+                            user[name] = value
             _sys.stdout.write(f"{mark} {_json.dumps(line)}\n")
             _sys.stdout.flush()
     finally:
@@ -258,7 +294,7 @@ def probe_source(cases: list[Case], nonce: str, groups: list[str] | None = None,
     return (f"# Added by the autograder after your last cell: it calls your functions on the\n"
             f"# hidden tests' inputs and prints the results; they are checked by the grader.\n"
             f"{runtime}\n"
-            f"_probe_runtime({payload!r}, {PROBE_MARK + nonce!r}, dict(globals()),\n"
+            f"_probe_runtime({payload!r}, {PROBE_MARK + nonce!r}, globals(),\n"
             f"               {codec!r}, {float(case_seconds)!r})\n")
 
 
@@ -324,9 +360,16 @@ def run_in_namespace(tests: HiddenTests, grade_id: str, namespace: dict) -> list
     cases = tests.cases(grade_id)
     nonce = uuid.uuid4().hex
     out = io.StringIO()
-    env = dict(namespace)
-    with contextlib.redirect_stdout(out):
-        exec(compile(probe_source(cases, nonce), f"<probe {grade_id}>", "exec"), env)  # noqa: S102
+    # Run in the namespace itself, as in a kernel (the student's functions read it as their
+    # globals); the probe's one definition is removed again.
+    had_probe = "_probe_runtime" in namespace
+    try:
+        with contextlib.redirect_stdout(out):
+            exec(compile(probe_source(cases, nonce), f"<probe {grade_id}>", "exec"),  # noqa: S102
+                 namespace)
+    finally:
+        if not had_probe:
+            namespace.pop("_probe_runtime", None)
     return judge(cases, parse_probe_output(out.getvalue(), nonce, len(cases)))
 
 
@@ -336,18 +379,30 @@ def run_in_namespace(tests: HiddenTests, grade_id: str, namespace: dict) -> list
 def _describe(got) -> str:
     if isinstance(got, Opaque):
         return f"a {got.type_name}"
+    if got is None:
+        return "None"
     return f"a {type(got).__name__}"
+
+
+def _hint(got) -> str:
+    """What to do about a result of the wrong type (the likely slip, not a guess at random)."""
+    if got is None:
+        return " (did you forget a `return`?)"
+    if isinstance(got, (list, tuple)):
+        return " (convert it with np.array(...))"
+    return ""
 
 
 def check_array(what: str, got, expected, rtol: float = 1e-7, atol: float = 1e-10) -> None:
     """Fail with an actionable message unless ``got`` is an array close to ``expected``.
 
-    The same rules and messages as the notebooks' own ``check_array`` helper.
+    The same rules and messages as the notebooks' own ``check_array`` helper; numbers are
+    printed as plain floats (``1.5``, not ``np.float64(1.5)``).
     """
     expected = np.asarray(expected, dtype=float)
     if not isinstance(got, np.ndarray):
         raise AssertionError(f"{what} returned {_describe(got)}; expected a NumPy array of "
-                             f"shape {expected.shape} (did you forget a `return`?)")
+                             f"shape {expected.shape}{_hint(got)}")
     if got.shape != expected.shape:
         raise AssertionError(f"{what} returned shape {got.shape}; expected {expected.shape}")
     if got.dtype.kind not in "biuf":
@@ -357,19 +412,27 @@ def check_array(what: str, got, expected, rtol: float = 1e-7, atol: float = 1e-1
     if not np.allclose(got, expected, rtol=rtol, atol=atol):
         worst = np.unravel_index(np.argmax(np.abs(got - expected)), got.shape)
         raise AssertionError(f"{what} is wrong: at index {tuple(int(i) for i in worst)} it "
-                             f"returned {got[worst]!r}; expected {expected[worst]!r}")
+                             f"returned {float(got[worst])!r}; expected "
+                             f"{float(expected[worst])!r}")
 
 
 def check_number(what: str, got, expected, rtol: float = 1e-7, atol: float = 1e-12) -> None:
-    """Fail unless ``got`` is a real number (or a one-element array) close to ``expected``.
+    """Fail unless ``got`` is a real number close to ``expected``.
 
-    The same rules and messages as the notebooks' own ``check_number`` helper.
+    The same rules and messages as the notebooks' own ``check_number`` helper. A NumPy scalar
+    (or a 0-d array) is a number; an array of shape ``(1,)`` is not (it breaks the
+    arithmetic a caller does with a number): the message says how to return a float.
     """
-    if isinstance(got, np.ndarray) and got.size == 1 and got.dtype.kind in "biuf":
+    if isinstance(got, np.ndarray) and got.dtype.kind in "biuf":
+        if got.ndim > 0:
+            raise AssertionError(f"{what} returned an array of shape {got.shape}; expected a "
+                                 "single number (return float(value), or value.item())")
+        got = got.item()
+    if isinstance(got, np.generic) and not isinstance(got, np.bool_):
         got = got.item()
     if isinstance(got, bool) or not isinstance(got, (int, float)):
         raise AssertionError(f"{what} returned {_describe(got)}; expected a number (a Python "
-                             "or NumPy float; did you forget a `return`?)")
+                             f"or NumPy float){_hint(got)}")
     if not np.isfinite(got):
         raise AssertionError(f"{what} returned {got}; expected the finite number "
                              f"{float(expected)!r}")

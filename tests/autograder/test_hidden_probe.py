@@ -151,13 +151,26 @@ def test_inputs_are_taken_when_the_call_is_made():
 
 
 def test_check_number_and_check_array_messages_say_what_to_fix():
-    with pytest.raises(AssertionError, match=r"returned a NoneType; expected a NumPy array"):
+    with pytest.raises(AssertionError, match=r"returned None; expected a NumPy array of shape "
+                       r"\(1,\) \(did you forget a `return`\?\)"):
         check_array("f(x)", None, [1.0])
     with pytest.raises(AssertionError, match=r"returned shape \(2, 1\); expected \(2,\)"):
         check_array("f(x)", np.zeros((2, 1)), [0.0, 0.0])
     with pytest.raises(AssertionError, match="returned a Opaque|returned a str"):
         check_number("g(x)", "1.0", 1.0)
-    check_number("g(x)", np.array([2.0]), 2.0)
+    check_number("g(x)", np.array(2.0), 2.0)
+    check_number("g(x)", np.float64(2.0), 2.0)
+    with pytest.raises(AssertionError, match=r"array of shape \(1,\); expected a single number "
+                       r"\(return float\(value\)"):
+        check_number("g(x)", np.array([2.0]), 2.0)
+    with pytest.raises(AssertionError, match=r"returned a list; expected a NumPy array of shape "
+                       r"\(2,\) \(convert it with np.array"):
+        check_array("f(x)", [1.0, 2.0], [1.0, 2.0])
+    # Plain floats in messages, not np.float64(...).
+    with pytest.raises(AssertionError, match=r"it returned 3.0; expected 1.0$"):
+        check_array("f(x)", np.array([3.0]), np.array([1.0]))
+    with pytest.raises(AssertionError, match=r"it returned 2.5; expected 2.0$"):
+        check_number("g(x)", np.float64(2.5), np.float64(2.0))
     with pytest.raises(AssertionError, match="it returned 2.5; expected 2.0"):
         check_number("g(x)", 2.5, 2.0)
 
