@@ -12,6 +12,11 @@ from coursekit.optimize import gradient_descent
 
 TESTS = HiddenTests()
 
+# The course's Parts 1 and 2, put in place of the student's while their later parts are tested
+# (autograder.hidden.Call's ``references``): a mistake is charged to its own part only.
+REF_GRAD = "def quadratic_grad(A, b, x):\n    return A @ x - b\n"
+REF_STEP = "def gd_step(A, b, x, lr):\n    return x - lr * quadratic_grad(A, b, x)\n"
+
 
 @TESTS.cell("test_quadratic_grad", seed=20261)
 def quadratic_grad_cases(rng):
@@ -50,8 +55,32 @@ def gd_step_cases(rng):
             if not np.array_equal(got.kept["x"], x0):
                 raise AssertionError(f"{what} changed its argument x in place; return a new "
                                      "array")
-        yield Case(what, Call("gd_step(A, b, x, lr)", keep=["x"], A=Q.A, b=b, x=x0, lr=lr),
-                   check)
+        yield Case(what, Call("gd_step(A, b, x, lr)", keep=["x"], A=Q.A, b=b, x=x0, lr=lr,
+                              references={"quadratic_grad": REF_GRAD}), check)
+
+
+def _path_call(**inputs) -> Call:
+    return Call("gradient_descent_path(A, b, x0, lr=lr, tol=tol, max_iter=max_iter)",
+                keep=["x0"], references={"quadratic_grad": REF_GRAD, "gd_step": REF_STEP},
+                **inputs)
+
+
+def _check_x0(what, got, x0):
+    if not np.array_equal(got.kept["x0"], x0):
+        raise AssertionError(f"{what} changed its argument x0 in place (row 0 of your path is "
+                             "the caller's array, which your steps then changed): start from a "
+                             "copy, x = np.array(x0, dtype=float)")
+
+
+def _plain_path(A, b, x0, lr, max_iter):
+    """Every iterate of max_iter steps, NaN included: the rule never stops on a NaN gradient."""
+    x = np.array(x0, dtype=float)
+    path = [x]
+    with np.errstate(all="ignore"):
+        for _ in range(max_iter):
+            x = x - lr * (A @ x - b)
+            path.append(x)
+    return np.array(path)
 
 
 @TESTS.cell("test_gradient_descent_path", seed=20263)
@@ -70,12 +99,61 @@ def gradient_descent_path_cases(rng):
         what = (f"gradient_descent_path (random test {trial}: d={d}, kappa={kappa:.3g}, "
                 f"lr={lr:.3g}, tol={tol:.2g}, max_iter={max_iter})")
 
-        def check(got, what=what, ref=ref):
+        def check(got, what=what, ref=ref, x0=x0):
+            _check_x0(what, got, x0)
             shape = getattr(got.value, "shape", None)
             if not isinstance(got.value, np.ndarray) or shape != ref.path.shape:
                 raise AssertionError(f"{what} returned shape {shape}; expected "
                                      f"{ref.path.shape} ({ref.nit} steps)")
             check_array(what, got.value, ref.path, rtol=1e-6, atol=1e-9)
-        yield Case(what, Call("gradient_descent_path(A, b, x0, lr=lr, tol=tol, "
-                              "max_iter=max_iter)", A=Q.A, b=b, x0=x0, lr=lr, tol=tol,
-                              max_iter=max_iter), check)
+        yield Case(what, _path_call(A=Q.A, b=b, x0=x0, lr=lr, tol=tol, max_iter=max_iter),
+                   check)
+    # Stopping rules: each case has one right length. (tol, max_iter, what it catches)
+    A2 = np.eye(2)
+    cases = [
+        # ||grad f(x0)|| = ||(3, 4)|| = 5 exactly: with tol = 5 no step is taken (<=, not <).
+        ("the gradient norm at x0 equals tol (stop when ||g|| <= tol)", A2, np.zeros(2),
+         np.array([3.0, 4.0]), 0.5, 5.0, 50),
+        # A large tol stops before a small default would; a small max_iter caps the steps.
+        ("a large tol = 0.5", A2, np.zeros(2), np.array([3.0, 4.0]), 0.5, 0.5, 50),
+        ("max_iter = 7 before convergence", np.diag([1.0, 0.01]), np.ones(2),
+         np.array([2.0, -1.0]), 0.9, 1e-8, 7),
+        ("max_iter = 0 (no step at all)", A2, np.zeros(2), np.array([3.0, 4.0]), 0.5,
+         1e-8, 0),
+        ("a slow run needing more than 1000 steps", np.diag([1.0, 0.002]), np.ones(2),
+         np.array([2.0, -1.0]), 0.9, 1e-6, 5000),
+        # Integer starting point: the iterates are floats all the same.
+        ("an integer x0", np.array([[2.0, 0.5], [0.5, 1.0]]), np.array([1.0, 0.0]),
+         np.array([3, -2]), 0.3, 1e-9, 200),
+    ]
+    for what, A, b, x0, lr, tol, max_iter in cases:
+        ref = gradient_descent(Quadratic(A, b), x0.astype(float), lr=lr, max_iter=max_iter,
+                               tol=tol)
+        what = f"gradient_descent_path (hidden test: {what}; tol={tol:g}, max_iter={max_iter})"
+
+        def check(got, what=what, ref=ref, x0=x0):
+            _check_x0(what, got, x0)
+            shape = getattr(got.value, "shape", None)
+            if not isinstance(got.value, np.ndarray) or shape != ref.path.shape:
+                raise AssertionError(f"{what} returned shape {shape}; expected "
+                                     f"{ref.path.shape} ({ref.nit} steps)")
+            check_array(what, got.value, ref.path, rtol=1e-6, atol=1e-9)
+        yield Case(what, _path_call(A=A, b=b, x0=x0, lr=lr, tol=tol, max_iter=max_iter),
+                   check)
+    # A learning rate far too large: the iterates overflow to inf, then NaN. ||NaN|| <= tol is
+    # False, so the rule goes on to max_iter (a loop `while norm > tol` stops at the NaN).
+    A, b, x0, lr, max_iter = np.diag([1.0, 3.0]), np.ones(2), np.array([1.0, 1.0]), 300.0, 200
+    expected = _plain_path(A, b, x0, lr, max_iter)
+    what = (f"gradient_descent_path (hidden test: lr={lr:g} diverges to inf and NaN; the "
+            f"rule stops only after max_iter={max_iter} steps, as NaN <= tol is False)")
+
+    def diverging(got, what=what, expected=expected, x0=x0):
+        _check_x0(what, got, x0)
+        shape = getattr(got.value, "shape", None)
+        if not isinstance(got.value, np.ndarray) or shape != expected.shape:
+            raise AssertionError(f"{what} returned shape {shape}; expected {expected.shape}")
+        finite = np.all(np.isfinite(expected), axis=1)
+        check_array(f"{what}: the rows before the overflow", got.value[finite],
+                    expected[finite], rtol=1e-6)
+    yield Case(what, _path_call(A=A, b=b, x0=x0, lr=lr, tol=1e-8, max_iter=max_iter),
+               diverging)

@@ -62,7 +62,8 @@ def release_stub(source: str) -> str:
                         "raise NotImplementedError()", source)
 
 
-def run(nb, replace=None, upto=None, visible_only=(), released=False, everything=False):
+def run(nb, replace=None, upto=None, visible_only=(), released=False, everything=False,
+        keep_going=False):
     """Execute the code cells with nbgrader metadata (``everything``: all code cells) in order.
 
     ``replace`` maps a solution cell's grade_id to new code; ``upto`` stops after that test
@@ -71,7 +72,7 @@ def run(nb, replace=None, upto=None, visible_only=(), released=False, everything
     of ``(grade_id, exception)`` of the failing test cells (empty when all pass); a failure
     in a cell that is not a test cell raises. A test cell whose hidden tests fail counts as
     failing with an ``AssertionError`` carrying the first failure's message (what the student
-    reads in the feedback).
+    reads in the feedback). ``keep_going`` runs every cell whatever fails, as grading does.
     """
     tests = hidden_tests(nb)
     ns: dict = {}
@@ -96,7 +97,7 @@ def run(nb, replace=None, upto=None, visible_only=(), released=False, everything
                     continue
                 raise
             failures.append((gid, exc))
-            if not released:
+            if not (released or keep_going):
                 return failures
         if gid == upto:
             break
