@@ -16,6 +16,35 @@ from coursekit.optimize import newton
 
 TESTS = HiddenTests()
 
+# The course's Parts 1-4, put in place of the student's while Part 5 is tested
+# (autograder.hidden.Call's ``references``): a mistake is charged to its own part only.
+REFERENCES = {
+    "rosenbrock_grad": """def rosenbrock_grad(x, a=1.0, b=100.0):
+    import numpy as np
+    r = x[1] - x[0] ** 2
+    return np.array([-2.0 * (a - x[0]) - 4.0 * b * x[0] * r, 2.0 * b * r])
+""",
+    "rosenbrock_hess": """def rosenbrock_hess(x, a=1.0, b=100.0):
+    import numpy as np
+    h01 = -4.0 * b * x[0]
+    return np.array([[2.0 - 4.0 * b * (x[1] - x[0] ** 2) + 8.0 * b * x[0] ** 2, h01],
+                     [h01, 2.0 * b]])
+""",
+    "newton_direction": """def newton_direction(g, H):
+    import numpy as np
+    return np.linalg.solve(H, -g)
+""",
+    "backtracking": """def backtracking(f, x, d, g, alpha0=1.0, rho=0.5, c=1e-4, max_steps=50):
+    fx, slope, alpha = f(x), g @ d, alpha0
+    for j in range(max_steps + 1):
+        if f(x + alpha * d) <= fx + c * alpha * slope:
+            return float(alpha)
+        if j < max_steps:
+            alpha *= rho
+    return float(alpha)
+""",
+}
+
 
 @TESTS.cell("test_rosenbrock_grad", seed=30301)
 def rosenbrock_grad_cases(rng):
@@ -90,6 +119,44 @@ def backtracking_cases(rng):
                    check_number(what, got.value, expected, rtol=1e-10))
 
 
+    # f(x + alpha d) is NaN for the first trials (outside a ball f is undefined): a NaN is
+    # never accepted (NaN <= ... is False; `not (... > ...)` would accept it).
+    for trial, (alpha0, radius) in enumerate([(1.0, 1.0), (8.0, 0.5)], start=10):
+        x, d = np.array([0.5, 0.0]), np.array([1.5, 0.5])
+        f = Rosenbrock(1.0, 10.0)
+        g = f.grad(x)
+        d = d if g @ d < 0 else -d
+
+        def nan_outside(z, f=f, radius=radius):
+            return f.value(z) if np.linalg.norm(z) < radius else float("nan")
+        expected = ref_backtracking(nan_outside, x, d, g=g, alpha0=alpha0, rho=0.5, c=1e-4,
+                                    max_steps=30)
+        what = (f"backtracking (hidden test {trial}: f is NaN outside the ball |x| < {radius}; "
+                f"alpha0={alpha0:g}; a trial where f is NaN must not be accepted)")
+        yield Case(what, Call("backtracking(lambda z: rosenbrock(z, 1.0, 10.0) if "
+                              "np.linalg.norm(z) < r else float('nan'), x, d, g, alpha0, 0.5, "
+                              "1e-4, 30)", x=x, d=d, g=g, alpha0=alpha0, r=radius),
+                   lambda got, what=what, expected=expected:
+                   check_number(what, got.value, expected, rtol=1e-12))
+    # Equality in the Armijo test: f(x) = x^2 from x = 1 along d = -1 with c = 0.5 gives
+    # f(0) = 0 = f(1) + 0.5 * 1 * (2 * -1): accepted (<=), so alpha = 1.
+    what = ("backtracking (hidden test 12: f(x + alpha d) equals f(x) + c alpha g.d exactly; "
+            "the Armijo test accepts it, <= not <)")
+    yield Case(what, Call("backtracking(lambda z: float(z @ z), x, d, g, 1.0, 0.5, 0.5, 10)",
+                          x=np.array([1.0]), d=np.array([-1.0]), g=np.array([2.0])),
+               lambda got, what=what: check_number(what, got.value, 1.0))
+    # max_steps is used: an ascent direction is never accepted; the answer is
+    # alpha0 * rho**max_steps for several max_steps.
+    for trial, m in enumerate([0, 2, 7, 63], start=13):
+        what = (f"backtracking (hidden test {trial}: an ascent direction, max_steps={m}; "
+                f"expected alpha0 * rho**max_steps)")
+        yield Case(what, Call("backtracking(lambda z: float(z @ z), x, d, g, 2.0, 0.75, 1e-4, m)",
+                              x=np.array([1.0, 1.0]), d=np.array([1.0, 0.0]),
+                              g=np.array([2.0, 2.0]), m=m),
+                   lambda got, what=what, m=m: check_number(what, got.value, 2.0 * 0.75 ** m,
+                                                            rtol=1e-12))
+
+
 def _positive_definite(H):
     try:
         np.linalg.cholesky(H)
@@ -114,7 +181,8 @@ def newton_path_cases(rng):
         comparable = all(_positive_definite(f.hess(p)) for p in ref.path[:-1])
         compared += comparable
 
-        def check(got, what=what, a=a, f=f, ref=ref, comparable=comparable):
+        def check(got, what=what, a=a, f=f, ref=ref, comparable=comparable, x0=x0):
+            _check_x0(what, got, x0)
             path = got.value
             if not isinstance(path, np.ndarray) or path.ndim != 2 or path.shape[1] != 2:
                 raise AssertionError(f"{what} returned shape {getattr(path, 'shape', None)}; "
@@ -128,8 +196,8 @@ def newton_path_cases(rng):
             for k in range(len(path) - 1):
                 if f.value(path[k + 1]) > f.value(path[k]):
                     raise AssertionError(f"{what}: f increased at step {k + 1}")
-        yield Case(what, Call("newton_path(x0, a, b, tol=1e-9, max_iter=200)", x0=x0, a=a,
-                              b=b), check)
+        yield Case(what, _path_call("newton_path(x0, a, b, tol=1e-9, max_iter=200)", x0=x0,
+                                    a=a, b=b), check)
     assert compared >= 3, "hidden test setup: too few comparable starts"
     # Starts where the Hessian is indefinite and the Newton direction goes uphill (g . d > 0).
     for trial, x0 in enumerate([np.array([0.38, 0.16]), np.array([-1.2, 1.47])], start=8):
@@ -142,4 +210,36 @@ def newton_path_cases(rng):
                 raise AssertionError(f"{what} returned shape {getattr(path, 'shape', None)}; "
                                      "expected (n + 1, 2)")
             check_array(f"{what}: the last row", path[-1], [1.0, 1.0], atol=1e-6)
-        yield Case(what, Call("newton_path(x0, tol=1e-9, max_iter=200)", x0=x0), check)
+        yield Case(what, _path_call("newton_path(x0, tol=1e-9, max_iter=200)", x0=x0), check)
+    # Stopping rules, each with one right length: (x0, a, b, tol, max_iter, what).
+    stops = [
+        (np.array([1.5, 2.25]), 1.5, 20.0, 0.0, 5,
+         "x0 is the minimiser and tol = 0: the gradient is exactly 0 <= tol, so no step"),
+        (np.array([-1.2, 1.0]), 1.0, 100.0, 1e-9, 4, "max_iter = 4 before convergence"),
+        (np.array([-1.2, 1.0]), 1.0, 100.0, 1e-1, 200, "a large tol = 0.1"),
+        (np.array([0.3, -0.4]), 0.7, 3.0, 1e-12, 200, "a = 0.7, b = 3: f, its gradient and "
+         "Hessian all use them"),
+    ]
+    for trial, (x0, a, b, tol, max_iter, why) in enumerate(stops, start=10):
+        ref = newton(Rosenbrock(a, b), x0, max_iter=max_iter, tol=tol)
+        what = f"newton_path (hidden test {trial}: {why}; tol={tol:g}, max_iter={max_iter})"
+
+        def check(got, what=what, ref=ref, x0=x0):
+            _check_x0(what, got, x0)
+            path = got.value
+            if not isinstance(path, np.ndarray) or path.shape != ref.path.shape:
+                raise AssertionError(f"{what} returned shape {getattr(path, 'shape', None)}; "
+                                     f"expected {ref.path.shape} ({ref.nit} steps)")
+            check_array(what, path, ref.path, rtol=1e-6, atol=1e-8)
+        yield Case(what, _path_call("newton_path(x0, a, b, tol=tol, max_iter=max_iter)",
+                                    x0=x0, a=a, b=b, tol=tol, max_iter=max_iter), check)
+
+
+def _path_call(expr, **inputs) -> Call:
+    return Call(expr, keep=["x0"], references=REFERENCES, **inputs)
+
+
+def _check_x0(what, got, x0):
+    if not np.array_equal(got.kept["x0"], x0):
+        raise AssertionError(f"{what} changed its argument x0 in place (x0 is left unchanged): "
+                             "start from a copy, x = np.array(x0, dtype=float)")
