@@ -29,6 +29,29 @@ def _conv_shapes(rng, max_hw):
     return n, c, f, h, w, pad, kh, kw, stride
 
 
+def _composed(forward, backward, square):
+    """A backward call composed with the student's own forward, which supplies the cache.
+
+    On a case where the student's forward raises (it is charged in its own part), the backward
+    cannot be run: the case is skipped, so one mistake costs one part. The ``square`` case (a
+    small square image with square windows, one filter, no stride) is never skipped: a forward
+    that fails even there leaves nothing to pass the backward.
+    """
+    setup = ("try:\n"
+             f"    _cache = {forward}[1]\n"
+             "    _forward_error = None\n"
+             "except Exception as _e:\n"
+             "    _forward_error = f'{type(_e).__name__}: {_e}'\n")
+    expr = (f"{backward} if _forward_error is None or {bool(square)} else "
+            "('forward raised', _forward_error)")
+    return setup, expr
+
+
+def _forward_raised(got) -> bool:
+    value = got.value
+    return isinstance(value, tuple) and len(value) == 2 and value[0] == "forward raised"
+
+
 def _tuple_of(what, value, names):
     if not isinstance(value, (tuple, list)) or len(value) != len(names):
         raise AssertionError(f"{what} must return a tuple ({', '.join(names)})")
@@ -54,8 +77,10 @@ def conv2d_forward_cases(rng):
 @TESTS.cell("test_conv2d_backward", seed=30402)
 def conv2d_backward_cases(rng):
     """dx, dw, db against coursekit; dx against the numerical gradient of the reference."""
-    for trial in range(6):
+    for trial in range(7):
         n, c, f, h, w, pad, kh, kw, stride = _conv_shapes(rng, 7)
+        if trial == 6:  # one small square case that any forward pass runs (never skipped)
+            f, h, w, pad, kh, kw, stride = 1, 4, 4, 1, 2, 2, 1
         x = rng.standard_normal((n, c, h, w))
         wt = rng.standard_normal((f, c, kh, kw))
         b = rng.standard_normal(f)
@@ -71,15 +96,18 @@ def conv2d_backward_cases(rng):
                 ref_conv_forward(z, wt, b, stride, pad)[0], x.copy(), dout)
 
         def check(got, where=where, expected=expected, numeric=numeric):
+            if _forward_raised(got):
+                return
             grads = _tuple_of(f"conv2d_backward {where}", got.value, ("dx", "dw", "db"))
             for name, g, e in zip(("dx", "dw", "db"), grads, expected, strict=True):
                 check_array(f"conv2d_backward's {name} {where}", g, e, rtol=1e-6, atol=1e-9)
             if numeric is not None:
                 check_array(f"conv2d_backward's dx vs the numerical gradient {where}", grads[0],
                             numeric, rtol=1e-5, atol=1e-7)
+        setup, expr = _composed("conv2d_forward(x, w, b, stride=stride, pad=pad)",
+                                "conv2d_backward(dout, _cache)", square=trial == 6)
         yield Case(f"conv2d_backward {where}",
-                   Call("conv2d_backward(dout, conv2d_forward(x, w, b, stride=stride, "
-                        "pad=pad)[1])", dout=dout, x=x, w=wt, b=b, stride=stride, pad=pad),
+                   Call(expr, setup=setup, dout=dout, x=x, w=wt, b=b, stride=stride, pad=pad),
                    check)
 
 
@@ -107,8 +135,10 @@ def maxpool_forward_cases(rng):
 
 @TESTS.cell("test_maxpool_backward", seed=30404)
 def maxpool_backward_cases(rng):
-    for trial in range(8):
+    for trial in range(9):
         n, c, h, w, size, stride = _pool_shapes(rng)
+        if trial == 8:  # one square case without overlaps that any forward pass runs
+            h, w, size, stride = 4, 4, 2, 2
         x = rng.standard_normal((n, c, h, w))
         out, cache = ref_pool_forward(x, size, stride)
         dout = rng.standard_normal(out.shape)
@@ -122,12 +152,16 @@ def maxpool_backward_cases(rng):
                 f"stride={stride})")
 
         def check(got, what=what, expected=expected, numeric=numeric):
+            if _forward_raised(got):
+                return
             check_array(what, got.value, expected)
             if numeric is not None:
                 check_array(f"{what} vs the numerical gradient", got.value, numeric,
                             rtol=1e-5, atol=1e-7)
-        yield Case(what, Call("maxpool_backward(dout, maxpool_forward(x, size, stride)[1])",
-                              dout=dout, x=x, size=size, stride=stride), check)
+        setup, expr = _composed("maxpool_forward(x, size, stride)",
+                                "maxpool_backward(dout, _cache)", square=trial == 8)
+        yield Case(what, Call(expr, setup=setup, dout=dout, x=x, size=size, stride=stride),
+                   check)
 
 
 @TESTS.cell("test_softmax_cross_entropy", seed=30405)
@@ -154,4 +188,35 @@ def softmax_cross_entropy_cases(rng):
                 check_array(f"dlogits vs the numerical gradient {where}", dz, numeric,
                             rtol=1e-4, atol=1e-7)
         yield Case(f"softmax_cross_entropy {where}",
-                   Call("softmax_cross_entropy(logits, y)", logits=z, y=y), check)
+                   Call("softmax_cross_entropy(logits, y)", keep=["logits"], logits=z, y=y),
+                   _unchanged_logits(check, where, z))
+    # Rows at very different levels: each row must be shifted by its own maximum (a shift by
+    # the batch's maximum leaves exp(-1800) = 0 in the low rows, and log 0 = -inf).
+    for trial, offsets in enumerate([[0.0, -1000.0, 800.0], [-600.0, 600.0]], start=8):
+        k = 4
+        z = rng.standard_normal((len(offsets), k)) * 3 + np.array(offsets)[:, None]
+        y = rng.integers(0, k, size=len(offsets))
+        ref_loss, ref_dz = ref_sce(z, y)
+        where = (f"(hidden test {trial}: rows of logits around {offsets}; shift each row by "
+                 "its own maximum)")
+
+        def check(got, where=where, ref_loss=ref_loss, ref_dz=ref_dz):
+            loss, dz = _tuple_of(f"softmax_cross_entropy {where}", got.value,
+                                 ("loss", "dlogits"))
+            check_number(f"softmax_cross_entropy's loss {where}", loss, ref_loss, rtol=1e-7,
+                         atol=1e-10)
+            check_array(f"softmax_cross_entropy's dlogits {where}", dz, ref_dz, rtol=1e-6,
+                        atol=1e-10)
+        yield Case(f"softmax_cross_entropy {where}",
+                   Call("softmax_cross_entropy(logits, y)", keep=["logits"], logits=z, y=y),
+                   _unchanged_logits(check, where, z))
+
+
+def _unchanged_logits(check, where, z):
+    def checked(got):
+        if not np.array_equal(got.kept["logits"], z):
+            raise AssertionError(f"softmax_cross_entropy {where} changed its argument logits "
+                                 "in place (logits -= ... modifies the caller's array); "
+                                 "compute z = logits - ... instead")
+        check(got)
+    return checked
