@@ -17,6 +17,13 @@ from coursekit.optimize import gradient_descent
 
 TESTS = HiddenTests()
 
+# The course's Part 1, put in place of the student's while Part 2 is tested
+# (autograder.hidden.Call's ``references``): a mistake is charged to its own part only.
+REFERENCES = {"aggregate": "def aggregate(grads, sizes):\n"
+                           "    import numpy as np\n"
+                           "    weights = np.asarray(sizes, dtype=float)\n"
+                           "    return weights @ grads / weights.sum()\n"}
+
 
 @TESTS.cell("test_aggregate", seed=30501)
 def aggregate_cases(rng):
@@ -70,7 +77,8 @@ def sync_round_cases(rng):
             check_array(f"{what}: w_new", result[0], expected, rtol=1e-6, atol=1e-10)
             if not np.array_equal(got.kept["w"], w0):
                 raise AssertionError(f"{what} changed w in place")
-        yield Case(what, Call("sync_round(X, y, w, shards, lr)", keep=["w"], X=X, y=y, w=w,
+        yield Case(what, Call("sync_round(X, y, w, shards, lr)", keep=["w"],
+                              references=REFERENCES, X=X, y=y, w=w,
                               shards=np.array_split(batch, p), lr=float(lr)), check)
     # The law: shards that partition all rows, however unequal, make one gradient-descent step.
     for trial in range(5, 8):
@@ -83,8 +91,8 @@ def sync_round_cases(rng):
         ref = gradient_descent(f, w, lr=0.5 / f.L, max_iter=1, tol=0.0)
         what = (f"sync_round (random test {trial}: shard sizes {[len(s) for s in shards]} "
                 "covering all rows; it should be one gradient-descent step)")
-        yield Case(what, Call("sync_round(X, y, w, shards, lr)[0]", X=X, y=y, w=w,
-                              shards=shards, lr=float(0.5 / f.L)),
+        yield Case(what, Call("sync_round(X, y, w, shards, lr)[0]", references=REFERENCES,
+                              X=X, y=y, w=w, shards=shards, lr=float(0.5 / f.L)),
                    lambda got, what=what, expected=ref.path[1]:
                    check_array(what, got.value, expected, rtol=1e-6, atol=1e-10))
 

@@ -69,7 +69,7 @@ def _check_x0(what, got, x0):
     if not np.array_equal(got.kept["x0"], x0):
         raise AssertionError(f"{what} changed its argument x0 in place (row 0 of your path is "
                              "the caller's array, which your steps then changed): start from a "
-                             "copy, x = np.array(x0, dtype=float)")
+                             "copy, np.array(x0, dtype=float)")
 
 
 def _plain_path(A, b, x0, lr, max_iter):

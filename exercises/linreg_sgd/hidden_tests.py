@@ -109,7 +109,7 @@ def _check_path(what, expected, w0):
     def check(got):
         if not np.array_equal(got.kept["w0"], w0):
             raise AssertionError(f"{what} changed its argument w0 in place (w0 is left "
-                                 "unchanged): start from a copy, w = np.array(w0, dtype=float)")
+                                 "unchanged): start from a copy, np.array(w0, dtype=float)")
         if not isinstance(got.value, np.ndarray) or got.value.shape != expected.shape:
             raise AssertionError(f"{what} returned shape {_shape_of(got.value)}; expected "
                                  f"{expected.shape}")

@@ -242,4 +242,4 @@ def _path_call(expr, **inputs) -> Call:
 def _check_x0(what, got, x0):
     if not np.array_equal(got.kept["x0"], x0):
         raise AssertionError(f"{what} changed its argument x0 in place (x0 is left unchanged): "
-                             "start from a copy, x = np.array(x0, dtype=float)")
+                             "start from a copy, np.array(x0, dtype=float)")

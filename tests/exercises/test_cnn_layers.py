@@ -110,8 +110,8 @@ NOT_MEAN = SCE.format(shift=" - logits.max(axis=1, keepdims=True)", scale="")
 @pytest.mark.parametrize("cell_id, code, failing, message", [
     ("conv2d_forward", NO_BIAS, "test_conv2d_forward", "is wrong"),
     ("conv2d_forward", NO_STRIDE, "test_conv2d_forward", "stride=2"),
-    ("conv2d_backward", OVERWRITE, "test_conv2d_backward", "dx (stride=1, pad=0)"),
-    ("conv2d_backward", DB_PER_IMAGE, "test_conv2d_backward", "db (stride=1, pad=0)"),
+    ("conv2d_backward", OVERWRITE, "test_conv2d_backward", "dx of a 2 x 3 image"),
+    ("conv2d_backward", DB_PER_IMAGE, "test_conv2d_backward", "db (the sum of dout"),
     ("maxpool_forward", MEAN_POOL, "test_maxpool_forward", "is wrong"),
     ("maxpool_backward", ALL_TIES, "test_maxpool_backward", "equal values"),
     ("maxpool_backward", NO_ACCUMULATE, "test_maxpool_backward", "overlapping windows"),

@@ -100,12 +100,13 @@ PURE = '''def newton_path(x0, a=1.0, b=100.0, tol=1e-10, max_iter=100):
     ("rosenbrock_grad", HALF_CROSS, "test_rosenbrock_grad", "is wrong: at index (0,)"),
     ("rosenbrock_grad", AS_LIST, "test_rosenbrock_grad", "returned a list"),
     ("rosenbrock_grad", FIXED_AB, "test_rosenbrock_grad", "a=2, b=10"),
-    ("rosenbrock_hess", NO_R_TERM, "test_rosenbrock_hess", "vs differences of rosenbrock_grad"),
+    ("rosenbrock_hess", NO_R_TERM, "test_rosenbrock_hess",
+     "vs second differences of rosenbrock"),
     ("newton_direction", UPHILL, "test_newton_direction", "is wrong"),
     ("newton_direction", DIAGONAL, "test_newton_direction", "(it should be -g)"),
     ("backtracking", FROM_ONE, "test_backtracking", "alpha0=0.3"),
     ("backtracking", ONE_TOO_MANY, "test_backtracking", "max_steps=3"),
-    ("newton_path", PURE, "test_newton_path", "f increased"),
+    ("newton_path", PURE, "test_newton_path", "f increased at step"),
 ])
 def test_wrong_answers_fail_visibly_with_actionable_messages(nb, cell_id, code, failing,
                                                              message):
