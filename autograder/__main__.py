@@ -70,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run kernels without the bubblewrap sandbox, as yourself: only for "
                         "trusted notebooks (student code could then read the hidden tests "
                         "and change grades)")
+    g.add_argument("--cluster", metavar="ADDRESS",
+                   help="grade on a Dask cluster: local:N (N worker processes here), or a "
+                        "scheduler's tls://HOST:PORT (tcp:// on this machine); see "
+                        "autograder/README.md")
+    g.add_argument("--insecure-cluster", action="store_true",
+                   help="allow plain tcp:// to a scheduler on another machine (it runs what "
+                        "clients send, unencrypted and unauthenticated)")
     g.add_argument("--exercises", default=str(EXERCISES_DIR), help=argparse.SUPPRESS)
     # One new interpreter per student instead of forking a pre-imported server (benchmarks).
     g.add_argument("--no-fork-server", action="store_true", help=argparse.SUPPRESS)
@@ -116,7 +123,8 @@ def main(argv=None) -> int:
                                    limits=Limits(memory_mb=args.memory_mb,
                                                  cpu_seconds=max(1, int(args.timeout)),
                                                  processes=args.max_processes,
-                                                 output_mb=args.output_mb))
+                                                 output_mb=args.output_mb),
+                                   cluster=args.cluster, insecure_cluster=args.insecure_cluster)
             print(run.summary)
             print(f"grades: {run.csv_path}")
             if run.report_path is not None:
@@ -149,6 +157,12 @@ def main(argv=None) -> int:
     except (ValueError, TypeError, RuntimeError, SandboxUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        if args.command != "grade":
+            raise
+        print("interrupted: the students graded so far are stored in grading_state.json; run "
+              "the same command again to grade the rest", file=sys.stderr)
+        return 130
     return 2  # pragma: no cover - argparse enforces a command
 
 

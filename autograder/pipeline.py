@@ -130,6 +130,38 @@ def kernel_never_started(run: RunResult | None) -> bool:
     return run is not None and run.status == "crashed" and KERNEL_NEVER_STARTED in run.detail
 
 
+def run_with_retry(prep: Prepared, student: str, ready: dict[str, Path], workdir, *,
+                   timeout: float, cell_timeout: int, server: ForkServer | None,
+                   limits: Limits, sandbox: bool, port_pool: PortPool) -> RunResult:
+    """Stage 2 for one student (:func:`autograder.run.run_student`), in ``workdir-0``.
+
+    A kernel that never started is tried once more (in ``workdir-1``); a failure of the
+    grader itself is a ``crashed`` row whose detail starts with "could not run" (never
+    stored, so the next run tries again). Also what a cluster worker runs
+    (:mod:`autograder.cluster`).
+    """
+    run = None
+    for attempt in range(2):
+        ports = port_pool.take()
+        try:
+            run = run_student(prep, student, ready, f"{workdir}-{attempt}", timeout=timeout,
+                              cell_timeout=cell_timeout, server=server, limits=limits,
+                              sandbox=sandbox, ports=ports)
+        except Exception as exc:  # e.g. the disk is full: this student's row says so
+            return RunResult(student, "crashed",
+                             f"could not run: {type(exc).__name__}: {exc}"[:300])
+        finally:
+            port_pool.give_back(ports)
+        if not kernel_never_started(run):
+            break
+        # Out of step with whichever kernel it collided with.
+        time.sleep(random.uniform(0.1, 1.0))
+    if kernel_never_started(run):
+        # Not the student's doing, and not remembered: the next run tries again.
+        run.detail = f"could not run: {run.detail}"
+    return run
+
+
 def _students_in_gradebook(db_url: str, assignment: str, course_id: str) -> set[str]:
     from nbgrader.api import Gradebook, MissingEntry
 
@@ -144,7 +176,8 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
                      timeout: float = DEFAULT_TIMEOUT, cell_timeout: int = CELL_TIMEOUT,
                      exercises_dir=EXERCISES_DIR, course=None, force: bool = False,
                      progress: bool = True, fork_server: bool = True, sandbox: bool = True,
-                     limits: Limits | None = None) -> GradeRun:
+                     limits: Limits | None = None, cluster: str | None = None,
+                     insecure_cluster: bool = False) -> GradeRun:
     """Grade every student in ``submissions`` with real nbgrader, each in its own process.
 
     Parameters
@@ -184,6 +217,13 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
     limits : Limits, optional
         Resource limits of each kernel; default :class:`~autograder.sandbox.Limits` with
         ``cpu_seconds`` = ``timeout``.
+    cluster : str, optional
+        Grade each student on a Dask worker (:mod:`autograder.cluster`): ``local:N`` or a
+        scheduler's ``tcp://`` / ``tls://`` address; ``jobs`` is then ignored (each worker
+        grades as many students at a time as it has threads). Checked, and the scheduler
+        reached, before anything is graded.
+    insecure_cluster : bool
+        Allow plain ``tcp://`` to a scheduler that is not on this machine.
 
     Returns
     -------
@@ -209,7 +249,15 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
     source_dir = assignment_dir(assignment, exercises_dir)
     if limits is None:
         limits = Limits(cpu_seconds=max(1, int(timeout)))
-    if sandbox:
+    address = None
+    if cluster is not None:
+        from .cluster import parse_address
+
+        address = parse_address(cluster, insecure_cluster)
+        fork_server_here = False  # the workers start their own
+    else:
+        fork_server_here = fork_server
+    if sandbox and address is None:  # with a cluster, each worker checks its own
         check_available()
     use_interpreter_path()
     out.mkdir(parents=True, exist_ok=True)
@@ -219,9 +267,13 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
     key_of_run = run_key(source_dir, config_file, timeout=timeout, cell_timeout=cell_timeout,
                          limits={**asdict(limits), "sandbox": bool(sandbox)})
     tmp = Path(tempfile.mkdtemp(prefix="autograder-grade-"))
-    server = None
+    server = grid = None
     try:
-        if fork_server and (force or not all(state.may_reuse(name, sha)
+        if address is not None:
+            from .cluster import Cluster
+
+            grid = Cluster(address)  # an unreachable scheduler stops the run here
+        if fork_server_here and (force or not all(state.may_reuse(name, sha)
                                              for name, sha in before.items()
                                              if not name.startswith((".", "__MACOSX")))):
             # Someone will be graded: start the server now, its imports overlap prepare().
@@ -257,29 +309,12 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
             ready = {n: f.path for n, f in sub.notebooks.items() if f.status is None}
             if not ready:
                 return sub, key, None
-            run = None
-            for attempt in range(2):
-                ports = port_pool.take()
-                try:
-                    run = run_student(prep, sub.student, ready,
-                                      tmp / "run" / f"{i:05d}-{attempt}", timeout=timeout,
-                                      cell_timeout=cell_timeout, server=server, limits=limits,
-                                      sandbox=sandbox, ports=ports)
-                except Exception as exc:  # e.g. the disk is full: this student's row says so
-                    return sub, key, RunResult(sub.student, "crashed",
-                                               f"could not run: {type(exc).__name__}: {exc}"[:300])
-                finally:
-                    port_pool.give_back(ports)
-                if not kernel_never_started(run):
-                    break
-                # Out of step with whichever kernel it collided with.
-                time.sleep(random.uniform(0.1, 1.0))
-            if kernel_never_started(run):
-                # Not the student's doing, and not remembered: the next run tries again.
-                run.detail = f"could not run: {run.detail}"
-            return sub, key, run
+            return sub, key, run_with_retry(prep, sub.student, ready, tmp / "run" / f"{i:05d}",
+                                            timeout=timeout, cell_timeout=cell_timeout,
+                                            server=server, limits=limits, sandbox=sandbox,
+                                            port_pool=port_pool)
 
-        if fork_server and to_run and server is None:
+        if fork_server_here and to_run and server is None:
             server = ForkServer(tmp / "server", preload=hidden_tests_path(source_dir))
         bar = None
         if progress:
@@ -289,7 +324,10 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
                        unit="student", file=sys.stderr)
         cohort_log = CohortLog(out)
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            for sub, key, run in pool.map(job, enumerate(to_run)):
+            results = pool.map(job, enumerate(to_run)) if grid is None else grid.results(
+                prep, to_run, tmp / "cluster", timeout=timeout, cell_timeout=cell_timeout,
+                limits=limits, sandbox=sandbox, fork_server=fork_server)
+            for sub, key, run in results:
                 # A failure of the grader itself (not of the student's work) is not
                 # remembered: the next run tries that student again.
                 cacheable = bool(key) and not (run is not None and run.status == "crashed"
@@ -324,6 +362,8 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
     finally:
         if server is not None:
             server.close()
+        if grid is not None:
+            grid.close()
         shutil.rmtree(tmp, ignore_errors=True)
     after = {p.name: hash_path(p) for p in submissions.iterdir()}
     if after != before:

@@ -1,0 +1,375 @@
+"""Grading on a Dask cluster: ``grade ... --cluster ADDRESS``.
+
+The coordinator (the ``grade`` process) keeps everything that must be single: collecting the
+submissions, the instructor's gradebook, ``grading_state.json``, ``grades.csv``, the cohort
+log and the summary. What it sends a worker is one student's grading:
+
+* once per run, the prepared assignment (the private nbgrader course made by
+  :func:`autograder.run.prepare`: source, release, template gradebook, ``hidden_tests.py``)
+  as a tar archive, broadcast to every worker;
+* per student, the bytes of their collected notebooks and the limits.
+
+The worker writes them to a folder of its own and runs exactly what ``grade`` runs locally
+(:func:`autograder.pipeline.run_with_retry`: the student's own process forked from a
+pre-imported server, a private course, the kernel in the bubblewrap sandbox within limits,
+the hidden tests judged in that process), then returns the result as data: the autograded
+notebooks and feedback pages as bytes. The coordinator verifies them exactly as it verifies a
+local child's (:func:`autograder.pipeline._verdicts_for`: the score recomputed, tampering, the
+feedback checked for hidden-test lines) and records the grade. A worker never sees another
+student, the gradebook or ``SUBMISSIONS``.
+
+Faults: a worker that dies mid-student loses nothing (the scheduler gives the task to another
+worker; the coordinator takes one result per student). A worker that cannot sandbox, or whose
+``coursekit``/``autograder`` code differs from the coordinator's, returns a ``crashed`` row
+that says so ("could not run: ..."; not stored, so the next run tries again), never an
+unsandboxed or differently judged run. Dask is imported only here, and only with
+``--cluster``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import io
+import ipaddress
+import shutil
+import socket
+import tarfile
+import tempfile
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+#: Seconds to wait for the scheduler to answer, and then for a first worker.
+CONNECT_SECONDS = 10.0
+WORKERS_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class ClusterAddress:
+    """A parsed ``--cluster`` value: ``local:N`` (``workers``) or a scheduler ``address``."""
+
+    text: str
+    workers: int | None = None
+    address: str | None = None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it could resolve anywhere
+
+
+def parse_address(text: str, insecure: bool = False) -> ClusterAddress:
+    """Check a ``--cluster`` value.
+
+    Parameters
+    ----------
+    text : str
+        ``local:N`` (a :class:`distributed.LocalCluster` of N worker processes on this
+        machine), ``tcp://HOST:PORT`` or ``tls://HOST:PORT`` (a running Dask scheduler).
+    insecure : bool
+        Allow plain ``tcp://`` to an address that is not loopback (``--insecure-cluster``).
+        A Dask scheduler runs whatever its clients send, and ``tcp://`` neither encrypts nor
+        authenticates: anyone who can reach the port can run code as the workers' user.
+
+    Raises
+    ------
+    ValueError
+        Naming the option and what was expected.
+    """
+    if not isinstance(text, str) or not text:
+        raise ValueError(f"--cluster: expected local:N, tcp://HOST:PORT or tls://HOST:PORT, "
+                         f"got {text!r}")
+    if text.startswith("local:"):
+        n = text[len("local:"):]
+        if not n.isdigit() or int(n) < 1:
+            raise ValueError(f"--cluster: local:N needs N >= 1 worker processes, got {text!r}")
+        return ClusterAddress(text, workers=int(n))
+    parts = urlsplit(text)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme not in ("tcp", "tls") or not parts.hostname or port is None or \
+            parts.path not in ("", "/"):
+        raise ValueError(f"--cluster: expected local:N, tcp://HOST:PORT or tls://HOST:PORT, "
+                         f"got {text!r}")
+    if parts.scheme == "tcp" and not _is_loopback(parts.hostname) and not insecure:
+        raise ValueError(
+            f"--cluster: refusing plain tcp:// to {parts.hostname}: the scheduler runs whatever "
+            "its clients send, and tcp:// is neither encrypted nor authenticated. Use tls:// "
+            "with certificates (distributed.comm.tls, see autograder/README.md), an SSH tunnel "
+            "to 127.0.0.1, or pass --insecure-cluster on a network you trust.")
+    return ClusterAddress(text, address=text)
+
+
+# --------------------------------------------------------------------------- coordinator
+
+
+def pack_prepared(prep) -> tuple[bytes, dict]:
+    """The prepared assignment as a tar archive and the fields to rebuild it on a worker."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        tar.add(prep.course, arcname="course")
+        if prep.hidden_tests is not None:
+            tar.add(prep.hidden_tests, arcname="hidden_tests.py")
+        if prep.config_file is not None:
+            tar.add(prep.config_file, arcname="nbgrader_config.py")
+    fields = {"assignment": prep.assignment, "notebooks": list(prep.notebooks),
+              "max_scores": dict(prep.max_scores), "course_id": prep.course_id,
+              "hidden_tests": prep.hidden_tests is not None,
+              "config_file": prep.config_file is not None}
+    return buf.getvalue(), fields
+
+
+class Cluster:
+    """A connection to a Dask cluster for one ``grade`` run (a context manager).
+
+    Parameters
+    ----------
+    address : ClusterAddress
+        From :func:`parse_address`.
+
+    Raises
+    ------
+    RuntimeError
+        The scheduler cannot be reached, or has no worker, within the time limits
+        (:data:`CONNECT_SECONDS`, :data:`WORKERS_SECONDS`): before anything is graded.
+    """
+
+    def __init__(self, address: ClusterAddress):
+        import logging
+
+        from distributed import Client, LocalCluster
+
+        self.address = address
+        self.local = None
+        if address.workers is not None:
+            # One thread per worker: each worker grades one student at a time, as --jobs does.
+            self.local = LocalCluster(n_workers=address.workers, threads_per_worker=1,
+                                      processes=True, host="127.0.0.1", dashboard_address=None,
+                                      silence_logs=logging.ERROR)
+            self.client = Client(self.local, set_as_default=False)
+            return
+        try:
+            self.client = Client(address.address, timeout=CONNECT_SECONDS,
+                                 set_as_default=False)
+        except (OSError, TimeoutError) as exc:
+            raise RuntimeError(
+                f"--cluster: could not reach the Dask scheduler at {address.address} within "
+                f"{CONNECT_SECONDS:g} s ({type(exc).__name__}: {exc}); start it with `dask "
+                "scheduler` and check the address, port and firewall (nothing was graded)"
+            ) from exc
+        try:
+            self.client.wait_for_workers(1, timeout=WORKERS_SECONDS)
+        except (OSError, TimeoutError) as exc:
+            self.close()
+            raise RuntimeError(
+                f"--cluster: the scheduler at {address.address} has no worker after "
+                f"{WORKERS_SECONDS:g} s; start some with `dask worker {address.address}` "
+                "(nothing was graded)") from exc
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        finally:
+            if self.local is not None:
+                self.local.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def results(self, prep, to_run, workdir, *, timeout: float, cell_timeout: int, limits,
+                sandbox: bool, fork_server: bool) -> Iterator:
+        """Grade ``to_run`` (``(sub, key)`` pairs) on the workers; yield ``(sub, key, run)``.
+
+        ``run`` is a :class:`~autograder.run.RunResult` whose files (autograded notebooks,
+        feedback pages) were written below ``workdir`` from the bytes a worker returned, or
+        ``None`` for a student with no notebook to run; results come as students finish.
+        """
+        from distributed import as_completed
+
+        from .run import RunResult
+        from .state import verdict_code_hash
+
+        workdir = Path(workdir)
+        blob, fields = pack_prepared(prep)
+        options = {"timeout": float(timeout), "cell_timeout": int(cell_timeout),
+                   "limits": asdict(limits), "sandbox": bool(sandbox),
+                   "fork_server": bool(fork_server), "code": verdict_code_hash(),
+                   "prep_id": uuid.uuid4().hex}
+        [prep_future] = self.client.scatter([{"tar": blob, "fields": fields}], broadcast=True,
+                                            hash=False)
+        futures = {}
+        for i, (sub, key) in enumerate(to_run):
+            ready = {n: f.path for n, f in sub.notebooks.items() if f.status is None}
+            if not ready:
+                yield sub, key, None
+                continue
+            job = {"student": sub.student, "index": i, **options,
+                   "notebooks": {n: Path(p).read_bytes() for n, p in ready.items()}}
+            # retries: an exception in the task (not the student's failure, which is data)
+            # is tried once more; a worker that dies mid-student is replaced by the scheduler
+            # (distributed.scheduler.allowed-failures) without counting as a retry.
+            fut = self.client.submit(grade_on_worker, prep_future, job, pure=False, retries=1,
+                                     key=f"grade-{i:05d}-{uuid.uuid4().hex[:8]}")
+            futures[fut] = (i, sub, key)
+        try:
+            for fut in as_completed(list(futures), loop=self.client.loop):
+                i, sub, key = futures.pop(fut)
+                try:
+                    data = fut.result()
+                except Exception as exc:  # e.g. KilledWorker: several workers died on it
+                    run = RunResult(sub.student, "crashed", f"could not run on the cluster: "
+                                    f"{type(exc).__name__}: {exc}"[:300])
+                else:
+                    run = _run_result(sub.student, data, workdir / f"{i:05d}")
+                yield sub, key, run
+        finally:
+            for fut in futures:
+                fut.cancel()
+
+
+def _run_result(student: str, data: dict, folder: Path):
+    """A :class:`~autograder.run.RunResult` from a worker's answer, its files in ``folder``."""
+    from .run import RunResult
+
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for kind in ("autograded", "feedback"):
+        files[kind] = {}
+        for name, content in (data.get(kind) or {}).items():
+            path = folder / f"{kind}-{name}.{'ipynb' if kind == 'autograded' else 'html'}"
+            path.write_bytes(content)
+            files[kind][name] = path
+    return RunResult(student, data.get("status"), data.get("detail", ""),
+                     autograded=files["autograded"], feedback=files["feedback"],
+                     reported=data.get("reported") or {}, seconds=data.get("seconds", 0.0),
+                     reports=data.get("reports") or {})
+
+
+# --------------------------------------------------------------------------- worker
+
+_LOCK = threading.Lock()
+#: Per worker process: prep_id -> (Prepared, ForkServer or None, PortPool); and checks done.
+_PREPARED: dict = {}
+_CHECKS: dict = {}
+_ROOT: list = []
+
+
+def _worker_root() -> Path:
+    """A private folder of this worker process (below the worker's local directory)."""
+    if not _ROOT:
+        try:
+            from distributed import get_worker
+
+            base = get_worker().local_directory
+        except (ImportError, ValueError):
+            base = None
+        root = Path(tempfile.mkdtemp(prefix="autograder-worker-", dir=base))
+        _ROOT.append(root)
+        atexit.register(_cleanup)
+    return _ROOT[0]
+
+
+def _cleanup() -> None:
+    for _, server, _ in _PREPARED.values():
+        if server is not None:
+            server.close()
+    _PREPARED.clear()
+    for root in _ROOT:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _check(name: str, fn) -> str | None:
+    """Run a per-process check once; ``None`` when it passed, else the reason."""
+    if name not in _CHECKS:
+        try:
+            fn()
+            _CHECKS[name] = None
+        except Exception as exc:  # the reason goes into the student's row
+            _CHECKS[name] = f"{type(exc).__name__}: {exc}"
+    return _CHECKS[name]
+
+
+def _prepared(blob: dict, job: dict):
+    from .hidden import HIDDEN_TESTS_FILE
+    from .run import ForkServer, PortPool, Prepared
+
+    pid = job["prep_id"]
+    if pid not in _PREPARED:
+        folder = _worker_root() / pid
+        folder.mkdir()
+        with tarfile.open(fileobj=io.BytesIO(blob["tar"]), mode="r:gz") as tar:
+            tar.extractall(folder, filter="data")
+        f = blob["fields"]
+        prep = Prepared(f["assignment"], folder / "course", f["notebooks"], f["max_scores"],
+                        f["course_id"],
+                        folder / "nbgrader_config.py" if f["config_file"] else None,
+                        folder / HIDDEN_TESTS_FILE if f["hidden_tests"] else None)
+        server = ForkServer(folder / "server", preload=prep.hidden_tests) \
+            if job["fork_server"] else None
+        _PREPARED[pid] = (prep, server, PortPool())
+    return _PREPARED[pid]
+
+
+def grade_on_worker(blob: dict, job: dict) -> dict:
+    """One student's grading on a Dask worker (see the module docstring); plain data back.
+
+    Parameters
+    ----------
+    blob : dict
+        ``{"tar": bytes, "fields": dict}`` from :func:`pack_prepared` (broadcast once).
+    job : dict
+        The student's id, their notebooks' bytes, the limits and the coordinator's
+        verdict-code hash.
+    """
+    from .pipeline import run_with_retry
+    from .run import use_interpreter_path
+    from .sandbox import Limits, check_available
+    from .state import verdict_code_hash
+
+    where = socket.gethostname()
+    with _LOCK:
+        use_interpreter_path()
+        code = verdict_code_hash()
+        if code != job["code"]:
+            return {"status": "crashed", "detail": (
+                f"could not run: worker {where} has other coursekit/autograder code than the "
+                "coordinator (install the same checkout on every node)")}
+        if job["sandbox"]:
+            reason = _check("sandbox", check_available)
+            if reason is not None:
+                # (Not the advice to pass --unsafe-no-sandbox: install bwrap on the worker.)
+                reason = reason.split(" To grade trusted notebooks")[0]
+                return {"status": "crashed", "detail": (
+                    f"could not run: worker {where} cannot sandbox the kernel, so it was not "
+                    f"run there ({reason})")[:400]}
+        prep, server, ports = _prepared(blob, job)
+    work = _worker_root() / job["prep_id"] / f"{job['index']:05d}-{uuid.uuid4().hex[:8]}"
+    try:
+        nbdir = work / "submission"
+        nbdir.mkdir(parents=True)
+        ready = {}
+        for name, content in job["notebooks"].items():
+            ready[name] = nbdir / f"{name}.ipynb"
+            ready[name].write_bytes(content)
+        run = run_with_retry(prep, job["student"], ready, work / "run",
+                             timeout=job["timeout"], cell_timeout=job["cell_timeout"],
+                             server=server, limits=Limits(**job["limits"]),
+                             sandbox=job["sandbox"], port_pool=ports)
+        return {"status": run.status, "detail": run.detail, "seconds": run.seconds,
+                "reported": run.reported, "reports": run.reports, "worker": where,
+                "autograded": {n: Path(p).read_bytes() for n, p in run.autograded.items()},
+                "feedback": {n: Path(p).read_bytes() for n, p in run.feedback.items()}}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
