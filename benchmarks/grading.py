@@ -38,6 +38,18 @@ which in ``projected_jobs``; ``projected_300x5_min_jobs2`` is the ``--jobs 2`` f
 
 Usage: ``.venv/bin/python benchmarks/grading.py [--n 6] [--jobs 2,3] [--skip-jobs2]
 [--no-fork-server]``
+
+Grading on a cluster (issue 17): ``--cluster local:2 [--n 24] [--repeats 3]`` instead times,
+alternately and on the same N submissions, ``grade --jobs 2`` and ``grade --cluster local:2``
+(and each on an empty class: the fixed cost, for the cluster its workers' start), and prints
+``cluster_ratio``: cluster seconds per submission over ``--jobs 2`` seconds per submission,
+whole runs, median of the repeats (goal <= 1.15), with ``cluster_marginal_ratio`` (fixed costs
+taken out) and the load average before and after.
+
+Marginal cost at class size: ``--sizes 60,120 [--jobs 3]`` grades two class sizes with ours
+only and prints the cost of one more student, (t(N2) - t(N1)) / (N2 - N1), which is what a
+class of hundreds pays, and the 300 x 5 projection from it:
+5 (t(N1) + (300 - N1) x marginal) / 60 minutes.
 """
 
 from __future__ import annotations
@@ -125,11 +137,69 @@ def plain_nbgrader(tmp: Path, subs: Path, feedback: bool = False) -> tuple[float
     return seconds, fb
 
 
-def ours(tmp: Path, subs: Path, jobs: int, fork_server: bool = True) -> float:
-    out = tmp / f"ours-{subs.name}-jobs{jobs}-{fork_server}"
+def ours(tmp: Path, subs: Path, jobs: int, fork_server: bool = True,
+         cluster: str | None = None) -> float:
+    out = tmp / f"ours-{subs.name}-jobs{jobs}-{fork_server}-{cluster}".replace(":", "")
     extra = [] if fork_server else ["--no-fork-server"]
+    extra += ["--cluster", cluster] if cluster else []
     return run([sys.executable, "-m", "autograder", "grade", ASSIGNMENT, subs, "--out", out,
                 "--jobs", str(jobs), "--no-progress", "--force", *extra], REPO)
+
+
+def cluster_main(cluster: str, n: int, repeats: int, jobs: int = 2) -> dict:
+    """``--jobs`` against ``--cluster`` on the same submissions, alternately (see the top)."""
+    import statistics
+
+    load = [round(os.getloadavg()[0], 2)]
+    times: dict[str, list[float]] = {"local": [], "cluster": [], "local0": [], "cluster0": []}
+    with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmpname:
+        tmp = Path(tmpname)
+        subs = synthetic_submissions(tmp, n)
+        empty = tmp / "empty"
+        empty.mkdir()
+        for _ in range(repeats):
+            times["local"].append(ours(tmp, subs, jobs=jobs))
+            times["cluster"].append(ours(tmp, subs, jobs=jobs, cluster=cluster))
+            times["local0"].append(ours(tmp, empty, jobs=jobs))
+            times["cluster0"].append(ours(tmp, empty, jobs=jobs, cluster=cluster))
+    load.append(round(os.getloadavg()[0], 2))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    result = {
+        "n": n, "repeats": repeats, "cluster": cluster, "jobs": jobs,
+        "local_s_per_submission": round(med["local"] / n, 3),
+        "cluster_s_per_submission": round(med["cluster"] / n, 3),
+        "cluster_ratio": round(med["cluster"] / med["local"], 3),
+        "local_fixed_s": round(med["local0"], 2), "cluster_fixed_s": round(med["cluster0"], 2),
+        "cluster_marginal_ratio": round((med["cluster"] - med["cluster0"])
+                                        / (med["local"] - med["local0"]), 3),
+        "runs_s": {k: [round(t, 2) for t in v] for k, v in times.items()},
+        "load1_before_after": load, "cores": os.cpu_count(),
+    }
+    print(json.dumps(result))
+    return result
+
+
+def sizes_main(sizes: list[int], jobs: int, cluster: str | None = None) -> dict:
+    """Marginal cost of one more student between two class sizes (see the top)."""
+    load = [round(os.getloadavg()[0], 2)]
+    n1, n2 = sizes
+    with tempfile.TemporaryDirectory(prefix="bench-sizes-") as tmpname:
+        tmp = Path(tmpname)
+        t = {}
+        for n in (n1, n2):
+            part = tmp / f"n{n}"
+            part.mkdir()
+            t[n] = ours(part, synthetic_submissions(part, n), jobs=jobs, cluster=cluster)
+    load.append(round(os.getloadavg()[0], 2))
+    marginal = (t[n2] - t[n1]) / (n2 - n1)
+    result = {"sizes": [n1, n2], "jobs": jobs, "cluster": cluster,
+              "run_s": {str(k): round(v, 1) for k, v in t.items()},
+              "s_per_submission": {str(k): round(v / k, 3) for k, v in t.items()},
+              "marginal_s_per_submission": round(marginal, 3),
+              "projected_300x5_min": round(5 * (t[n1] + (300 - n1) * marginal) / 60, 1),
+              "load1_before_after": load, "cores": os.cpu_count()}
+    print(json.dumps(result))
+    return result
 
 
 def main(argv=None) -> dict:
@@ -141,7 +211,20 @@ def main(argv=None) -> dict:
                         "the cores, and one more, which fills the cores while kernels start)")
     p.add_argument("--no-fork-server", action="store_true",
                    help="also time ours with one new interpreter per student (the old way)")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="time grade --cluster ADDRESS (e.g. local:2) against --jobs 2 instead")
+    p.add_argument("--repeats", type=int, default=3, help="with --cluster: alternate runs")
+    p.add_argument("--sizes", help="two class sizes N1,N2: the marginal cost between them")
     args = p.parse_args(argv)
+    if args.sizes:
+        sizes = [int(x) for x in args.sizes.split(",")]
+        if len(sizes) != 2 or not 0 < sizes[0] < sizes[1]:
+            p.error(f"--sizes: expected N1,N2 with 0 < N1 < N2, got {args.sizes!r}")
+        return sizes_main(sizes, int(args.jobs.split(",")[0]), args.cluster)
+    if args.cluster:
+        if args.repeats < 1:
+            p.error(f"--repeats: expected an integer >= 1, got {args.repeats}")
+        return cluster_main(args.cluster, args.n, args.repeats)
     if args.n < 1:
         p.error(f"--n: expected an integer >= 1, got {args.n}")
     try:
