@@ -14,7 +14,7 @@ VENDOR := _vendor/embed.js _vendor/mathjax/tex-chtml.js
 # (jupyter, alembic, mpiexec) without an activated environment.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help system venv book serve release test test-fast lint validate clean publish
+.PHONY: help system venv book serve release test test-fast lint validate clean publish publish-tree configure
 
 help: ## list the targets
 	@awk -F':.*## ' '/^[a-z][a-z-]*:.*## / {printf "make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -91,8 +91,15 @@ test: system lint book ## lint, build the book strictly, run every test (what CI
 test-fast: venv ## the quick tests only (no real kernels, no browser)
 	$(PY) -m pytest -q -m "not slow and not browser"
 
-publish: book ## push _build/html to the gh-pages branch (ghp-import)
-	$(BIN)/ghp-import --no-jekyll --push --force _build/html
+publish-tree: book ## the site + one live notebook per chapter + binder/, in _build/publish
+	$(PY) tools/live_notebooks.py publish-tree
+
+publish: book ## push the site and the live notebooks to gh-pages, where the launch buttons point
+	$(PY) tools/live_notebooks.py publish
+
+configure: venv ## REPO=owner/name: point the repository, issues and launch links at a fork
+	@test -n "$(REPO)" || { echo "usage: make configure REPO=owner/name"; exit 2; }
+	$(PY) tools/live_notebooks.py configure "$(REPO)"
 
 clean: ## remove the build, the release, the vendored JavaScript and caches
 	rm -rf _build release _vendor .pytest_cache .ruff_cache
