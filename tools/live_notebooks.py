@@ -113,6 +113,12 @@ def install_cell(packages: list[str]) -> nbformat.NotebookNode:
         "        check=True,",
         "    )",
         "    importlib.invalidate_caches()",
+        "",
+        "# Colab's built-in widget manager predates ipywidgets 8 (Stack, jslink to it).",
+        'if "google.colab" in sys.modules:  # Colab imports it when the runtime starts',
+        "    from google.colab import output",
+        "",
+        "    output.enable_custom_widget_manager()",
     ])
     cell = nbformat.v4.new_code_cell(source)
     cell.metadata["tags"] = ["install-coursekit"]
