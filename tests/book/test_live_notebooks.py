@@ -203,7 +203,8 @@ def test_every_live_notebook_runs_from_scratch(site, tmp_path, coursekit_wheel, 
     assert done.returncode == 0, done.stderr
     python = _fresh_environment(tmp_path)
     has_coursekit = [python, "-c", "import importlib.util as u; print(u.find_spec('coursekit'))"]
-    assert subprocess.run(has_coursekit, capture_output=True, text=True).stdout.strip() == "None"
+    found = subprocess.run(has_coursekit, capture_output=True, text=True, cwd=tmp_path)
+    assert found.stdout.strip() == "None", found.stdout + found.stderr
 
     kernels = tmp_path / "jupyter" / "kernels" / "fresh"
     kernels.mkdir(parents=True)
