@@ -9,6 +9,7 @@ top to bottom in a kernel that can import coursekit only because its first cell 
 from __future__ import annotations
 
 import html
+import importlib.metadata
 import json
 import re
 import subprocess
@@ -156,8 +157,8 @@ def _fresh_environment(root: Path) -> Path:
 
     The project's .venv has coursekit installed (editable). The fresh venv reaches the other
     packages through a folder of links to them, with coursekit's own entries left out, so the
-    only way coursekit gets in is the notebook's install cell. mpiexec is linked into its bin,
-    where `pip install mpich` would put it.
+    only way coursekit gets in is the notebook's install cell. mpich's programs (mpiexec and
+    the proxy it starts) are linked into its bin, where `pip install mpich` puts them.
     """
     venv_site = Path(sys.prefix, "lib", f"python{sys.version_info.major}.{sys.version_info.minor}",
                      "site-packages")
@@ -172,8 +173,9 @@ def _fresh_environment(root: Path) -> Path:
     subprocess.run([_base_python(), "-m", "venv", fresh], check=True)
     site = next(fresh.glob("lib/python*/site-packages"))
     (site / "course-deps.pth").write_text(f"{mirror}\n")
-    for tool in Path(sys.prefix, "bin").glob("mpi*"):
-        (fresh / "bin" / tool.name).symlink_to(tool.resolve())
+    for entry in importlib.metadata.files("mpich"):
+        if entry.parent.name == "bin":  # mpiexec, mpirun and hydra_pmi_proxy, which they start
+            (fresh / "bin" / entry.name).symlink_to(entry.locate().resolve())
     return fresh / "bin" / "python"
 
 
