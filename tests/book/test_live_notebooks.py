@@ -12,6 +12,7 @@ import html
 import importlib.metadata
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -187,9 +188,15 @@ def _base_python() -> str:
 
 @pytest.fixture(scope="module")
 def coursekit_wheel(tmp_path_factory):
+    """coursekit built as a wheel from this checkout (what `pip install git+...` would build)."""
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", out, ROOT],
-                   check=True, capture_output=True)
+    had_build_dir = (ROOT / "build").exists()
+    try:
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", out, ROOT],
+                       check=True, capture_output=True)
+    finally:
+        if not had_build_dir:  # setuptools leaves build/ in the source tree
+            shutil.rmtree(ROOT / "build", ignore_errors=True)
     (wheel,) = out.glob("coursekit-*.whl")
     return wheel
 
