@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from coursekit._checks import check_int
+from coursekit._checks import check_int, is_real
 
 __all__ = [
     "make_regression",
@@ -54,7 +54,7 @@ def make_regression(n_samples=200, n_features=3, noise=0.1, seed=0):
     """
     n = check_int(n_samples, "n_samples", 1)
     d = check_int(n_features, "n_features", 1)
-    if isinstance(noise, bool) or not isinstance(noise, numbers.Real):
+    if not is_real(noise):
         raise TypeError(f"noise must be a real number, got {type(noise).__name__}")
     if not (np.isfinite(noise) and noise >= 0):
         raise ValueError(f"noise must be finite and >= 0, got {noise}")
@@ -140,7 +140,7 @@ def train_test_split(X, y, test_size=0.2, seed=0):
         raise ValueError(f"y must have one entry per row of X: X has {n} rows, y has {y.shape[0]}")
     if n < 2:
         raise ValueError(f"X must have at least 2 rows to split, got {n}")
-    if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real):
+    if not is_real(test_size):
         raise TypeError(f"test_size must be a float in (0, 1) or an int, got {test_size!r}")
     if isinstance(test_size, numbers.Integral):
         n_test = int(test_size)
@@ -244,7 +244,7 @@ def spiral_data(n_per_class=100, n_classes=3, noise=0.2, seed=0):
     """
     m = check_int(n_per_class, "n_per_class", 2)
     k = check_int(n_classes, "n_classes", 2)
-    if isinstance(noise, bool) or not isinstance(noise, numbers.Real) \
+    if not is_real(noise) \
             or not (np.isfinite(noise) and noise >= 0):
         raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
     rng = np.random.default_rng(seed)

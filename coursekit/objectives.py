@@ -21,9 +21,9 @@ Only NumPy is imported here.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
+
+from coursekit._checks import check_real, is_int
 
 __all__ = [
     "Objective",
@@ -67,16 +67,6 @@ def _as_vector(v, name: str, length: int | None = None, min_length: int = 1) -> 
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or inf")
     return arr
-
-
-def _as_real(value, name: str) -> float:
-    """Return ``value`` as a finite float or raise naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return value
 
 
 # --------------------------------------------------------------------------- base classes
@@ -230,10 +220,10 @@ class Quadratic(Objective):
             Dimension ``d >= 1``.
         seed : int or numpy.random.Generator
         """
-        kappa = _as_real(kappa, "kappa")
+        kappa = check_real(kappa, "kappa")
         if kappa < 1.0:
             raise ValueError(f"kappa must be >= 1, got {kappa}")
-        if isinstance(dim, bool) or not isinstance(dim, numbers.Integral) or dim < 1:
+        if not is_int(dim) or dim < 1:
             raise ValueError(f"dim must be a positive integer, got {dim!r}")
         if dim == 1 and kappa != 1.0:
             raise ValueError(f"kappa must be 1 when dim == 1 (one eigenvalue), got {kappa}")
@@ -310,8 +300,8 @@ class Rosenbrock(Objective):
     dim = None
 
     def __init__(self, a=1.0, b=100.0):
-        self.a = _as_real(a, "a")
-        self.b = _as_real(b, "b")
+        self.a = check_real(a, "a")
+        self.b = check_real(b, "b")
         if self.b <= 0.0:
             raise ValueError(f"b must be positive, got {self.b}")
 
@@ -321,7 +311,7 @@ class Rosenbrock(Objective):
         All ones for :math:`a = 1`, all zeros for :math:`a = 0`, :math:`(a, a^2)` in 2-D; there
         is no closed form otherwise.
         """
-        if isinstance(dim, bool) or not isinstance(dim, numbers.Integral) or dim < 2:
+        if not is_int(dim) or dim < 2:
             raise ValueError(f"dim must be an integer >= 2, got {dim!r}")
         if self.a in (0.0, 1.0):
             return np.full(dim, self.a)
@@ -479,7 +469,7 @@ class Logistic(FiniteSum):
         self.X, self.y = _check_data(X, y)
         if not np.all((self.y == 0.0) | (self.y == 1.0)):
             raise ValueError("y must contain only labels 0 and 1")
-        self.l2 = _as_real(l2, "l2")
+        self.l2 = check_real(l2, "l2")
         if self.l2 < 0.0:
             raise ValueError(f"l2 must be >= 0, got {self.l2}")
         self.n_samples, self.dim = self.X.shape

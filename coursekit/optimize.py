@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 from collections.abc import Callable
 
 import numpy as np
 
-from coursekit._checks import check_int, check_positive
+from coursekit._checks import check_int, check_positive, is_int, is_real
 from coursekit.data import batch_indices
 from coursekit.objectives import FiniteSum
 
@@ -114,7 +113,7 @@ def _check_lr(lr, name: str = "lr") -> float:
 
 
 def _check_tol(tol) -> float:
-    if isinstance(tol, bool) or not isinstance(tol, numbers.Real):
+    if not is_real(tol):
         raise TypeError(f"tol must be a real number >= 0, got {type(tol).__name__}")
     tol = float(tol)
     if not tol >= 0.0:  # also rejects NaN
@@ -156,7 +155,7 @@ def _out_dtype(x: np.ndarray) -> np.dtype:
 
 def _check_unit(value, name: str, *, closed_low: bool = True) -> float:
     """A hyper-parameter in [0, 1) (or (0, 1) when ``closed_low`` is False)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if not is_real(value):
         raise TypeError(f"{name} must be a real number in [0, 1), got {type(value).__name__}")
     value = float(value)
     low_ok = value >= 0.0 if closed_low else value > 0.0
@@ -458,7 +457,7 @@ def constant():
 
 def step_decay(drop=0.5, every=100):
     r"""Step decay :math:`\eta_t = \eta_0 \cdot \text{drop}^{\lfloor t / \text{every} \rfloor}`."""
-    if isinstance(drop, bool) or not isinstance(drop, numbers.Real):
+    if not is_real(drop):
         raise TypeError(f"drop must be a real number in (0, 1], got {type(drop).__name__}")
     if not 0.0 < drop <= 1.0:
         raise ValueError(f"drop must lie in (0, 1], got {drop}")
@@ -471,7 +470,7 @@ def inverse_time(decay=0.01):
     The classic Robbins–Monro choice for SGD: :math:`\sum_t \eta_t = \infty`,
     :math:`\sum_t \eta_t^2 < \infty`.
     """
-    if isinstance(decay, bool) or not isinstance(decay, numbers.Real):
+    if not is_real(decay):
         raise TypeError(f"decay must be a real number >= 0, got {type(decay).__name__}")
     if not (math.isfinite(decay) and decay >= 0):
         raise ValueError(f"decay must be finite and >= 0, got {decay}")
@@ -487,7 +486,7 @@ def cosine(total_steps, lr_min=0.0):
         \Big(1 + \cos\big(\pi \min(t, T) / T\big)\Big), \qquad T = \text{total\_steps}.
     """
     total_steps = check_int(total_steps, "total_steps", 1)
-    if isinstance(lr_min, bool) or not isinstance(lr_min, numbers.Real):
+    if not is_real(lr_min):
         raise TypeError(f"lr_min must be a real number >= 0, got {type(lr_min).__name__}")
     if not (math.isfinite(lr_min) and lr_min >= 0):
         raise ValueError(f"lr_min must be finite and >= 0, got {lr_min}")
@@ -545,7 +544,7 @@ def _resolve_schedule(schedule, total_steps: int) -> Callable:
 
 def _lr_at(schedule: Callable, lr: float, t: int) -> float:
     lr_t = schedule(lr, t)
-    if isinstance(lr_t, bool) or not isinstance(lr_t, numbers.Real) or not lr_t >= 0:
+    if not is_real(lr_t) or not lr_t >= 0:
         raise ValueError(f"schedule returned an invalid learning rate {lr_t!r} at step {t}")
     return float(lr_t)
 
@@ -732,13 +731,13 @@ def sgd(
     """
     _check_objective(f)
     n = getattr(f, "n_samples", None)
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+    if not is_int(n) or n < 1:
         raise TypeError(
             f"f must be a FiniteSum with n_samples (e.g. LeastSquares, Logistic), "
             f"got {type(f).__name__}"
         )
     lr = _check_lr(lr)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
+    if not is_int(batch_size):
         raise TypeError(f"batch_size must be an integer, got {type(batch_size).__name__}")
     if not 1 <= batch_size <= n:
         raise ValueError(f"batch_size must be in [1, n_samples={n}], got {batch_size}")
@@ -970,7 +969,7 @@ def momentum_rate(lr: float, beta: float, eigenvalues, *, nesterov: bool = False
         :math:`k` when roots coincide); :math:`\rho \ge 1` means no convergence.
     """
     for name, value in (("lr", lr), ("beta", beta)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        if not is_real(value):
             raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     if not (np.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be positive and finite, got {lr!r}")
@@ -1070,7 +1069,7 @@ def minibatch_gradient_variance(f: FiniteSum, x, batch_size: int) -> float:
     float
     """
     n = f.n_samples
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+    if not is_int(batch_size):
         raise TypeError(f"batch_size must be an integer, got {type(batch_size).__name__}")
     if not 1 <= batch_size <= n:
         raise ValueError(f"batch_size must be in [1, n_samples={n}], got {batch_size}")

@@ -39,9 +39,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from coursekit._checks import check_int, check_real
 from coursekit.data import batch_indices
-
-from . import _check
 
 __all__ = ["warmup_linear", "noise_scale", "NoiseScale", "batch_sweep", "BatchRun",
            "steps_to_target"]
@@ -73,10 +72,10 @@ def warmup_linear(base_lr, base_batch, batch, warmup_steps=0):
     callable ``(lr0, t) -> float``
         Ignores ``lr0`` (the rule fixes the rate); pass it as ``schedule=`` with any ``lr``.
     """
-    eta0 = _check.real(base_lr, "base_lr", minimum=0.0, strict=True)
-    m0 = _check.integer(base_batch, "base_batch", minimum=1)
-    m = _check.integer(batch, "batch", minimum=1)
-    tw = _check.integer(warmup_steps, "warmup_steps", minimum=0)
+    eta0 = check_real(base_lr, "base_lr", minimum=0.0, strict=True)
+    m0 = check_int(base_batch, "base_batch", minimum=1)
+    m = check_int(batch, "batch", minimum=1)
+    tw = check_int(warmup_steps, "warmup_steps", minimum=0)
     target = eta0 * m / m0
 
     def schedule(lr0, t):
@@ -211,16 +210,16 @@ def batch_sweep(objective, x0, batches, *, epochs, base_lr, base_batch, warmup_e
     -------
     list of BatchRun
     """
-    epochs = _check.integer(epochs, "epochs", minimum=1)
-    base_lr = _check.real(base_lr, "base_lr", minimum=0.0, strict=True)
-    base_batch = _check.integer(base_batch, "base_batch", minimum=1)
-    warmup_epochs = _check.real(warmup_epochs, "warmup_epochs", minimum=0.0)
-    evals = _check.integer(evals_per_epoch, "evals_per_epoch", minimum=1)
+    epochs = check_int(epochs, "epochs", minimum=1)
+    base_lr = check_real(base_lr, "base_lr", minimum=0.0, strict=True)
+    base_batch = check_int(base_batch, "base_batch", minimum=1)
+    warmup_epochs = check_real(warmup_epochs, "warmup_epochs", minimum=0.0)
+    evals = check_int(evals_per_epoch, "evals_per_epoch", minimum=1)
     n = objective.n_samples
     x0 = np.asarray(x0)
     out = []
     for m in batches:
-        m = _check.integer(m, "batches", minimum=1)
+        m = check_int(m, "batches", minimum=1)
         if m > n:
             raise ValueError(f"batches must be <= n_samples = {n}, got {m}")
         per_epoch = -(-n // m)

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _check
+from coursekit._checks import check_choice, check_int, check_real
+
 from .cost import ALGORITHMS
 
 __all__ = ["Message", "AllreduceTrace", "schedule", "simulate_allreduce"]
@@ -122,10 +123,10 @@ def schedule(n_workers: int, dim: int, algorithm: str = "ring", shards: int = 1)
     -------
     list of Message
     """
-    p = _check.integer(n_workers, "n_workers", minimum=1)
-    d = _check.integer(dim, "dim", minimum=1)
-    algorithm = _check.choice(algorithm, "algorithm", ALGORITHMS)
-    k = _check.integer(shards, "shards", minimum=1)
+    p = check_int(n_workers, "n_workers", minimum=1)
+    d = check_int(dim, "dim", minimum=1)
+    algorithm = check_choice(algorithm, "algorithm", ALGORITHMS)
+    k = check_int(shards, "shards", minimum=1)
     msgs: list[Message] = []
     if algorithm == "naive":
         msgs += [Message(i, 0, 0, d, "add", "send", 0) for i in range(1, p)]
@@ -196,8 +197,8 @@ def simulate_allreduce(vectors, latency, bandwidth, algorithm="ring", shards=1):
         raise ValueError(f"vectors must have shape (p, d) with p, d >= 1, got {V.shape}")
     if not np.issubdtype(V.dtype, np.floating):
         V = V.astype(float)
-    alpha = _check.real(latency, "latency", minimum=0.0)
-    B = _check.real(bandwidth, "bandwidth", minimum=0.0, strict=True, allow_inf=True)
+    alpha = check_real(latency, "latency", minimum=0.0)
+    B = check_real(bandwidth, "bandwidth", minimum=0.0, strict=True, allow_inf=True)
     p, d = V.shape
     msgs = schedule(p, d, algorithm, shards)
     n_nodes = p + (shards if algorithm == "parameter_server" else 0)

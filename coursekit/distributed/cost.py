@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _check
+from coursekit._checks import check_choice, check_int, check_real
 
 __all__ = [
     "ALGORITHMS",
@@ -50,7 +50,7 @@ ALGORITHMS = ("naive", "parameter_server", "tree", "ring")
 
 def _bandwidth(bandwidth) -> float:
     # Infinite bandwidth is a legitimate thought experiment (communication costs latency only).
-    return _check.real(bandwidth, "bandwidth", minimum=0.0, strict=True, allow_inf=True)
+    return check_real(bandwidth, "bandwidth", minimum=0.0, strict=True, allow_inf=True)
 
 
 def _nonneg_array(value, name):
@@ -92,7 +92,7 @@ def message_time(n_bytes, latency, bandwidth):
     float or ndarray (shape of ``n_bytes``)
     """
     n = _nonneg_array(n_bytes, "n_bytes")
-    alpha = _check.real(latency, "latency", minimum=0.0)
+    alpha = check_real(latency, "latency", minimum=0.0)
     return _out(alpha + n / _bandwidth(bandwidth))
 
 
@@ -153,12 +153,12 @@ def allreduce_time(n_bytes, n_workers, latency, bandwidth, algorithm="ring", sha
     >>> allreduce_time(8e6, 4, latency=1e-5, bandwidth=1e9, algorithm="ring")  # doctest: +ELLIPSIS
     0.01206...
     """
-    algorithm = _check.choice(algorithm, "algorithm", ALGORITHMS)
+    algorithm = check_choice(algorithm, "algorithm", ALGORITHMS)
     n = _nonneg_array(n_bytes, "n_bytes")
     p = _workers_array(n_workers)
-    alpha = _check.real(latency, "latency", minimum=0.0)
+    alpha = check_real(latency, "latency", minimum=0.0)
     B = _bandwidth(bandwidth)
-    k = _check.integer(shards, "shards", minimum=1)
+    k = check_int(shards, "shards", minimum=1)
     if algorithm == "naive":
         t = 2 * (p - 1) * (alpha + n / B)
     elif algorithm == "parameter_server":
@@ -197,10 +197,10 @@ def allreduce_bytes(n_bytes, n_workers, algorithm="ring", shards=1):
     -------
     float or ndarray
     """
-    algorithm = _check.choice(algorithm, "algorithm", ALGORITHMS)
+    algorithm = check_choice(algorithm, "algorithm", ALGORITHMS)
     n = _nonneg_array(n_bytes, "n_bytes")
     p = _workers_array(n_workers)
-    _check.integer(shards, "shards", minimum=1)
+    check_int(shards, "shards", minimum=1)
     if algorithm == "parameter_server":
         return _out(2.0 * p * n)
     return _out(2.0 * (p - 1) * n)
@@ -246,7 +246,7 @@ def linear_model_flops(batch_size, dim):
     float or ndarray
     """
     b = _nonneg_array(batch_size, "batch_size")
-    d = _check.integer(dim, "dim", minimum=1)
+    d = check_int(dim, "dim", minimum=1)
     return _out(4.0 * b * d)
 
 

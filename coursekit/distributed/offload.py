@@ -66,9 +66,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from coursekit import optimize
+from coursekit._checks import check_choice, check_int, check_positive_array, check_real, is_int
 from coursekit.data import batch_indices
-
-from . import _check
 
 __all__ = [
     "DATA_MODES",
@@ -91,22 +90,22 @@ def _paths(
     param_bytes=0.0, data="streamed",
 ):
     """Return ``a`` and per-helper ``b`` (k,), ``c`` (k,) of the module's model."""
-    W = _check.real(work, "work", minimum=0.0, strict=True)
-    fl = _check.real(local_rate, "local_rate", minimum=0.0, strict=True)
+    W = check_real(work, "work", minimum=0.0, strict=True)
+    fl = check_real(local_rate, "local_rate", minimum=0.0, strict=True)
     if single:
         # One helper: scalar arguments named as in the single-helper functions.
-        fs = np.array([_check.real(remote_rates, "remote_rate", minimum=0.0, strict=True)])
+        fs = np.array([check_real(remote_rates, "remote_rate", minimum=0.0, strict=True)])
         r = np.array(
-            [_check.real(link_rates, "link_rate", minimum=0.0, strict=True, allow_inf=True)]
+            [check_real(link_rates, "link_rate", minimum=0.0, strict=True, allow_inf=True)]
         )
     else:
-        fs = _check.positive_array(remote_rates, "remote_rates")
-        r = _check.positive_array(link_rates, "link_rates", length=fs.size, allow_inf=True)
-    D = _check.real(data_bytes, "data_bytes", minimum=0.0)
-    G = _check.real(result_bytes, "result_bytes", minimum=0.0)
-    P = _check.real(param_bytes, "param_bytes", minimum=0.0)
-    alpha = _check.real(latency, "latency", minimum=0.0)
-    data = _check.choice(data, "data", DATA_MODES)
+        fs = check_positive_array(remote_rates, "remote_rates")
+        r = check_positive_array(link_rates, "link_rates", length=fs.size, allow_inf=True)
+    D = check_real(data_bytes, "data_bytes", minimum=0.0)
+    G = check_real(result_bytes, "result_bytes", minimum=0.0)
+    P = check_real(param_bytes, "param_bytes", minimum=0.0)
+    alpha = check_real(latency, "latency", minimum=0.0)
+    data = check_choice(data, "data", DATA_MODES)
     a = W / fl
     b = (D / r if data == "streamed" else 0.0) + W / fs
     c = 2 * alpha + (P + G) / r
@@ -388,7 +387,7 @@ def proportional_split(rates):
     ndarray, shape (p,)
         Fractions summing to 1.
     """
-    f = _check.positive_array(rates, "rates")
+    f = check_positive_array(rates, "rates")
     return f / f.sum()
 
 
@@ -415,7 +414,7 @@ def integer_split(fractions, n):
         raise ValueError(f"fractions must be a non-empty 1-D array, got shape {lam.shape}")
     if not np.isclose(lam.sum(), 1.0):
         raise ValueError(f"fractions must sum to 1, got {lam.sum()}")
-    n = _check.integer(n, "n", minimum=0)
+    n = check_int(n, "n", minimum=0)
     exact = lam * n
     counts = np.floor(exact).astype(np.int64)
     left = n - int(counts.sum())
@@ -531,14 +530,14 @@ def train_offloaded(
     x = np.array(x0, dtype=float)
     if x.ndim != 1 or x.size == 0:
         raise ValueError(f"x0 must be a non-empty 1-D array, got shape {x.shape}")
-    steps = _check.integer(steps, "steps", minimum=0)
-    lr = _check.real(lr, "lr", minimum=0.0, strict=True)
-    m = _check.integer(batch_size, "batch_size", minimum=1)
+    steps = check_int(steps, "steps", minimum=0)
+    lr = check_real(lr, "lr", minimum=0.0, strict=True)
+    m = check_int(batch_size, "batch_size", minimum=1)
     n = getattr(objective, "n_samples", None)
     if not isinstance(n, (int, np.integer)) or m > n:
         raise ValueError(f"batch_size must be <= objective.n_samples, got {m} and {n}")
-    w = _check.real(flops_per_sample, "flops_per_sample", minimum=0.0, strict=True)
-    s = _check.real(sample_bytes, "sample_bytes", minimum=0.0)
+    w = check_real(flops_per_sample, "flops_per_sample", minimum=0.0, strict=True)
+    s = check_real(sample_bytes, "sample_bytes", minimum=0.0)
     P = x.nbytes if param_bytes is None else param_bytes
     G = x.nbytes if result_bytes is None else result_bytes
     a1, b1, c = _paths(w, local_rate, remote_rates, link_rates, s, G, latency,
@@ -610,7 +609,7 @@ def offload_curves(
         however little it gets) and ``pays`` (whether offloading beats computing alone,
         :math:`c < a`).
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
+    if not is_int(n) or n < 2:
         raise ValueError(f"n must be an integer >= 2 (grid points), got {n!r}")
     kw = dict(work=work, local_rate=local_rate, remote_rate=remote_rate, link_rate=link_rate,
               data_bytes=data_bytes, result_bytes=result_bytes, latency=latency,

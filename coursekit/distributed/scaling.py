@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from coursekit._checks import is_int
 from coursekit.distributed import cost
 from coursekit.distributed.simulate import PHASES, Cluster, SimulationHistory, simulate
 
@@ -60,13 +61,13 @@ def scaling_runs(
     -------
     dict int -> SimulationHistory
     """
-    if isinstance(global_batch, bool) or not isinstance(global_batch, (int, np.integer)):
+    if not is_int(global_batch):
         raise TypeError(f"global_batch must be an int, got {global_batch!r}")
     if len(worker_counts) == 0:
         raise ValueError("worker_counts: expected at least one worker count")
     runs = {}
     for p in worker_counts:
-        if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 1:
+        if not is_int(p) or p < 1:
             raise ValueError(f"worker_counts: expected integers >= 1, got {p!r}")
         if global_batch % p:
             raise ValueError(

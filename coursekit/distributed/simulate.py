@@ -83,15 +83,15 @@ from __future__ import annotations
 
 import heapq
 import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
 from coursekit import optimize
+from coursekit._checks import check_choice, check_int, check_positive_array, check_real, is_int
 from coursekit.data import batch_indices
 
-from . import _check, cost, offload
+from . import cost, offload
 
 __all__ = [
     "STRATEGIES",
@@ -156,19 +156,19 @@ class Cluster:
     jitter: float = 0.0
 
     def __post_init__(self):
-        self.n_workers = _check.integer(self.n_workers, "n_workers", minimum=1)
-        self.rates = _check.positive_array(self.rates, "rates", length=self.n_workers)
-        self.latency = _check.real(self.latency, "latency", minimum=0.0)
-        self.bandwidth = _check.real(
+        self.n_workers = check_int(self.n_workers, "n_workers", minimum=1)
+        self.rates = check_positive_array(self.rates, "rates", length=self.n_workers)
+        self.latency = check_real(self.latency, "latency", minimum=0.0)
+        self.bandwidth = check_real(
             self.bandwidth, "bandwidth", minimum=0.0, strict=True, allow_inf=True
         )
-        self.straggler_prob = _check.real(self.straggler_prob, "straggler_prob", minimum=0.0)
+        self.straggler_prob = check_real(self.straggler_prob, "straggler_prob", minimum=0.0)
         if self.straggler_prob > 1:
             raise ValueError(f"straggler_prob must lie in [0, 1], got {self.straggler_prob}")
-        self.straggler_slowdown = _check.real(
+        self.straggler_slowdown = check_real(
             self.straggler_slowdown, "straggler_slowdown", minimum=1.0
         )
-        self.jitter = _check.real(self.jitter, "jitter", minimum=0.0)
+        self.jitter = check_real(self.jitter, "jitter", minimum=0.0)
 
     def slowdowns(self, rng: np.random.Generator, size) -> np.ndarray:
         """Straggler factors :math:`M` of the given ``size`` (see Notes)."""
@@ -352,13 +352,13 @@ def compressed_bytes(dim: int, itemsize: int, compression=None, k=None, levels=1
     (top-k sends values and 32-bit indices; QSGD sends the norm, a sign bit and a level index
     per entry).
     """
-    d = _check.integer(dim, "dim", minimum=1)
+    d = check_int(dim, "dim", minimum=1)
     if compression is None:
         return d * itemsize
-    _check.choice(compression, "compression", COMPRESSIONS)
+    check_choice(compression, "compression", COMPRESSIONS)
     if compression == "topk":
-        return _check.integer(k, "k", minimum=1) * (itemsize + 4)
-    s = _check.integer(levels, "levels", minimum=1)
+        return check_int(k, "k", minimum=1) * (itemsize + 4)
+    s = check_int(levels, "levels", minimum=1)
     return itemsize + math.ceil(d * (1 + math.ceil(math.log2(s + 1))) / 8)
 
 
@@ -396,9 +396,9 @@ def compress(v, compression, k=None, levels=16, rng=None):
     v = np.asarray(v, dtype=float)
     if v.ndim != 2:
         raise ValueError(f"v must have shape (m, d), got {v.shape}")
-    compression = _check.choice(compression, "compression", COMPRESSIONS)
+    compression = check_choice(compression, "compression", COMPRESSIONS)
     if compression == "topk":
-        k = _check.integer(k, "k", minimum=1)
+        k = check_int(k, "k", minimum=1)
         if k > v.shape[1]:
             raise ValueError(f"k must be in [1, d={v.shape[1]}], got {k}")
         if k == v.shape[1]:
@@ -407,7 +407,7 @@ def compress(v, compression, k=None, levels=16, rng=None):
         out = np.zeros_like(v)
         np.put_along_axis(out, keep, np.take_along_axis(v, keep, axis=1), axis=1)
         return out
-    s = _check.integer(levels, "levels", minimum=1)
+    s = check_int(levels, "levels", minimum=1)
     if not isinstance(rng, np.random.Generator):
         raise TypeError("rng must be a numpy.random.Generator for compression='quantize'")
     norm = np.linalg.norm(v, axis=1, keepdims=True)
@@ -632,14 +632,14 @@ def simulate(
     SimulationHistory
     """
     # ---- arguments
-    strategy = _check.choice(strategy, "strategy", STRATEGIES)
-    algorithm = _check.choice(algorithm, "algorithm", cost.ALGORITHMS)
+    strategy = check_choice(strategy, "strategy", STRATEGIES)
+    algorithm = check_choice(algorithm, "algorithm", cost.ALGORITHMS)
     if cluster is None:
         cluster = Cluster(4 if n_workers is None else n_workers)
     elif not isinstance(cluster, Cluster):
         raise TypeError(f"cluster must be a Cluster, got {type(cluster).__name__}")
     p = cluster.n_workers
-    if n_workers is not None and _check.integer(n_workers, "n_workers", minimum=1) != p:
+    if n_workers is not None and check_int(n_workers, "n_workers", minimum=1) != p:
         raise ValueError(f"n_workers={n_workers} disagrees with cluster.n_workers={p}")
     for name in ("value", "grad"):
         if not callable(getattr(objective, name, None)):
@@ -648,11 +648,11 @@ def simulate(
                 f"{type(objective).__name__}"
             )
     n = getattr(objective, "n_samples", None)
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+    if not is_int(n) or n < 1:
         raise TypeError("objective must have an integer n_samples >= 1 (a FiniteSum)")
-    steps = _check.integer(steps, "steps", minimum=0)
-    lr = _check.real(lr, "lr", minimum=0.0, strict=True)
-    b = _check.integer(batch_size, "batch_size", minimum=1)
+    steps = check_int(steps, "steps", minimum=0)
+    lr = check_real(lr, "lr", minimum=0.0, strict=True)
+    b = check_int(batch_size, "batch_size", minimum=1)
     global_batch = b if strategy == "async" else p * b
     if global_batch > n:
         raise ValueError(
@@ -660,9 +660,9 @@ def simulate(
             if strategy != "async"
             else f"batch_size must be in [1, n_samples={n}], got {b}"
         )
-    seed = _check.integer(seed, "seed", minimum=0)
-    shards = _check.integer(shards, "shards", minimum=1)
-    backups = _check.integer(backups, "backups", minimum=0)
+    seed = check_int(seed, "seed", minimum=0)
+    shards = check_int(shards, "shards", minimum=1)
+    backups = check_int(backups, "backups", minimum=0)
     if strategy == "backup":
         if backups >= p:
             raise ValueError(f"backups must be in [0, n_workers - 1 = {p - 1}], got {backups}")
@@ -678,10 +678,10 @@ def simulate(
             "strategy 'async' talks to the central node message by message: algorithm must be "
             f"'naive', got {algorithm!r}"
         )
-    period = _check.integer(period, "period", minimum=1)
-    split = _check.choice(split, "split", ("equal", "proportional"))
+    period = check_int(period, "period", minimum=1)
+    split = check_choice(split, "split", ("equal", "proportional"))
     if compression is not None:
-        compression = _check.choice(compression, "compression", COMPRESSIONS)
+        compression = check_choice(compression, "compression", COMPRESSIONS)
         if strategy == "local_sgd":
             raise ValueError("compression is not available with strategy 'local_sgd'")
         if algorithm not in ("naive", "parameter_server"):
@@ -702,12 +702,12 @@ def simulate(
             if not 0 < k <= 1:
                 raise ValueError(f"k as a fraction must lie in (0, 1], got {k}")
             k = max(1, int(round(k * d)))
-        k = _check.integer(k, "k", minimum=1)
+        k = check_int(k, "k", minimum=1)
         if k > d:
             raise ValueError(f"k must be in [1, d={d}], got {k}")
     if flops_per_sample is None:
         flops_per_sample = cost.linear_model_flops(1, d)
-    w = _check.real(flops_per_sample, "flops_per_sample", minimum=0.0)
+    w = check_real(flops_per_sample, "flops_per_sample", minimum=0.0)
     rule = optimize.get_rule(rule)
     sched = _resolve_schedule(schedule, steps)
 
@@ -722,7 +722,7 @@ def simulate(
         if compression is not None:
             raise ValueError("message_bytes cannot be combined with compression (compressed "
                              "sizes follow the objective's d)")
-        full_bytes = up_bytes = _check.real(message_bytes, "message_bytes", minimum=0.0)
+        full_bytes = up_bytes = check_real(message_bytes, "message_bytes", minimum=0.0)
     serial_rate = float(cluster.rates.max())
 
     # ---- recording

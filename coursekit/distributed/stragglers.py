@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _check
+from coursekit._checks import check_int, check_real
 
 __all__ = ["harmonic", "expected_wait", "sampled_wait"]
 
@@ -63,7 +63,7 @@ def expected_wait(p, s=0, mean=1.0):
     s = np.asarray(s)
     if (p < 1).any():
         raise ValueError(f"p must be >= 1, got {p}")
-    tau = _check.real(mean, "mean", minimum=0.0, strict=True)
+    tau = check_real(mean, "mean", minimum=0.0, strict=True)
     return tau * (harmonic(p + s) - harmonic(s))
 
 
@@ -78,10 +78,10 @@ def sampled_wait(p, s=0, mean=1.0, steps=10_000, seed=0):
     stderr : float
         Its standard error (the spread of the per-step waits over :math:`\sqrt{\text{steps}}`).
     """
-    p = _check.integer(p, "p", minimum=1)
-    s = _check.integer(s, "s", minimum=0)
-    tau = _check.real(mean, "mean", minimum=0.0, strict=True)
-    steps = _check.integer(steps, "steps", minimum=2)
+    p = check_int(p, "p", minimum=1)
+    s = check_int(s, "s", minimum=0)
+    tau = check_real(mean, "mean", minimum=0.0, strict=True)
+    steps = check_int(steps, "steps", minimum=2)
     times = np.random.default_rng(seed).exponential(tau, size=(steps, p + s))
     waits = np.partition(times, p - 1, axis=1)[:, p - 1]
     return float(waits.mean()), float(waits.std(ddof=1) / np.sqrt(steps))

@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from coursekit._checks import check_int
+from coursekit._checks import check_int, is_int
 from coursekit.nn import layers
 from coursekit.nn.model import VGG
 
@@ -48,7 +48,7 @@ def layer_flops(model, batch_size=1, input_grad=False):
         One per layer: ``name``, ``kind``, ``out_shape`` (C, H, W) or (K,), ``params``
         (number of scalars), ``forward``, ``backward`` (FLOPs, ints).
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+    if not is_int(batch_size) \
             or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     rows = []

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from coursekit._checks import is_int
 from coursekit.nn import conv_fast, layers
 from coursekit.nn.conv_fast import Workspace
 
@@ -253,14 +254,14 @@ def vgg(config=(16, 16, "M", 32, 32, "M"), input_shape=(1, 8, 8), n_classes=10, 
         if isinstance(item, str):
             if item != "M":
                 raise ValueError(f"config entries must be positive ints or 'M', got {item!r}")
-        elif isinstance(item, bool) or not isinstance(item, (int, np.integer)) or item < 1:
+        elif not is_int(item) or item < 1:
             raise ValueError(f"config entries must be positive ints or 'M', got {item!r}")
     input_shape = tuple(input_shape)
     if len(input_shape) != 3 or any(
-            isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1
+            not is_int(s) or s < 1
             for s in input_shape):
         raise ValueError(f"input_shape must be (C, H, W) of positive ints, got {input_shape}")
-    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) \
+    if not is_int(n_classes) \
             or n_classes < 2:
         raise ValueError(f"n_classes must be an int >= 2, got {n_classes!r}")
     dtype = np.dtype(dtype)

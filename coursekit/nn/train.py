@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import numbers
 import sys
 import time
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from coursekit import data, optimize
+from coursekit._checks import is_int, is_real
 from coursekit.data import confusion_matrix
 from coursekit.nn import layers
 from coursekit.nn.model import VGG, vgg
@@ -139,9 +139,9 @@ def train(model, X_train, y_train, X_test=None, y_test=None, epochs=10, batch_si
         if X_test is None or y_test is None:
             raise ValueError("X_test and y_test must be given together")
         X_test, y_test = _check_xy("X_test", X_test, "y_test", y_test, model)
-    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
+    if not is_int(epochs) or epochs < 1:
         raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
-    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (np.isfinite(lr)
+    if not is_real(lr) or not (np.isfinite(lr)
                                                                        and lr > 0):
         raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
     n = X_train.shape[0]

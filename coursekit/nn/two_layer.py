@@ -19,13 +19,12 @@ NumPy only; :func:`coursekit.widgets.backprop_explorer` draws the snapshots.
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from coursekit import data, optimize
-from coursekit._checks import check_int
+from coursekit._checks import check_int, is_real
 from coursekit.nn import layers
 
 __all__ = [
@@ -105,7 +104,7 @@ def two_layer_loss(params, X, y, l2=0.0):
     grads : dict, same keys and shapes as ``params``
     """
     _check_params(params)
-    if isinstance(l2, bool) or not isinstance(l2, numbers.Real) or not (np.isfinite(l2)
+    if not is_real(l2) or not (np.isfinite(l2)
                                                                        and l2 >= 0):
         raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}")
     # forward: affine -> ReLU -> affine -> softmax cross-entropy
@@ -183,7 +182,7 @@ def train_two_layer(params, X, y, *, lr=1.0, epochs=600, batch_size=None, rule=N
     """
     _check_params(params)
     epochs = check_int(epochs, "epochs", 0)
-    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (np.isfinite(lr)
+    if not is_real(lr) or not (np.isfinite(lr)
                                                                        and lr > 0):
         raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
     n = len(y)

@@ -15,11 +15,11 @@ condition number for two features is :math:`(1 + |r|)/(1 - |r|)` whatever :math:
 from __future__ import annotations
 
 import dataclasses
-import numbers
 from collections.abc import Sequence
 
 import numpy as np
 
+from coursekit._checks import is_real
 from coursekit.data import make_regression, standardize
 from coursekit.objectives import LeastSquares
 from coursekit.optimize import OptimizeResult, gradient_descent
@@ -80,7 +80,7 @@ def scaled_regression(scale: float, *, n_samples: int = 200, noise: float = 0.5,
     LeastSquares
         With ``X`` of shape (n_samples, 2).
     """
-    if isinstance(scale, bool) or not isinstance(scale, numbers.Real):
+    if not is_real(scale):
         raise TypeError(f"scale must be a positive real number, got {type(scale).__name__}")
     if not (np.isfinite(scale) and scale > 0):
         raise ValueError(f"scale must be positive and finite, got {scale!r}")
