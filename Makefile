@@ -17,7 +17,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 .PHONY: help system venv book serve release test test-fast lint validate clean publish publish-tree configure
 
 help: ## list the targets
-	@awk -F':.*## ' '/^[a-z][a-z-]*:.*## / {printf "make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk -F':.*## ' '/^[a-z][a-z-]*:.*## / {printf "make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # Debian packages: the book needs npm (the vendored JavaScript) and python3-venv; the tests also
 # need Debian's chromium (browser tests) and bubblewrap (the grader's sandbox). A target-specific
