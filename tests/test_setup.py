@@ -85,3 +85,16 @@ def test_autograder_extra_declares_what_the_autograder_imports():
     undeclared = {m: dists.get(m) for m in third_party
                   if not {d.lower().replace("_", "-") for d in dists.get(m, [m])} & declared}
     assert not undeclared, undeclared
+
+
+def test_documents_and_comments_point_inside_the_repository():
+    """The design lives in ARCHITECTURE.md; nothing points at a folder beside the checkout."""
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                           check=True, timeout=60).stdout.split()
+    outside = re.compile(r"\.\./shared\b|\bshared/(DESIGN|STATIC_WIDGETS)\.md")
+    found = [f"{name}:{i}" for name in files
+             if name.endswith((".py", ".md", ".yml", ".toml", ".cfg")) or name == "Makefile"
+             for i, line in enumerate((ROOT / name).read_text(errors="replace").splitlines(), 1)
+             if outside.search(line)]
+    assert not found, found
+    assert (ROOT / "ARCHITECTURE.md").is_file()

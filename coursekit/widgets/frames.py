@@ -6,7 +6,7 @@ control has its picture rendered in advance (PNG bytes in an :class:`ipywidgets.
 pictures sit in an :class:`ipywidgets.Stack`, and the slider's ``index`` drives the stack's
 ``selected_index`` through :func:`ipywidgets.jslink`, which the widget manager runs in the
 browser. A Python-side :func:`ipywidgets.link` does the same in a live kernel, which is also what
-the tests drive. Measured costs and pitfalls: ``shared/STATIC_WIDGETS.md``.
+the tests drive. Measured costs and pitfalls: ARCHITECTURE.md, "The book's build".
 """
 
 from __future__ import annotations
