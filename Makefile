@@ -19,11 +19,12 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 help: ## list the targets
 	@awk -F':.*## ' '/^[a-z][a-z-]*:.*## / {printf "make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-# Debian packages: the book needs npm (the vendored JavaScript) and python3-venv; the tests also
-# need Debian's chromium (browser tests) and bubblewrap (the grader's sandbox). A target-specific
-# value reaches the prerequisites, so `make book` checks only what the book needs.
+# Debian packages: .venv needs python3-venv, the book also npm (the vendored JavaScript), the
+# tests also Debian's chromium (browser tests) and bubblewrap (the grader's sandbox). A
+# target-specific value reaches the prerequisites, so each target checks only what it needs.
 SYSTEM_PACKAGES = python3-venv npm chromium bubblewrap
-book venv release: SYSTEM_PACKAGES = python3-venv npm
+book: SYSTEM_PACKAGES = python3-venv npm
+venv release validate lint test-fast configure: SYSTEM_PACKAGES = python3-venv
 
 system: ## check the Debian packages (chromium, bubblewrap, npm); as root, apt-get installs them
 	@PYTHON=$(PYTHON) .ci/system-packages $(SYSTEM_PACKAGES)
