@@ -194,7 +194,7 @@ def load(path) -> HiddenTests:
         raise ValueError(f"hidden tests: expected a hidden_tests.py file, got {path}")
     module = types.ModuleType(f"_hidden_tests_{uuid.uuid4().hex}")
     module.__file__ = str(path)
-    exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"),  # noqa: S102
+    exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"),
          module.__dict__)
     tests = getattr(module, "TESTS", None)
     if not isinstance(tests, HiddenTests):
@@ -231,7 +231,7 @@ def _probe_runtime(payload: str, mark: str, user: dict, codec_source: str,
         raise CaseTimeout()
 
     codec: dict = {"__name__": "_autograder_codec"}
-    exec(codec_source, codec)  # noqa: S102 - the grader's own codec, not student code
+    exec(codec_source, codec)  # the grader's own codec, not student code
     previous = _signal.signal(_signal.SIGALRM, alarm)
     out_of_time: set = set()
     unset = object()
@@ -248,7 +248,7 @@ def _probe_runtime(payload: str, mark: str, user: dict, codec_source: str,
                 try:
                     references: dict = {}
                     for source in case.get("references", {}).values():
-                        exec(source, references)  # noqa: S102 - the course's code, not student's
+                        exec(source, references)  # the course's code, not student's
                     for name in case.get("references", {}):
                         # Rebound in the notebook's own globals, which the student's functions
                         # read; put back after the call.
@@ -256,8 +256,8 @@ def _probe_runtime(payload: str, mark: str, user: dict, codec_source: str,
                         user[name] = env[name] = references[name]
                     env.update(codec["decode"](case["inputs"]))
                     if case["setup"]:
-                        exec(case["setup"], env)  # noqa: S102
-                    value = eval(case["expr"], env)  # noqa: S307
+                        exec(case["setup"], env)
+                    value = eval(case["expr"], env)
                     _signal.setitimer(_signal.ITIMER_REAL, 0)
                     line.update(value=codec["encode"](value),
                                 kept={k: codec["encode"](env.get(k)) for k in case["keep"]})
@@ -365,7 +365,7 @@ def run_in_namespace(tests: HiddenTests, grade_id: str, namespace: dict) -> list
     had_probe = "_probe_runtime" in namespace
     try:
         with contextlib.redirect_stdout(out):
-            exec(compile(probe_source(cases, nonce), f"<probe {grade_id}>", "exec"),  # noqa: S102
+            exec(compile(probe_source(cases, nonce), f"<probe {grade_id}>", "exec"),
                  namespace)
     finally:
         if not had_probe:

@@ -459,7 +459,7 @@ class ForkServer:
         workdir = Path(workdir)
         workdir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._log = open(workdir / "fork-server.log", "wb")  # noqa: SIM115 - closed in close()
+        self._log = open(workdir / "fork-server.log", "wb")  # closed in close()
         # Started now, waited for at the first spawn: its imports overlap the caller's work.
         extra = [str(Path(preload).resolve())] if preload else []
         self.proc = subprocess.Popen([sys.executable, "-m", "autograder.run", "--fork-server",
@@ -631,7 +631,7 @@ def _warm_feedback_templates() -> None:
     """
     try:
         feedback_page(*warm_notebook())
-    except Exception:  # noqa: BLE001, S110 - a partly filled cache is still a cache
+    except Exception:  # a partly filled cache is still a cache
         pass
 
 
@@ -640,7 +640,7 @@ def _server_main(preload: str | None = None) -> int:
     # Children are reaped by the kernel: the parent watches them by pid, not by waitpid.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     import nbconvert.exporters.html  # noqa: F401 - warm the imports every student needs
-    import nbgrader.apps  # noqa: F401
+    import nbgrader.apps
     import nbgrader.apps.api  # noqa: F401
 
     template_bytecode_cache()
@@ -654,7 +654,7 @@ def _server_main(preload: str | None = None) -> int:
 
         try:
             load(preload)
-        except Exception:  # noqa: BLE001, S110
+        except Exception:
             pass
     print("READY", flush=True)
     for line in sys.stdin:

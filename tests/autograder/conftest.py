@@ -14,7 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from autograder_helpers import ASSIGNMENT, run_cli  # noqa: E402
+from autograder_helpers import ASSIGNMENT, run_cli
 
 
 @pytest.fixture(scope="session")

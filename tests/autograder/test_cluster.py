@@ -113,7 +113,7 @@ class DaskProcesses:
         assert self.address.startswith("tcp://127.0.0.1:")
 
     def _start(self, cmd, folder: Path, path: str = "/usr/bin:/bin") -> subprocess.Popen:
-        log = open(folder / "log", "wb")  # noqa: SIM115 - the process writes it until stopped
+        log = open(folder / "log", "wb")  # the process writes it until stopped
         proc = subprocess.Popen(["/usr/bin/timeout", "-s", "KILL", str(BOUND), *map(str, cmd)],
                                 cwd=folder, stdout=log, stderr=subprocess.STDOUT,
                                 env=env_with_path(path), start_new_session=True)

@@ -136,7 +136,7 @@ def test_a_case_that_runs_out_of_time_skips_the_rest_of_its_cell():
     import io
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        exec(compile(src, "probe", "exec"), env)  # noqa: S102
+        exec(compile(src, "probe", "exec"), env)
     out = hidden.parse_probe_output(buf.getvalue(), "n", 3)
     assert [g.timed_out for g in out] == [True, True, True]
     assert "ran longer than 0.2 s" in hidden.judge(cases, out)[0]
