@@ -135,6 +135,12 @@ class Cluster:
     ----------
     address : ClusterAddress
         From :func:`parse_address`.
+    hidden_tests : path-like, optional
+        The assignment's ``hidden_tests.py``: as soon as a worker is there, it starts its
+        fork server preloading what these import (:func:`_warm_worker`), while the
+        coordinator prepares the assignment.
+    fork_server : bool
+        Whether workers fork students from a pre-imported server (as ``grade`` does).
 
     Raises
     ------
@@ -143,26 +149,45 @@ class Cluster:
         (:data:`CONNECT_SECONDS`, :data:`WORKERS_SECONDS`): before anything is graded.
     """
 
-    def __init__(self, address: ClusterAddress):
+    def __init__(self, address: ClusterAddress, hidden_tests=None, fork_server: bool = True):
+        self.address = address
+        self.local = self.client = None
+        self._warm_args = (Path(hidden_tests).read_bytes() if hidden_tests else None,
+                           bool(fork_server))
+        self._thread, self._error = None, None
+        if address.workers is not None:
+            # Starting N worker processes takes seconds: done while the coordinator prepares
+            # the assignment (:meth:`wait` joins it before the first student is sent).
+            self._thread = threading.Thread(target=self._start_local, daemon=True)
+            self._thread.start()
+            return
+        self._connect()
+        self._warm()
+
+    def _start_local(self) -> None:
         import logging
 
         from distributed import Client, LocalCluster
 
-        self.address = address
-        self.local = None
-        if address.workers is not None:
-            # One thread per worker: each worker grades one student at a time, as --jobs does.
-            self.local = LocalCluster(n_workers=address.workers, threads_per_worker=1,
-                                      processes=True, host="127.0.0.1", dashboard_address=None,
-                                      silence_logs=logging.ERROR)
-            self.client = Client(self.local, set_as_default=False)
-            return
         try:
-            self.client = Client(address.address, timeout=CONNECT_SECONDS,
-                                 set_as_default=False)
-        except (OSError, TimeoutError) as exc:
+            # One thread per worker: each grades one student at a time, as --jobs does.
+            self.local = LocalCluster(n_workers=self.address.workers, threads_per_worker=1,
+                                      processes=True, host="127.0.0.1",
+                                      dashboard_address=None, silence_logs=logging.ERROR)
+            self.client = Client(self.local, set_as_default=False)
+            self._warm()
+        except Exception as exc:  # raised in the caller's thread by wait()
+            self._error = exc
+
+    def _connect(self) -> None:
+        from distributed import Client
+
+        address = self.address.address
+        try:
+            self.client = Client(address, timeout=CONNECT_SECONDS, set_as_default=False)
+        except (OSError, TimeoutError, ValueError, TypeError) as exc:  # (a TLS set-up error)
             raise RuntimeError(
-                f"--cluster: could not reach the Dask scheduler at {address.address} within "
+                f"--cluster: could not reach the Dask scheduler at {address} within "
                 f"{CONNECT_SECONDS:g} s ({type(exc).__name__}: {exc}); start it with `dask "
                 "scheduler` and check the address, port and firewall (nothing was graded)"
             ) from exc
@@ -171,13 +196,29 @@ class Cluster:
         except (OSError, TimeoutError) as exc:
             self.close()
             raise RuntimeError(
-                f"--cluster: the scheduler at {address.address} has no worker after "
-                f"{WORKERS_SECONDS:g} s; start some with `dask worker {address.address}` "
+                f"--cluster: the scheduler at {address} has no worker after "
+                f"{WORKERS_SECONDS:g} s; start some with `dask worker {address}` "
                 "(nothing was graded)") from exc
 
+    def _warm(self) -> None:
+        # In the background: a worker that joins later starts its server at its first student.
+        self.client.run(_warm_worker, *self._warm_args, wait=False)
+
+    def wait(self) -> None:
+        """Until the cluster is up (``local:N``); raises what starting it raised."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            raise RuntimeError(f"--cluster: could not start {self.address.text}: "
+                               f"{type(self._error).__name__}: {self._error}") from self._error
+
     def close(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
         try:
-            self.client.close()
+            if self.client is not None:
+                self.client.close()
         finally:
             if self.local is not None:
                 self.local.close()
@@ -201,6 +242,7 @@ class Cluster:
         from .run import RunResult
         from .state import verdict_code_hash
 
+        self.wait()
         workdir = Path(workdir)
         blob, fields = pack_prepared(prep)
         options = {"timeout": float(timeout), "cell_timeout": int(cell_timeout),
@@ -260,9 +302,11 @@ def _run_result(student: str, data: dict, folder: Path):
 # --------------------------------------------------------------------------- worker
 
 _LOCK = threading.Lock()
-#: Per worker process: prep_id -> (Prepared, ForkServer or None, PortPool); and checks done.
+#: Per worker process: prep_id -> (Prepared, ForkServer or None, PortPool); checks done;
+#: fork servers by (hidden tests, code) hash; the private folder.
 _PREPARED: dict = {}
 _CHECKS: dict = {}
+_SERVERS: dict = {}
 _ROOT: list = []
 
 
@@ -282,9 +326,9 @@ def _worker_root() -> Path:
 
 
 def _cleanup() -> None:
-    for _, server, _ in _PREPARED.values():
-        if server is not None:
-            server.close()
+    for server in _SERVERS.values():
+        server.close()
+    _SERVERS.clear()
     _PREPARED.clear()
     for root in _ROOT:
         shutil.rmtree(root, ignore_errors=True)
@@ -301,9 +345,47 @@ def _check(name: str, fn) -> str | None:
     return _CHECKS[name]
 
 
+def _server(hidden: bytes | None):
+    """This worker's fork server for these hidden tests and the code now on disk.
+
+    Kept across runs (a long-lived ``dask worker`` grades several assignments), but never
+    one started before the checkout changed: its imports would be the old code.
+    """
+    import hashlib
+
+    from .hidden import HIDDEN_TESTS_FILE
+    from .run import ForkServer
+    from .state import verdict_code_hash
+
+    code = verdict_code_hash()
+    key = hashlib.sha256((hidden or b"") + code.encode()).hexdigest()[:16]
+    for old in [k for k in _SERVERS if k != key]:
+        _SERVERS.pop(old).close()
+    if key not in _SERVERS:
+        folder = _worker_root() / f"server-{key}"
+        folder.mkdir(exist_ok=True)
+        preload = None
+        if hidden is not None:
+            preload = folder / HIDDEN_TESTS_FILE
+            preload.write_bytes(hidden)
+        _SERVERS[key] = ForkServer(folder, preload=preload)
+    return _SERVERS[key]
+
+
+async def _warm_worker(hidden: bytes | None, fork_server: bool) -> None:
+    """Start this worker's fork server now (its imports take seconds), not at a student.
+
+    A coroutine because Dask runs only those in the background (``Client.run(wait=False)``);
+    its work (a hash and a ``Popen``) takes milliseconds on the worker's event loop.
+    """
+    if fork_server:
+        with _LOCK:
+            _server(hidden)
+
+
 def _prepared(blob: dict, job: dict):
     from .hidden import HIDDEN_TESTS_FILE
-    from .run import ForkServer, PortPool, Prepared
+    from .run import PortPool, Prepared
 
     pid = job["prep_id"]
     if pid not in _PREPARED:
@@ -316,8 +398,8 @@ def _prepared(blob: dict, job: dict):
                         f["course_id"],
                         folder / "nbgrader_config.py" if f["config_file"] else None,
                         folder / HIDDEN_TESTS_FILE if f["hidden_tests"] else None)
-        server = ForkServer(folder / "server", preload=prep.hidden_tests) \
-            if job["fork_server"] else None
+        hidden = prep.hidden_tests.read_bytes() if prep.hidden_tests else None
+        server = _server(hidden) if job["fork_server"] else None
         _PREPARED[pid] = (prep, server, PortPool())
     return _PREPARED[pid]
 

@@ -272,7 +272,9 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
         if address is not None:
             from .cluster import Cluster
 
-            grid = Cluster(address)  # an unreachable scheduler stops the run here
+            # An unreachable scheduler stops the run here; the workers start their fork
+            # servers (local:N: the cluster itself) while the assignment is prepared.
+            grid = Cluster(address, hidden_tests_path(source_dir), fork_server)
         if fork_server_here and (force or not all(state.may_reuse(name, sha)
                                              for name, sha in before.items()
                                              if not name.startswith((".", "__MACOSX")))):

@@ -95,22 +95,28 @@ def env_with_path(path: str) -> dict:
 class DaskProcesses:
     """A scheduler and workers on 127.0.0.1, each in its own folder; :meth:`stop` ends them."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, tls: dict | None = None):
         self.root = root
         self.procs: list[subprocess.Popen] = []
         self.others: set[int] = set()  # processes left by a killed worker
+        #: ``{"ca": ..., "cert": ..., "key": ...}``: scheduler, workers and clients use TLS.
+        self.tls = tls
+        self.tls_args = [] if tls is None else ["--tls-ca-file", tls["ca"], "--tls-cert",
+                                                tls["cert"], "--tls-key", tls["key"]]
         folder = root / "scheduler"
         folder.mkdir(parents=True)
         sched_file = folder / "scheduler.json"
+        protocol = ["--protocol", "tls"] if tls else []
         self.scheduler = self._start(
             [DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-             "--scheduler-file", sched_file, "--idle-timeout", str(BOUND)], folder)
+             "--scheduler-file", sched_file, "--idle-timeout", str(BOUND), *protocol,
+             *self.tls_args], folder)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not sched_file.exists():
             assert self.scheduler.poll() is None, (folder / "log").read_text()[-2000:]
             time.sleep(0.1)
         self.address = json.loads(sched_file.read_text())["address"]
-        assert self.address.startswith("tcp://127.0.0.1:")
+        assert self.address.startswith(("tls" if tls else "tcp") + "://127.0.0.1:")
 
     def _start(self, cmd, folder: Path, path: str = "/usr/bin:/bin") -> subprocess.Popen:
         log = open(folder / "log", "wb")  # the process writes it until stopped
@@ -129,12 +135,17 @@ class DaskProcesses:
         # below it (a SIGKILL must reach the worker itself).
         return self._start([DASK, "worker", self.address, "--nthreads", "1", "--no-nanny",
                             "--no-dashboard", "--host", "127.0.0.1", "--name", name,
-                            "--local-directory", folder], folder, path)
+                            "--local-directory", folder, *self.tls_args], folder, path)
 
     def wait_for_workers(self, n: int) -> None:
         from distributed import Client
+        from distributed.security import Security
 
-        with Client(self.address, timeout=60, set_as_default=False) as client:
+        security = None if self.tls is None else Security(
+            tls_ca_file=str(self.tls["ca"]), tls_client_cert=str(self.tls["cert"]),
+            tls_client_key=str(self.tls["key"]), require_encryption=True)
+        with Client(self.address, timeout=60, set_as_default=False,
+                    security=security) as client:
             client.wait_for_workers(n, timeout=180)
 
     def stop(self) -> None:
@@ -158,11 +169,10 @@ class DaskProcesses:
 
 @pytest.fixture(scope="module")
 def panel(tmp_path_factory, release_nb):
-    """Five students: right, untouched, wrong shape, no notebook, a kernel that dies."""
+    """Four students: right, wrong shape, no notebook, a kernel that dies."""
     subs = tmp_path_factory.mktemp("cluster-panel") / "subs"
     source_nb = nbformat.read(str(SOURCE_NB), as_version=4)
     write_folder(subs, "alice", with_solutions(release_nb, source_nb))
-    write_folder(subs, "bob", release_nb)
     write_folder(subs, "dan", with_solutions(release_nb, source_nb,
                                              {"quadratic_grad": COLUMN_GRAD}))
     (subs / "eve").mkdir()
@@ -213,7 +223,7 @@ def dask_cluster(tmp_path_factory):
 def assert_same_as_local(out: Path, local: Path) -> None:
     assert (out / "grades.csv").read_text() == (local / "grades.csv").read_text()
     assert cell_scores(out) == cell_scores(local)
-    assert len(cell_scores(out)) == 5 * 3  # five students, three test cells
+    assert len(cell_scores(out)) == 4 * 3  # four students, three test cells
 
 
 @pytest.mark.slow
@@ -266,7 +276,7 @@ def test_a_worker_killed_mid_student_loses_nothing(panel, local_run, dask_cluste
             os.killpg(grader.pid, signal.SIGKILL)
             grader.wait()
     assert grader.returncode == 0, stderr[-3000:]
-    assert "5 students" in stdout
+    assert "4 students" in stdout
     assert_same_as_local(out, local_run)
 
 
@@ -357,3 +367,50 @@ def test_without_cluster_dask_is_not_imported(tmp_path):
                           text=True, timeout=BOUND)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def make_certificates(folder: Path) -> dict:
+    """A throw-away CA and one certificate for 127.0.0.1 signed by it (openssl)."""
+    folder.mkdir()
+
+    def ssl(*args):
+        subprocess.run(["openssl", *map(str, args)], cwd=folder, check=True,
+                       capture_output=True, timeout=120)
+
+    ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+        "-days", "1", "-subj", "/CN=grading test CA")
+    ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "node.key", "-out", "node.csr",
+        "-subj", "/CN=127.0.0.1")
+    (folder / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    ssl("x509", "-req", "-in", "node.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", "node.pem", "-days", "1", "-extfile", "ext.cnf")
+    return {"ca": folder / "ca.pem", "cert": folder / "node.pem", "key": folder / "node.key"}
+
+
+@pytest.mark.slow
+def test_tls_as_documented(panel, tmp_path):
+    """The README's TLS recipe: certificates on the scheduler and workers, the client's in
+    Dask's configuration (environment); without them the scheduler refuses the grader."""
+    tls = make_certificates(tmp_path / "certs")
+    procs = DaskProcesses(tmp_path / "dask", tls=tls)
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    shutil.copytree(panel / "alice", subs / "alice")
+    cmd = grade_cmd(subs, out, "--cluster", procs.address)
+    try:
+        procs.worker("w1")
+        procs.wait_for_workers(1)
+        refused = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=BOUND)
+        env = {**os.environ,
+               "DASK_DISTRIBUTED__COMM__TLS__CA_FILE": str(tls["ca"]),
+               "DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT": str(tls["cert"]),
+               "DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY": str(tls["key"]),
+               "DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION": "True"}
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=BOUND,
+                              env=env)
+    finally:
+        procs.stop()
+    assert refused.returncode == 2 and "could not reach the Dask scheduler" in refused.stderr
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(out / "grades.csv", newline="") as fh:
+        (row,) = csv.DictReader(fh)
+    assert (row["student"], row["score"], row["status"]) == ("alice", "10", "graded")
