@@ -1,7 +1,7 @@
 """The real ``python -m autograder grade`` on a small panel per assignment (real kernels).
 
-For each of linreg_sgd, newton, cnn_layers and distributed, six students are built from the
-REAL released notebook (``python -m autograder release``) and the source's solutions:
+For each of linreg_sgd, newton, cnn_layers, distributed and momentum, six students are built
+from the REAL released notebook (``python -m autograder release``) and the source's solutions:
 
 * ``correct``: every solution cell filled from the source (full marks);
 * ``partly``: only the first two parts solved, the rest left as released (stubs that raise);
@@ -31,7 +31,7 @@ from autograder_helpers import REPO, grade_id, run_cli, tree_hashes, with_soluti
 
 pytestmark = pytest.mark.slow
 
-ASSIGNMENTS = ("linreg_sgd", "newton", "cnn_layers", "distributed")
+ASSIGNMENTS = ("linreg_sgd", "newton", "cnn_layers", "distributed", "momentum")
 #: Parts solved by the ``partly`` student: the first ones, so no solved part calls a stub.
 PARTLY_SOLVED = 2
 
@@ -76,6 +76,12 @@ WRONG_LAST = {
     if c >= a:
         return 1.0
     return (b + c) / (a + b)
+'''),
+    # Kept chapter 4's first tuning (eta = 1/L) instead of solving for the fastest one.
+    "momentum": ("heavy_ball_tuning", '''def heavy_ball_tuning(mu, L):
+    if not 0 < mu <= L:
+        raise ValueError("need 0 < mu <= L")
+    return 1.0 / L, (1.0 - np.sqrt(mu / L)) ** 2
 '''),
 }
 
@@ -142,7 +148,7 @@ def build_panel(subs, assignment, release_nb, source_nb) -> dict[str, tuple[str,
 
 @pytest.fixture(scope="module")
 def panels(tmp_path_factory):
-    """Release the four assignments once, then grade each one's panel with its own call."""
+    """Release the five assignments once, then grade each one's panel with its own call."""
     root = tmp_path_factory.mktemp("panels")
     proc = run_cli("release", *ASSIGNMENTS, "--out", root / "release")
     assert proc.returncode == 0, proc.stderr[-2000:]
