@@ -3,8 +3,8 @@ r"""The two-layer network of chapter 6, composed from the layer pairs of :mod:`c
 .. math::
 
     h = \max(X W_1 + b_1, 0), \qquad z = h W_2 + b_2, \qquad
-    L = \frac1N \sum_n \Big(\log \sum_k e^{z_{nk}} - z_{n y_n}\Big)
-        + \frac{\lambda}{2}\big(\lVert W_1 \rVert^2 + \lVert W_2 \rVert^2\big),
+    f = \frac1n \sum_i \Big(\log \sum_k e^{z_{ik}} - z_{i y_i}\Big)
+        + \frac{\omega}{2}\big(\lVert W_1 \rVert^2 + \lVert W_2 \rVert^2\big),
 
 whose backward passes run in the reverse order of the forward pass (backpropagation).
 
@@ -87,7 +87,7 @@ def two_layer_loss(params, X, y, l2=0.0):
 
     Forward, layer by layer, keeping each layer's cache; backward in the reverse order, each
     layer turning the gradient of its output into the gradients of its input and parameters
-    (the chain rule). Weight decay adds :math:`\lambda W` to each weight gradient.
+    (the chain rule). Weight decay adds :math:`\omega W` to each weight gradient.
 
     Parameters
     ----------
@@ -96,7 +96,7 @@ def two_layer_loss(params, X, y, l2=0.0):
     X : ndarray, shape (N, D)
     y : int ndarray, shape (N,), values in ``0 .. K-1``
     l2 : float >= 0
-        Weight decay :math:`\lambda` (on the weights, not the biases).
+        Weight decay :math:`\omega` (on the weights, not the biases).
 
     Returns
     -------
@@ -157,8 +157,8 @@ def train_two_layer(params, X, y, *, lr=1.0, epochs=600, batch_size=None, rule=N
     r"""Train the two-layer network by (mini-batch) gradient descent.
 
     Each step updates every parameter array :math:`p` with the batch gradient,
-    :math:`p \leftarrow \mathrm{rule.update}(p, \nabla_p L_B, \eta)` (plain:
-    :math:`p - \eta \nabla_p L_B`), the batches coming from
+    :math:`p \leftarrow \mathrm{rule.update}(p, \nabla_p f_B, \eta)` (plain:
+    :math:`p - \eta \nabla_p f_B`, :math:`f_B` the loss of the batch), the batches coming from
     :func:`coursekit.data.batch_indices` (``batch_size=None``: the whole set, i.e. batch
     gradient descent, one step per epoch).
 

@@ -13,7 +13,13 @@ import numpy as np
 
 from coursekit._checks import check_int
 from coursekit.data import spiral_data
-from coursekit.nn.two_layer import EPOCHS, decision_regions, init_two_layer, train_two_layer
+from coursekit.nn.two_layer import (
+    EPOCHS,
+    decision_regions,
+    init_two_layer,
+    train_two_layer,
+    two_layer_predict,
+)
 from coursekit.plotting import PALETTE, new_figure, region_colormap, series_style
 from coursekit.widgets.frames import FrameSlider, frame_slider
 
@@ -25,13 +31,17 @@ def backprop_explorer(epochs: Sequence[int] = EPOCHS, *, n_hidden=64, lr=1.0, l2
     """Slide over training epochs of the two-layer network on the spirals.
 
     Each frame: the decision regions and the data (left) and the full-data loss and
-    training accuracy up to that epoch (right).
+    training accuracy up to that epoch, with the accuracy on held-out points (the same
+    spirals drawn with seed ``seed + 1``, never trained on) at the shown epochs (right).
     """
     epochs = sorted({check_int(e, "epochs", 0) for e in epochs})
     X, y = spiral_data(seed=seed)
+    X_test, y_test = spiral_data(seed=seed + 1)
     k = int(y.max()) + 1
     hist = train_two_layer(init_two_layer(2, n_hidden, k, seed=seed), X, y, lr=lr,
                            epochs=epochs[-1], l2=l2, seed=seed, snapshot_epochs=epochs)
+    held_out = {e: float(np.mean(two_layer_predict(hist.snapshots[e], X_test) == y_test))
+                for e in epochs}
     lim = (-1.15, 1.15)
     light = region_colormap(k)
 
@@ -57,15 +67,19 @@ def backprop_explorer(epochs: Sequence[int] = EPOCHS, *, n_hidden=64, lr=1.0, l2
         acc_ax = ax_loss.twinx()
         acc_ax.plot(steps[:e + 1], hist.accuracy[:e + 1], color=PALETTE[1], linestyle="--",
                     linewidth=2, label="training accuracy")
-        acc_ax.set(ylim=(0, 1.02), ylabel="training accuracy")
-        lines = ax_loss.get_lines()[1:2] + acc_ax.get_lines()[:1]
+        shown = [ep for ep in epochs if ep <= e]
+        acc_ax.plot(shown, [held_out[ep] for ep in shown], linestyle="none", marker="s",
+                    markersize=5, color=PALETTE[2], label="held-out accuracy")
+        acc_ax.set(ylim=(0, 1.02), ylabel="accuracy")
+        lines = ax_loss.get_lines()[1:2] + acc_ax.get_lines()[:2]
         ax_loss.legend(lines, [ln.get_label() for ln in lines], loc="center right",
                        fontsize="small")
         return fig
 
     def caption(e):
         return (f"After {e} epochs: loss {hist.losses[e]:.3f}, "
-                f"training accuracy {100 * hist.accuracy[e]:.1f} %.")
+                f"training accuracy {100 * hist.accuracy[e]:.1f} %, "
+                f"held-out accuracy {100 * held_out[e]:.1f} %.")
 
     # Play animates the training; the slider still jumps to any epoch.
     return frame_slider(epochs, draw, description="epochs of gradient descent",
