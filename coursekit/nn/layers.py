@@ -119,14 +119,14 @@ def conv2d_backward_naive(dout, cache):
     r"""Gradients of :func:`conv2d_forward_naive`, as loops.
 
     Each output pixel :math:`y_{nfij}` used one patch :math:`P` of :math:`\tilde x` and
-    the filter :math:`w_f`, so it sends :math:`\delta_{nfij} = \partial L/\partial y_{nfij}`
+    the filter :math:`w_f`, so it sends :math:`\delta_{nfij} = \partial f/\partial y_{nfij}`
     back to both:
 
     .. math::
 
-        \frac{\partial L}{\partial w_f} \mathrel{+}= \delta_{nfij} P,\qquad
-        \frac{\partial L}{\partial P} \mathrel{+}= \delta_{nfij} w_f,\qquad
-        \frac{\partial L}{\partial b_f} = \sum_{n,i,j} \delta_{nfij}.
+        \frac{\partial f}{\partial w_f} \mathrel{+}= \delta_{nfij} P,\qquad
+        \frac{\partial f}{\partial P} \mathrel{+}= \delta_{nfij} w_f,\qquad
+        \frac{\partial f}{\partial b_f} = \sum_{n,i,j} \delta_{nfij}.
 
     Returns
     -------
@@ -187,10 +187,10 @@ def conv2d_backward(dout, cache, need_dx=True):
     r"""Gradients of :func:`conv2d_forward`.
 
     With :math:`\Delta_n` the upstream gradient of image :math:`n` as ``(F, Ho Wo)``:
-    :math:`\partial L/\partial W = \sum_n \Delta_n X_n^\top`,
-    :math:`\partial L/\partial X_n = W^\top \Delta_n` folded back onto the image
+    :math:`\partial f/\partial W = \sum_n \Delta_n X_n^\top`,
+    :math:`\partial f/\partial X_n = W^\top \Delta_n` folded back onto the image
     (for stride 1 computed as a convolution of :math:`\Delta_n` with the flipped
-    kernels), :math:`\partial L/\partial b = \sum_n \Delta_n \mathbf 1`.
+    kernels), :math:`\partial f/\partial b = \sum_n \Delta_n \mathbf 1`.
 
     Parameters
     ----------
@@ -275,7 +275,7 @@ def _maxpool2x2_forward(x):
 def maxpool_backward(dout, cache):
     r"""Gradient of :func:`maxpool_forward`: each window's gradient goes to its maximum.
 
-    .. math:: \frac{\partial L}{\partial x_{n,c,si+u,sj+v}} \mathrel{+}=
+    .. math:: \frac{\partial f}{\partial x_{n,c,si+u,sj+v}} \mathrel{+}=
         \delta_{ncij}\,[\,(u, v) = \arg\max\,].
 
     Returns
@@ -322,7 +322,7 @@ def relu_forward(x):
 
 
 def relu_backward(dout, cache):
-    r"""Gradient of ReLU: :math:`\partial L/\partial x = \delta\,[x > 0]`."""
+    r"""Gradient of ReLU: :math:`\partial f/\partial x = \delta\,[x > 0]`."""
     out = cache
     dout = _check_dout(dout, out.shape, out.dtype)
     return np.where(out > 0, dout, 0).astype(out.dtype, copy=False)
@@ -360,9 +360,9 @@ def linear_forward(x, w, b):
 def linear_backward(dout, cache):
     r"""Gradients of :func:`linear_forward`.
 
-    .. math:: \frac{\partial L}{\partial x} = \Delta W^\top,\quad
-        \frac{\partial L}{\partial W} = x^\top \Delta,\quad
-        \frac{\partial L}{\partial b} = \mathbf 1^\top \Delta.
+    .. math:: \frac{\partial f}{\partial x} = \Delta W^\top,\quad
+        \frac{\partial f}{\partial W} = x^\top \Delta,\quad
+        \frac{\partial f}{\partial b} = \mathbf 1^\top \Delta.
 
     Returns
     -------
@@ -383,8 +383,8 @@ def softmax_cross_entropy(logits, y):
 
     .. math::
 
-        L = \frac1N \sum_{n} \Big( \log \sum_k e^{z_{nk}} - z_{n y_n} \Big),\qquad
-        \frac{\partial L}{\partial z_{nk}} = \frac1N \big( p_{nk} - [k = y_n] \big),
+        f = \frac1N \sum_{n} \Big( \log \sum_k e^{z_{nk}} - z_{n y_n} \Big),\qquad
+        \frac{\partial f}{\partial z_{nk}} = \frac1N \big( p_{nk} - [k = y_n] \big),
 
     with :math:`p = \mathrm{softmax}(z)`. Subtracting each row's maximum first keeps
     :math:`e^{z}` from overflowing (the result is unchanged).
