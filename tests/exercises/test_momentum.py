@@ -227,3 +227,4 @@ ADAM_T_ALWAYS_ONE = DESCEND.format(body="""    for t in range(1, n_steps + 1):
 ])
 def test_hidden_tests_catch_what_visible_tests_miss(nb, cell_id, code, failing):
     assert_fails_only_hidden(nb, cell_id, code, failing)
+
