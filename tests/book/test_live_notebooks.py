@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import importlib.metadata
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -158,8 +159,9 @@ def _fresh_environment(root: Path) -> Path:
 
     The project's .venv has coursekit installed (editable). The fresh venv reaches the other
     packages through a folder of links to them, with coursekit's own entries left out, so the
-    only way coursekit gets in is the notebook's install cell. mpich's programs (mpiexec and
-    the proxy it starts) are linked into its bin, where `pip install mpich` puts them.
+    only way coursekit gets in is the notebook's install cell. mpich's files outside
+    site-packages (mpiexec and the proxy it starts in bin/, libmpi in lib/) are linked where
+    `pip install mpich` puts them, since mpi4py looks for libmpi under the venv's prefix.
     """
     venv_site = Path(sys.prefix, "lib", f"python{sys.version_info.major}.{sys.version_info.minor}",
                      "site-packages")
@@ -175,8 +177,10 @@ def _fresh_environment(root: Path) -> Path:
     site = next(fresh.glob("lib/python*/site-packages"))
     (site / "course-deps.pth").write_text(f"{mirror}\n")
     for entry in importlib.metadata.files("mpich"):
-        if entry.parent.name == "bin":  # mpiexec, mpirun and hydra_pmi_proxy, which they start
-            (fresh / "bin" / entry.name).symlink_to(entry.locate().resolve())
+        if entry.parts[0] == "..":  # bin/mpiexec, bin/hydra_pmi_proxy, lib/libmpi.so, ...
+            target = Path(os.path.normpath(site / entry))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(entry.locate().resolve())
     return fresh / "bin" / "python"
 
 
