@@ -400,6 +400,15 @@ class LeastSquares(FiniteSum):
         r"""Largest eigenvalue of :math:`X^\top X / n` (so ``lr = 1 / L`` is a safe GD step)."""
         return float(np.linalg.eigvalsh(self.X.T @ self.X / self.n_samples)[-1])
 
+    @property
+    def condition_number(self) -> float:
+        r""":math:`\kappa = h_1 / h_d` of the Hessian :math:`X^\top X / n`; ``inf`` when a column
+        of ``X`` is a combination of the others (:math:`h_d = 0` up to rounding)."""
+        eigs = np.linalg.eigvalsh(self.X.T @ self.X / self.n_samples)
+        if not eigs[0] > eigs[-1] * eigs.size * np.finfo(float).eps:
+            return float("inf")
+        return float(eigs[-1] / eigs[0])
+
     def solution(self) -> np.ndarray:
         """The least-squares minimiser (minimum-norm if ``X`` is rank deficient), shape ``(d,)``."""
         return np.linalg.lstsq(self.X, self.y, rcond=None)[0]

@@ -94,11 +94,6 @@ def scaled_regression(scale: float, *, n_samples: int = 200, noise: float = 0.5,
     return LeastSquares(X, y)
 
 
-def _kappa(f: LeastSquares) -> float:
-    eigs = np.linalg.eigvalsh(f.hess(np.zeros(f.dim)))
-    return float(eigs[-1] / eigs[0])
-
-
 def scaling_sweep(scales: Sequence[float] = SCALES, *, max_iter: int = 200, tol: float = 1e-8,
                   seed: int = 0, **problem) -> list[ScalingRun]:
     r"""For each scale: gradient descent with :math:`\eta = 1/L` on raw and standardised data.
@@ -128,8 +123,8 @@ def scaling_sweep(scales: Sequence[float] = SCALES, *, max_iter: int = 200, tol:
         std = LeastSquares(Xs, raw.y - raw.y.mean())
         w0 = np.zeros(2)
         runs.append(ScalingRun(
-            scale=float(s), raw=raw, standardized=std, kappa_raw=_kappa(raw),
-            kappa_std=_kappa(std),
+            scale=float(s), raw=raw, standardized=std, kappa_raw=raw.condition_number,
+            kappa_std=std.condition_number,
             run_raw=gradient_descent(raw, w0, lr=1.0 / raw.L, max_iter=max_iter, tol=tol),
             run_std=gradient_descent(std, w0, lr=1.0 / std.L, max_iter=max_iter, tol=tol),
         ))
