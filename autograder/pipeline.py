@@ -23,6 +23,8 @@ from .nbgrader_config import CELL_TIMEOUT, course_config, course_source_dir
 from .report import (
     StudentRow,
     combine,
+    manual_cells,
+    pending_note,
     record_in_gradebook,
     summary,
     write_feedback,
@@ -117,6 +119,10 @@ def _verdicts_for(prep: Prepared, sub: Submission, run: RunResult | None,
                 page = None
         pages[name] = page
         verdicts.append(v)
+    for v in verdicts:
+        # Answers graded by hand are not in the score: say so, as the feedback page does.
+        note = pending_note(manual_cells(prep.release_nb(v.notebook)))
+        v.detail = "; ".join(filter(None, [v.detail, note]))
     return verdicts, pages
 
 
@@ -344,7 +350,8 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
                     cacheable = False
                 row = combine(sub.student, assignment, verdicts, note=sub.note)
                 for v in verdicts:
-                    write_feedback(out, sub.student, assignment, v, pages[v.notebook])
+                    write_feedback(out, sub.student, assignment, v, pages[v.notebook],
+                                   manual_cells(prep.release_nb(v.notebook)))
                 record_in_gradebook(db_url, assignment, sub.student, verdicts, prep.course_id)
                 cohort_log.append(record_of_run(sub.student, run, verdicts, secrets))
                 rows.append(row)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import html
+import re
 import shutil
 import warnings
 from collections import Counter
@@ -81,15 +82,61 @@ def status_page(student: str, assignment: str, verdict: Verdict) -> str:
             f"{verdict.max_score:g}</p><p>{e(verdict.detail)}</p></body></html>\n")
 
 
+def manual_cells(nb) -> dict[str, float]:
+    """``grade_id -> points`` of the answers graded by hand (nbgrader grade *and* solution)."""
+    cells = {}
+    for c in nb.cells:
+        meta = (c.get("metadata") or {}).get("nbgrader") or {}
+        if meta.get("grade") and meta.get("solution"):
+            cells[meta["grade_id"]] = float(meta.get("points", 0))
+    return cells
+
+
+def pending_note(manual: dict[str, float]) -> str:
+    """The line grades.csv and the feedback give the points graded by hand: pending."""
+    if not manual:
+        return ""
+    cells = ", ".join(f"{gid} ({pts:g} points)" for gid, pts in manual.items())
+    return f"graded by hand, pending (not in score): {cells}"
+
+
+def mark_pending(page: str, verdict: Verdict, manual: dict[str, float]) -> str:
+    """nbgrader's feedback page with the answers graded by hand shown as pending.
+
+    nbgrader scores an ungraded written answer 0 and adds its points to the total
+    ("12.0 / 15.0"), while grades.csv counts the autograded points only (12 / 12). The page
+    then says the same as the CSV: the autograded score out of the autograded points, and
+    "pending" for each answer the instructor has still to grade.
+    """
+    if not manual:
+        return page
+    note = html.escape(pending_note(manual))
+    page = re.sub(r"(<h4>[^<]*?)\(Score: [0-9.]+ / [0-9.]+\)</h4>",
+                  lambda m: f"{m.group(1)}(Score: {verdict.score:g} / {verdict.max_score:g}; "
+                            f"{note})</h4>", page, count=1)
+    for gid, pts in manual.items():
+        g = re.escape(gid)
+        # The table of contents, then the cell's own heading.
+        page = re.sub(rf'(<a href="#{g}">[^<]*</a>\s*)\(Score: [0-9.]+ / [0-9.]+\)',
+                      rf"\1(Score: pending / {pts:g})", page)
+        page = re.sub(rf'(<a name="{g}"></a><div class="panel-heading">.*?Score: )[0-9.]+'
+                      rf"( / )[0-9.]+", rf"\1pending\g<2>{pts:g}", page, count=1, flags=re.S)
+    return page
+
+
 def write_feedback(out_dir, student: str, assignment: str, verdict: Verdict,
-                   page: Path | None) -> Path:
+                   page: Path | None, manual: dict[str, float] | None = None) -> Path:
     """Put the feedback of one notebook at ``out_dir/feedback/<student>/<notebook>.html``.
 
     ``page`` is nbgrader's (already checked) feedback, or ``None`` for a status page.
+    ``manual`` (:func:`manual_cells`) are the answers graded by hand, shown as pending.
     """
     target = Path(out_dir) / "feedback" / student / f"{verdict.notebook}.html"
     target.parent.mkdir(parents=True, exist_ok=True)
-    if page is not None:
+    if page is not None and manual:
+        text = page.read_text(encoding="utf-8", errors="replace")
+        target.write_text(mark_pending(text, verdict, manual), encoding="utf-8")
+    elif page is not None:
         shutil.copyfile(page, target)
     else:
         target.write_text(status_page(student, assignment, verdict), encoding="utf-8")
