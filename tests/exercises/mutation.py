@@ -21,8 +21,8 @@ import contextlib
 import importlib.util
 import io
 import signal
-import warnings
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -9,6 +9,7 @@ import mutation
 import nbformat
 import notebook_cells as nc
 import pytest
+
 from autograder import hidden
 
 

@@ -91,7 +91,8 @@ MUTANTS = [
         CONV_F, "wo = (width + 2 * pad - kw) // stride + 1", "wo = ho")),
     Mutant("conv: no bias", CF, edit(CONV_F, ", 3])) + b", ", 3]))")),
     Mutant("conv: bias broadcast over the last axis", CF, edit(
-        CONV_F, ", 3])) + b", ", 3]))", "    return out, (x", "    out = out + b\n    return out, (x")),
+        CONV_F, ", 3])) + b", ", 3]))",
+        "    return out, (x", "    out = out + b\n    return out, (x")),
     Mutant("conv: windows ignore the stride", CF, edit(
         CONV_F, "xp[:, :, i * stride:i * stride + kh, j * stride:j * stride + kw]",
         "xp[:, :, i:i + kh, j:j + kw]")),

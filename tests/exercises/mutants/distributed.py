@@ -2,7 +2,7 @@
 
 from mutation import Mutant
 
-A, S, R, O = "aggregate", "sync_round", "ring_allreduce_time", "optimal_fraction"
+A, S, R, F = "aggregate", "sync_round", "ring_allreduce_time", "optimal_fraction"
 
 
 def agg(body):
@@ -73,19 +73,19 @@ MUTANTS = [
         "2 * (p - 1) * latency + 2 * (p - 1) / p * 8 * n_bytes / bandwidth")),
     Mutant("ring: p - 1 chunks of N / (p - 1)", R, ring(
         "2 * (p - 1) * latency + (2 * n_bytes / bandwidth if p > 1 else 0.0)")),
-    Mutant("fraction: no cap at 1", O, edit(FRACTION, "    if c >= a:\n        return 1.0\n",
+    Mutant("fraction: no cap at 1", F, edit(FRACTION, "    if c >= a:\n        return 1.0\n",
                                             "")),
-    Mutant("fraction: (a + c) / (a + b)", O, edit(FRACTION, "(b + c) / (a + b)",
+    Mutant("fraction: (a + c) / (a + b)", F, edit(FRACTION, "(b + c) / (a + b)",
                                                    "(a + c) / (a + b)")),
-    Mutant("fraction: latency counted once", O, edit(FRACTION, "c = 2 * latency",
+    Mutant("fraction: latency counted once", F, edit(FRACTION, "c = 2 * latency",
                                                       "c = latency")),
-    Mutant("fraction: data not sent", O, edit(FRACTION, "b = data_bytes / link_rate + ",
+    Mutant("fraction: data not sent", F, edit(FRACTION, "b = data_bytes / link_rate + ",
                                                "b = ")),
-    Mutant("fraction: the helper at the local rate", O, edit(
+    Mutant("fraction: the helper at the local rate", F, edit(
         FRACTION, "work / remote_rate", "work / local_rate")),
-    Mutant("fraction: the offloaded fraction", O, edit(
+    Mutant("fraction: the offloaded fraction", F, edit(
         FRACTION, "return (b + c) / (a + b)", "return 1 - (b + c) / (a + b)")),
-    Mutant("fraction: ignores result_bytes", O, edit(
+    Mutant("fraction: ignores result_bytes", F, edit(
         FRACTION, "c = 2 * latency + result_bytes / link_rate", "c = 2 * latency")),
 ]
 
@@ -105,7 +105,7 @@ def sync_round(X, y, w, shards, lr):
     g = sum(len(s) * lsq_grad(X[s], y[s], w) for s in shards) / len(rows)
     return w - lr * g, g
 """),
-    Mutant("fraction: min(..., 1)", O, """
+    Mutant("fraction: min(..., 1)", F, """
 def optimal_fraction(work, local_rate, remote_rate, link_rate, data_bytes=0.0,
                      result_bytes=0.0, latency=0.0):
     a = work / local_rate
