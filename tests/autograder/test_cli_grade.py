@@ -42,7 +42,9 @@ LOOP_TOO_LATE = '''def gradient_descent_path(A, b, x0, lr, tol=1e-8, max_iter=10
 COLUMN_GRAD = '''def quadratic_grad(A, b, x):
     return (A @ x - b).reshape(-1, 1)
 '''
-FIXED_LR = "def gd_step(A, b, x, lr):\n    return x - 0.1 * quadratic_grad(A, b, x)\n"
+# Right for d = 2, the visible tests' dimension, and wrong (an IndexError) for d = 1.
+ONLY_2D_STEP = ("def gd_step(A, b, x, lr):\n    g = quadratic_grad(A, b, x)\n"
+                "    return np.array([x[0] - lr * g[0], x[1] - lr * g[1]])\n")
 HANGING_LOOP = '''def gradient_descent_path(A, b, x0, lr, tol=1e-8, max_iter=1000):
     while True:
         pass
@@ -53,7 +55,7 @@ EXPECTED = {
     "alice": ("graded", 10.0),           # the instructor's solution, as a student submits it
     "bob": ("graded", 0.0),              # the untouched release
     "carol smith": ("graded", 5.0),      # LMS zip: nested, __MACOSX junk, extra file; loop wrong
-    "dan": ("graded", 0.0),              # gradient of shape (d, 1)
+    "dan": ("graded", 2.0),              # gradient (d, 1): parts 1 and 3 (his loop breaks)
     "eve": ("missing", 0.0),             # no notebook at all
     "frank": ("invalid", 0.0),           # not JSON
     "gina": ("invalid", 0.0),            # corrupt zip
@@ -62,7 +64,7 @@ EXPECTED = {
     "jack": ("graded", 10.0),            # renamed notebook, clearly the assignment
     "kim": ("timeout", 5.0),             # infinite loop in part 3 only
     "lou": ("crashed", 0.0),             # os._exit kills the kernel
-    "max": ("graded", 3.0),              # passes every visible test, fails hidden ones
+    "max": ("graded", 8.0),              # passes every visible test, fails part 2's hidden
 }
 
 
@@ -116,7 +118,7 @@ def panel(tmp_path_factory, release_nb):
                                              {"gradient_descent_path": HANGING_LOOP}))
     write_folder(subs, "lou", with_solutions(release_nb, source_nb,
                                              {"quadratic_grad": "import os\nos._exit(1)\n"}))
-    write_folder(subs, "max", with_solutions(release_nb, source_nb, {"gd_step": FIXED_LR}))
+    write_folder(subs, "max", with_solutions(release_nb, source_nb, {"gd_step": ONLY_2D_STEP}))
     before = tree_hashes(subs)
     start = time.monotonic()
     proc = run_cli("grade", ASSIGNMENT, subs, "--out", out, *GRADE_OPTIONS, timeout=900)

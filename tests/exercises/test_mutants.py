@@ -7,9 +7,13 @@ would; `python tests/exercises/mutation.py` prints the mutation score per assign
 
 from __future__ import annotations
 
+import copy
+
 import mutation
 import notebook_cells as nc
 import pytest
+
+from autograder.verify import hidden_file_lines
 
 CASES = [(a, m) for a in mutation.ASSIGNMENTS for m in mutation.catalogue(a)[0]]
 CORRECT = [(a, m) for a in mutation.ASSIGNMENTS for m in mutation.catalogue(a)[1]]
@@ -34,6 +38,21 @@ def test_each_catalogue_has_at_least_15_mutants_and_2_correct_variants(assignmen
         assert m.source.strip() and (not m.also or m.why), m.name
     # Every autograded part has mutants.
     assert {m.part for m in mutants} == tests
+
+
+@pytest.mark.parametrize("assignment", mutation.ASSIGNMENTS)
+def test_no_hidden_test_line_is_a_line_a_right_answer_writes(assignment):
+    # The grader withholds a feedback page that quotes a line of hidden_tests.py: a line a
+    # correct student writes too would withhold that student's feedback.
+    released = copy.deepcopy(_nb(assignment))
+    for cell in released.cells:
+        cell.source = nc.release_stub(cell.source)
+    secrets = hidden_file_lines(nc.EXERCISES / assignment / "hidden_tests.py", [released])
+    mutants, correct = mutation.catalogue(assignment)
+    written = {line.strip() for text in [*(c.source for c in _nb(assignment).cells),
+                                         *(m.source for m in mutants + correct)]
+               for line in text.splitlines()}
+    assert secrets and [s for s in secrets if s in written] == []
 
 
 @pytest.mark.parametrize(("assignment", "mutant"), CASES,

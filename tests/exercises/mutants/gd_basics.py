@@ -34,6 +34,9 @@ MUTANTS = [
            also=(f"test_{P}",), why="the student's loop keeps x_k, which the step overwrites"),
     Mutant("step: ignores lr", S,
            "def gd_step(A, b, x, lr):\n    return x - 0.1 * quadratic_grad(A, b, x)\n"),
+    Mutant("step: hard-coded for d = 2", S,
+           "def gd_step(A, b, x, lr):\n    g = quadratic_grad(A, b, x)\n"
+           "    return np.array([x[0] - lr * g[0], x[1] - lr * g[1]])\n"),
     Mutant("step: divides by d", S,
            "def gd_step(A, b, x, lr):\n    return x - lr * quadratic_grad(A, b, x) / len(x)\n"),
     # Part 3: the loop and its stopping rule.
