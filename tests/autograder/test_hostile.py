@@ -123,7 +123,8 @@ while True:
 
 #: (status, score) of each hostile student, and the detail each row must mention.
 EXPECTED = {
-    **{name: ("graded", 3.0) for name in CHEATS},
+    # The wrong gd_step costs Part 2 (2 points) only: Part 3 is tested with the course's step.
+    **{name: ("graded", 8.0) for name in CHEATS},
     "coursekit": ("graded", 0.0),
     "reordered": ("tampered", 7.0),
     "deleted": ("tampered", 10.0),
@@ -140,7 +141,7 @@ DETAILS = {"reordered": "reordered test_quadratic_grad", "deleted": "deleted tes
            "csleep": "did not stop when interrupted", "forkbomb": "process limit",
            "membomb": "memory limit", "diskbomb": "disk limit",
            "hugeoutput": "output limit", "coursekit": "test_quadratic_grad"}
-HONEST = {"alice": ("graded", 10.0), "bob": ("graded", 3.0)}
+HONEST = {"alice": ("graded", 10.0), "bob": ("graded", 8.0)}
 
 #: A whole-student limit long enough for a cold kernel, short enough for the C sleep.
 OPTIONS = ("--jobs", 2, "--timeout", 45, "--cell-timeout", 15, "--no-progress")
@@ -274,7 +275,8 @@ def test_a_cheat_is_told_which_hidden_case_failed(hostile):
 
 def test_without_the_sandbox_the_verdict_still_holds(tmp_path, release_nb):
     # --unsafe-no-sandbox gives up the file view and the limits, not the verdict: the hidden
-    # tests are still judged in the grader, so the patched-numpy cheat still gets 3.
+    # tests are still judged in the grader, so the patched-numpy cheat still gets 8 (its wrong
+    # gd_step loses Part 2).
     source_nb = nbformat.read(str(SOURCE_NB), as_version=4)
     subs, out = tmp_path / "subs", tmp_path / "out"
     write_folder(subs, "alice", with_solutions(release_nb, source_nb))
@@ -284,4 +286,4 @@ def test_without_the_sandbox_the_verdict_still_holds(tmp_path, release_nb):
                    "--jobs", 2, "--no-progress", timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = {s: (r["status"], float(r["score"])) for s, r in _rows(out).items()}
-    assert rows == {"alice": ("graded", 10.0), "numpy": ("graded", 3.0)}
+    assert rows == {"alice": ("graded", 10.0), "numpy": ("graded", 8.0)}
