@@ -20,9 +20,10 @@ help: ## list the targets
 	@awk -F':.*## ' '/^[a-z][a-z-]*:.*## / {printf "make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # Debian packages: .venv needs python3-venv, the book also npm (the vendored JavaScript), the
-# tests also Debian's chromium (browser tests) and bubblewrap (the grader's sandbox). A
-# target-specific value reaches the prerequisites, so each target checks only what it needs.
-SYSTEM_PACKAGES = python3-venv npm chromium bubblewrap
+# tests also Debian's chromium (browser tests), bubblewrap (the grader's sandbox) and openssl
+# (the certificates of the TLS cluster test). A target-specific value reaches the
+# prerequisites, so each target checks only what it needs.
+SYSTEM_PACKAGES = python3-venv npm chromium bubblewrap openssl
 book: SYSTEM_PACKAGES = python3-venv npm
 venv release validate lint test-fast configure: SYSTEM_PACKAGES = python3-venv
 
