@@ -27,7 +27,7 @@ SYSTEM_PACKAGES = python3-venv npm chromium bubblewrap openssl
 book: SYSTEM_PACKAGES = python3-venv npm
 venv release validate lint test-fast configure: SYSTEM_PACKAGES = python3-venv
 
-system: ## check the Debian packages (chromium, bubblewrap, npm); as root, apt-get installs them
+system: ## check the Debian packages (chromium, bubblewrap, npm, ...); as root, apt-get installs them
 	@PYTHON=$(PYTHON) .ci/system-packages $(SYSTEM_PACKAGES)
 
 $(VENV)/.installed: requirements.txt pyproject.toml
