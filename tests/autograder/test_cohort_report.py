@@ -262,3 +262,14 @@ def test_the_report_renders_offline_in_chromium(graded, tmp_path):
     assert headings == ["Statuses", "Scores", "Test cells", "Students"]
     assert len(widths) == 3 and min(widths) > 100, widths
     assert students == 4
+
+
+def test_a_folder_graded_before_cohort_jsonl_still_gets_a_report(tmp_path):
+    out = _out(tmp_path, "hw1", {"ann": ("graded", {"t1": 2.0}, []),
+                                 "bob": ("missing", {"t1": 0.0}, [])})
+    (out / COHORT_FILE).unlink()
+    text = write_report([out]).read_text()
+    assert "2 student(s) have no cell details" in text and "grade --force" in text
+    assert text.count("data:image/png;base64,") == 1  # the score histogram only
+    with open(out / "report.csv", newline="") as fh:
+        assert list(csv.DictReader(fh)) == []
