@@ -10,11 +10,11 @@ traffic rather than arithmetic and are listed with 0. For a 3 x 3 convolution wi
 .. math::
 
     \text{forward} = 2 N F H_o W_o \, C k_h k_w, \qquad
-    \text{backward} = \underbrace{2 N F H_o W_o C k_h k_w}_{\partial f/\partial w}
-    + \underbrace{2 N F H_o W_o C k_h k_w}_{\partial f/\partial x},
+    \text{backward} = \underbrace{2 N F H_o W_o C k_h k_w}_{\partial \ell/\partial w}
+    + \underbrace{2 N F H_o W_o C k_h k_w}_{\partial \ell/\partial x},
 
 so a training step costs about three forward passes (the first layer skips
-:math:`\partial f/\partial x`, which nobody needs).
+:math:`\partial \ell/\partial x`, which nobody needs).
 """
 
 from __future__ import annotations

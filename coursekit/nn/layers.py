@@ -119,14 +119,14 @@ def conv2d_backward_naive(dout, cache):
     r"""Gradients of :func:`conv2d_forward_naive`, as loops.
 
     Each output pixel :math:`y_{nfij}` used one patch :math:`P` of :math:`\tilde x` and
-    the filter :math:`w_f`, so it sends :math:`\delta_{nfij} = \partial f/\partial y_{nfij}`
+    the filter :math:`w_f`, so it sends :math:`\delta_{nfij} = \partial \ell/\partial y_{nfij}`
     back to both:
 
     .. math::
 
-        \frac{\partial f}{\partial w_f} \mathrel{+}= \delta_{nfij} P,\qquad
-        \frac{\partial f}{\partial P} \mathrel{+}= \delta_{nfij} w_f,\qquad
-        \frac{\partial f}{\partial b_f} = \sum_{n,i,j} \delta_{nfij}.
+        \frac{\partial \ell}{\partial w_f} \mathrel{+}= \delta_{nfij} P,\qquad
+        \frac{\partial \ell}{\partial P} \mathrel{+}= \delta_{nfij} w_f,\qquad
+        \frac{\partial \ell}{\partial b_f} = \sum_{n,i,j} \delta_{nfij}.
 
     Returns
     -------
@@ -187,10 +187,10 @@ def conv2d_backward(dout, cache, need_dx=True):
     r"""Gradients of :func:`conv2d_forward`.
 
     With :math:`\Delta_n` the upstream gradient of image :math:`n` as ``(F, Ho Wo)``:
-    :math:`\partial f/\partial W = \sum_n \Delta_n X_n^\top`,
-    :math:`\partial f/\partial X_n = W^\top \Delta_n` folded back onto the image
+    :math:`\partial \ell/\partial W = \sum_n \Delta_n X_n^\top`,
+    :math:`\partial \ell/\partial X_n = W^\top \Delta_n` folded back onto the image
     (for stride 1 computed as a convolution of :math:`\Delta_n` with the flipped
-    kernels), :math:`\partial f/\partial b = \sum_n \Delta_n \mathbf 1`.
+    kernels), :math:`\partial \ell/\partial b = \sum_n \Delta_n \mathbf 1`.
 
     Parameters
     ----------
@@ -275,7 +275,7 @@ def _maxpool2x2_forward(x):
 def maxpool_backward(dout, cache):
     r"""Gradient of :func:`maxpool_forward`: each window's gradient goes to its maximum.
 
-    .. math:: \frac{\partial f}{\partial x_{n,c,si+u,sj+v}} \mathrel{+}=
+    .. math:: \frac{\partial \ell}{\partial x_{n,c,si+u,sj+v}} \mathrel{+}=
         \delta_{ncij}\,[\,(u, v) = \arg\max\,].
 
     Returns
