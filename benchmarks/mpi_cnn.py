@@ -40,6 +40,7 @@ def main(argv=None):
                          variant=args.variant, dtype=args.dtype)
     load = os.getloadavg()[0]
     for row in rows:
+        row = {k: v for k, v in row.items() if not k.startswith("pingpong")}
         row["load_1min"] = load
         row["cores"] = os.cpu_count()
         print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}))

@@ -108,7 +108,8 @@ def scaling_table(procs=(1, 2), *, global_batch=256, steps=20, variant="ring", m
         One per :math:`P`: ``processes, oversubscribed, step_ms, compute_ms, comm_ms,
         predicted_step_ms, predicted_compute_ms, predicted_comm_ms, speedup`` (measured
         :math:`T(1)/T(P)`), ``predicted_speedup, model_error`` (:math:`\hat T / T - 1`),
-        ``latency, bandwidth`` (the fit), ``n_bytes, global_batch, variant, dtype``.
+        ``latency, bandwidth`` (the fit) and ``pingpong_sizes, pingpong_seconds`` (what it was
+        fitted to), ``n_bytes, global_batch, variant, dtype``.
     """
     procs = [check_int(p, "procs", 1) for p in procs]
     if 1 not in procs or not any(p >= 2 for p in procs):
@@ -157,6 +158,8 @@ def scaling_table(procs=(1, 2), *, global_batch=256, steps=20, variant="ring", m
             "model_error": step_hat / step - 1.0,
             "latency": alpha,
             "bandwidth": bw,
+            "pingpong_sizes": fit["sizes"],
+            "pingpong_seconds": fit["seconds"],
             "n_bytes": s["n_bytes"],
             "global_batch": global_batch,
             "variant": variant,

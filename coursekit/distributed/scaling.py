@@ -35,6 +35,7 @@ def scaling_runs(
     algorithm: str = "ring",
     shards: int = 1,
     flops_per_sample: float | None = None,
+    message_bytes: float | None = None,
     **cluster_kw,
 ) -> dict[int, SimulationHistory]:
     r"""Synchronous data-parallel SGD with a fixed global batch on :math:`p` workers, per ``p``.
@@ -51,7 +52,7 @@ def scaling_runs(
         Each must divide ``global_batch``.
     global_batch : int
         Rows per step, shared by the workers.
-    steps, lr, seed, algorithm, shards, flops_per_sample
+    steps, lr, seed, algorithm, shards, flops_per_sample, message_bytes
         As in :func:`coursekit.distributed.simulate.simulate`.
     **cluster_kw
         Passed to :class:`coursekit.distributed.Cluster` (``rates``, ``latency``,
@@ -77,7 +78,7 @@ def scaling_runs(
         runs[int(p)] = simulate(
             objective, x0, strategy="sync", steps=steps, lr=lr, batch_size=global_batch // p,
             seed=seed, cluster=cluster, algorithm=algorithm, shards=shards,
-            flops_per_sample=flops_per_sample,
+            flops_per_sample=flops_per_sample, message_bytes=message_bytes, record_params=False,
         )  # fmt: skip
     return runs
 

@@ -40,6 +40,7 @@ def workers_explorer(
     lr: float = 0.1,
     algorithm: str = "ring",
     flops_per_sample: float | None = None,
+    message_bytes: float | None = None,
     **cluster_kw,
 ) -> FrameSlider:
     """Slide (or play) the number of workers: the Gantt timeline and where a step's time goes.
@@ -50,6 +51,7 @@ def workers_explorer(
     """
     runs = scaling_runs(objective, x0, worker_counts, global_batch=global_batch, steps=steps,
                         lr=lr, algorithm=algorithm, flops_per_sample=flops_per_sample,
+                        message_bytes=message_bytes,
                         **cluster_kw)
     parts = {p: time_breakdown(h) for p, h in runs.items()}
     counts = list(runs)
@@ -59,7 +61,8 @@ def workers_explorer(
         1, np.asarray(x0).size)
     predicted = predicted_step_time(
         np.array(counts), global_batch=global_batch, flops_per_sample=w,
-        rate=float(np.min(cl.rates)), n_bytes=np.asarray(x0, dtype=float).nbytes,
+        rate=float(np.min(cl.rates)),
+        n_bytes=np.asarray(x0, dtype=float).nbytes if message_bytes is None else message_bytes,
         latency=cl.latency, bandwidth=cl.bandwidth, algorithm=algorithm)  # fmt: skip
     serial = runs[counts[0]].serial_time / runs[counts[0]].nit
 
