@@ -43,7 +43,7 @@ from coursekit._checks import check_int, check_real
 from coursekit.data import batch_indices
 
 __all__ = ["warmup_linear", "noise_scale", "NoiseScale", "batch_sweep", "BatchRun",
-           "steps_to_target"]
+           "steps_to_target", "time_to_target"]
 
 
 def warmup_linear(base_lr, base_batch, batch, warmup_steps=0):
@@ -267,3 +267,55 @@ def steps_to_target(steps, losses, target):
     l0, l1 = losses[j - 1], losses[j]
     frac = (l0 - target) / (l0 - l1) if l0 > l1 else 1.0
     return float(steps[j - 1] + frac * (steps[j] - steps[j - 1]))
+
+
+def time_to_target(steps_by_batch, per_worker_batch, worker_counts, *, flops_per_sample, rate,
+                   n_bytes, latency, bandwidth, algorithm="ring"):
+    r"""Weak scaling's time to a target: statistical part times hardware part, per :math:`p`.
+
+    With :math:`b` samples per worker the global batch is :math:`m = p b`; the steps to the
+    target :math:`S(m)` are read off ``steps_by_batch`` (measured, e.g. with
+    :func:`batch_sweep` and :func:`steps_to_target`; log-log interpolation between measured
+    batches), and a step costs
+
+    .. math::
+
+        T_\text{step}(p) = \frac{b\,w}{F} + T_{\text{allreduce}}(N, p; \alpha, B),
+        \qquad T_\text{target}(p) = S(p b)\, T_\text{step}(p).
+
+    Parameters
+    ----------
+    steps_by_batch : mapping int -> float
+        :math:`S(m)` at measured batches (``inf`` where the target is never reached).
+    per_worker_batch : int
+        :math:`b`.
+    worker_counts : sequence of int
+        :math:`p`; every :math:`p b` must lie within the measured batches.
+    flops_per_sample, rate, n_bytes, latency, bandwidth, algorithm
+        :math:`w, F, N, \alpha, B` and the all-reduce
+        (:func:`coursekit.distributed.cost.allreduce_time`).
+
+    Returns
+    -------
+    dict of ndarrays, shape (len(worker_counts),)
+        ``p``, ``batch`` (:math:`m`), ``steps`` (:math:`S`), ``step_time``
+        (:math:`T_\text{step}`), ``time`` (:math:`T_\text{target}`).
+    """
+    from . import cost
+
+    b = check_int(per_worker_batch, "per_worker_batch", 1)
+    ms = np.array(sorted(steps_by_batch), dtype=float)
+    if ms.size == 0:
+        raise ValueError("steps_by_batch must hold at least one measured batch")
+    S = np.array([steps_by_batch[int(m)] for m in ms], dtype=float)
+    p = np.array([check_int(q, "worker_counts", 1) for q in worker_counts])
+    m = p * b
+    if m.min() < ms[0] or m.max() > ms[-1]:
+        raise ValueError(f"worker_counts: p * b must lie within the measured batches "
+                         f"[{ms[0]:g}, {ms[-1]:g}], got {m.min()}..{m.max()}")
+    with np.errstate(divide="ignore"):
+        steps = np.exp(np.interp(np.log(m), np.log(ms), np.log(S)))
+    w = check_real(flops_per_sample, "flops_per_sample", minimum=0.0)
+    F = check_real(rate, "rate", minimum=0.0, strict=True)
+    step = b * w / F + cost.allreduce_time(n_bytes, p, latency, bandwidth, algorithm)
+    return {"p": p, "batch": m, "steps": steps, "step_time": step, "time": steps * step}

@@ -20,7 +20,7 @@ from coursekit.distributed.simulate import PHASES
 from coursekit.plotting import PHASE_STYLE, gantt, new_figure, series_style
 from coursekit.widgets.frames import FrameSlider, frame_slider
 
-__all__ = ["workers_explorer", "offload_explorer"]
+__all__ = ["workers_explorer", "offload_explorer", "time_to_target_lab"]
 
 
 def _shown_workers(p: int, limit: int = 16) -> list[int]:
@@ -177,4 +177,77 @@ def offload_explorer(
 
     return frame_slider(list(link_rates), draw, description="link rate (MB/s)",
                         labels=[f"{r / 1e6:g}" for r in link_rates], caption=caption,
+                        value=value)
+
+
+def time_to_target_lab(
+    steps_by_batch,
+    *,
+    per_worker_batch: int,
+    worker_counts: Sequence[int],
+    bandwidths: Sequence[float],
+    latency: float,
+    flops_per_sample: float,
+    rate: float,
+    n_bytes: float,
+    algorithms: Sequence[str] = ("naive", "tree", "ring"),
+    value: float | None = None,
+) -> FrameSlider:
+    r"""Slide the link bandwidth: time to target against workers, its two parts shown apart.
+
+    Left: the statistical part, steps to the target :math:`S(pb)` (measured; the same in
+    every frame). Middle: the hardware part, :math:`T_\text{step}(p)` of each all-reduce
+    algorithm at this bandwidth. Right: their product, the time to the target, with each
+    algorithm's best :math:`p` marked. Everything is computed by
+    :func:`coursekit.distributed.accuracy.time_to_target`.
+    """
+    from coursekit.distributed.accuracy import time_to_target
+
+    labels = {"naive": "central node", "parameter_server": "parameter server", "tree": "tree",
+              "ring": "ring"}
+    kw = dict(flops_per_sample=flops_per_sample, rate=rate, n_bytes=n_bytes, latency=latency)
+    results = {B: {a: time_to_target(steps_by_batch, per_worker_batch, worker_counts,
+                                     bandwidth=B, algorithm=a, **kw) for a in algorithms}
+               for B in bandwidths}
+
+    def best(B):
+        return min(((a, int(np.nanargmin(r["time"]))) for a, r in results[B].items()),
+                   key=lambda ai: results[B][ai[0]]["time"][ai[1]])
+
+    def draw(B):
+        fig, (ax_s, ax_h, ax_t) = new_figure(9.0, 3.4, ncols=3)
+        any_r = next(iter(results[B].values()))
+        ax_s.plot(any_r["p"], any_r["steps"], color="black", marker="o", markersize=4)
+        ax_s.set_title("statistical: steps to target", fontsize=9)
+        ax_s.set_ylabel("steps $S(pb)$")
+        for i, (a, r) in enumerate(results[B].items()):
+            style = series_style(i)
+            ax_h.plot(r["p"], 1e3 * r["step_time"], label=labels[a], markersize=4, **style)
+            ax_t.plot(r["p"], r["time"], label=labels[a], markersize=4, **style)
+            j = int(np.nanargmin(r["time"]))
+            ax_t.plot(r["p"][j], r["time"][j], marker="*", color=style["color"], markersize=13,
+                      linestyle="none")
+        ax_h.set_title("hardware: time per step", fontsize=9)
+        ax_h.set_ylabel("ms per step")
+        ax_t.set_title("time to target", fontsize=9)
+        ax_t.set_ylabel("seconds")
+        for ax in (ax_s, ax_h, ax_t):
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.set_xlabel("workers $p$")
+            ax.grid(True, which="major", alpha=0.3)
+        ax_h.legend(fontsize="x-small")
+        fig.suptitle(f"link {8 * B / 1e6:g} Mbit/s, {per_worker_batch} samples per worker",
+                     fontsize=10)
+        return fig
+
+    def caption(B):
+        a, j = best(B)
+        r = results[B][a]
+        return (f"At {8 * B / 1e6:g} Mbit/s the target is reached soonest by the "
+                f"{labels[a]} with p = {r['p'][j]} workers: {r['steps'][j]:.0f} steps of "
+                f"{1e3 * r['step_time'][j]:.1f} ms, {r['time'][j]:.2f} s.")
+
+    return frame_slider(list(bandwidths), draw, description="bandwidth (Mbit/s)",
+                        labels=[f"{8 * B / 1e6:g}" for B in bandwidths], caption=caption,
                         value=value)

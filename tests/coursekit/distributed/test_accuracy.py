@@ -78,3 +78,19 @@ def test_backups_never_make_the_wait_longer(p, s):
     h = stragglers.expected_wait(p, s)
     assert h <= stragglers.expected_wait(p, 0) + 1e-12
     assert h == pytest.approx(sum(1 / j for j in range(s + 1, p + s + 1)), rel=1e-12)
+
+
+def test_time_to_target_is_steps_times_the_step_of_the_cost_model():
+    from coursekit.distributed import cost
+
+    S = {16: 400.0, 64: 100.0, 256: 40.0, 1024: math.inf}
+    out = scaling.time_to_target(S, 16, [1, 4, 2, 16], flops_per_sample=1e6, rate=1e9,
+                                 n_bytes=7e4, latency=1e-4, bandwidth=1.25e7)
+    np.testing.assert_allclose(out["steps"], [400, 100, 200, 40])  # log-log interpolation
+    step = 16 * 1e6 / 1e9 + cost.allreduce_time(7e4, np.array([1, 4, 2, 16]), 1e-4, 1.25e7)
+    np.testing.assert_allclose(out["time"], out["steps"] * step, rtol=1e-12)
+    assert scaling.time_to_target(S, 16, [64], flops_per_sample=1e6, rate=1e9, n_bytes=7e4,
+                                  latency=1e-4, bandwidth=1.25e7)["time"][0] == math.inf
+    with pytest.raises(ValueError, match="within the measured batches"):
+        scaling.time_to_target(S, 16, [128], flops_per_sample=1e6, rate=1e9, n_bytes=7e4,
+                               latency=1e-4, bandwidth=1.25e7)
