@@ -46,17 +46,19 @@ __all__ = ["warmup_linear", "noise_scale", "NoiseScale", "batch_sweep", "BatchRu
            "steps_to_target", "time_to_target"]
 
 
-def warmup_linear(base_lr, base_batch, batch, warmup_steps=0):
+def warmup_linear(base_lr, base_batch, batch, warmup_steps=0, max_lr=None):
     r"""The linear scaling rule with a linear warm-up, as a schedule ``lr_t = s(lr0, t)``.
 
     .. math::
 
         \eta_t = \eta(m)\,\min\Bigl(1,\ \frac{\eta_0}{\eta(m)}
                  + \bigl(1 - \frac{\eta_0}{\eta(m)}\bigr)\frac{t}{t_w}\Bigr),
-        \qquad \eta(m) = \eta_0 \frac{m}{m_0},
+        \qquad \eta(m) = \min\Bigl(\eta_0 \frac{m}{m_0},\ \eta_{\max}\Bigr),
 
     so the rate starts at the base rate :math:`\eta_0` and reaches :math:`\eta(m)` after
-    :math:`t_w` = ``warmup_steps`` steps (Goyal et al.'s gradual warm-up).
+    :math:`t_w` = ``warmup_steps`` steps (Goyal et al.'s gradual warm-up). The ceiling
+    :math:`\eta_{\max}` (none by default) is the rule's limit: past the batch where the
+    scaled rate no longer trains, the rate stays at the largest one that does.
 
     Parameters
     ----------
@@ -66,6 +68,8 @@ def warmup_linear(base_lr, base_batch, batch, warmup_steps=0):
         :math:`m_0` and :math:`m \ge 1`.
     warmup_steps : int
         :math:`t_w \ge 0` (0: no warm-up).
+    max_lr : float, optional
+        :math:`\eta_{\max}`.
 
     Returns
     -------
@@ -77,6 +81,8 @@ def warmup_linear(base_lr, base_batch, batch, warmup_steps=0):
     m = check_int(batch, "batch", minimum=1)
     tw = check_int(warmup_steps, "warmup_steps", minimum=0)
     target = eta0 * m / m0
+    if max_lr is not None:
+        target = min(target, check_real(max_lr, "max_lr", minimum=0.0, strict=True))
 
     def schedule(lr0, t):
         if tw == 0 or t >= tw:
@@ -181,7 +187,7 @@ class BatchRun:
 
 
 def batch_sweep(objective, x0, batches, *, epochs, base_lr, base_batch, warmup_epochs=0.0,
-                evals_per_epoch=4, eval_idx=None, seed=0):
+                evals_per_epoch=4, eval_idx=None, seed=0, max_lr=None):
     r"""Plain mini-batch SGD for each batch size, with the linear scaling rule and warm-up.
 
     Every run sees the same number of samples (``epochs`` passes over the data, the course's
@@ -205,6 +211,8 @@ def batch_sweep(objective, x0, batches, *, epochs, base_lr, base_batch, warmup_e
     eval_idx : array_like of int, optional
         Rows of the loss evaluations (default all: the full training loss).
     seed : int
+    max_lr : float, optional
+        The ceiling of :func:`warmup_linear`.
 
     Returns
     -------
@@ -225,7 +233,7 @@ def batch_sweep(objective, x0, batches, *, epochs, base_lr, base_batch, warmup_e
         per_epoch = -(-n // m)
         total = epochs * per_epoch
         tw = max(1, round(warmup_epochs * per_epoch)) if warmup_epochs > 0 else 0
-        sched = warmup_linear(base_lr, base_batch, m, tw)
+        sched = warmup_linear(base_lr, base_batch, m, tw, max_lr)
         marks = set(np.unique(np.linspace(0, total, epochs * evals + 1).round().astype(int)))
         x = x0.copy()
         steps, losses, diverged = [], [], False

@@ -515,7 +515,8 @@ def train_offloaded(
     sample_bytes : float
         Bytes of one sample (streamed data).
     param_bytes, result_bytes : float, optional
-        :math:`P` and :math:`G`; default the bytes of ``x0`` (a data-parallel gradient).
+        :math:`P` and :math:`G`; default :math:`d` values of the objective's ``dtype`` (else
+        of ``x0``'s): the size of a data-parallel gradient.
     latency : float
     data : {"streamed", "resident"}
     record_losses : bool
@@ -530,6 +531,9 @@ def train_offloaded(
     x = np.array(x0, dtype=float)
     if x.ndim != 1 or x.size == 0:
         raise ValueError(f"x0 must be a non-empty 1-D array, got shape {x.shape}")
+    # A message carries the model's own values (float32 for a float32 network), not the
+    # float64 copy this loop keeps.
+    value_bytes = np.dtype(getattr(objective, "dtype", np.asarray(x0).dtype)).itemsize
     steps = check_int(steps, "steps", minimum=0)
     lr = check_real(lr, "lr", minimum=0.0, strict=True)
     m = check_int(batch_size, "batch_size", minimum=1)
@@ -538,8 +542,8 @@ def train_offloaded(
         raise ValueError(f"batch_size must be <= objective.n_samples, got {m} and {n}")
     w = check_real(flops_per_sample, "flops_per_sample", minimum=0.0, strict=True)
     s = check_real(sample_bytes, "sample_bytes", minimum=0.0)
-    P = x.nbytes if param_bytes is None else param_bytes
-    G = x.nbytes if result_bytes is None else result_bytes
+    P = x.size * value_bytes if param_bytes is None else param_bytes
+    G = x.size * value_bytes if result_bytes is None else result_bytes
     a1, b1, c = _paths(w, local_rate, remote_rates, link_rates, s, G, latency,
                        param_bytes=P, data=data)
     lam = _fraction(fractions, "fractions")

@@ -94,3 +94,9 @@ def test_time_to_target_is_steps_times_the_step_of_the_cost_model():
     with pytest.raises(ValueError, match="within the measured batches"):
         scaling.time_to_target(S, 16, [128], flops_per_sample=1e6, rate=1e9, n_bytes=7e4,
                                latency=1e-4, bandwidth=1.25e7)
+
+
+def test_the_ceiling_stops_the_linear_rule():
+    s = scaling.warmup_linear(0.1, 32, 256, warmup_steps=2, max_lr=0.3)
+    assert [s(None, t) for t in range(4)] == pytest.approx([0.1, 0.2, 0.3, 0.3])
+    assert scaling.warmup_linear(0.1, 32, 64, max_lr=0.3)(None, 0) == pytest.approx(0.2)
