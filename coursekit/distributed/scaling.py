@@ -78,7 +78,7 @@ def scaling_runs(
         runs[int(p)] = simulate(
             objective, x0, strategy="sync", steps=steps, lr=lr, batch_size=global_batch // p,
             seed=seed, cluster=cluster, algorithm=algorithm, shards=shards,
-            flops_per_sample=flops_per_sample, message_bytes=message_bytes, record_params=False,
+            flops_per_sample=flops_per_sample, message_bytes=message_bytes,
         )  # fmt: skip
     return runs
 
