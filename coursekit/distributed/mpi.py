@@ -3,6 +3,12 @@ r"""The course's data-parallel SGD on real processes, with mpi4py.
 Run it with MPI's launcher (here ``mpiexec`` is the one of the ``mpich`` wheel in the venv)::
 
     mpiexec -n 4 python -m coursekit.distributed.mpi --variant allreduce --steps 50
+    mpiexec -n 2 python -m coursekit.distributed.mpi --model cnn --dtype float32 --variant all
+    mpiexec -n 3 python -m coursekit.distributed.mpi --model cnn --offload 0 0.3 0.5 1
+
+``--model lsq`` (default) trains least squares, ``--model cnn`` chapter 7's network on the
+digits (:mod:`coursekit.distributed.cnn`); ``--offload`` runs partial offloading instead
+(:func:`train_offload`).
 
 Every rank builds the same data set and walks the same batch order
 (:func:`coursekit.data.batch_indices` with the same seed); at step :math:`t` rank :math:`i`
