@@ -100,3 +100,14 @@ def test_bad_input_names_the_argument(problem):
         scaling_runs(problem, np.zeros(6), [2], global_batch=32.0)
     with pytest.raises(TypeError, match="history"):
         time_breakdown("not a run")
+
+
+def test_message_bytes_prices_another_models_gradient_in_every_run(problem):
+    """With message_bytes = N the ring step is compute + the ring formula with N, for every p."""
+    N, kw = 70_632.0, dict(latency=1e-4, bandwidth=1.25e7, rates=1e9)
+    runs = scaling_runs(problem, np.zeros(6), [2, 4], global_batch=16, steps=3,
+                        flops_per_sample=1e6, message_bytes=N, **kw)
+    for p, h in runs.items():
+        step = predicted_step_time(p, global_batch=16, flops_per_sample=1e6, rate=1e9,
+                                   n_bytes=N, latency=1e-4, bandwidth=1.25e7)
+        np.testing.assert_allclose(np.diff(h.wall_clock), step, rtol=1e-12)
