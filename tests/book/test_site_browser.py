@@ -33,7 +33,7 @@ WIDGET_PAGES = {
     "book/networks/backprop.html": 1,
     "book/networks/cnn.html": 2,
     "book/distributed/splitting.html": 1,
-    "book/distributed/offloading.html": 1,
+    "book/distributed/offloading.html": 2,
 }
 
 
