@@ -168,21 +168,16 @@ def _repair_markup(app, pagename, templatename, context, doctree):
 
 
 def first_prose(doctree, min_chars: int = 80) -> str:
-    """The page's first paragraph of prose: at least ``min_chars`` long, with no formula (whose
-    LaTeX source would read badly as plain text), not in an admonition, cell output or caption."""
-    skip = (nodes.Admonition, nodes.container, nodes.caption, nodes.footnote, nodes.citation,
-            nodes.table, nodes.sidebar, nodes.topic)
+    """The page's first paragraph of prose: a sentence of a section's own text (not in a list,
+    an admonition, a cell output or a caption), at least ``min_chars`` long, with no formula
+    (whose LaTeX source would read badly as plain text)."""
     for para in doctree.findall(nodes.paragraph):
-        parent, inside = para.parent, False
-        while parent is not None:
-            if isinstance(parent, skip):
-                inside = True
-                break
-            parent = parent.parent
-        if inside or next(iter(para.findall(nodes.math)), None) is not None:
+        if not isinstance(para.parent, (nodes.section, nodes.document)):
+            continue
+        if next(iter(para.findall(nodes.math)), None) is not None:
             continue
         text = " ".join(para.astext().split())
-        if len(text) >= min_chars:
+        if len(text) >= min_chars and text[0].isupper():
             return text
     return ""
 

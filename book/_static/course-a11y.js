@@ -6,8 +6,9 @@
 //   description (aria-labelledby the widget's label);
 // - noUiSlider announces the option *index* ("slider, 4") while the readout shows the option's
 //   label ("1"): aria-valuetext is kept equal to the readout;
-// - the Play widget's four buttons hold only an icon: they get names (and tooltips), and the
-//   Repeat toggle says whether it is on (aria-pressed);
+// - the Play widget's three buttons hold only an icon: they get names (and tooltips): Play or
+//   Pause (the first button switches), Stop, and Repeat, a toggle that says whether it is on
+//   (aria-pressed);
 // - a frame stack of coursekit.widgets.frames shows a new caption when the slider moves, which a
 //   screen reader does not notice: a polite live region next to it repeats the new caption.
 //
@@ -19,7 +20,6 @@
 // tests/book/test_site_a11y.py in Chromium.
 (function () {
   "use strict";
-  var PLAY_BUTTON_NAMES = ["Play", "Pause", "Stop", "Repeat"];
   var uid = 0;
 
   function nameSlider(slider) {
@@ -55,26 +55,35 @@
   function namePlayButtons(play) {
     if (play.dataset.courseA11y) return;
     play.dataset.courseA11y = "1";
-    // The view appends its buttons in this order: play, pause, stop, repeat.
+    // ipywidgets 8's Play view draws three buttons: play/pause (one button whose icon switches),
+    // stop, and repeat (a toggle, hidden when show_repeat is false).
     var buttons = play.querySelectorAll(":scope > button");
-    buttons.forEach(function (button, i) {
-      var name = PLAY_BUTTON_NAMES[i];
-      if (!name) return;
-      button.setAttribute("aria-label", name);
-      if (!button.title) button.title = name;
-    });
-    var repeat = buttons[3];
-    if (repeat) {
-      var pressed = function () {
+    var toggle = buttons[0], stop = buttons[1], repeat = buttons[2];
+    var name = function (button, text) {
+      if (button && button.getAttribute("aria-label") !== text) {
+        button.setAttribute("aria-label", text);
+        button.title = text;
+      }
+    };
+    name(stop, "Stop");
+    name(repeat, "Repeat");
+    var update = function () {
+      // Font Awesome (nest mode) moves the icon's class from the <i> to the <svg> inside it.
+      if (toggle) name(toggle, toggle.querySelector(".fa-pause") ? "Pause" : "Play");
+      if (repeat) {
         var on = repeat.classList.contains("mod-active") ? "true" : "false";
         if (repeat.getAttribute("aria-pressed") !== on) repeat.setAttribute("aria-pressed", on);
-      };
-      new MutationObserver(pressed).observe(repeat, {
+      }
+    };
+    buttons.forEach(function (button) {
+      new MutationObserver(update).observe(button, {
         attributes: true,
         attributeFilter: ["class"],
+        childList: true,
+        subtree: true,
       });
-      pressed();
-    }
+    });
+    update();
   }
 
   function shownCaption(stack) {
