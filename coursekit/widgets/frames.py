@@ -14,7 +14,7 @@ has no alt text): it carries the frame's alt text, its pixel size (no layout shi
 (``book/_ext/course_sphinx.py``) moves every such picture into a file of its own beside the
 pages, so a chapter's HTML does not carry its frames base64-encoded and the browser fetches only
 the frames shown. What ipywidgets itself leaves out (slider names, value text, button names, the
-announcement of a new caption) is added by ``book/_static/widgets-a11y.js``.
+announcement of a new caption) is added by ``book/_static/course-a11y.js``.
 """
 
 from __future__ import annotations
