@@ -103,14 +103,16 @@ def conv2d_forward_naive(x, w, b, stride=1, pad=0):
     x, w, b, stride, pad = _check_conv_args(x, w, b, stride, pad)
     N, C, H, W = x.shape
     F, _, kh, kw = w.shape
-    Ho, Wo = (H + 2 * pad - kh) // stride + 1, (W + 2 * pad - kw) // stride + 1
+    Ho = (H + 2 * pad - kh) // stride + 1
+    Wo = (W + 2 * pad - kw) // stride + 1
     xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     out = np.empty((N, F, Ho, Wo), x.dtype)
     for n in range(N):
         for f in range(F):
             for i in range(Ho):
                 for j in range(Wo):
-                    patch = xp[n, :, i * stride:i * stride + kh, j * stride:j * stride + kw]
+                    r, c = i * stride, j * stride
+                    patch = xp[n, :, r:r + kh, c:c + kw]
                     out[n, f, i, j] = np.sum(patch * w[f]) + b[f]
     return out, (x, w, b, stride, pad)
 

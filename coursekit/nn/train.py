@@ -172,15 +172,16 @@ def train(model, X_train, y_train, X_test=None, y_test=None, epochs=10, batch_si
                 loss, grads = model.loss(X_train[idx], y_train[idx])
                 if not (np.isfinite(loss) and all(np.all(np.isfinite(g))
                                                   for g in grads.values())):
-                    # Back to the last parameters with a finite loss (updates made new
-                    # arrays, so the old ones are intact).
+                    # Back to the last parameters with a finite loss
+                    # (updates made new arrays: the old ones are intact).
                     model.params.update(previous)
                     diverged = True
                     break
                 previous = dict(model.params)
                 lr_t = float(schedule(lr, t))
                 for k in model.params:
-                    model.params[k] = rule.update(model.params[k], grads[k], lr_t, states[k])
+                    model.params[k] = rule.update(model.params[k], grads[k], lr_t,
+                                                  states[k])
                 total += loss * len(idx)
                 t += 1
             seconds = time.perf_counter() - t0

@@ -117,7 +117,8 @@ def two_layer_loss(params, X, y, l2=0.0):
     da1 = layers.relu_backward(dh, cache_relu)
     _, dW1, db1 = layers.linear_backward(da1, cache1)
     if l2:
-        loss += 0.5 * l2 * (np.sum(params["W1"] ** 2) + np.sum(params["W2"] ** 2))
+        loss += 0.5 * l2 * (np.sum(params["W1"] ** 2)
+                            + np.sum(params["W2"] ** 2))
         dW1 = dW1 + l2 * params["W1"]
         dW2 = dW2 + l2 * params["W2"]
     return float(loss), {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
