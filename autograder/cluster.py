@@ -302,7 +302,7 @@ def _run_result(student: str, data: dict, folder: Path):
 # --------------------------------------------------------------------------- worker
 
 _LOCK = threading.Lock()
-#: Per worker process: prep_id -> (Prepared, ForkServer or None, PortPool); checks done;
+#: Per worker process: prep_id -> (Prepared, ForkServer or None); checks done;
 #: fork servers by (hidden tests, code) hash; the private folder.
 _PREPARED: dict = {}
 _CHECKS: dict = {}
@@ -385,7 +385,7 @@ async def _warm_worker(hidden: bytes | None, fork_server: bool) -> None:
 
 def _prepared(blob: dict, job: dict):
     from .hidden import HIDDEN_TESTS_FILE
-    from .run import PortPool, Prepared
+    from .run import Prepared
 
     pid = job["prep_id"]
     if pid not in _PREPARED:
@@ -400,7 +400,7 @@ def _prepared(blob: dict, job: dict):
                         folder / HIDDEN_TESTS_FILE if f["hidden_tests"] else None)
         hidden = prep.hidden_tests.read_bytes() if prep.hidden_tests else None
         server = _server(hidden) if job["fork_server"] else None
-        _PREPARED[pid] = (prep, server, PortPool())
+        _PREPARED[pid] = (prep, server)
     return _PREPARED[pid]
 
 
@@ -436,7 +436,7 @@ def grade_on_worker(blob: dict, job: dict) -> dict:
                 return {"status": "crashed", "detail": (
                     f"could not run: worker {where} cannot sandbox the kernel, so it was not "
                     f"run there ({reason})")[:400]}
-        prep, server, ports = _prepared(blob, job)
+        prep, server = _prepared(blob, job)
     work = _worker_root() / job["prep_id"] / f"{job['index']:05d}-{uuid.uuid4().hex[:8]}"
     try:
         nbdir = work / "submission"
@@ -448,7 +448,7 @@ def grade_on_worker(blob: dict, job: dict) -> dict:
         run = run_with_retry(prep, job["student"], ready, work / "run",
                              timeout=job["timeout"], cell_timeout=job["cell_timeout"],
                              server=server, limits=Limits(**job["limits"]),
-                             sandbox=job["sandbox"], port_pool=ports)
+                             sandbox=job["sandbox"])
         return {"status": run.status, "detail": run.detail, "seconds": run.seconds,
                 "reported": run.reported, "reports": run.reports, "worker": where,
                 "autograded": {n: Path(p).read_bytes() for n, p in run.autograded.items()},

@@ -36,7 +36,6 @@ from .run import (
     DEFAULT_TIMEOUT,
     KERNEL_NEVER_STARTED,
     ForkServer,
-    PortPool,
     Prepared,
     RunResult,
     assignment_dir,
@@ -131,16 +130,15 @@ def _verdicts_for(prep: Prepared, sub: Submission, run: RunResult | None,
 def kernel_never_started(run: RunResult | None) -> bool:
     """The kernel died or stayed silent before its first cell: worth a second try.
 
-    No student code had run. Kernels started side by side by different processes can pick
-    the same free port (jupyter_client reserves its ports within one process only), and the
-    loser dies at start-up: the grader's failure, not the student's.
+    No student code had run, so it is the grader's failure (a machine short of memory or
+    processes at that moment), not the student's.
     """
     return run is not None and run.status == "crashed" and KERNEL_NEVER_STARTED in run.detail
 
 
 def run_with_retry(prep: Prepared, student: str, ready: dict[str, Path], workdir, *,
                    timeout: float, cell_timeout: int, server: ForkServer | None,
-                   limits: Limits, sandbox: bool, port_pool: PortPool) -> RunResult:
+                   limits: Limits, sandbox: bool) -> RunResult:
     """Stage 2 for one student (:func:`autograder.run.run_student`), in ``workdir-0``.
 
     A kernel that never started is tried once more (in ``workdir-1``); a failure of the
@@ -150,20 +148,16 @@ def run_with_retry(prep: Prepared, student: str, ready: dict[str, Path], workdir
     """
     run = None
     for attempt in range(2):
-        ports = port_pool.take()
         try:
             run = run_student(prep, student, ready, f"{workdir}-{attempt}", timeout=timeout,
                               cell_timeout=cell_timeout, server=server, limits=limits,
-                              sandbox=sandbox, ports=ports)
+                              sandbox=sandbox)
         except Exception as exc:  # e.g. the disk is full: this student's row says so
             return RunResult(student, "crashed",
                              f"could not run: {type(exc).__name__}: {exc}"[:300])
-        finally:
-            port_pool.give_back(ports)
         if not kernel_never_started(run):
             break
-        # Out of step with whichever kernel it collided with.
-        time.sleep(random.uniform(0.1, 1.0))
+        time.sleep(random.uniform(0.1, 1.0))  # e.g. a moment of memory pressure
     if kernel_never_started(run):
         # Not the student's doing, and not remembered: the next run tries again.
         run.detail = f"could not run: {run.detail}"
@@ -312,8 +306,6 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
             all_verdicts[sub.student] = verdicts
             reused.append(sub.student)
 
-        port_pool = PortPool()
-
         def job(item):
             i, (sub, key) = item
             ready = {n: f.path for n, f in sub.notebooks.items() if f.status is None}
@@ -321,8 +313,7 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
                 return sub, key, None
             return sub, key, run_with_retry(prep, sub.student, ready, tmp / "run" / f"{i:05d}",
                                             timeout=timeout, cell_timeout=cell_timeout,
-                                            server=server, limits=limits, sandbox=sandbox,
-                                            port_pool=port_pool)
+                                            server=server, limits=limits, sandbox=sandbox)
 
         if fork_server_here and to_run and server is None:
             server = ForkServer(tmp / "server", preload=hidden_tests_path(source_dir))

@@ -19,10 +19,10 @@ import copy
 import functools
 import json
 import os
+import re
 import select
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,6 +45,7 @@ from .verify import (
     find_leaks,
     hidden_file_lines,
     restore_deleted_cells,
+    restore_nbgrader_metadata,
     secret_lines,
     strip_hidden_tests,
 )
@@ -372,46 +373,6 @@ class RunResult:
     reports: dict[str, dict] = field(default_factory=dict)
 
 
-class PortPool:
-    """TCP ports for kernels, handed out by the grading process.
-
-    jupyter_client picks a kernel's five ports in the process that starts it and avoids
-    reusing them within that process only. Each student's kernel is started by a process of
-    its own, so two kernels starting side by side can pick the same port, and the loser dies
-    before its first cell. The pool picks ports free on this machine and never hands out one
-    that a running student still holds.
-    """
-
-    #: Ports of one kernel: shell, iopub, stdin, heartbeat, control.
-    PER_KERNEL = 5
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._taken: set[int] = set()
-
-    def take(self) -> list[int]:
-        """Five free ports, reserved until :meth:`give_back`."""
-        with self._lock:
-            ports, probes = [], []
-            try:
-                while len(ports) < self.PER_KERNEL:
-                    probe = socket.socket()
-                    probes.append(probe)  # kept bound: the OS cannot hand out the same one
-                    probe.bind(("127.0.0.1", 0))
-                    port = probe.getsockname()[1]
-                    if port not in self._taken:
-                        ports.append(port)
-            finally:
-                for probe in probes:
-                    probe.close()
-            self._taken.update(ports)
-            return ports
-
-    def give_back(self, ports) -> None:
-        with self._lock:
-            self._taken.difference_update(ports)
-
-
 def kill_tagged(tag: str) -> int:
     """SIGKILL every process whose initial environment carries ``JOB_TAG_ENV=tag``.
 
@@ -695,7 +656,7 @@ def _server_main(preload: str | None = None) -> int:
 def run_student(prep: Prepared, student: str, notebooks: dict[str, Path], workdir,
                 timeout: float = DEFAULT_TIMEOUT, cell_timeout: int = CELL_TIMEOUT,
                 server: ForkServer | None = None, limits: Limits | None = None,
-                sandbox: bool = True, ports: list[int] | None = None) -> RunResult:
+                sandbox: bool = True) -> RunResult:
     """Autograde one student's notebooks in a child process with a wall-clock limit.
 
     Parameters
@@ -722,9 +683,6 @@ def run_student(prep: Prepared, student: str, notebooks: dict[str, Path], workdi
     sandbox : bool
         Run the kernel in the bubblewrap sandbox of :mod:`autograder.sandbox` (default).
         ``False`` only for trusted notebooks: the kernel then runs as the grader.
-    ports : list of int, optional
-        The kernel's five TCP ports (from a :class:`PortPool`); by default jupyter_client
-        picks them.
     """
     if not timeout or timeout <= 0:
         raise ValueError(f"timeout: expected a positive number of seconds, got {timeout}")
@@ -740,7 +698,7 @@ def run_student(prep: Prepared, student: str, notebooks: dict[str, Path], workdi
            "cell_timeout": int(cell_timeout), "result": str(workdir / "result.json"),
            "config_file": str(prep.config_file) if prep.config_file else None,
            "hidden_tests": str(prep.hidden_tests) if prep.hidden_tests else None,
-           "sandbox": bool(sandbox), "limits": asdict(limits), "ports": ports}
+           "sandbox": bool(sandbox), "limits": asdict(limits)}
     (workdir / "job.json").write_text(json.dumps(job))
     start = time.monotonic()
     pid = server.spawn(workdir / "job.json", tag, workdir / "child.log", workdir) \
@@ -832,12 +790,20 @@ def _short_error(log: str, error: str, memory_mb: int | None = None) -> tuple[st
     if "CellTimeoutError" in text:
         return "timeout", ("a cell ran past the cell time limit and did not stop when "
                            "interrupted (blocked signals or a long call in compiled code)")
-    for line in text.splitlines():
-        if "RuntimeError" in line:
-            return "crashed", " ".join(line.split())[:300]
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    return "crashed", (" ".join(lines[-1].split())[:300] if lines else
-                       "nbgrader autograde failed")
+    # The detail is read without the log (which is gone with the student's folder): lines that
+    # point at a traceback or tell the user to run an nbgrader command are no reason.
+    errors = [" ".join(ln.split()) for ln in text.splitlines()
+              if re.match(r"\s*[\w.]*(Error|Exception)\b.*:\s*\S", ln)
+              and not _LOG_ONLY.search(ln)]
+    if errors:
+        return "crashed", f"nbgrader could not grade the notebook: {errors[-1]}"[:300]
+    return "crashed", ("nbgrader could not grade the notebook (it stopped with an internal "
+                       "error; the submission may be malformed in a way nbgrader does not "
+                       "report)")
+
+
+#: Phrases of nbgrader's log that make sense only next to the log.
+_LOG_ONLY = re.compile(r"traceback|nbgrader update|see the|please", re.IGNORECASE)
 
 
 def sanitize_for_feedback(nb) -> None:
@@ -858,7 +824,24 @@ def sanitize_for_feedback(nb) -> None:
                 out["traceback"] = [f"{out.get('ename', 'Error')}: {out.get('evalue', '')}"]
 
 
-def _set_up_execution(config, job: dict, runtime_dir: Path) -> None:
+#: Longest path of a unix socket (``sun_path`` holds 108 bytes with its final NUL).
+UNIX_PATH_MAX = 107
+
+
+def ipc_folder(workdir: Path) -> Path:
+    """A new folder, private to one student, for its kernel's ZeroMQ unix sockets.
+
+    ``workdir/ipc`` when its socket paths fit in a unix socket address, else a short
+    temporary folder (a long ``TMPDIR``); the caller removes it.
+    """
+    folder = workdir / "ipc"
+    if len(str(folder.resolve() / "k-99")) > UNIX_PATH_MAX:
+        return Path(tempfile.mkdtemp(prefix="ag-ipc-"))
+    folder.mkdir(mode=0o700)
+    return folder
+
+
+def _set_up_execution(config, job: dict, runtime_dir: Path, ipc_dir: Path) -> None:
     """Make nbgrader's autograde run the hidden-test probe, in the sandbox, within limits."""
     from . import execute, hidden, sandbox
 
@@ -869,10 +852,11 @@ def _set_up_execution(config, job: dict, runtime_dir: Path) -> None:
     execute.HIDDEN = hidden.load(job["hidden_tests"]) if job.get("hidden_tests") else None
     sandbox.SandboxedKernelManager.limits = limits
     config.Autograde.autograde_preprocessors = execute.autograde_preprocessors()
-    if job.get("ports"):
-        km = config.KernelManager
-        km.cache_ports = False  # else jupyter_client picks its own ports again
-        km.shell_port, km.iopub_port, km.stdin_port, km.hb_port, km.control_port = job["ports"]
+    # The kernel and this process talk over unix sockets in a folder of this student's own
+    # (bound into its sandbox only), never over TCP: with a network namespace per kernel no
+    # other kernel can find, subscribe to or connect to them, and no ports are shared.
+    config.KernelManager.transport = "ipc"
+    config.KernelManager.ip = str(ipc_dir / "k")
     # The kernel's connection file goes to a folder of this student's own (the sandbox makes
     # it readable by the kernel's user), not to the grader's shared Jupyter runtime folder.
     runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -890,6 +874,7 @@ def _child_main(job_path: str) -> int:
         result_path.write_text(json.dumps(data))
         return 0
 
+    ipc_dir = None
     try:
         (course / "submitted" / "student" / a).mkdir(parents=True)
         shutil.copy(job["template_db"], course / "gradebook.db")
@@ -900,16 +885,28 @@ def _child_main(job_path: str) -> int:
         for name, path in job["notebooks"].items():
             # A deleted test or read-only cell is put back (the verdict reports it as
             # tampered): the student is graded on every one of the instructor's tests.
+            # Likewise every cell's nbgrader metadata (ids, points, grade flags): nbgrader
+            # grades on the instructor's cells and points (the verdict names the changes).
             nb = nbformat.read(str(path), as_version=4)
-            restore_deleted_cells(nb, nbformat.read(str(Path(job["release_dir"]) /
-                                                        f"{name}.ipynb"), as_version=4))
+            release_nb = nbformat.read(str(Path(job["release_dir"]) / f"{name}.ipynb"),
+                                       as_version=4)
+            restore_nbgrader_metadata(nb, release_nb)
+            restore_deleted_cells(nb, release_nb)
             nbformat.write(nb, str(course / "submitted" / "student" / a / f"{name}.ipynb"))
         config = course_config(course, cell_timeout=job["cell_timeout"],
                                config_file=job.get("config_file"))
-        _set_up_execution(config, job, course.parent / "runtime")
+        ipc_dir = ipc_folder(course.parent)
+        _set_up_execution(config, job, course.parent / "runtime", ipc_dir)
         memory_mb = (job.get("limits") or {}).get("memory_mb")
         api = _quiet_api(config)
         res = api.autograde(a, "student")
+        from . import execute
+
+        limit = next((r.output_limit for r in execute.REPORT.values() if r.output_limit), "")
+        if limit:
+            # Whatever nbgrader made of the killed kernel, the reason is the output limit.
+            return finish(success=False, status="crashed",
+                          error=f"output limit reached: {limit}; the kernel was stopped")
         if not res.get("success"):
             status, reason = _short_error(res.get("log", ""), res.get("error", ""), memory_mb)
             return finish(success=False, status=status, error=reason)
@@ -947,13 +944,14 @@ def _child_main(job_path: str) -> int:
             fdir = course / "feedback" / "student" / a
             feedback = {n: str(fdir / f"{n}.html") for n in job["notebooks"]
                         if (fdir / f"{n}.html").exists()}
-        from . import execute
-
         reports = {name: asdict(r) for name, r in execute.REPORT.items()}
         return finish(success=True, reported=reported, autograded=autograded, feedback=feedback,
                       reports=reports)
     except Exception as exc:  # any failure is this student's, reported as data
         return finish(success=False, error=f"{type(exc).__name__}: {exc}"[:500])
+    finally:
+        if ipc_dir is not None and ipc_dir.parent != course.parent:
+            shutil.rmtree(ipc_dir, ignore_errors=True)  # ipc_folder's short fallback
 
 
 if __name__ == "__main__":

@@ -13,6 +13,10 @@ nbgrader runs student code as the grader. Here every kernel is started through
   repository, so ``coursekit`` (the reference implementations) cannot be imported.
 * its **own PID namespace**: the kernel sees only its own processes, cannot signal the
   grader, and everything it started dies with it (``--die-with-parent``).
+* its **own network namespace** (only a loopback device): no other kernel's ports or
+  sockets, no host service on localhost, ``/proc/net`` shows only its own. It talks to its
+  grading process over ZeroMQ unix sockets in a folder bound into this sandbox alone
+  (``ipc_dir``).
 * its **own user** when the grader runs as root: a uid of its own per grading process
   (``61000 + pid % 4000``), with no supplementary groups, so ``RLIMIT_NPROC`` binds (it is
   not enforced for root) and nothing outside the view is writable even in principle.
@@ -69,9 +73,9 @@ class Limits:
     open_files : int
         ``RLIMIT_NOFILE``.
     output_mb : float
-        Total size of the outputs of a notebook's cells kept by the grader; the rest is
-        dropped and the student's status becomes ``crashed`` (enforced by
-        :mod:`autograder.execute`, not by the kernel).
+        Everything the kernel may send its grading process (outputs, their metadata, display
+        updates, widget messages, replies); past it the kernel is killed and the student's
+        status becomes ``crashed`` (enforced by :mod:`autograder.execute`, not by the kernel).
     """
 
     memory_mb: int = 2048
@@ -119,7 +123,10 @@ def check_available() -> None:
 
 
 def _namespace_args() -> list[str]:
-    args = ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent"]
+    # --unshare-net: a network namespace of its own (only a loopback device), so no other
+    # kernel's sockets, no host service on localhost, and /proc/net shows only its own.
+    args = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+            "--die-with-parent"]
     if os.geteuid() != 0:
         args.insert(0, "--unshare-user")
     return args
@@ -212,7 +219,8 @@ def _masked_packages(roots: list[str]) -> list[str]:
     return masked
 
 
-def wrap(cmd: list[str], *, cwd: str, connection_file: str, limits: Limits) -> list[str]:
+def wrap(cmd: list[str], *, cwd: str, connection_file: str, limits: Limits,
+         ipc_dir: str | None = None) -> list[str]:
     """The command that runs kernel command ``cmd`` inside the sandbox.
 
     Parameters
@@ -225,6 +233,11 @@ def wrap(cmd: list[str], *, cwd: str, connection_file: str, limits: Limits) -> l
     connection_file : str
         The kernel's connection file, bound read-only (made readable by the sandbox user).
     limits : Limits
+    ipc_dir : str, optional
+        The folder of the kernel's ZeroMQ unix sockets (``transport = "ipc"``), bound
+        writable at the same path and given to the sandbox user: the kernel creates its
+        sockets there and its grading process connects to them. It is this student's
+        alone; no other kernel's view holds it.
     """
     bwrap = bwrap_path()
     if bwrap is None:
@@ -232,8 +245,12 @@ def wrap(cmd: list[str], *, cwd: str, connection_file: str, limits: Limits) -> l
     uid = sandbox_uid()
     cwd = os.path.realpath(cwd)
     connection_file = os.path.realpath(connection_file)
+    if ipc_dir is not None:
+        ipc_dir = os.path.realpath(ipc_dir)
     if uid is not None:
         os.chown(connection_file, uid, uid)
+        if ipc_dir is not None:
+            os.chown(ipc_dir, uid, uid)
     disk = str(limits.disk_mb * MB)
     view = _View()
     roots = python_roots()
@@ -253,6 +270,10 @@ def wrap(cmd: list[str], *, cwd: str, connection_file: str, limits: Limits) -> l
             continue  # the student's notebook itself: nbgrader runs it from memory
         view.args += ["--ro-bind", path, path]
     view.ro(connection_file)
+    if ipc_dir is not None:
+        view.parents(ipc_dir)
+        view.dirs.add(ipc_dir)
+        view.args += ["--bind", ipc_dir, ipc_dir]
     env = {"PATH": os.pathsep.join([os.path.dirname(sys.executable), "/usr/local/bin",
                                     "/usr/bin", "/bin"]),
            "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
@@ -330,5 +351,6 @@ class SandboxedKernelManager(AsyncKernelManager):
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments)
         cwd = (self._launch_args or {}).get("cwd") or os.getcwd()
+        ipc_dir = os.path.dirname(self.ip) if self.transport == "ipc" else None
         return wrap(cmd, cwd=str(cwd), connection_file=self.connection_file,
-                    limits=self.limits)
+                    limits=self.limits, ipc_dir=ipc_dir)

@@ -248,26 +248,6 @@ def test_descendants_finds_grandchildren_and_proc_stat_reads_state():
     assert sandbox.proc_stat(parent.pid) == []
 
 
-def test_port_pool_never_hands_out_a_port_twice_while_held():
-    import socket
-    from concurrent.futures import ThreadPoolExecutor
-
-    from autograder.run import PortPool
-
-    pool = PortPool()
-    with ThreadPoolExecutor(4) as ex:
-        held = list(ex.map(lambda _: pool.take(), range(40)))
-    flat = [p for ports in held for p in ports]
-    assert all(len(ports) == PortPool.PER_KERNEL for ports in held)
-    assert len(flat) == len(set(flat))  # 200 ports, no two kernels share one
-    for port in flat[:10]:  # and they were free on this machine
-        with socket.socket() as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind(("127.0.0.1", port))
-    pool.give_back(held[0])
-    assert not set(held[0]) & pool._taken
-
-
 def test_sandbox_command_for_a_grader_that_is_not_root(tmp_path, monkeypatch):
     # Not run for real here (CI runs as root): the command must then use bwrap's own user
     # namespace, keep the grader's uid (no setpriv, no capabilities) and leave room in the
