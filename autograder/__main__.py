@@ -65,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-processes", type=_positive_int, default=Limits.processes,
                    help="processes a student's kernel may run (default: %(default)s)")
     g.add_argument("--output-mb", type=_positive_float, default=Limits.output_mb,
-                   help="output a notebook's cells may print, MB (default: %(default)s)")
+                   help="everything a student's kernel may send (outputs, their metadata, "
+                        "display updates, widget messages), MB (default: %(default)s)")
     g.add_argument("--unsafe-no-sandbox", action="store_true",
                    help="run kernels without the bubblewrap sandbox, as yourself: only for "
                         "trusted notebooks (student code could then read the hidden tests "

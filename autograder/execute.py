@@ -1,5 +1,13 @@
 """nbgrader's ``Execute`` with two additions: the hidden-test probe and an output limit.
 
+The output limit counts every byte the kernel sends its grading process, on every channel
+(IOPub: streams, display data and its metadata, display updates, widget/comm messages, errors,
+messages meant for another request; shell, stdin and control replies), before a message is
+even decoded (:class:`OutputGuard`). Past ``--output-mb`` the kernel is killed and the
+student's status is ``crashed (output limit)``. ZeroMQ itself refuses a single message larger
+than the limit and queues at most :data:`QUEUED_MESSAGES` of them per channel, so the grading
+process holds little more than the limit whatever the kernel sends.
+
 :class:`GradingExecute` replaces ``Execute`` in nbgrader's autograde preprocessors (see
 :func:`autograde_preprocessors`), so the rest of nbgrader (restoring test cells, scoring,
 the gradebook, feedback) is unchanged. After the notebook's last cell, in the same kernel, it
@@ -15,18 +23,35 @@ process to put in its result file.
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 import uuid
 from dataclasses import dataclass, field
 
 import nbformat
+import zmq
+from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.channels import AsyncZMQSocketChannel
 from nbgrader.preprocessors import Execute
 
 from .hidden import HiddenTests, judge, parse_probe_output, probe_source
 from .sandbox import MB, Limits, SandboxedKernelManager
 from .verify import is_test_cell
 
-#: Largest probe output kept (the encoded results of all hidden cases).
+#: Largest probe output kept (the encoded results of all hidden cases); the probe may send
+#: this much on top of the notebook's output limit.
 PROBE_OUTPUT_LIMIT = 64 * MB
+#: Messages ZeroMQ may queue per channel before it stops reading from the kernel (each at most
+#: the output limit plus :data:`MESSAGE_SLACK`): the grading process's memory stays bounded
+#: even when the kernel sends faster than nbclient reads.
+QUEUED_MESSAGES = 16
+#: Room for a message's header, parent header and signature above the output limit.
+MESSAGE_SLACK = MB
+
+
+class OutputLimitExceeded(RuntimeError):
+    """The kernel sent more than the output limit (the kernel has been killed)."""
 
 
 @dataclass
@@ -37,6 +62,8 @@ class NotebookReport:
     hidden_cases: int = 0
     probe_timeout: bool = False
     output_dropped_bytes: int = 0
+    #: Why the output limit stopped the notebook ("" when it did not).
+    output_limit: str = ""
 
 
 #: Filled by the grading process before ``autograde``; read after it.
@@ -47,12 +74,119 @@ SANDBOX: bool = True
 REPORT: dict[str, NotebookReport] = {}
 
 
-def _size(out) -> int:
-    if out.get("output_type") == "stream":
-        return len(out.get("text", ""))
-    if out.get("output_type") == "error":
-        return sum(len(t) for t in out.get("traceback", [])) + len(out.get("evalue", ""))
-    return sum(len(str(v)) for v in out.get("data", {}).values())
+class OutputGuard:
+    """Counts the bytes one notebook's kernel sends and stops it at the limit.
+
+    One per notebook (:data:`GUARD`); :class:`GuardedKernelClient` reports every received
+    message's raw size here. A message ZeroMQ refused for its size shows as a dropped
+    connection while the kernel lives on: the socket monitors catch that.
+    """
+
+    def __init__(self, limit_bytes: float):
+        self.limit = float(limit_bytes)
+        self.received = 0
+        self.reason = ""
+        self.kill = None  # set by GradingExecute once the kernel runs
+        self._monitors: list[tuple[str, zmq.Socket]] = []
+        self._dropped: set[str] = set()
+
+    @property
+    def max_message(self) -> int:
+        """Largest single message ZeroMQ accepts (``ZMQ_MAXMSGSIZE``)."""
+        return int(self.limit) + MESSAGE_SLACK
+
+    def watch(self, channel: str, sock) -> None:
+        """Monitor ``sock`` for a connection dropped because of an oversized message."""
+        mon = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        self._monitors.append((channel, mon))
+
+    def dropped(self) -> str:
+        """A channel whose connection to the kernel was dropped ("" if none)."""
+        for channel, mon in self._monitors:
+            # Non-blocking: an asyncio socket answers at once (a result or zmq.Again).
+            future = mon.recv_multipart(flags=zmq.NOBLOCK)
+            if future.exception() is None:
+                self._dropped.add(channel)
+        return min(self._dropped, default="")
+
+    def check(self) -> None:
+        """Raise :class:`OutputLimitExceeded` if the limit was passed."""
+        if self.reason:
+            raise OutputLimitExceeded(self.reason)
+
+    def count(self, nbytes: int) -> None:
+        self.received += nbytes
+        if self.received > self.limit:
+            self._trip(f"the kernel sent more than {self.limit / MB:g} MB")
+        self.check()
+
+    def oversized(self, channel: str) -> None:
+        self._trip(f"the kernel sent one message larger than {self.max_message / MB:g} MB "
+                   f"(on its {channel} channel)")
+
+    def _trip(self, reason: str) -> None:
+        if not self.reason:
+            self.reason = reason
+            if self.kill is not None:
+                self.kill()  # it would go on sending: stop it now
+
+    def close(self) -> None:
+        for _, mon in self._monitors:
+            mon.close(0)
+        self._monitors.clear()
+
+
+#: The guard of the notebook being executed (one notebook at a time per grading process).
+GUARD: OutputGuard | None = None
+
+
+class GuardedChannel(AsyncZMQSocketChannel):
+    """A channel that counts each message's raw bytes before decoding it."""
+
+    async def _recv(self, **kwargs):
+        frames = await self.socket.recv_multipart(**kwargs)
+        if GUARD is not None:
+            GUARD.count(sum(len(f) for f in frames))
+        _, smsg = self.session.feed_identities(frames)
+        return self.session.deserialize(smsg)
+
+
+class GuardedKernelClient(AsyncKernelClient):
+    """nbclient's kernel client with every channel counted and bounded (see the module)."""
+
+    shell_channel_class = GuardedChannel
+    iopub_channel_class = GuardedChannel
+    stdin_channel_class = GuardedChannel
+    control_channel_class = GuardedChannel
+
+    def _create_connected_socket(self, channel, identity=None):
+        if GUARD is None:
+            return super()._create_connected_socket(channel, identity)
+        # Options of the context apply to the sockets it creates next (set before connect).
+        self.context.setsockopt(zmq.MAXMSGSIZE, GUARD.max_message)
+        self.context.setsockopt(zmq.RCVHWM, QUEUED_MESSAGES)
+        sock = super()._create_connected_socket(channel, identity)
+        GUARD.watch(channel, sock)
+        return sock
+
+    async def _async_is_alive(self) -> bool:
+        """Alive, as jupyter_client says; also where a message refused for its size shows.
+
+        nbclient asks every second while a cell runs. ZeroMQ drops the connection that
+        carried a message larger than ``ZMQ_MAXMSGSIZE``; a connection dropped while the
+        kernel still lives (asked again a moment later, so that a kernel that died on its
+        own is not mistaken for one) is the output limit.
+        """
+        alive = await super()._async_is_alive()
+        if alive and GUARD is not None and not GUARD.reason:
+            channel = GUARD.dropped()
+            if channel:
+                await asyncio.sleep(0.5)
+                if await super()._async_is_alive():
+                    GUARD.oversized(channel)
+        return alive
+
+    is_alive = _async_is_alive
 
 
 class GradingExecute(Execute):
@@ -65,17 +199,44 @@ class GradingExecute(Execute):
             kwargs["kernel_manager_class"] = SandboxedKernelManager
         super().__init__(*args, **kwargs)
 
+    def create_kernel_manager(self):
+        km = super().create_kernel_manager()
+        km.client_factory = GuardedKernelClient  # counts what the kernel sends (OutputGuard)
+        return km
+
     def preprocess(self, nb, resources=None, km=None):
+        global GUARD
         name = ((resources or {}).get("nbgrader") or {}).get("notebook", "notebook")
         self._report = REPORT.setdefault(name, NotebookReport())
-        self._output_bytes = 0
         self._probe_index = None
         self._probe_text: list[str] = []
         self._probe_bytes = 0
-        return super().preprocess(nb, resources, km)
+        GUARD = OutputGuard(LIMITS.output_mb * MB)
+        GUARD.kill = self._kill_kernel
+        try:
+            return super().preprocess(nb, resources, km)
+        finally:
+            self._report.output_limit = GUARD.reason
+            GUARD.close()
+            GUARD = None
+
+    def _kill_kernel(self) -> None:
+        """SIGKILL the kernel's process group (in the sandbox: ``bwrap`` and all below it)."""
+        process = getattr(getattr(self.km, "provisioner", None), "process", None)
+        if process is None:
+            return
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except OSError:
+            try:
+                process.kill()
+            except OSError:
+                pass
 
     def preprocess_cell(self, cell, resources, index):
         cell, resources = super().preprocess_cell(cell, resources, index)
+        if GUARD is not None:
+            GUARD.check()  # a message refused for its size shows only here
         if index == len(self.nb.cells) - 1 and self._probe_index is None:
             self._run_probe()
         return cell, resources
@@ -99,10 +260,14 @@ class GradingExecute(Execute):
         probe = nbformat.v4.new_code_cell(probe_source(cases, nonce, names))
         self.nb.cells.append(probe)
         self._probe_index = len(self.nb.cells) - 1
+        if GUARD is not None:
+            GUARD.limit += PROBE_OUTPUT_LIMIT  # the probe's results come on top
         try:
             self.execute_cell(probe, self._probe_index, store_history=False)
         finally:
             self.nb.cells.pop()
+        if GUARD is not None:
+            GUARD.check()
         if any(o.get("ename") in {"CellTimeoutError", "TimeoutError"}
                for o in probe.outputs if o.get("output_type") == "error"):
             self._report.probe_timeout = True
@@ -140,16 +305,8 @@ class GradingExecute(Execute):
                     self._probe_bytes += len(text)
                     self._probe_text.append(text)
             return None  # the probe's output is data for the grader, not for the notebook
-        out = super().output(outs, msg, display_id, cell_index)
-        if out is not None:
-            self._output_bytes += _size(out)
-            if self._output_bytes > LIMITS.output_mb * MB:
-                # Drop it: a cell printing without end must not fill the grader's memory.
-                if outs and outs[-1] is out:
-                    outs.pop()
-                self._report.output_dropped_bytes += _size(out)
-                return None
-        return out
+        # Everything was counted on arrival (OutputGuard): past the limit nothing gets here.
+        return super().output(outs, msg, display_id, cell_index)
 
 
 def autograde_preprocessors() -> list:

@@ -11,6 +11,7 @@ notebook or a feedback page.
 
 from __future__ import annotations
 
+import copy
 import html
 import re
 from dataclasses import dataclass, field
@@ -190,6 +191,9 @@ def tamper_check(submitted_nb, release_nb, source_nb=None) -> list[str]:
         e.g. ``["edited test_gd_step", "deleted setup", "reordered test_gd_step"]``; empty
         when nothing was touched.
     """
+    submitted_nb = nbformat.from_dict(copy.deepcopy(dict(submitted_nb)))
+    problems = [f"metadata of {c}" if not c.startswith("nbgrader metadata") else c
+                for c in restore_nbgrader_metadata(submitted_nb, release_nb)]
     submitted = {}
     for cell in submitted_nb.cells:
         gid = _nbgrader_meta(cell).get("grade_id")
@@ -199,7 +203,6 @@ def tamper_check(submitted_nb, release_nb, source_nb=None) -> list[str]:
     if source_nb is not None:
         originals = {_nbgrader_meta(c).get("grade_id"): c.source.strip()
                      for c in source_nb.cells if is_protected_cell(c)}
-    problems = []
     for cell in release_nb.cells:
         if not is_protected_cell(cell):
             continue
@@ -220,6 +223,92 @@ def tamper_check(submitted_nb, release_nb, source_nb=None) -> list[str]:
         moved = next(s for s, r in zip(submitted_ids, release_ids, strict=True) if s != r)
         problems.append(f"reordered {moved}")
     return problems
+
+
+def _describe_meta_change(gid: str, release: dict, submitted: dict) -> str:
+    """``"test_gd_step: points set to 1000 (release: 2)"``: what a student changed."""
+    keys = sorted(k for k in set(release) | set(submitted) if release.get(k) != submitted.get(k))
+    parts = []
+    for key in keys[:3]:
+        if key == "grade" and release.get(key) and not submitted.get(key):
+            parts.append("grade turned off")
+        elif key not in submitted:
+            parts.append(f"{key} removed")
+        else:
+            parts.append(f"{key} set to {submitted[key]!r} (release: {release.get(key)!r})")
+    more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
+    return f"{gid}: {', '.join(parts)}{more}"
+
+
+def restore_nbgrader_metadata(submitted_nb, release_nb) -> list[str]:
+    """Give every cell of the release its nbgrader metadata back; list what had changed.
+
+    nbgrader grades on the cells' metadata (``grade_id``, ``grade``, ``points``, ``solution``,
+    ``locked``), which a student's file can change. The instructor's metadata is put back, so
+    the student is graded on the release's cells, ids and points:
+
+    * a cell keeps its place if its ``grade_id`` and kind (solution or not, cell type) are the
+      release's;
+    * a release cell whose id is gone (renamed, or taken by a cell of another kind) is given
+      back to the submission's unclaimed nbgrader cell of the same type between the same
+      neighbours (the renamed cell is still where the release has it);
+    * nbgrader metadata on any other cell (a made-up test cell, a second copy of an id) is
+      removed: the cell stays, as ordinary code or text.
+
+    Other metadata (tags, ``editable``, ``collapsed``) is left alone: it grades nothing.
+    Deleted cells are :func:`restore_deleted_cells`' business.
+
+    Returns
+    -------
+    list of str
+        One item per changed cell (``"test_gd_step: points 1000 -> 2"``); empty when none.
+    """
+    release = [(_nbgrader_meta(c)["grade_id"], c) for c in release_nb.cells
+               if _nbgrader_meta(c).get("grade_id")]
+    by_id = dict(release)
+    cells = submitted_nb.cells
+
+    def kind(cell):
+        return cell.get("cell_type"), bool(_nbgrader_meta(cell).get("solution"))
+
+    owner: dict[str, int] = {}  # release grade_id -> index of the submission's cell
+    for i, cell in enumerate(cells):
+        gid = _nbgrader_meta(cell).get("grade_id")
+        if gid in by_id and gid not in owner and kind(cell) == kind(by_id[gid]):
+            owner[gid] = i
+    taken = set(owner.values())
+    changes = []
+    order = [gid for gid, _ in release]
+    for pos, gid in enumerate(order):
+        if gid in owner:
+            continue
+        before = max((owner[g] for g in order[:pos] if g in owner), default=-1)
+        after = min((owner[g] for g in order[pos + 1:] if g in owner), default=len(cells))
+        ref = by_id[gid]
+        for i in range(before + 1, after):
+            if i not in taken and _nbgrader_meta(cells[i]) and \
+                    cells[i].get("cell_type") == ref.get("cell_type"):
+                old = _nbgrader_meta(cells[i]).get("grade_id")
+                what = f"took the id of {old}" if old in by_id else f"renamed to {old!r}"
+                changes.append(f"{gid}: {what}")
+                owner[gid] = i
+                taken.add(i)
+                cells[i].metadata["nbgrader"] = copy.deepcopy(dict(ref.metadata["nbgrader"]))
+                break
+    for i, cell in enumerate(cells):
+        meta = _nbgrader_meta(cell)
+        if i in taken or not meta:
+            continue
+        changes.append(f"nbgrader metadata removed from a cell the release does not have "
+                       f"(grade_id {meta.get('grade_id')!r})")
+        del cell.metadata["nbgrader"]
+    for gid, i in owner.items():
+        ref_meta = dict(by_id[gid].metadata["nbgrader"])
+        meta = dict(_nbgrader_meta(cells[i]))
+        if meta != ref_meta:
+            changes.append(_describe_meta_change(gid, ref_meta, meta))
+            cells[i].metadata["nbgrader"] = copy.deepcopy(ref_meta)
+    return changes
 
 
 def restore_deleted_cells(submitted_nb, release_nb) -> list[str]:
