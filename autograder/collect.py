@@ -12,7 +12,10 @@ status ``None`` (ready to run), ``missing`` or ``invalid``.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import stat
+import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -23,6 +26,37 @@ from .verify import autograded_cells, read_notebook
 MAX_UNZIPPED_BYTES = 200 * 2**20
 #: Largest single notebook accepted (a notebook full of outputs is still far below this).
 MAX_NOTEBOOK_BYTES = 50 * 2**20
+#: Most entries (files and folders) accepted in one student's zip or folder; checked from the
+#: zip's directory record before the archive is parsed.
+MAX_ENTRIES = 10_000
+#: Seconds one student's collection (hash, copy or unzip, finding the notebooks) may take.
+COLLECT_SECONDS = 60.0
+
+
+class Budget:
+    """A deadline for one student's collection; :meth:`check` raises ``ValueError`` past it."""
+
+    def __init__(self, seconds: float = COLLECT_SECONDS):
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+
+    def check(self, doing: str) -> None:
+        if time.monotonic() > self.end:
+            raise ValueError(f"collection took longer than {self.seconds:g} s and was stopped "
+                             f"({doing})")
+
+
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, in words (``named pipe``, ``socket``, ...)."""
+    if stat.S_ISLNK(mode):
+        return "symbolic link"
+    if stat.S_ISFIFO(mode):
+        return "named pipe"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    return "special file"
 
 
 @dataclass
@@ -81,40 +115,71 @@ def _is_litter(rel: PurePosixPath) -> bool:
     return any(part == "__MACOSX" or part.startswith(".") for part in rel.parts)
 
 
-def hash_path(path: Path) -> str:
-    """SHA-256 of a file, or of a folder's relative paths and file contents (sorted)."""
+def hash_path(path: Path, budget: Budget | None = None) -> str:
+    """SHA-256 of a file, or of a folder's relative paths and file contents (sorted).
+
+    Never opens anything but regular files (a named pipe would block): links and special
+    files enter the hash by their name and kind only.
+    """
     h = hashlib.sha256()
     path = Path(path)
-    if path.is_file():
+    mode = os.lstat(path).st_mode
+    if stat.S_ISREG(mode):
         with open(path, "rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 h.update(chunk)
+                if budget is not None:
+                    budget.check("hashing")
         return h.hexdigest()
+    if not stat.S_ISDIR(mode):
+        return hashlib.sha256(f"{file_kind(mode)} {path.name}".encode()).hexdigest()
     for p in sorted(path.rglob("*")):
         rel = p.relative_to(path).as_posix()
-        if p.is_symlink():
+        mode = os.lstat(p).st_mode
+        if stat.S_ISLNK(mode):
             h.update(f"L {rel} -> {p.readlink()}\n".encode())
-        elif p.is_file():
+        elif stat.S_ISREG(mode):
             h.update(f"F {rel}\n".encode())
-            h.update(hash_path(p).encode())
+            h.update(hash_path(p, budget).encode())
+        elif not stat.S_ISDIR(mode):
+            h.update(f"S {rel} {file_kind(mode)}\n".encode())
+        if budget is not None:
+            budget.check("hashing")
     return h.hexdigest()
 
 
-def safe_extract(zpath: Path, dest: Path) -> None:
+def zip_entry_count(zpath: Path) -> int | None:
+    """Entries the zip's end-of-directory record announces, read before parsing the archive
+    (``None`` if there is no readable record: ``zipfile`` then says what is wrong)."""
+    try:
+        with open(zpath, "rb") as fh:
+            record = zipfile._EndRecData(fh)
+    except OSError:
+        return None
+    return None if record is None else int(record[zipfile._ECD_ENTRIES_TOTAL])
+
+
+def safe_extract(zpath: Path, dest: Path, budget: Budget | None = None) -> None:
     """Extract ``zpath`` into ``dest``, refusing anything that could land outside it.
 
     Raises
     ------
     ValueError
-        Corrupt archive, absolute or ``..`` member paths, symbolic links, or more than
-        ``MAX_UNZIPPED_BYTES`` uncompressed.
+        Corrupt archive, absolute or ``..`` member paths, symbolic links, more than
+        ``MAX_UNZIPPED_BYTES`` uncompressed, more than ``MAX_ENTRIES`` entries, or past the
+        ``budget``.
     """
+    entries = zip_entry_count(zpath)
+    if entries is not None and entries > MAX_ENTRIES:
+        raise ValueError(f"zip holds {entries} entries; the limit is {MAX_ENTRIES}")
     try:
         zf = zipfile.ZipFile(zpath)
     except (zipfile.BadZipFile, OSError) as exc:
         raise ValueError(f"not a readable zip file ({exc})") from exc
     with zf:
         infos = zf.infolist()
+        if len(infos) > MAX_ENTRIES:
+            raise ValueError(f"zip holds {len(infos)} entries; the limit is {MAX_ENTRIES}")
         total = 0
         for info in infos:
             name = PurePosixPath(info.filename.replace("\\", "/"))
@@ -127,7 +192,9 @@ def safe_extract(zpath: Path, dest: Path) -> None:
             raise ValueError(f"zip expands to {total} bytes; the limit is {MAX_UNZIPPED_BYTES}")
         dest.mkdir(parents=True, exist_ok=True)
         try:
-            for info in infos:
+            for done, info in enumerate(infos):
+                if budget is not None:
+                    budget.check(f"unzipping, {done} of {len(infos)} entries done")
                 target = dest / PurePosixPath(info.filename.replace("\\", "/"))
                 if info.is_dir():
                     target.mkdir(parents=True, exist_ok=True)
@@ -139,10 +206,40 @@ def safe_extract(zpath: Path, dest: Path) -> None:
             raise ValueError(f"corrupt zip file ({type(exc).__name__}: {exc})") from exc
 
 
-def _copy_folder(src: Path, dest: Path) -> None:
-    # Links are copied as links and never followed: a link to /etc or to another student's
-    # folder must not pull their files into this student's copy.
-    shutil.copytree(src, dest, symlinks=True)
+def copy_folder(src: Path, dest: Path, budget: Budget | None = None) -> list[str]:
+    """Copy the regular files and folders below ``src`` to ``dest``; what was left out.
+
+    A link is never followed or copied (a link to ``/etc`` or to another student's folder
+    must not pull their files into this student's copy), and a special file (named pipe,
+    socket, device) is never opened. Returns one ``"link ignored: sub/x.ipynb"`` or
+    ``"named pipe ignored: x.ipynb"`` per such entry.
+
+    Raises
+    ------
+    ValueError
+        More than ``MAX_ENTRIES`` entries, or past the ``budget``.
+    """
+    ignored, count = [], 0
+    dest.mkdir(parents=True, exist_ok=True)
+    for root, dirs, files in os.walk(src):
+        rel_root = Path(root).relative_to(src)
+        for name in sorted(dirs + files):
+            count += 1
+            if count > MAX_ENTRIES:
+                raise ValueError(f"the folder holds more than {MAX_ENTRIES} entries")
+            if budget is not None:
+                budget.check(f"copying, {count} entries done")
+            path, rel = Path(root) / name, (rel_root / name).as_posix()
+            mode = os.lstat(path).st_mode
+            if stat.S_ISDIR(mode):
+                (dest / rel).mkdir(exist_ok=True)
+            elif stat.S_ISREG(mode):
+                shutil.copyfile(path, dest / rel, follow_symlinks=False)
+            else:
+                ignored.append(f"{file_kind(mode).replace('symbolic ', '')} ignored: {rel}")
+                if name in dirs:
+                    dirs.remove(name)  # os.walk does not follow it anyway; be explicit
+    return ignored
 
 
 def find_notebooks(root: Path, expected: dict[str, set[str]]) -> dict[str, NotebookFile]:
@@ -213,8 +310,9 @@ def find_notebooks(root: Path, expected: dict[str, set[str]]) -> dict[str, Noteb
 
 
 def student_id(entry: Path) -> str:
-    """The student a ``SUBMISSIONS`` entry belongs to: a file's stem or a folder's name."""
-    return entry.stem if entry.is_file() and not entry.is_symlink() else entry.name
+    """The student a ``SUBMISSIONS`` entry belongs to: a folder's name, else the stem."""
+    is_dir = stat.S_ISDIR(os.lstat(entry).st_mode)
+    return entry.name if is_dir else entry.stem  # a named pipe ``x.zip`` is student x too
 
 
 def entry_rank(entry: Path) -> tuple[int, str]:
@@ -233,19 +331,27 @@ def entry_rank(entry: Path) -> tuple[int, str]:
     return kind, entry.name
 
 
-def _collect_one(student: str, entry: Path, expected: dict[str, set[str]], dest: Path
-                 ) -> Submission:
+def _collect_one(student: str, entry: Path, expected: dict[str, set[str]], dest: Path,
+                 seconds: float = COLLECT_SECONDS) -> Submission:
     sub = Submission(student, entry)
+    budget = Budget(seconds)
     try:
-        sub.sha256 = hash_path(entry)
-        if entry.is_symlink():
+        mode = os.lstat(entry).st_mode
+        if stat.S_ISLNK(mode):
             raise ValueError("a symbolic link, not a zip file or a folder")
-        if entry.is_dir():
-            _copy_folder(entry, dest)
+        if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+            # Never opened: reading a named pipe would block the whole run.
+            raise ValueError(f"{entry.name} is a {file_kind(mode)}, not a zip file or a folder")
+        sub.sha256 = hash_path(entry, budget)
+        if stat.S_ISDIR(mode):
+            ignored = copy_folder(entry, dest, budget)
+            sub.note = "; ".join(ignored[:5]) + (f" and {len(ignored) - 5} more"
+                                                  if len(ignored) > 5 else "")
         elif entry.suffix.lower() == ".zip":
-            safe_extract(entry, dest)
+            safe_extract(entry, dest, budget)
         else:
             raise ValueError(f"{entry.name} is neither <student>.zip nor a folder")
+        budget.check("finding the notebooks")
     except (ValueError, OSError) as exc:
         sub.status, sub.detail = "invalid", str(exc)
         sub.notebooks = {n: NotebookFile(n, None, "invalid", str(exc)) for n in expected}
@@ -299,7 +405,8 @@ def collect(submissions_dir, expected: dict[str, set[str]], workdir) -> list[Sub
         entry, *ignored = sorted(candidates, key=entry_rank)
         sub = _collect_one(student, entry, expected, workdir / f"{i:05d}")
         if ignored:
-            sub.note = (f"{', '.join(p.name for p in ignored)} ignored: {entry.name} is the "
-                        "same student and is the one graded")
+            sub.note = "; ".join(filter(None, [
+                sub.note, f"{', '.join(p.name for p in ignored)} ignored: {entry.name} is the "
+                          "same student and is the one graded"]))
         subs.append(sub)
     return subs

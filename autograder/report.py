@@ -236,12 +236,27 @@ def export_lms(grades_dirs, out_csv) -> Path:
     out_csv.parent.mkdir(parents=True, exist_ok=True)
     with open(out_csv, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(["student", "total", *columns])
+        w.writerow(["student", "total", *map(spreadsheet_safe, columns)])
         for s in students:
             scores = [col.get(s) for col in columns.values()]
             total = round(sum(x for x in scores if x is not None), 6)
-            w.writerow([s, f"{total:g}", *("" if x is None else f"{x:g}" for x in scores)])
+            w.writerow([spreadsheet_safe(s), f"{total:g}",
+                        *("" if x is None else f"{x:g}" for x in scores)])
     return out_csv
+
+
+#: First characters that make a spreadsheet read a cell as a formula (or, tab and carriage
+#: return, hide one): CSV injection.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """``text``, with a ``'`` in front when a spreadsheet would evaluate it as a formula.
+
+    For the LMS export only (student ids and assignment names; the numbers are written by
+    this tool). ``grades.csv`` keeps every name byte-exact.
+    """
+    return f"'{text}" if str(text).startswith(FORMULA_START) else str(text)
 
 
 def copy_scores_to_gradebook(grades_dir, db, course_id: str | None = None) -> int:
