@@ -137,6 +137,7 @@ try:
     _tcp.listen()
     _abs.bind("\0gd-covert")
     _abs.listen()
+    print("LISTENING")
 except OSError as exc:
     print("BIND FAILED", exc)
 _tcp.settimeout(0.1)
@@ -177,8 +178,10 @@ def pair(tmp_path_factory, release_nb):
     assert proc.returncode == 0, proc.stderr[-2000:]
     with open(out / "grades.csv", newline="") as fh:
         rows = {r["student"]: r for r in csv.DictReader(fh)}
-    pages = {s: html.unescape((out / "feedback" / s / f"{ASSIGNMENT}.html").read_text())
-             for s in rows}
+    # What each notebook printed: the feedback page's lines without their markup (the cells'
+    # code, also on the page, never has these lines alone).
+    pages = {s: {ln.strip() for ln in html.unescape(re.sub(r"<[^>]+>", "", (
+        out / "feedback" / s / f"{ASSIGNMENT}.html").read_text())).splitlines()} for s in rows}
     return rows, pages
 
 
@@ -192,13 +195,13 @@ def test_the_sniffer_finds_no_port_no_socket_and_receives_nothing(pair):
     _, pages = pair
     page = pages["a-sniffer"]
     for line in ("PORTS []", "UNIX []", "RECEIVED 0", "STOLEN []"):
-        assert line in page, re.findall(r"(?:PORTS|UNIX|RECEIVED|STOLEN|TCP|ABSTRACT)[^<]*", page)
+        assert line in page, sorted(ln for ln in page if ln.startswith(line.split()[0]))
 
 
 def test_no_covert_channel_between_two_kernels(pair):
     _, pages = pair
     # The victim did listen (in its own namespace) and nobody reached it.
-    assert "BIND FAILED" not in pages["b-victim"]
+    assert "LISTENING" in pages["b-victim"]
     assert "SERVED 0" in pages["b-victim"]
     assert "TCP None" in pages["a-sniffer"]
     assert "ABSTRACT None" in pages["a-sniffer"]
