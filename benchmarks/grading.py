@@ -36,8 +36,16 @@ plain ``autograde``, which grades one notebook at a time.
 by default: a third job fills the cores while another student's kernel starts) and says
 which in ``projected_jobs``; ``projected_300x5_min_jobs2`` is the ``--jobs 2`` figure.
 
+``--baseline REV`` measures instead what a change to the grader costs: the grader of git
+revision ``REV`` (e.g. the commit before the isolation of issue 14) and the working tree's,
+alternately (``--repeats`` rounds, the order swapped every round), each on the same N
+submissions and on an empty class, ``--jobs 1``; ``baseline_marginal_ratio`` is the median
+over rounds of (ours - fixed) / (baseline's - its fixed) per submission, and
+``baseline_ratio`` the median of the whole runs' ratio. Plain ``nbgrader autograde`` is timed
+in every round too (``marginal_ratio``, as above, its median).
+
 Usage: ``.venv/bin/python benchmarks/grading.py [--n 6] [--jobs 2,3] [--skip-jobs2]
-[--no-fork-server]``
+[--no-fork-server] [--baseline REV --repeats 3]``
 
 Grading on a cluster (issue 17): ``--cluster local:2 [--n 24] [--repeats 3]`` instead times,
 alternately and on the same N submissions, ``grade --jobs 2`` and ``grade --cluster local:2``
@@ -138,12 +146,68 @@ def plain_nbgrader(tmp: Path, subs: Path, feedback: bool = False) -> tuple[float
 
 
 def ours(tmp: Path, subs: Path, jobs: int, fork_server: bool = True,
-         cluster: str | None = None) -> float:
-    out = tmp / f"ours-{subs.name}-jobs{jobs}-{fork_server}-{cluster}".replace(":", "")
+         cluster: str | None = None, repo: Path = REPO, tag: str = "") -> float:
+    """Seconds of ``python -m autograder grade`` of the grader in ``repo`` (its exercises)."""
+    out = tmp / f"ours{tag}-{subs.name}-jobs{jobs}-{fork_server}-{cluster}".replace(":", "")
     extra = [] if fork_server else ["--no-fork-server"]
     extra += ["--cluster", cluster] if cluster else []
     return run([sys.executable, "-m", "autograder", "grade", ASSIGNMENT, subs, "--out", out,
-                "--jobs", str(jobs), "--no-progress", "--force", *extra], REPO)
+                "--jobs", str(jobs), "--no-progress", "--force", *extra], repo)
+
+
+def checkout(rev: str, into: Path) -> Path:
+    """The repository's files at git revision ``rev`` (``git archive``), in ``into``."""
+    into.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev], capture_output=True,
+                             check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+def compare_with_baseline(rev: str, n: int, repeats: int) -> dict:
+    """Ours against the grader of ``rev`` and plain nbgrader, alternately; medians."""
+    import statistics
+
+    with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmpname:
+        tmp = Path(tmpname)
+        base = checkout(rev, tmp / "baseline")
+        subs = synthetic_submissions(tmp, n)
+        empty = tmp / "empty"
+        empty.mkdir()
+        rounds = []
+        for r in range(repeats):
+            order = [("ours", REPO), ("baseline", base)]
+            if r % 2:
+                order.reverse()
+            t = {}
+            for name, repo in order:
+                t[f"{name}_fixed"] = ours(tmp, empty, 1, repo=repo, tag=f"{name}{r}")
+                t[name] = ours(tmp, subs, 1, repo=repo, tag=f"{name}{r}")
+            t["nbgrader_fixed"], _ = plain_nbgrader(tmp, empty.rename(tmp / f"empty{r}"))
+            (tmp / "empty").mkdir()
+            sub_copy = tmp / f"subs{r}"
+            shutil.copytree(subs, sub_copy)
+            t["nbgrader"], _ = plain_nbgrader(tmp, sub_copy)
+            rounds.append(t)
+
+    def per_sub(t, name):
+        return (t[name] - t[f"{name}_fixed"]) / n
+
+    def median(f):
+        return round(statistics.median(f(t) for t in rounds), 3)
+
+    return {
+        "n": n, "repeats": repeats, "baseline": rev,
+        "ours_marginal_s_per_submission": median(lambda t: per_sub(t, "ours")),
+        "baseline_marginal_s_per_submission": median(lambda t: per_sub(t, "baseline")),
+        "nbgrader_marginal_s_per_submission": median(lambda t: per_sub(t, "nbgrader")),
+        "baseline_marginal_ratio": median(lambda t: per_sub(t, "ours") / per_sub(t, "baseline")),
+        "baseline_ratio": median(lambda t: t["ours"] / t["baseline"]),
+        "marginal_ratio": median(lambda t: per_sub(t, "ours") / per_sub(t, "nbgrader")),
+        "baseline_marginal_ratio_of_nbgrader_ratios": median(
+            lambda t: per_sub(t, "baseline") / per_sub(t, "nbgrader")),
+        "rounds": [{k: round(v, 2) for k, v in t.items()} for t in rounds],
+    }
 
 
 def cluster_main(cluster: str, n: int, repeats: int, jobs: int = 2) -> dict:
@@ -213,8 +277,11 @@ def main(argv=None) -> dict:
                    help="also time ours with one new interpreter per student (the old way)")
     p.add_argument("--cluster", metavar="ADDRESS",
                    help="time grade --cluster ADDRESS (e.g. local:2) against --jobs 2 instead")
-    p.add_argument("--repeats", type=int, default=3, help="with --cluster: alternate runs")
+    p.add_argument("--repeats", type=int, default=3,
+                   help="with --cluster or --baseline: alternate rounds (medians)")
     p.add_argument("--sizes", help="two class sizes N1,N2: the marginal cost between them")
+    p.add_argument("--baseline", metavar="REV",
+                   help="instead: compare with the grader of this git revision (see above)")
     args = p.parse_args(argv)
     if args.sizes:
         sizes = [int(x) for x in args.sizes.split(",")]
@@ -227,6 +294,15 @@ def main(argv=None) -> dict:
         return cluster_main(args.cluster, args.n, args.repeats)
     if args.n < 1:
         p.error(f"--n: expected an integer >= 1, got {args.n}")
+    if args.repeats < 1:
+        p.error(f"--repeats: expected an integer >= 1, got {args.repeats}")
+    if args.baseline:
+        load1 = os.getloadavg()[0]
+        result = {**compare_with_baseline(args.baseline, args.n, args.repeats),
+                  "load1": round(load1, 2), "load1_after": round(os.getloadavg()[0], 2),
+                  "cores": os.cpu_count()}
+        print(json.dumps(result))
+        return result
     try:
         parallel = sorted({int(j) for j in args.jobs.split(",")})
     except ValueError:
