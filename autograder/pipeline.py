@@ -105,7 +105,7 @@ def _verdicts_for(prep: Prepared, sub: Submission, run: RunResult | None,
                                     prep.source_nb(name))
             if problems:
                 v.status = "tampered"
-                v.detail = "; ".join(filter(None, ["test/locked cells changed (graded on the "
+                v.detail = "; ".join(filter(None, ["instructor's cells changed (graded on the "
                                                    "instructor's copy): " + ", ".join(problems),
                                                    v.detail]))
         if nbf.detail:

@@ -225,9 +225,15 @@ def tamper_check(submitted_nb, release_nb, source_nb=None) -> list[str]:
     return problems
 
 
+#: nbgrader metadata that decides grading; the rest (``checksum``, ``cell_type``,
+#: ``schema_version``) is nbgrader's bookkeeping, written again by each nbgrader version: it
+#: is restored too, but a difference there is not the student's doing.
+GRADING_KEYS = ("grade_id", "grade", "solution", "locked", "points", "task")
+
+
 def _describe_meta_change(gid: str, release: dict, submitted: dict) -> str:
     """``"test_gd_step: points set to 1000 (release: 2)"``: what a student changed."""
-    keys = sorted(k for k in set(release) | set(submitted) if release.get(k) != submitted.get(k))
+    keys = [k for k in GRADING_KEYS if release.get(k) != submitted.get(k)]
     parts = []
     for key in keys[:3]:
         if key == "grade" and release.get(key) and not submitted.get(key):
@@ -255,7 +261,8 @@ def restore_nbgrader_metadata(submitted_nb, release_nb) -> list[str]:
     * nbgrader metadata on any other cell (a made-up test cell, a second copy of an id) is
       removed: the cell stays, as ordinary code or text.
 
-    Other metadata (tags, ``editable``, ``collapsed``) is left alone: it grades nothing.
+    Other metadata (tags, ``editable``, ``collapsed``) is left alone: it grades nothing. Only
+    changes of :data:`GRADING_KEYS` are listed (nbgrader's checksums differ between versions).
     Deleted cells are :func:`restore_deleted_cells`' business.
 
     Returns
@@ -306,7 +313,8 @@ def restore_nbgrader_metadata(submitted_nb, release_nb) -> list[str]:
         ref_meta = dict(by_id[gid].metadata["nbgrader"])
         meta = dict(_nbgrader_meta(cells[i]))
         if meta != ref_meta:
-            changes.append(_describe_meta_change(gid, ref_meta, meta))
+            if any(meta.get(k) != ref_meta.get(k) for k in GRADING_KEYS):
+                changes.append(_describe_meta_change(gid, ref_meta, meta))
             cells[i].metadata["nbgrader"] = copy.deepcopy(ref_meta)
     return changes
 
