@@ -126,9 +126,9 @@ EXPECTED = {
     "chatty": ("graded", 10.0, ""),
     "meta-renamed": ("tampered", 10.0, "quadratic_grad: renamed to 'my_gradient'"),
     "meta-takes-test-id": ("tampered", 10.0, "gd_step: took the id of test_gd_step"),
-    "meta-points": ("tampered", 3.0, "test_gd_step: points set to 1000 (release: 2)"),
-    "meta-grade-off": ("tampered", 3.0, "test_gd_step: grade turned off"),
-    "meta-bonus": ("tampered", 3.0, "a cell the release does not have (grade_id 'bonus')"),
+    "meta-points": ("tampered", 8.0, "test_gd_step: points set to 1000 (release: 2)"),
+    "meta-grade-off": ("tampered", 8.0, "test_gd_step: grade turned off"),
+    "meta-bonus": ("tampered", 8.0, "a cell the release does not have (grade_id 'bonus')"),
     "meta-locked-solution": ("tampered", 10.0, "gradient_descent_path: locked set to True"),
     "meta-harmless": ("graded", 10.0, ""),
 }
