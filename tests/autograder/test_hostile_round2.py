@@ -154,20 +154,29 @@ class PeakMemory:
         self._thread = threading.Thread(target=self._poll, daemon=True)
 
     def _poll(self):
+        known: dict[int, int | None] = {}  # pid -> student index (None: not a grading process)
         while not self._stop.is_set():
             for proc in Path("/proc").iterdir():
                 if not proc.name.isdigit():
                     continue
+                pid = int(proc.name)
                 try:
-                    if b"autograder.run" not in (proc / "cmdline").read_bytes():
+                    if pid not in known:
+                        if b"autograder.run" not in (proc / "cmdline").read_bytes():
+                            known[pid] = None
+                            continue
+                        # A student's process is forked first, then enters its folder.
+                        where = re.search(r"/run/(\d{5})-\d+$", os.readlink(proc / "cwd"))
+                        if where is None:
+                            continue
+                        known[pid] = int(where.group(1))
+                    if known[pid] is None:
                         continue
-                    where = re.search(r"/run/(\d{5})-\d+$", os.readlink(proc / "cwd"))
-                    status = (proc / "status").read_text()
+                    hwm = re.search(r"VmHWM:\s+(\d+) kB", (proc / "status").read_text())
                 except OSError:
                     continue
-                hwm = re.search(r"VmHWM:\s+(\d+) kB", status)
-                if where and hwm:
-                    i = int(where.group(1))
+                if hwm:
+                    i = known[pid]
                     self.peak_kb[i] = max(self.peak_kb.get(i, 0), int(hwm.group(1)))
             self._stop.wait(0.02)
 

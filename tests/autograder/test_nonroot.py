@@ -50,7 +50,7 @@ def test_grading_as_a_user_who_is_not_root(tmp_path, release_nb):
     assert proc.returncode == 0, proc.stderr[-2000:]
     with open(out / "grades.csv", newline="") as fh:
         rows = {r["student"]: (r["status"], float(r["score"])) for r in csv.DictReader(fh)}
-    assert rows == {"alice": ("graded", 10.0), "bob": ("graded", 3.0),
+    assert rows == {"alice": ("graded", 10.0), "bob": ("graded", 8.0),
                     "snoop": ("graded", 10.0)}
     page = html.unescape((out / "feedback" / "snoop" / f"{ASSIGNMENT}.html").read_text())
     assert "FOUND []" in page
