@@ -146,3 +146,92 @@ def test_every_static_figure_has_alt_text(site):
             if not alt or len(alt.group(1).strip()) < 20:
                 missing.append((page.name, img[:120]))
     assert missing == []
+
+
+# --- The book tells the truth: glued numbers and guarded claims (issue 12) -----------------
+
+#: Chapters that quote measured results: each must glue the numbers it quotes (myst-nb `glue`
+#: and the `{glue:text}` role) and guard its comparative sentences (`coursekit.claims.claim`
+#: in a hidden `remove-cell` cell), so that a build whose results stop supporting the prose
+#: fails. Chapters 6-9 are added here by whoever audits them, when they glue and guard.
+CHAPTERS_THAT_MEASURE = [
+    "book/foundations/gradient_descent",
+    "book/foundations/linear_regression",
+    "book/foundations/sgd",
+    "book/foundations/momentum_adaptive",
+    "book/foundations/newton",
+]
+GLUE_ROLE = re.compile(r"\{glue:text\}`([^`]+)`")
+CODE_CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(.*?)^```\s*$", re.M | re.S)
+
+
+def _code_cells(source):
+    """(tags, code) of every code cell of a MyST notebook, tags from either option syntax."""
+    for match in CODE_CELL.finditer(source):
+        body = match.group(1)
+        tags = []
+        if body.startswith("---\n"):  # a YAML block of options
+            options, _, body = body[4:].partition("\n---\n")
+            found = re.search(r"^tags:\s*\[([^\]]*)\]", options, re.M)
+            tags = [t.strip() for t in found.group(1).split(",")] if found else []
+        else:
+            while body.startswith(":"):
+                line, _, body = body.partition("\n")
+                if line.startswith(":tags:"):
+                    tags = [t.strip() for t in line.split("[", 1)[1].rstrip("]").split(",")]
+        yield tags, body
+
+
+def glue_counts(source):
+    """(roles, glue calls, guards) of a chapter's MyST source.
+
+    roles: the `{glue:text}` roles of the prose (each one a quoted number); glue calls: the
+    `glue(` calls of its code; guards: the `claim(` calls in cells hidden by `remove-cell`.
+    """
+    roles = len(GLUE_ROLE.findall(source))
+    glues = guards = 0
+    for tags, code in _code_cells(source):
+        glues += len(re.findall(r"(?<![\w.])glue\(", code))
+        if "remove-cell" in tags:
+            guards += len(re.findall(r"(?<![\w.])claim\(", code))
+    return roles, glues, guards
+
+
+def test_glue_counts_reads_both_cell_option_syntaxes():
+    source = (
+        "Text {glue:text}`a:.2f` and {glue:text}`b`.\n\n"
+        "```{code-cell} ipython3\n:tags: [remove-cell]\nclaim(x < y, 's')\nglue('a', 1.0)\n```\n\n"
+        "```{code-cell} ipython3\n---\ntags: [hide-input, remove-cell]\n---\nclaim(1, 't')\n```\n\n"
+        "```{code-cell} ipython3\nclaim(True, 'shown, so not a hidden guard')\nglue('b', 2)\n```\n"
+    )
+    assert glue_counts(source) == (2, 2, 2)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS_THAT_MEASURE)
+def test_chapter_glues_its_numbers_and_guards_its_claims(chapter):
+    source = (ROOT / f"{chapter}.md").read_text()
+    roles, glues, guards = glue_counts(source)
+    assert roles > 0 and glues > 0, f"{chapter} quotes no glued number"
+    assert guards > 0, f"{chapter} guards none of its claims (claim() in a remove-cell cell)"
+    # Every key the prose pastes is glued by the chapter itself (literal keys; a key made in
+    # a loop must still appear literally in the source, e.g. in a list of names).
+    keys = {m.split(":")[0] for m in GLUE_ROLE.findall(source)}
+    missing = sorted(k for k in keys if f'"{k}"' not in source and f"'{k}'" not in source)
+    assert missing == [], f"{chapter} pastes keys it never glues: {missing}"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS_THAT_MEASURE)
+def test_every_glued_number_reaches_the_page(site, chapter):
+    """An unresolved `{glue:text}` key leaves no text behind (myst-nb drops the node with a
+    warning): the page must carry exactly one pasted value per role of its source."""
+    source = (ROOT / f"{chapter}.md").read_text()
+    html = (site / f"{chapter}.html").read_text()
+    pasted = len(re.findall(r'class="[^"]*\bpasted-text\b', html))
+    assert pasted == len(GLUE_ROLE.findall(source)), f"{chapter}: unresolved glue keys"
+
+
+def test_no_page_has_an_unresolved_glue_key(site):
+    bad = [(p.name, marker) for p in _chapter_pages(site)
+           for marker in ("{glue", 'class="problematic"', 'class="system-message"')
+           if marker in p.read_text()]
+    assert bad == []
