@@ -56,6 +56,7 @@ __all__ = [
     "best_momentum",
     "armijo_trials",
     "minibatch_gradient_variance",
+    "heavy_ball_rate_map",
 ]
 
 
@@ -1078,3 +1079,52 @@ def minibatch_gradient_variance(f: FiniteSum, x, batch_size: int) -> float:
     if n == 1:
         return 0.0
     return sigma2 / batch_size * (n - batch_size) / (n - 1)
+# =========================================================================== heavy-ball rate map
+def heavy_ball_rate_map(lrs, betas, mu, L) -> np.ndarray:
+    r"""The heavy ball's worst-case linear rate on quadratics with curvatures in :math:`[\mu, L]`.
+
+    On :math:`f(x) = \tfrac12 x^\top A x` the heavy ball (:class:`Momentum`) acts on each
+    eigen-direction of :math:`A`, with eigenvalue :math:`h`, through a :math:`2\times2` matrix
+    with characteristic polynomial :math:`z^2 - (1 + \beta - \eta h) z + \beta`. Its rate is
+    the largest root modulus :math:`r(h)`, and the rate of the method is the worst over the
+    spectrum. With :math:`a = 1 + \beta - \eta h`: if :math:`a^2 < 4\beta` the roots are
+    complex with modulus :math:`\sqrt\beta`; otherwise :math:`r = (|a| + \sqrt{a^2 - 4\beta})/2`,
+    which grows with :math:`|a|`. As :math:`|a|` is convex in :math:`h`, the worst :math:`h` in
+    :math:`[\mu, L]` is an end, so
+
+    .. math:: \rho(\eta, \beta) = \max\bigl(r(\mu), r(L)\bigr),
+
+    and :math:`\rho < 1` exactly when :math:`0 < \eta L < 2(1 + \beta)` (Polyak, 1964).
+
+    Parameters
+    ----------
+    lrs : array_like, shape (m,)
+        Learning rates :math:`\eta > 0`.
+    betas : array_like, shape (k,)
+        Momentum coefficients :math:`\beta \in [0, 1)`.
+    mu, L : float
+        The smallest and largest Hessian eigenvalue, :math:`0 < \mu \le L`.
+
+    Returns
+    -------
+    ndarray, shape (k, m)
+        ``rates[i, j]`` is :math:`\rho` for ``betas[i]`` and ``lrs[j]``; :math:`\rho \ge 1`
+        means that some direction does not converge.
+    """
+    lrs = np.atleast_1d(np.asarray(lrs, dtype=float))
+    betas = np.atleast_1d(np.asarray(betas, dtype=float))
+    if lrs.ndim != 1 or lrs.size == 0 or not np.all(np.isfinite(lrs) & (lrs > 0)):
+        raise ValueError("lrs must be a non-empty 1-D array of positive finite learning rates")
+    if betas.ndim != 1 or betas.size == 0 or not np.all((betas >= 0) & (betas < 1)):
+        raise ValueError("betas must be a non-empty 1-D array of momenta in [0, 1)")
+    mu, L = check_positive(mu, "mu"), check_positive(L, "L")
+    if mu > L:
+        raise ValueError(f"mu must not exceed L, got mu = {mu} > L = {L}")
+    eta, beta = np.meshgrid(lrs, betas)
+    worst = np.zeros_like(eta)
+    for h in (mu, L):
+        a = 1.0 + beta - eta * h
+        disc = a * a - 4.0 * beta
+        real = (np.abs(a) + np.sqrt(np.maximum(disc, 0.0))) / 2.0
+        worst = np.maximum(worst, np.where(disc < 0.0, np.sqrt(beta), real))
+    return worst

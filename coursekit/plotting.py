@@ -205,6 +205,58 @@ def loss_curves(
     return ax
 
 
+def rate_map(
+    lrs: np.ndarray,
+    betas: np.ndarray,
+    rates: np.ndarray,
+    *,
+    ax=None,
+    marks: Mapping[str, tuple[float, float]] | None = None,
+    xlabel: str = r"learning rate $\eta L$",
+    title: str | None = None,
+):
+    """A map of a linear rate over two hyper-parameters, with the region where it converges.
+
+    Parameters
+    ----------
+    lrs : ndarray (m,)
+        The x values (e.g. the learning rate, scaled by L).
+    betas : ndarray (k,)
+        The y values (the momentum).
+    rates : ndarray (k, m)
+        The rate at each (beta, lr); values >= 1 (no convergence) are drawn in grey.
+    marks : mapping label -> (x, y), optional
+        Points to mark and label (e.g. the best constants of each method).
+
+    Returns
+    -------
+    ax : matplotlib Axes
+    """
+    if ax is None:
+        _, ax = new_figure()
+    shown = np.ma.masked_where(rates >= 1.0, rates)
+    ax.set_facecolor("0.85")  # the region that does not converge
+    mesh = ax.pcolormesh(lrs, betas, shown, cmap="viridis", vmin=float(np.min(rates)),
+                         vmax=1.0, shading="auto")
+    ax.figure.colorbar(mesh, ax=ax, label=r"rate $\rho$ (error $\times\rho$ per step)")
+    levels = [lv for lv in (0.5, 0.8, 0.9, 0.95, 0.99) if rates.min() < lv < 1.0]
+    if levels:
+        lines = ax.contour(lrs, betas, rates, levels=levels, colors="white", linewidths=0.7)
+        ax.clabel(lines, fontsize="x-small", fmt="%.2f")
+    ax.contour(lrs, betas, rates, levels=[1.0], colors="black", linewidths=1.6)
+    for i, (label, (x, y)) in enumerate((marks or {}).items()):
+        st = series_style(i + 1)
+        ax.plot([x], [y], linestyle="none", marker=st["marker"], color=st["color"],
+                markeredgecolor="black", markersize=10, label=label)
+    if marks:
+        ax.legend(fontsize="x-small", loc="lower left", framealpha=0.9)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(r"momentum $\beta$")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
 def figure_to_png(fig: Figure, *, dpi: int = 100, colors: int | None = 64) -> bytes:
     """Render a figure to PNG bytes, optionally quantised to a palette.
 

@@ -15,12 +15,13 @@ from coursekit.widgets.gd import condition_number_explorer, learning_rate_explor
 from coursekit.widgets.linreg import feature_scaling_explorer
 from coursekit.widgets.momentum import momentum_explorer
 from coursekit.widgets.newton import newton_race
+from coursekit.widgets.ratemap import rate_map_explorer
 from coursekit.widgets.sgd import batch_size_explorer, schedule_animation
 
 __all__ = ["FrameSlider", "frame_slider", "learning_rate_explorer", "condition_number_explorer"]
 # Chapters 2-5.
 __all__ += ["feature_scaling_explorer", "batch_size_explorer", "schedule_animation",
-            "momentum_explorer", "newton_race"]
+            "momentum_explorer", "rate_map_explorer", "newton_race"]
 # Chapters 6-9.
 __all__ += ["backprop_explorer", "training_explorer", "feature_map_explorer", "workers_explorer",
             "offload_explorer"]
