@@ -772,16 +772,16 @@ def sgd(
     return rec.result(True, f"completed {epochs} epochs ({total} updates)", n_grad)
 
 
-def backtracking(f, x, d, g=None, alpha0=1.0, rho=0.5, c=1e-4, max_steps=50) -> float:
-    r"""Backtracking line search: the first :math:`\alpha = \alpha_0 \rho^j` giving enough decrease.
+def backtracking(f, x, d, g=None, eta0=1.0, rho=0.5, c=1e-4, max_steps=50) -> float:
+    r"""Backtracking line search: the first :math:`\eta = \eta_0 \rho^j` giving enough decrease.
 
     The Armijo condition along a descent direction :math:`d` (:math:`g^\top d < 0`):
 
     .. math::
 
-        f(x + \alpha d) \le f(x) + c\, \alpha\, g^\top d .
+        f(x + \eta d) \le f(x) + c\, \eta\, g^\top d .
 
-    A non-finite :math:`f(x + \alpha d)` counts as a failure (the step is shrunk further).
+    A non-finite :math:`f(x + \eta d)` counts as a failure (the step is shrunk further).
 
     Parameters
     ----------
@@ -791,7 +791,7 @@ def backtracking(f, x, d, g=None, alpha0=1.0, rho=0.5, c=1e-4, max_steps=50) -> 
         Point and search direction.
     g : array_like, shape (d,), optional
         :math:`\nabla f(x)`; computed with ``f.grad`` when omitted.
-    alpha0 : float > 0
+    eta0 : float > 0
         First trial step.
     rho : float in (0, 1)
         Shrink factor.
@@ -804,7 +804,7 @@ def backtracking(f, x, d, g=None, alpha0=1.0, rho=0.5, c=1e-4, max_steps=50) -> 
     -------
     float
         The accepted step; if none of ``max_steps + 1`` trials is accepted, the last
-        (smallest) one tried, :math:`\alpha_0 \rho^{\text{max\_steps}}`.
+        (smallest) one tried, :math:`\eta_0 \rho^{\text{max\_steps}}`.
     """
     value = f.value if callable(getattr(f, "value", None)) else f
     if not callable(value):
@@ -820,7 +820,7 @@ def backtracking(f, x, d, g=None, alpha0=1.0, rho=0.5, c=1e-4, max_steps=50) -> 
     g = np.asarray(g, dtype=np.float64)
     if g.shape != x.shape:
         raise ValueError(f"g must have the shape of x {x.shape}, got shape {g.shape}")
-    alpha = _check_lr(alpha0, "alpha0")
+    eta = _check_lr(eta0, "eta0")
     rho = _check_unit(rho, "rho", closed_low=False)
     c = _check_unit(c, "c", closed_low=False)
     max_steps = check_int(max_steps, "max_steps", 0)
@@ -830,12 +830,12 @@ def backtracking(f, x, d, g=None, alpha0=1.0, rho=0.5, c=1e-4, max_steps=50) -> 
     fx = float(value(x))
     for j in range(max_steps + 1):
         with np.errstate(over="ignore", invalid="ignore"):
-            f_trial = float(value(x + alpha * d))
-        if math.isfinite(f_trial) and f_trial <= fx + c * alpha * slope:
-            return alpha
+            f_trial = float(value(x + eta * d))
+        if math.isfinite(f_trial) and f_trial <= fx + c * eta * slope:
+            return eta
         if j < max_steps:
-            alpha *= rho
-    return alpha
+            eta *= rho
+    return eta
 
 
 def _newton_direction(H: np.ndarray, g: np.ndarray, modify: bool) -> np.ndarray:
@@ -866,15 +866,15 @@ def newton(f, x0, max_iter=50, tol=1e-10, line_search=True) -> OptimizeResult:
 
     .. math::
 
-        \nabla^2 f(x_k)\, d_k = -\nabla f(x_k), \qquad x_{k+1} = x_k + \alpha_k d_k .
+        \nabla^2 f(x_k)\, d_k = -\nabla f(x_k), \qquad x_{k+1} = x_k + \eta_k d_k .
 
-    With ``line_search=True``, :math:`\alpha_k` comes from :func:`backtracking` starting at 1,
+    With ``line_search=True``, :math:`\eta_k` comes from :func:`backtracking` starting at 1,
     and a Hessian that is not positive definite is shifted by :math:`\tau I` until it is
     (so :math:`d_k` descends). Near a minimiser with positive definite Hessian the full step
-    :math:`\alpha_k = 1` is accepted and convergence is quadratic,
+    :math:`\eta_k = 1` is accepted and convergence is quadratic,
     :math:`\lVert x_{k+1} - x^\star\rVert \le C \lVert x_k - x^\star\rVert^2`; on a quadratic
     with :math:`A \succ 0` one step lands on the minimiser. ``line_search=False`` is the pure
-    method (:math:`\alpha_k = 1`, no modification).
+    method (:math:`\eta_k = 1`, no modification).
 
     Parameters
     ----------
@@ -911,8 +911,8 @@ def newton(f, x0, max_iter=50, tol=1e-10, line_search=True) -> OptimizeResult:
                 return rec.result(False, f"singular Hessian at iteration {k}", n_grad)
             if line_search and not g @ d < 0.0:
                 d = -g  # rounding can spoil a direction nearly orthogonal to g
-            alpha = backtracking(f, x, d, g=g) if line_search else 1.0
-            x = x + alpha * d
+            eta = backtracking(f, x, d, g=g) if line_search else 1.0
+            x = x + eta * d
             fx = f.value(x) if _all_finite(x) else math.nan
             if _diverged(fx, rec.losses[0]):
                 return rec.result(False, f"diverged at iteration {k + 1}", n_grad)
@@ -999,9 +999,9 @@ def best_momentum(kappa: float) -> float:
     return float((1.0 - 1.0 / np.sqrt(kappa)) ** 2)
 
 
-def armijo_trials(f, x, d, *, alpha0: float = 1.0, rho: float = 0.5, c: float = 1e-4,
+def armijo_trials(f, x, d, *, eta0: float = 1.0, rho: float = 0.5, c: float = 1e-4,
                   max_steps: int = 50) -> tuple[np.ndarray, np.ndarray, int]:
-    r"""The steps :math:`\alpha_j = \alpha_0 \rho^j` a backtracking search tries along ``d``.
+    r"""The steps :math:`\eta_j = \eta_0 \rho^j` a backtracking search tries along ``d``.
 
     Parameters
     ----------
@@ -1009,18 +1009,18 @@ def armijo_trials(f, x, d, *, alpha0: float = 1.0, rho: float = 0.5, c: float = 
         Needs ``value`` and ``grad``.
     x, d : array_like, shape (n,)
         Point and descent direction (:math:`\nabla f(x)^\top d < 0`).
-    alpha0, rho, c, max_steps
+    eta0, rho, c, max_steps
         As in :func:`coursekit.optimize.backtracking`.
 
     Returns
     -------
-    alphas : ndarray, shape (j + 1,)
+    etas : ndarray, shape (j + 1,)
         The trial steps, up to and including the accepted one.
     values : ndarray, shape (j + 1,)
-        :math:`f(x + \alpha_j d)`.
+        :math:`f(x + \eta_j d)`.
     accepted : int
         Index of the first step meeting the Armijo condition
-        :math:`f(x + \alpha d) \le f(x) + c\,\alpha\,\nabla f(x)^\top d` (the last index if
+        :math:`f(x + \eta d) \le f(x) + c\,\eta\,\nabla f(x)^\top d` (the last index if
         none does).
     """
     x = np.asarray(x, dtype=float)
@@ -1029,17 +1029,17 @@ def armijo_trials(f, x, d, *, alpha0: float = 1.0, rho: float = 0.5, c: float = 
     if not slope < 0:
         raise ValueError(f"d must be a descent direction (grad . d < 0), got {slope}")
     fx = f.value(x)
-    alphas, values = [], []
-    alpha = float(alpha0)
+    etas, values = [], []
+    eta = float(eta0)
     for _ in range(max_steps + 1):
         with np.errstate(over="ignore", invalid="ignore"):
-            value = float(f.value(x + alpha * d))
-        alphas.append(alpha)
+            value = float(f.value(x + eta * d))
+        etas.append(eta)
         values.append(value)
-        if np.isfinite(value) and value <= fx + c * alpha * slope:
+        if np.isfinite(value) and value <= fx + c * eta * slope:
             break
-        alpha *= rho
-    return np.array(alphas), np.array(values), len(alphas) - 1
+        eta *= rho
+    return np.array(etas), np.array(values), len(etas) - 1
 
 
 def minibatch_gradient_variance(f: FiniteSum, x, batch_size: int) -> float:

@@ -158,6 +158,8 @@ CHAPTERS_THAT_MEASURE = [
     "book/foundations/gradient_descent",
     "book/foundations/linear_regression",
     "book/foundations/sgd",
+    "book/foundations/momentum_adaptive",
+    "book/foundations/newton",
 ]
 GLUE_ROLE = re.compile(r"\{glue:text\}`([^`]+)`")
 CODE_CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(.*?)^```\s*$", re.M | re.S)

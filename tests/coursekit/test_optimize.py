@@ -182,7 +182,7 @@ def test_backtracking_returns_first_armijo_step(x, rho, c):
         return
     d = -g
     # max_steps large enough that the fallback (no Armijo step found) never triggers here
-    alpha = opt.backtracking(f, x, d, alpha0=1.0, rho=rho, c=c, max_steps=2000)
+    alpha = opt.backtracking(f, x, d, eta0=1.0, rho=rho, c=c, max_steps=2000)
     armijo = lambda a: f.value(x + a * d) <= f.value(x) + c * a * (g @ d)  # noqa: E731
     assert armijo(alpha)
     j = round(math.log(alpha) / math.log(rho))
