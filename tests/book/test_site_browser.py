@@ -134,3 +134,25 @@ def test_every_play_button_animates_its_frames(page, site_url, path):
         page.wait_for_timeout(1500)
         assert _all_visible_frames(page) != before, f"Play button {i} did not change any frame"
     assert page.console_errors == [], page.console_errors
+
+
+#: Every block of code or printed output, with collapsed dropdowns and hidden inputs opened.
+_CUT_OFF_LINES = """() => {
+    document.querySelectorAll('details').forEach((d) => { d.open = true; });
+    document.querySelectorAll('.toggle-hidden').forEach((e) => e.classList.remove('toggle-hidden'));
+    return [...document.querySelectorAll('article div.highlight pre')]
+        .filter((pre) => pre.getClientRects().length > 0 && pre.scrollWidth > pre.clientWidth + 1)
+        .map((pre) => pre.textContent.split('\\n')
+            .reduce((a, b) => (a.length >= b.length ? a : b)));
+}"""
+
+
+@pytest.mark.parametrize("path", CHAPTERS)
+def test_no_code_line_is_cut_off_at_1280_px(page, site_url, path):
+    """A reader at 1280 px sees every code line whole: no block needs horizontal scrolling
+    (the ``page`` fixture's viewport is 1280 px wide). Reports the longest line of each block
+    that overflows."""
+    assert page.viewport_size["width"] == 1280
+    page.goto(f"{site_url}/{path}", wait_until="networkidle")
+    page.wait_for_timeout(200)
+    assert page.evaluate(_CUT_OFF_LINES) == []
