@@ -931,24 +931,24 @@ def momentum_rate(lr: float, beta: float, eigenvalues, *, nesterov: bool = False
 
     On :math:`f(x) = \tfrac12 x^\top A x`, in the eigenbasis of :math:`A` every coordinate
     evolves on its own. With PyTorch's heavy ball (:class:`Momentum`),
-    :math:`v' = \beta v + \lambda x`, :math:`x' = x - \eta v'`, so the pair :math:`(x, v)` is
+    :math:`v' = \beta v + h x`, :math:`x' = x - \eta v'`, so the pair :math:`(x, v)` is
     multiplied by
 
     .. math::
 
-        M_\lambda = \begin{pmatrix} 1 - \eta\lambda & -\eta\beta \\ \lambda & \beta \end{pmatrix},
-        \qquad \det(zI - M_\lambda) = z^2 - (1 + \beta - \eta\lambda) z + \beta,
+        M_h = \begin{pmatrix} 1 - \eta h & -\eta\beta \\ h & \beta \end{pmatrix},
+        \qquad \det(zI - M_h) = z^2 - (1 + \beta - \eta h) z + \beta,
 
-    and with Nesterov's form (:class:`Nesterov`), :math:`x' = x - \eta(\lambda x + \beta v')`, by
+    and with Nesterov's form (:class:`Nesterov`), :math:`x' = x - \eta(h x + \beta v')`, by
 
     .. math::
 
-        N_\lambda = \begin{pmatrix} 1 - \eta\lambda(1 + \beta) & -\eta\beta^2 \\
-        \lambda & \beta \end{pmatrix}.
+        N_h = \begin{pmatrix} 1 - \eta h(1 + \beta) & -\eta\beta^2 \\
+        h & \beta \end{pmatrix}.
 
-    The error shrinks like :math:`\rho^k` with :math:`\rho = \max_\lambda \rho(M_\lambda)`. When
+    The error shrinks like :math:`\rho^k` with :math:`\rho = \max_h \rho(M_h)`. When
     both roots are complex their modulus is :math:`\sqrt\beta`; with :math:`\eta = 1/L` that
-    holds for every :math:`\lambda \in [\mu, L]` as soon as
+    holds for every :math:`h \in [\mu, L]` as soon as
     :math:`\sqrt\beta \ge 1 - 1/\sqrt\kappa`, so the best choice is
     :math:`\beta^\star = (1 - 1/\sqrt\kappa)^2` with rate :math:`1 - 1/\sqrt\kappa`, against
     :math:`1 - 1/\kappa` for gradient descent :cite:`polyak1964` (:func:`best_momentum`).
@@ -965,8 +965,8 @@ def momentum_rate(lr: float, beta: float, eigenvalues, *, nesterov: bool = False
     Returns
     -------
     float
-        :math:`\max_\lambda` of the spectral radius of the iteration matrix :math:`M_\lambda`
-        (or :math:`N_\lambda`): the error behaves like :math:`\rho^k` (times a polynomial in
+        :math:`\max_h` of the spectral radius of the iteration matrix :math:`M_h`
+        (or :math:`N_h`): the error behaves like :math:`\rho^k` (times a polynomial in
         :math:`k` when roots coincide); :math:`\rho \ge 1` means no convergence.
     """
     for name, value in (("lr", lr), ("beta", beta)):
@@ -980,11 +980,11 @@ def momentum_rate(lr: float, beta: float, eigenvalues, *, nesterov: bool = False
     if eigs.ndim != 1 or eigs.size == 0 or not np.all(np.isfinite(eigs)) or np.any(eigs <= 0):
         raise ValueError("eigenvalues must be a non-empty 1-D array of positive numbers")
     radii = []
-    for lam in eigs:
+    for h in eigs:
         if nesterov:
-            m = np.array([[1.0 - lr * lam * (1.0 + beta), -lr * beta**2], [lam, beta]])
+            m = np.array([[1.0 - lr * h * (1.0 + beta), -lr * beta**2], [h, beta]])
         else:
-            m = np.array([[1.0 - lr * lam, -lr * beta], [lam, beta]])
+            m = np.array([[1.0 - lr * h, -lr * beta], [h, beta]])
         radii.append(np.max(np.abs(np.linalg.eigvals(m))))
     return float(max(radii))
 

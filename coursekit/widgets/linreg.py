@@ -99,7 +99,7 @@ def scaling_sweep(scales: Sequence[float] = SCALES, *, max_iter: int = 200, tol:
     r"""For each scale: gradient descent with :math:`\eta = 1/L` on raw and standardised data.
 
     With :math:`\eta = 1/L` each eigen-direction :math:`i` of the Hessian shrinks by
-    :math:`1 - \lambda_i / L` per step, so the gap obeys
+    :math:`1 - h_i / L` per step, so the gap obeys
     :math:`f(w_k) - f^\star \le (1 - 1/\kappa)^{2k} (f(w_0) - f^\star)`.
 
     Parameters
