@@ -28,7 +28,7 @@ WIDGET_PAGES = {
     "book/foundations/gradient_descent.html": 2,
     "book/foundations/linear_regression.html": 1,
     "book/foundations/sgd.html": 2,
-    "book/foundations/momentum_adaptive.html": 1,
+    "book/foundations/momentum_adaptive.html": 2,
     "book/foundations/newton.html": 1,
     "book/networks/backprop.html": 1,
     "book/networks/cnn.html": 2,
