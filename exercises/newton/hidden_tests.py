@@ -108,7 +108,7 @@ def backtracking_cases(rng):
         rho = float(rng.uniform(0.2, 0.8))
         c = float(10 ** rng.uniform(-4, -0.1))
         max_steps = int(rng.integers(5, 60))
-        expected = ref_backtracking(f, x, d, g=g, alpha0=alpha0, rho=rho, c=c,
+        expected = ref_backtracking(f, x, d, g=g, eta0=alpha0, rho=rho, c=c,
                                     max_steps=max_steps)
         what = (f"backtracking (random test {trial}: x={x}, d={d}, alpha0={alpha0:.3g}, "
                 f"rho={rho:.3g}, c={c:.2g}, max_steps={max_steps})")
@@ -129,7 +129,7 @@ def backtracking_cases(rng):
 
         def nan_outside(z, f=f, radius=radius):
             return f.value(z) if np.linalg.norm(z) < radius else float("nan")
-        expected = ref_backtracking(nan_outside, x, d, g=g, alpha0=alpha0, rho=0.5, c=1e-4,
+        expected = ref_backtracking(nan_outside, x, d, g=g, eta0=alpha0, rho=0.5, c=1e-4,
                                     max_steps=30)
         what = (f"backtracking (hidden test {trial}: f is NaN outside the ball |x| < {radius}; "
                 f"alpha0={alpha0:g}; a trial where f is NaN must not be accepted)")
