@@ -57,8 +57,10 @@ def test_make_book_checks_the_system_before_anything_else():
     asks for what the book needs only, the tests' for the browser and the sandbox too."""
     checked = {}
     for target in ("book", "test"):
-        out = subprocess.run(["make", "-n", target], cwd=ROOT, capture_output=True, text=True,
-                             timeout=60).stdout
+        # --no-print-directory: under `make test` this make is a sub-make, which would
+        # otherwise print "Entering directory" first.
+        out = subprocess.run(["make", "-n", "--no-print-directory", target], cwd=ROOT,
+                             capture_output=True, text=True, timeout=60).stdout
         first = out.splitlines()[0]
         assert ".ci/system-packages " in first, out[:300]
         checked[target] = set(first.split(".ci/system-packages ", 1)[1].split())
