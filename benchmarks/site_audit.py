@@ -33,7 +33,8 @@ import tempfile
 import threading
 from pathlib import Path
 
-import yaml
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+import live_notebooks  # the one reader of _toc.yml
 
 ROOT = Path(__file__).resolve().parents[1]
 AXE_VERSION = "4.14.1"
@@ -86,19 +87,7 @@ def serve(site: Path):
 
 def pages() -> list[str]:
     """Every page of the table of contents, as its path in the built site."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-
-    def files(node):
-        if isinstance(node, dict):
-            if "file" in node:
-                yield node["file"]
-            for value in node.values():
-                yield from files(value)
-        elif isinstance(node, list):
-            for item in node:
-                yield from files(item)
-
-    return [f"{toc['root']}.html"] + [f"{f}.html" for f in files(toc.get("parts", []))]
+    return [f"{page}.html" for page in live_notebooks.toc_pagenames()]
 
 
 def fetch_tools(tools: Path, lighthouse: bool) -> tuple[Path, Path | None]:

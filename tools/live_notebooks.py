@@ -65,13 +65,27 @@ def repository(config: dict) -> tuple[str, str, str]:
             sphinx_config.get("course_publish_branch", "gh-pages"))
 
 
-def chapter_pagenames(toc_path: Path = TOC) -> list[str]:
-    """The toc's chapters that are notebooks (``book/foundations/gradient_descent``, ...)."""
+def toc_pagenames(toc_path: Path = TOC) -> list[str]:
+    """Every page of the table of contents, in its order (``book/intro``, ...)."""
     toc = yaml.safe_load(toc_path.read_text(encoding="utf-8"))
-    pages = [toc["root"]]
-    for part in toc.get("parts", []):
-        pages += [chapter["file"] for chapter in part.get("chapters", [])]
-    return [p for p in pages if "kernelspec:" in (ROOT / f"{p}.md").read_text(encoding="utf-8")]
+
+    def files(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                yield node["file"]
+            for value in node.values():
+                yield from files(value)
+        elif isinstance(node, list):
+            for item in node:
+                yield from files(item)
+
+    return [toc["root"], *files(toc.get("parts", []))]
+
+
+def chapter_pagenames(toc_path: Path = TOC) -> list[str]:
+    """The toc's pages that are notebooks (``book/foundations/gradient_descent``, ...)."""
+    return [p for p in toc_pagenames(toc_path)
+            if "kernelspec:" in (ROOT / f"{p}.md").read_text(encoding="utf-8")]
 
 
 def pins(names, requirements: Path = REQUIREMENTS) -> list[str]:

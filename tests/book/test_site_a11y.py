@@ -14,13 +14,16 @@ import importlib.util
 import json
 import re
 import subprocess
+import sys
 import tarfile
 import tempfile
 from pathlib import Path
 
 import pytest
-import yaml
 from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+import live_notebooks  # the one reader of _toc.yml
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE_VERSION = "4.14.1"
@@ -49,19 +52,7 @@ ext = _load_extension()
 
 def _pages():
     """Every page of the table of contents, as its path in the built site."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-
-    def files(node):
-        if isinstance(node, dict):
-            if "file" in node:
-                yield node["file"]
-            for value in node.values():
-                yield from files(value)
-        elif isinstance(node, list):
-            for item in node:
-                yield from files(item)
-
-    return [f"{toc['root']}.html"] + [f"{f}.html" for f in files(toc.get("parts", []))]
+    return [f"{page}.html" for page in live_notebooks.toc_pagenames()]
 
 
 PAGES = _pages()
