@@ -29,7 +29,7 @@ from coursekit.nn import layers
 from coursekit.nn.model import VGG
 
 __all__ = ["layer_flops", "step_flops", "param_count", "feature_maps", "summary",
-           "median_seconds", "conv_speedup", "step_speedup"]
+           "median_seconds", "conv_speedup", "step_speedup", "step_breakdown"]
 
 
 def layer_flops(model, batch_size=1, input_grad=False):
@@ -188,3 +188,59 @@ def step_speedup(model_fast: VGG, model_loop: VGG, x, y, repeats=3):
     fast_s = median_seconds(lambda: model_fast.loss(x, y), repeats)
     return {"loop_s": loop_s, "fast_s": fast_s, "speedup": loop_s / fast_s,
             "max_rel_grad_diff": diff}
+
+
+def step_breakdown(model: VGG, x, y, repeats=5, clock: Callable[[], float] = time.perf_counter):
+    """Where one forward + backward pass spends its time: the median per layer and pass.
+
+    The model's own passes are run layer by layer (:meth:`~coursekit.nn.model.VGG.forward_layer`,
+    :meth:`~coursekit.nn.model.VGG.backward_layer`), each timed by ``clock``, so the sum
+    of the rows is one ``model.loss(x, y)`` (plus the loss, its own row). On a shared
+    machine pass ``clock=time.thread_time``: the CPU seconds of this thread, which other
+    processes' load does not inflate the way it inflates wall time (only valid when the
+    work runs on the calling thread, i.e. one thread).
+
+    Parameters
+    ----------
+    model : coursekit.nn.model.VGG
+    x : ndarray (N, C, H, W); y : int ndarray (N,)
+    repeats : int, passes timed (one untimed warm-up first); the median is reported
+    clock : callable returning seconds
+
+    Returns
+    -------
+    list of dict
+        One per layer in network order, then ``"loss"``: ``name``, ``kind``,
+        ``forward_s``, ``backward_s`` (medians, seconds).
+    """
+    if not isinstance(model, VGG):
+        raise TypeError(f"model must be a coursekit.nn.model.VGG, got {type(model).__name__}")
+    repeats = check_int(repeats, "repeats", 1)
+    if not callable(clock):
+        raise TypeError(f"clock must be callable, got {type(clock).__name__}")
+    x = model._check_x(x)
+    n_layers = len(model.layers)
+    fwd = np.zeros((repeats + 1, n_layers + 1))
+    bwd = np.zeros((repeats + 1, n_layers + 1))
+    for r in range(repeats + 1):
+        a, caches = x, []
+        for i, layer in enumerate(model.layers):
+            t0 = clock()
+            a, cache = model.forward_layer(layer, a)
+            fwd[r, i] = clock() - t0
+            caches.append(cache)
+        model._caches = caches
+        t0 = clock()
+        _, d = layers.softmax_cross_entropy(a, y)
+        fwd[r, n_layers] = clock() - t0
+        grads = {}
+        for i in range(n_layers - 1, -1, -1):
+            t0 = clock()
+            d = model.backward_layer(i, d, grads, need_dx=i > 0)
+            bwd[r, i] = clock() - t0
+    fwd, bwd = np.median(fwd[1:], axis=0), np.median(bwd[1:], axis=0)
+    rows = [{"name": layer.name, "kind": layer.kind, "forward_s": float(fwd[i]),
+             "backward_s": float(bwd[i])} for i, layer in enumerate(model.layers)]
+    rows.append({"name": "loss", "kind": "loss", "forward_s": float(fwd[n_layers]),
+                 "backward_s": 0.0})
+    return rows

@@ -127,33 +127,36 @@ class VGG:
         """
         x = self._check_x(x)
         caches, outputs = [], []
-        p = self.params
         for layer in self.layers:
-            if layer.kind == "conv" and self.conv == "loop":
-                x, cache = layers.conv2d_forward_naive(x, p[layer.name + ".w"],
-                                                       p[layer.name + ".b"], stride=1, pad=1)
-            elif layer.kind == "conv":
-                # conv2d_forward's GEMM path with the ReLU fused in (applied chunk by chunk
-                # while in cache) and the output in a buffer the layer reuses every step.
-                w = p[layer.name + ".w"]
-                out = layer.workspace.get("out", (x.shape[0], *layer.out_shape), self.dtype)
-                x, cache = conv_fast.conv2d_gemm_forward(x, w, p[layer.name + ".b"], 1, 1,
-                                                         layer.workspace, out=out, relu=True)
-                cache = (cache, x)
-            elif layer.kind == "relu" and self.conv == "fast":
-                cache = None  # done inside the convolution above
-            elif layer.kind == "relu":
-                x, cache = layers.relu_forward(x)
-            elif layer.kind == "pool":
-                x, cache = layers.maxpool_forward(x, 2, 2)
-            else:
-                x, cache = layers.linear_forward(x, p["fc.w"], p["fc.b"])
+            x, cache = self.forward_layer(layer, x)
             caches.append(cache)
             if keep:
                 # Copies: the ReLU works in place and buffers are reused by the next call.
                 outputs.append(x.copy())
         self._caches = caches
         return (x, outputs) if keep else x
+
+    def forward_layer(self, layer, x):
+        """One layer's forward pass: ``(output, cache)`` (what :meth:`forward` loops over)."""
+        p = self.params
+        if layer.kind == "conv" and self.conv == "loop":
+            return layers.conv2d_forward_naive(x, p[layer.name + ".w"], p[layer.name + ".b"],
+                                               stride=1, pad=1)
+        if layer.kind == "conv":
+            # conv2d_forward's GEMM path with the ReLU fused in (applied chunk by chunk
+            # while in cache) and the output in a buffer the layer reuses every step.
+            out = layer.workspace.get("out", (x.shape[0], *layer.out_shape), self.dtype)
+            y, cache = conv_fast.conv2d_gemm_forward(x, p[layer.name + ".w"],
+                                                     p[layer.name + ".b"], 1, 1,
+                                                     layer.workspace, out=out, relu=True)
+            return y, (cache, y)
+        if layer.kind == "relu" and self.conv == "fast":
+            return x, None  # done inside the convolution above
+        if layer.kind == "relu":
+            return layers.relu_forward(x)
+        if layer.kind == "pool":
+            return layers.maxpool_forward(x, 2, 2)
+        return layers.linear_forward(x, p["fc.w"], p["fc.b"])
 
     def backward(self, dout, input_grad=False):
         """Back-propagate ``dout`` = dL/dlogits (N, n_classes) through the last forward.
@@ -169,28 +172,34 @@ class VGG:
         # A new dict (of new arrays) every pass, so grads returned earlier stay valid.
         grads = {}
         for i in range(len(self.layers) - 1, -1, -1):
-            layer, cache = self.layers[i], self._caches[i]
-            if layer.kind == "linear":
-                d, grads["fc.w"], grads["fc.b"] = layers.linear_backward(d, cache)
-            elif layer.kind == "pool":
-                d = layers.maxpool_backward(d, cache)
-            elif layer.kind == "relu" and self.conv == "fast":
-                pass  # the convolution's backward applies the ReLU mask
-            elif layer.kind == "relu":
-                d = layers.relu_backward(d, cache)
-            elif self.conv == "loop":
-                d, dw, db = layers.conv2d_backward_naive(d, cache)
-                grads[layer.name + ".w"], grads[layer.name + ".b"] = dw, db
-            else:
-                (conv_cache, out), need = cache, input_grad or i > 0
-                dx = layer.workspace.get("dx", (d.shape[0], *layer.in_shape), self.dtype) \
-                    if need else None
-                d, dw, db = conv_fast.conv2d_gemm_backward(d, conv_cache, need_dx=need, dx=dx,
-                                                           relu_out=out)
-                grads[layer.name + ".w"], grads[layer.name + ".b"] = dw, db
+            d = self.backward_layer(i, d, grads, need_dx=input_grad or i > 0)
         self.grads = {k: grads[k] for k in self.params}  # in the order of params
         # d may live in a layer's reusable buffer: hand out a copy.
         return (self.grads, d.copy()) if input_grad else self.grads
+
+    def backward_layer(self, i, d, grads, need_dx=True):
+        """Layer ``i``'s backward pass: returns dL/d(its input), adds its parameters'
+        gradients to the dict ``grads`` (what :meth:`backward` loops over). ``need_dx``
+        False lets a convolution skip its input gradient (returns None)."""
+        layer, cache = self.layers[i], self._caches[i]
+        if layer.kind == "linear":
+            d, grads["fc.w"], grads["fc.b"] = layers.linear_backward(d, cache)
+            return d
+        if layer.kind == "pool":
+            return layers.maxpool_backward(d, cache)
+        if layer.kind == "relu":
+            # fast: the convolution's backward applies the ReLU mask
+            return d if self.conv == "fast" else layers.relu_backward(d, cache)
+        if self.conv == "loop":
+            d, dw, db = layers.conv2d_backward_naive(d, cache)
+        else:
+            conv_cache, out = cache
+            dx = layer.workspace.get("dx", (d.shape[0], *layer.in_shape), self.dtype) \
+                if need_dx else None
+            d, dw, db = conv_fast.conv2d_gemm_backward(d, conv_cache, need_dx=need_dx, dx=dx,
+                                                       relu_out=out)
+        grads[layer.name + ".w"], grads[layer.name + ".b"] = dw, db
+        return d
 
     def loss(self, x, y):
         """Mean softmax cross-entropy of a batch and the gradients of all parameters.
