@@ -15,10 +15,32 @@ achieves.
 For the 8 x 8 case the same step with the loop convolution
 (``vgg(..., conv="loop")``) is timed too (``loop_step_ms``, ``speedup``).
 
+Every step is also timed in CPU seconds of the process (``step_cpu_ms``, user + system
+of all its threads): on a machine shared with other work, wall time counts the waits
+for a core and CPU time does not, so with 1 thread ``step_cpu_ms`` is the better
+measure of the work itself.
+
+``--against-torch`` also runs the same network in PyTorch (``torch.nn.Conv2d``,
+``ReLU``, ``MaxPool2d``, ``Linear``, cross-entropy, ``torch.optim.Adam``, same batch,
+float32, ``torch.set_num_threads`` = the case's threads), interleaved with the NumPy
+step and the GEMM in the same loop, and adds ``torch_step_ms``, ``torch_step_cpu_ms``,
+``ratio_to_torch`` (coursekit / PyTorch, median wall times: below 1 means coursekit is
+faster) and ``cpu_ratio_to_torch``. PyTorch is NOT a dependency of the course: install
+it in a separate environment outside the repository and run this file with that
+interpreter and the repository on ``PYTHONPATH``. PyPI's Linux wheel pulls the CUDA
+libraries it links to (about 5 GB) even to run on the CPU::
+
+    python3 -m venv /tmp/torch-venv
+    /tmp/torch-venv/bin/pip install torch==2.14.1 numpy==2.4.6 threadpoolctl==3.8.0
+    PYTHONPATH=. /tmp/torch-venv/bin/python benchmarks/cnn_step.py --against-torch --no-loop
+
+Without PyTorch the run says so (one JSON line with ``"torch"``) and reports the rest.
+
 Prints one JSON line per case. Not a test: the numbers depend on the machine and its
 load (``step_ms_min`` is the least disturbed step). Usage::
 
     python benchmarks/cnn_step.py [--repeats 15] [--loop-repeats 3] [--no-loop]
+                                  [--threads 1 2] [--against-torch]
 """
 
 from __future__ import annotations
@@ -74,26 +96,63 @@ def make_step(hw, conv="fast"):
     return step, step_flops(model, BATCH)
 
 
+def make_torch_step(hw, torch):
+    """The same network and training step in PyTorch (a closure), on the same batch."""
+    nn = torch.nn
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(),
+        nn.MaxPool2d(2), nn.Flatten(), nn.Linear(32 * (hw // 4) ** 2, 10))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.random((BATCH, 1, hw, hw), dtype=np.float32))
+    y = torch.from_numpy(rng.integers(0, 10, BATCH))
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss_fn(net(x), y).backward()
+        opt.step()
+
+    return step
+
+
 def timed(fn):
-    t0 = time.perf_counter()
+    """(wall seconds, CPU seconds of the process) of one call."""
+    t0, c0 = time.perf_counter(), time.process_time()
     fn()
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
-def measure(hw, repeats, gemm, warmup=2):
-    """Median step time and median GEMM time, interleaved so both see the same load.
+def measure(hw, repeats, gemm, torch=None, warmup=2):
+    """Step, GEMM (and PyTorch step) times, interleaved so all see the same load.
 
-    The machine may be shared: alternating one GEMM and one step per repeat makes the
-    ratio robust to load that changes during the run.
+    The machine may be shared: alternating one GEMM, one step (and one PyTorch step)
+    per repeat makes the ratios robust to load that changes during the run. Returns
+    arrays of (wall, cpu) pairs, shape (repeats, 2), and the step's FLOPs.
     """
     step, flops = make_step(hw)
+    fns = [gemm, step] + ([make_torch_step(hw, torch)] if torch is not None else [])
     for _ in range(warmup):
-        step()
-    steps, gemms = [], []
+        for fn in fns[1:]:
+            fn()
+    times = [[] for _ in fns]
     for _ in range(max(repeats, 5)):
-        gemms.append(timed(gemm))
-        steps.append(timed(step))
-    return np.array(steps), np.array(gemms), flops
+        for fn, t in zip(fns, times, strict=True):
+            t.append(timed(fn))
+    times = [np.array(t) for t in times]
+    return times[1], times[0], (times[2] if torch is not None else None), flops
+
+
+def import_torch():
+    """``(torch, None)`` when PyTorch is importable, else ``(None, the reason)``."""
+    try:
+        import torch
+    except Exception as exc:  # not installed, or a broken install: report and go on
+        return None, f"{type(exc).__name__}: {exc}"
+    return torch, None
 
 
 def main(argv=None):
@@ -103,33 +162,59 @@ def main(argv=None):
     p.add_argument("--loop-repeats", type=int, default=3, help="timed loop-version steps")
     p.add_argument("--no-loop", action="store_true", help="skip the loop version")
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--against-torch", action="store_true",
+                   help="also time the same network in PyTorch, if importable")
     args = p.parse_args(argv)
+    torch = None
+    if args.against_torch:
+        torch, why = import_torch()
+        if torch is None:
+            print(json.dumps({"torch": f"not importable ({why}); coursekit only"}), flush=True)
     blas = [f"{i.get('internal_api')} {i.get('version')}" for i in threadpool_info()
             if i.get("user_api") == "blas"]
+    one_thread = {}
     for threads in args.threads:
+        if torch is not None:
+            torch.set_num_threads(threads)
         with threadpool_limits(threads):
             gemm = make_gemm()
             for hw in (28, 8):
-                steps, gemms, flops = measure(hw, args.repeats, gemm)
-                med = float(np.median(steps))
-                gemm_rate = 2 * GEMM_N**3 / float(np.median(gemms)) / 1e9
+                steps, gemms, tsteps, flops = measure(hw, args.repeats, gemm, torch)
+                med = float(np.median(steps[:, 0]))
+                gemm_rate = 2 * GEMM_N**3 / float(np.median(gemms[:, 0])) / 1e9
                 rate = flops / med / 1e9
                 row = {"input": f"1x{hw}x{hw}", "threads": threads, "batch": BATCH,
                        "step_ms": round(med * 1e3, 3),
-                       "step_ms_min": round(float(steps.min()) * 1e3, 3),
+                       "step_ms_min": round(float(steps[:, 0].min()) * 1e3, 3),
+                       "step_cpu_ms": round(float(np.median(steps[:, 1])) * 1e3, 3),
                        "gflops": round(rate, 2), "gemm_gflops": round(gemm_rate, 2),
                        "gemm_efficiency": round(rate / gemm_rate, 3),
                        "step_mflop": round(flops / 1e6, 2), "repeats": len(steps),
-                       "blas": ", ".join(blas),
-                       # Other processes' load: the numbers are only as quiet as the machine.
-                       "loadavg_1min": round(os.getloadavg()[0], 2)}
+                       "blas": ", ".join(blas)}
+                if threads == 1:
+                    one_thread[hw] = med
+                elif hw in one_thread:
+                    # Measured minutes apart: on a loaded machine only indicative.
+                    row["speedup_vs_1_thread"] = round(one_thread[hw] / med, 2)
+                if tsteps is not None:
+                    tmed = float(np.median(tsteps[:, 0]))
+                    tcpu = float(np.median(tsteps[:, 1]))
+                    row.update({"torch_step_ms": round(tmed * 1e3, 3),
+                                "torch_step_cpu_ms": round(tcpu * 1e3, 3),
+                                "ratio_to_torch": round(med / tmed, 3),
+                                "cpu_ratio_to_torch": round(
+                                    float(np.median(steps[:, 1])) / tcpu, 3),
+                                "torch": torch.__version__})
                 if hw == 8 and not args.no_loop:
                     loop_step, _ = make_step(hw, conv="loop")
-                    lmed = float(np.median([timed(loop_step)
+                    lmed = float(np.median([timed(loop_step)[0]
                                             for _ in range(args.loop_repeats)]))
                     row["loop_step_ms"] = round(lmed * 1e3, 1)
                     row["speedup"] = round(lmed / med, 1)
+                # Other processes' load: the numbers are only as quiet as the machine.
+                row["loadavg_1min"] = round(os.getloadavg()[0], 2)
                 print(json.dumps(row), flush=True)
+
 
 if __name__ == "__main__":
     main()

@@ -109,9 +109,11 @@ def conv_output_shape(h, w, kh, kw, stride, pad):
     return (h + 2 * pad - kh) // stride + 1, (w + 2 * pad - kw) // stride + 1
 
 
-def chunk_size(n, k, hw, itemsize):
-    """Images per chunk so that a chunk's ``(nb, k, hw)`` patch matrix is about CHUNK_BYTES."""
-    return int(max(1, min(n, CHUNK_BYTES // max(1, k * hw * itemsize))))
+def chunk_size(n, k, hw, itemsize, parts=1):
+    """Images per chunk so that a chunk's ``(nb, k, hw)`` patch matrix is about CHUNK_BYTES,
+    and so that there are at least ``parts`` chunks (one per thread) when ``n >= parts``."""
+    fit = CHUNK_BYTES // max(1, k * hw * itemsize)
+    return int(max(1, min(n, fit, -(-n // max(1, parts)))))
 
 
 def im2col(x, kh, kw, stride, pad, ws=None):
@@ -254,25 +256,39 @@ def blas_threads():
     return max((c.get_num_threads() for c in _blas_controllers()), default=1)
 
 
-def _run_chunks(work, n, nb):
+#: Below this many FLOPs per thread a pass runs on one thread: handing work to a
+#: second thread and waiting for it costs tens of microseconds, as much as the work.
+PARALLEL_MIN_FLOPS = 4_000_000
+
+
+def _threads_for(flops):
+    """Threads worth using for a pass of ``flops``: ``blas_threads()``, or 1 if too small."""
+    threads = blas_threads()
+    return threads if flops >= PARALLEL_MIN_FLOPS * threads else 1
+
+
+def _run_chunks(work, n, nb, threads=None):
     """Run ``work(worker, starts)`` over the chunk starts ``0, nb, 2 nb, ...``.
 
     BLAS runs single-threaded inside: the per-image GEMMs are small, and splitting them
     across cores costs a synchronisation per call (on a loaded machine a threaded
     OpenBLAS can stall for milliseconds on a 0.2 ms product). Instead, with
-    ``t = blas_threads() > 1`` (what ``threadpool_limits`` set), the chunks are dealt
-    round-robin to ``t`` Python threads: the chunks are independent, so each thread does
-    its own im2col, GEMMs and copies (NumPy releases the GIL in all of them), which also
-    parallelises the memory-bound copies that a threaded BLAS leaves serial. Returns
-    the list of the workers' results.
+    ``threads > 1`` (by default ``blas_threads()``, what ``threadpool_limits`` set; the
+    passes ask :func:`_threads_for`, so a small pass stays on one thread), the chunks
+    are dealt round-robin to that many Python threads: the chunks are independent, so
+    each thread does its own im2col, GEMMs and copies (NumPy releases the GIL in all of
+    them), which also parallelises the memory-bound copies that a threaded BLAS leaves
+    serial. Returns the list of the workers' results.
     """
     global _EXECUTOR
     starts = list(range(0, n, nb))
     ctrls = _blas_controllers()
     saved = [c.get_num_threads() for c in ctrls]
-    threads = max(saved, default=1)
+    if threads is None:
+        threads = max(saved, default=1)
     workers = min(threads, len(starts))
-    if threads > 1:
+    single = max(saved, default=1) > 1
+    if single:  # BLAS on one thread inside the chunks
         for c in ctrls:
             c.set_num_threads(1)
     try:
@@ -284,7 +300,7 @@ def _run_chunks(work, n, nb):
         groups = [starts[i::workers] for i in range(workers)]
         return list(_EXECUTOR.map(work, range(workers), groups))
     finally:
-        if threads > 1:
+        if single:
             for c, t in zip(ctrls, saved, strict=True):
                 c.set_num_threads(t)
 
@@ -322,7 +338,8 @@ def conv2d_gemm_forward(x, w, b, stride, pad, ws=None, out=None, relu=False):
     wmat = w.reshape(f, k)
     if out is None:
         out = np.empty((n, f, ho, wo), x.dtype)
-    nb = chunk_size(n, k, hw, x.itemsize)
+    threads = _threads_for(2 * n * f * k * hw)
+    nb = chunk_size(n, k, hw, x.itemsize, parts=threads)
     # Stride 1: the padded input of the whole batch is kept for the backward pass
     # (each chunk pads its own images into it).
     xflat = _scratch(ws, "xflat", flat_shape(x.shape, kw, pad), x.dtype, zeros=True) \
@@ -345,7 +362,7 @@ def conv2d_gemm_forward(x, w, b, stride, pad, ws=None, out=None, relu=False):
             if relu:
                 np.maximum(out[n0:n1], 0, out=out[n0:n1])
 
-    _run_chunks(work, n, nb)
+    _run_chunks(work, n, nb, threads)
     return out, (x, w, stride, pad, ws, xflat)
 
 
@@ -375,7 +392,8 @@ def conv2d_gemm_backward(dout, cache, need_dx=True, dx=None, relu_out=None):
     same = transposed and 2 * pad == kw - 1
     if transposed:
         w2mat = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(c, -1)
-    nb = chunk_size(n, k, hw, x.itemsize)
+    threads = _threads_for(2 * n * f * k * hw * (2 if need_dx else 1))
+    nb = chunk_size(n, k, hw, x.itemsize, parts=threads)
 
     def work(worker, starts):
         dwt = np.zeros((k, f), x.dtype)
@@ -398,7 +416,10 @@ def conv2d_gemm_backward(dout, cache, need_dx=True, dx=None, relu_out=None):
                 if relu_out is None:
                     dext[..., :wo] = dout[n0:n1]
                 else:
-                    np.multiply(dout[n0:n1], relu_out[n0:n1] > 0, out=dext[..., :wo])
+                    # The ReLU mask in a reused buffer (`relu_out > 0` would allocate it).
+                    mask = _scratch(cws, "mask", (m, f, ho, wo), bool)
+                    np.greater(relu_out[n0:n1], 0, out=mask)
+                    np.multiply(dout[n0:n1], mask, out=dext[..., :wo])
             else:
                 cols = im2col(x[n0:n1], kh, kw, stride, pad, cws)
                 dext = dout[n0:n1] if relu_out is None else dout[n0:n1] * (relu_out[n0:n1] > 0)
@@ -431,7 +452,7 @@ def conv2d_gemm_backward(dout, cache, need_dx=True, dx=None, relu_out=None):
                     col2im(dcols, (m, c, h, wd), stride, pad, cws, out=dx[n0:n1])
         return dwt, dbt
 
-    parts = _run_chunks(work, n, nb)
+    parts = _run_chunks(work, n, nb, threads)
     dwt = parts[0][0] if len(parts) == 1 else sum(p[0] for p in parts)
     dbt = parts[0][1] if len(parts) == 1 else sum(p[1] for p in parts)
     return (dx if need_dx else None), np.ascontiguousarray(dwt.T).reshape(w.shape), dbt
