@@ -113,7 +113,7 @@ def chunk_size(n, k, hw, itemsize, parts=1):
     """Images per chunk so that a chunk's ``(nb, k, hw)`` patch matrix is about CHUNK_BYTES,
     and so that there are at least ``parts`` chunks (one per thread) when ``n >= parts``."""
     fit = CHUNK_BYTES // max(1, k * hw * itemsize)
-    return int(max(1, min(n, fit, -(-n // max(1, parts)))))
+    return int(max(1, min(n, fit, n // max(1, parts))))
 
 
 def im2col(x, kh, kw, stride, pad, ws=None):
