@@ -50,7 +50,8 @@ Compression (``compression=``, with ``"naive"`` or ``"parameter_server"``): ``"t
 the :math:`k` largest-magnitude entries of :math:`g_i + e_i` and keeps the rest in the
 worker's error memory :math:`e_i` (error feedback; Stich, Cordonnier & Jaggi, 2018);
 ``"quantize"`` sends QSGD's unbiased stochastic quantisation with :math:`s` levels (Alistarh et
-al., 2017). The bytes they save are what the clock and ``bytes_sent`` account.
+al., 2017); both live in :mod:`coursekit.distributed.compression`. The bytes they save are what
+the clock and ``bytes_sent`` account.
 
 Any workload
 ------------
@@ -67,6 +68,14 @@ straggler factor :math:`M_{t,i}` drawn from ``Cluster``'s seeded model); a messa
 :math:`N` bytes takes :math:`\alpha + N/B`. A worker starts its next computation as soon as it
 has the new parameters. The clock is vectorised over workers (one NumPy pass a step), which
 is what lets 1024 workers x 1000 steps run in seconds.
+
+The code
+--------
+:func:`simulate` checks its arguments once into a ``_Setup`` (the cluster, the resolved rule and
+schedule, shard weights, message sizes, the seeded clock and quantiser streams), then hands it
+to one runner per strategy (``_run_sync`` for ``"sync"`` and ``"backup"``,
+``_run_local_sgd``, ``_run_async``). Every runner fills a ``_Record``, which applies
+:mod:`coursekit.optimize`'s divergence test and builds the :class:`SimulationHistory`.
 
 References
 ----------
@@ -92,6 +101,7 @@ from coursekit._checks import check_choice, check_int, check_positive_array, che
 from coursekit.data import batch_indices
 
 from . import cost, offload
+from .compression import COMPRESSIONS, Compressor, compress, compressed_bytes
 
 __all__ = [
     "STRATEGIES",
@@ -107,8 +117,6 @@ __all__ = [
 
 #: Training strategies of :func:`simulate`.
 STRATEGIES = ("sync", "backup", "async", "local_sgd")
-#: Gradient compressions of :func:`simulate` (``None`` for none).
-COMPRESSIONS = ("topk", "quantize")
 #: The phases of a worker's timeline, in the order they happen within a step.
 PHASES = ("compute", "wait", "send", "receive")
 
@@ -338,87 +346,7 @@ class SimulationHistory:
         return float(self.wall_clock[hit[0]]) if hit.size else math.inf
 
 
-# =========================================================================== compression
-def compressed_bytes(dim: int, itemsize: int, compression=None, k=None, levels=16) -> int:
-    r"""Bytes of one compressed gradient of ``dim`` entries.
-
-    .. math::
-
-        \text{none: } d \cdot s_{\text{item}}, \qquad
-        \text{topk: } k (s_{\text{item}} + 4), \qquad
-        \text{quantize: } s_{\text{item}} + \Bigl\lceil \frac{d (1 + \lceil \log_2 (s+1) \rceil)}{8}
-        \Bigr\rceil
-
-    (top-k sends values and 32-bit indices; QSGD sends the norm, a sign bit and a level index
-    per entry).
-    """
-    d = check_int(dim, "dim", minimum=1)
-    if compression is None:
-        return d * itemsize
-    check_choice(compression, "compression", COMPRESSIONS)
-    if compression == "topk":
-        return check_int(k, "k", minimum=1) * (itemsize + 4)
-    s = check_int(levels, "levels", minimum=1)
-    return itemsize + math.ceil(d * (1 + math.ceil(math.log2(s + 1))) / 8)
-
-
-def compress(v, compression, k=None, levels=16, rng=None):
-    r"""Compress each row of ``v`` (what a worker sends instead of its gradient).
-
-    ``"topk"``: keep the :math:`k` entries of largest magnitude, zero the rest (ties by index).
-
-    ``"quantize"`` (QSGD): with :math:`\ell_j = s |v_j| / \lVert v \rVert_2`,
-
-    .. math::
-
-        Q(v)_j = \frac{\lVert v \rVert_2}{s}\, \mathrm{sign}(v_j)
-                 \bigl(\lfloor \ell_j \rfloor + \mathbb 1[u_j < \ell_j - \lfloor \ell_j \rfloor]
-                 \bigr), \quad u_j \sim \mathcal U(0, 1),
-
-    so that :math:`\mathbb E[Q(v)] = v`.
-
-    Parameters
-    ----------
-    v : ndarray, shape (m, d)
-    compression : {"topk", "quantize"}
-    k : int
-        Entries kept by top-k, ``1 <= k <= d``.
-    levels : int
-        :math:`s \ge 1` quantisation levels.
-    rng : numpy.random.Generator
-        Needed by ``"quantize"``.
-
-    Returns
-    -------
-    ndarray, shape (m, d)
-        The decompressed values the receiver sees.
-    """
-    v = np.asarray(v, dtype=float)
-    if v.ndim != 2:
-        raise ValueError(f"v must have shape (m, d), got {v.shape}")
-    compression = check_choice(compression, "compression", COMPRESSIONS)
-    if compression == "topk":
-        k = check_int(k, "k", minimum=1)
-        if k > v.shape[1]:
-            raise ValueError(f"k must be in [1, d={v.shape[1]}], got {k}")
-        if k == v.shape[1]:
-            return v.copy()
-        keep = np.argpartition(-np.abs(v), k - 1, axis=1)[:, :k]
-        out = np.zeros_like(v)
-        np.put_along_axis(out, keep, np.take_along_axis(v, keep, axis=1), axis=1)
-        return out
-    s = check_int(levels, "levels", minimum=1)
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError("rng must be a numpy.random.Generator for compression='quantize'")
-    norm = np.linalg.norm(v, axis=1, keepdims=True)
-    safe = np.where(norm > 0, norm, 1.0)
-    level = s * np.abs(v) / safe
-    low = np.floor(level)
-    q = low + (rng.random(v.shape) < level - low)
-    return np.sign(v) * q * safe / s
-
-
-# =========================================================================== helpers
+# =========================================================================== shards and network
 def _shard_sizes(total: int, p: int, weights) -> np.ndarray:
     if weights is None:
         sizes = np.full(p, total // p, dtype=np.int64)
@@ -442,89 +370,408 @@ def _shard_sums(f, x, idx, sizes, vectorised):
     return out
 
 
+def _local_gradients(f, models, idx, sizes, vectorised):
+    """Row ``i``: mean gradient of shard ``i`` at worker ``i``'s own model ``models[i]``."""
+    workers = np.flatnonzero(sizes > 0)
+    if vectorised and np.all(models == models[0]):
+        # Right after an average all copies agree: one call serves every worker.
+        grads = _shard_sums(f, models[0], idx, sizes, True)
+    else:
+        grads = np.zeros(models.shape)
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        for i in workers:
+            grads[i] = sizes[i] * np.asarray(
+                f.grad(models[i], idx[starts[i] : starts[i] + sizes[i]])
+            )
+    grads[workers] /= sizes[workers, None]
+    return grads
+
+
+def _loss(f, x) -> float:
+    """``f(x)``, or NaN for parameters that are no longer finite (the divergence test's input)."""
+    return f.value(x) if np.isfinite(x).all() else np.nan
+
+
 class _Network:
     """Per-step communication of the synchronous strategies, vectorised over workers."""
 
     def __init__(self, cluster: Cluster, algorithm: str, shards: int, up_bytes, down_bytes):
-        self.c = cluster
+        self.cluster = cluster
         self.algorithm = algorithm
-        self.k = shards
-        self.up = float(up_bytes)
-        self.down = float(down_bytes)
-        self.tau_up = cluster.message_time(self.up)
-        self.tau_down = cluster.message_time(self.down)
+        self.shards = shards
+        self.up_bytes = float(up_bytes)
+        self.down_bytes = float(down_bytes)
+        self.tau_up = cluster.message_time(self.up_bytes)
+        self.tau_down = cluster.message_time(self.down_bytes)
 
     def _ps_phase(self, n_bytes, m):
         # Half of the parameter-server all-reduce: max(m, k) slots of N/k bytes.
         return (
             cost.allreduce_time(
-                n_bytes, m, self.c.latency, self.c.bandwidth, "parameter_server", self.k
+                n_bytes, m, self.cluster.latency, self.cluster.bandwidth, "parameter_server",
+                self.shards,
             )
             / 2
         )
 
-    def step(self, ready, ctime, n_active):
+    def step(self, ready, compute_time, n_awaited):
         """Clock of one synchronous step.
 
         ready : (p,) time each worker got the current parameters (= starts computing)
-        ctime : (p,) compute durations
-        n_active : how many gradients the central node waits for (p, or p - b with backups)
+        compute_time : (p,) compute durations
+        n_awaited : how many gradients the central node waits for (p, or p - b with backups)
 
-        Returns (timeline row dict, active mask, update time, comm time, bytes).
+        Returns (timeline row dict, mask of the workers whose gradients are used, update time,
+        comm time, bytes).
         """
         p = ready.size
-        cs = ready
-        ce = ready + ctime
-        order = np.argsort(ce, kind="stable")
+        compute_start = ready
+        compute_end = ready + compute_time
+        order = np.argsort(compute_end, kind="stable")
+        awaited = order[:n_awaited]
         active = np.zeros(p, dtype=bool)
-        active[order[:n_active]] = True
-        ss, se = np.empty(p), np.empty(p)
-        rs, re = np.empty(p), np.empty(p)
+        active[awaited] = True
+        send_start, send_end = np.empty(p), np.empty(p)
+        recv_start, recv_end = np.empty(p), np.empty(p)
         if self.algorithm == "naive":
             # The central node receives one message at a time, first come first served:
             # finish_j = max(finish_{j-1}, arrival_j) + tau  ==  (j+1) tau + cummax(a_m - m tau).
-            arr = ce[order[:n_active]]
-            j = np.arange(n_active)
-            fin = (j + 1) * self.tau_up + np.maximum.accumulate(arr - j * self.tau_up)
-            ss[order[:n_active]] = fin - self.tau_up
-            se[order[:n_active]] = fin
-            update = fin[-1]
-            first = ss[order[0]]
+            arrival = compute_end[awaited]
+            j = np.arange(n_awaited)
+            finish = (j + 1) * self.tau_up + np.maximum.accumulate(arrival - j * self.tau_up)
+            send_start[awaited] = finish - self.tau_up
+            send_end[awaited] = finish
+            update = finish[-1]
+            first = send_start[order[0]]
             # Broadcast to everyone (cancelled backups too), in arrival order.
-            rs[order] = update + np.arange(p) * self.tau_down
-            re[order] = rs[order] + self.tau_down
-            n_bytes = n_active * self.up + p * self.down
+            recv_start[order] = update + np.arange(p) * self.tau_down
+            recv_end[order] = recv_start[order] + self.tau_down
+            n_bytes = n_awaited * self.up_bytes + p * self.down_bytes
         else:
-            barrier = ce[order[n_active - 1]]
+            barrier = compute_end[order[n_awaited - 1]]
             first = barrier
             if self.algorithm == "parameter_server":
-                push = self._ps_phase(self.up, n_active)
-                pull = self._ps_phase(self.down, p)
-                n_bytes = n_active * self.up + p * self.down
+                push = self._ps_phase(self.up_bytes, n_awaited)
+                pull = self._ps_phase(self.down_bytes, p)
+                n_bytes = n_awaited * self.up_bytes + p * self.down_bytes
             else:
                 total = cost.allreduce_time(
-                    self.up, p, self.c.latency, self.c.bandwidth, self.algorithm
+                    self.up_bytes, p, self.cluster.latency, self.cluster.bandwidth,
+                    self.algorithm,
                 )
                 push = pull = total / 2  # reduce half and broadcast half are symmetric
-                n_bytes = cost.allreduce_bytes(self.up, p, self.algorithm)
-            ss[:], se[:] = barrier, barrier + push
+                n_bytes = cost.allreduce_bytes(self.up_bytes, p, self.algorithm)
+            send_start[:], send_end[:] = barrier, barrier + push
             update = barrier + push
-            rs[:], re[:] = update, update + pull
+            recv_start[:], recv_end[:] = update, update + pull
         # Cancelled backup workers stop computing once the update is decided; they send nothing.
-        lazy = ~active
+        cancelled = ~active
         cut = update if self.algorithm == "naive" else first
-        ce = np.where(lazy, np.minimum(ce, cut), ce)
-        ss = np.where(lazy, ce, ss)
-        se = np.where(lazy, ce, se)
+        compute_end = np.where(cancelled, np.minimum(compute_end, cut), compute_end)
+        send_start = np.where(cancelled, compute_end, send_start)
+        send_end = np.where(cancelled, compute_end, send_end)
         row = dict(
-            compute_start=cs,
-            compute_end=ce,
-            send_start=ss,
-            send_end=se,
-            recv_start=rs,
-            recv_end=re,
+            compute_start=compute_start,
+            compute_end=compute_end,
+            send_start=send_start,
+            send_end=send_end,
+            recv_start=recv_start,
+            recv_end=recv_end,
         )
-        return row, active, update, float(re.max() - first), float(n_bytes)
+        return row, active, update, float(recv_end.max() - first), float(n_bytes)
+
+
+def _compute_only_row(ready, compute_time) -> dict:
+    """Timeline row of a step without communication (local SGD between averages)."""
+    compute_end = ready + compute_time
+    return dict(
+        compute_start=ready,
+        compute_end=compute_end,
+        send_start=compute_end,
+        send_end=compute_end,
+        recv_start=compute_end,
+        recv_end=compute_end,
+    )
+
+
+# =========================================================================== one run
+@dataclass
+class _Setup:
+    """Everything a runner needs, checked once by :func:`_set_up` (see :func:`simulate`)."""
+
+    objective: object
+    x0: np.ndarray
+    cluster: Cluster
+    strategy: str
+    algorithm: str
+    steps: int
+    lr: float
+    batch_size: int  # b, per worker
+    global_batch: int  # the rows of one step: p b, or b for "async"
+    seed: int
+    shards: int
+    backups: int
+    period: int
+    compression: str | None
+    k: int | None
+    levels: int
+    rule: optimize.Rule
+    schedule: object  # callable (lr0, t) -> lr_t
+    shard_weights: np.ndarray | None  # None: equal shards
+    flops_per_sample: float
+    up_bytes: float  # one message to the central node (compressed if asked)
+    full_bytes: float  # one uncompressed gradient or parameter vector
+    vectorised: bool  # the objective has sample_grads: one call serves every worker
+    clock_rng: np.random.Generator = None
+    quantizer_rng: np.random.Generator = None
+
+    def __post_init__(self):
+        # Two independent streams, neither touching the batch order.
+        self.clock_rng = np.random.default_rng([self.seed, 1])
+        self.quantizer_rng = np.random.default_rng([self.seed, 2])
+
+    @property
+    def n_workers(self) -> int:
+        return self.cluster.n_workers
+
+    def lr_at(self, t: int) -> float:
+        return optimize._lr_at(self.schedule, self.lr, t)
+
+    def shard_sizes(self, total: int) -> np.ndarray:
+        return _shard_sizes(total, self.n_workers, self.shard_weights)
+
+    def compute_times(self, sizes) -> np.ndarray:
+        """Seconds each worker computes its shard: :math:`n_i w / F_i \\cdot M_{t,i}`."""
+        cluster = self.cluster
+        return sizes * self.flops_per_sample / cluster.rates * cluster.slowdowns(
+            self.clock_rng, self.n_workers
+        )
+
+    def compressor(self) -> Compressor | None:
+        if self.compression is None:
+            return None
+        return Compressor(self.compression, self.n_workers, self.x0.size, k=self.k,
+                          levels=self.levels, rng=self.quantizer_rng)
+
+
+def _check_cluster(cluster, n_workers) -> Cluster:
+    if cluster is None:
+        cluster = Cluster(4 if n_workers is None else n_workers)
+    elif not isinstance(cluster, Cluster):
+        raise TypeError(f"cluster must be a Cluster, got {type(cluster).__name__}")
+    p = cluster.n_workers
+    if n_workers is not None and check_int(n_workers, "n_workers", minimum=1) != p:
+        raise ValueError(f"n_workers={n_workers} disagrees with cluster.n_workers={p}")
+    return cluster
+
+
+def _check_objective(objective) -> int:
+    """The objective's ``n_samples``, after checking it is a FiniteSum."""
+    for name in ("value", "grad"):
+        if not callable(getattr(objective, name, None)):
+            raise TypeError(
+                f"objective must have a {name}() method (a FiniteSum), got "
+                f"{type(objective).__name__}"
+            )
+    n = getattr(objective, "n_samples", None)
+    if not is_int(n) or n < 1:
+        raise TypeError("objective must have an integer n_samples >= 1 (a FiniteSum)")
+    return n
+
+
+def _check_strategy_options(strategy, algorithm, p, backups) -> None:
+    """Which strategies go with which communication (after ``backups`` is an int)."""
+    if strategy == "backup":
+        if backups >= p:
+            raise ValueError(f"backups must be in [0, n_workers - 1 = {p - 1}], got {backups}")
+        if algorithm not in ("naive", "parameter_server"):
+            raise ValueError(
+                "strategy 'backup' needs algorithm 'naive' or 'parameter_server' (a ring or "
+                f"tree cannot drop a member), got {algorithm!r}"
+            )
+    elif backups:
+        raise ValueError(f"backups only applies to strategy 'backup', got strategy={strategy!r}")
+    if strategy == "async" and algorithm != "naive":
+        raise ValueError(
+            "strategy 'async' talks to the central node message by message: algorithm must be "
+            f"'naive', got {algorithm!r}"
+        )
+
+
+def _check_compression(compression, strategy, algorithm):
+    if compression is None:
+        return None
+    compression = check_choice(compression, "compression", COMPRESSIONS)
+    if strategy == "local_sgd":
+        raise ValueError("compression is not available with strategy 'local_sgd'")
+    if algorithm not in ("naive", "parameter_server"):
+        raise ValueError(
+            "compression needs algorithm 'naive' or 'parameter_server' (a compressed sum "
+            f"does not stay compressed around a ring or tree), got {algorithm!r}"
+        )
+    return compression
+
+
+def _check_x0(x0) -> np.ndarray:
+    x = np.array(x0, dtype=float)
+    if x.ndim != 1 or x.size == 0:
+        raise ValueError(f"x0 must be a non-empty 1-D array, got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError("x0 must be finite (found NaN or inf)")
+    return x
+
+
+def _check_topk(k, d: int) -> int:
+    """Top-k's ``k`` as an int in ``[1, d]`` (a float is a fraction of ``d``; default 10 %)."""
+    if k is None:
+        k = 0.1
+    if isinstance(k, float):
+        if not 0 < k <= 1:
+            raise ValueError(f"k as a fraction must lie in (0, 1], got {k}")
+        k = max(1, int(round(k * d)))
+    k = check_int(k, "k", minimum=1)
+    if k > d:
+        raise ValueError(f"k must be in [1, d={d}], got {k}")
+    return k
+
+
+def _set_up(objective, x0, n_workers, strategy, steps, lr, batch_size, seed, *, cluster,
+            algorithm, shards, backups, period, compression, k, levels, rule, schedule, split,
+            flops_per_sample, message_bytes) -> _Setup:
+    """Check :func:`simulate`'s arguments (in the order of its signature) into a :class:`_Setup`."""
+    strategy = check_choice(strategy, "strategy", STRATEGIES)
+    algorithm = check_choice(algorithm, "algorithm", cost.ALGORITHMS)
+    cluster = _check_cluster(cluster, n_workers)
+    p = cluster.n_workers
+    n = _check_objective(objective)
+    steps = check_int(steps, "steps", minimum=0)
+    lr = check_real(lr, "lr", minimum=0.0, strict=True)
+    b = check_int(batch_size, "batch_size", minimum=1)
+    global_batch = b if strategy == "async" else p * b
+    if global_batch > n:
+        raise ValueError(
+            f"batch_size must satisfy n_workers * batch_size <= n_samples ({p} * {b} > {n})"
+            if strategy != "async"
+            else f"batch_size must be in [1, n_samples={n}], got {b}"
+        )
+    seed = check_int(seed, "seed", minimum=0)
+    shards = check_int(shards, "shards", minimum=1)
+    backups = check_int(backups, "backups", minimum=0)
+    _check_strategy_options(strategy, algorithm, p, backups)
+    period = check_int(period, "period", minimum=1)
+    split = check_choice(split, "split", ("equal", "proportional"))
+    compression = _check_compression(compression, strategy, algorithm)
+    x = _check_x0(x0)
+    d = x.size
+    if compression == "topk":
+        k = _check_topk(k, d)
+    if flops_per_sample is None:
+        flops_per_sample = cost.linear_model_flops(1, d)
+    w = check_real(flops_per_sample, "flops_per_sample", minimum=0.0)
+    rule = optimize.get_rule(rule)
+    # "cosine" anneals over the run's steps, as in coursekit.optimize.
+    schedule = optimize._resolve_schedule(schedule, steps)
+    full_bytes = d * x.itemsize
+    up_bytes = compressed_bytes(d, x.itemsize, compression, k, levels)
+    if message_bytes is not None:
+        if compression is not None:
+            raise ValueError("message_bytes cannot be combined with compression (compressed "
+                             "sizes follow the objective's d)")
+        full_bytes = up_bytes = check_real(message_bytes, "message_bytes", minimum=0.0)
+    return _Setup(
+        objective=objective, x0=x, cluster=cluster, strategy=strategy, algorithm=algorithm,
+        steps=steps, lr=lr, batch_size=b, global_batch=global_batch, seed=seed, shards=shards,
+        backups=backups, period=period, compression=compression, k=k, levels=levels, rule=rule,
+        schedule=schedule,
+        shard_weights=offload.proportional_split(cluster.rates) if split == "proportional"
+        else None,
+        flops_per_sample=w, up_bytes=up_bytes, full_bytes=full_bytes,
+        vectorised=callable(getattr(objective, "sample_grads", None)),
+    )
+
+
+class _Record:
+    """The arrays of a :class:`SimulationHistory`, filled step by step, and the stopping test."""
+
+    def __init__(self, setup: _Setup, record_params: bool, timeline: bool, progress: bool):
+        steps, p, d = setup.steps, setup.n_workers, setup.x0.size
+        self.setup = setup
+        self.losses = np.full(steps + 1, np.nan)
+        self.losses[0] = setup.objective.value(setup.x0)
+        self.wall_clock = np.zeros(steps + 1)
+        self.params = np.full((steps + 1, d), np.nan) if record_params else None
+        if self.params is not None:
+            self.params[0] = setup.x0
+        self.bytes_sent = np.zeros(steps)
+        self.comm_time = np.zeros(steps)
+        self.staleness = np.zeros(steps, dtype=np.int64)
+        self.samples = np.zeros(steps, dtype=np.int64)
+        self.timeline = (
+            {name: np.full((steps, p), np.nan) for name in Timeline.__dataclass_fields__}
+            if timeline
+            else None
+        )
+        self.bar = _progress(steps, progress,
+                             f"simulate {setup.strategy}/{setup.algorithm} p={p}")
+        self.converged = True
+        self.message = f"completed {steps} steps"
+        self.steps_done = steps
+
+    def accept(self, t: int, x_new: np.ndarray, loss: float) -> bool:
+        """Record :math:`x_{t+1}` and its loss; False (and stop) if the run has diverged.
+
+        The divergence test is :mod:`coursekit.optimize`'s, so that a diverging run stops at
+        the same iteration as its single-node counterpart.
+        """
+        if not optimize._all_finite(x_new) or optimize._diverged(loss, self.losses[0]):
+            self.converged, self.message = False, f"diverged at iteration {t + 1}"
+            self.steps_done = t
+            return False
+        self.losses[t + 1] = loss
+        if self.params is not None:
+            self.params[t + 1] = x_new
+        if self.bar is not None:
+            self.bar.update(1)
+        return True
+
+    def put_row(self, t: int, row: dict, workers=None) -> None:
+        """Step ``t`` of the timeline: every worker, or only the mask ``workers``."""
+        if self.timeline is None:
+            return
+        for name, value in row.items():
+            if workers is None:
+                self.timeline[name][t] = value
+            else:
+                self.timeline[name][t, workers] = value
+
+    def history(self, x: np.ndarray) -> SimulationHistory:
+        if self.bar is not None:
+            self.bar.close()
+        setup, done = self.setup, self.steps_done
+        timeline = (
+            Timeline(**{name: rows[:done] for name, rows in self.timeline.items()})
+            if self.timeline is not None
+            else None
+        )
+        return SimulationHistory(
+            x=x,
+            losses=self.losses[: done + 1],
+            wall_clock=self.wall_clock[: done + 1],
+            params=self.params[: done + 1] if self.params is not None else None,
+            bytes_sent=self.bytes_sent[:done],
+            comm_time=self.comm_time[:done],
+            staleness=self.staleness[:done],
+            samples=self.samples[:done],
+            timeline=timeline,
+            serial_time=float(
+                self.samples[:done].sum() * setup.flops_per_sample / setup.cluster.rates.max()
+            ),
+            strategy=setup.strategy,
+            algorithm=setup.algorithm,
+            n_workers=setup.n_workers,
+            converged=self.converged,
+            message=self.message,
+        )
 
 
 def _progress(total, enabled, desc):
@@ -535,10 +782,162 @@ def _progress(total, enabled, desc):
     return tqdm(total=total, desc=desc)
 
 
-def _resolve_schedule(schedule, steps):
-    if isinstance(schedule, str) and schedule.strip().lower() == "cosine":
-        return optimize.cosine(max(steps, 1))
-    return optimize.get_schedule(schedule)
+# =========================================================================== the runners
+# Each runner trains from setup.x0 for setup.steps steps, fills the record and returns the last
+# accepted parameters.
+def _run_sync(setup: _Setup, record: _Record) -> np.ndarray:
+    """``"sync"`` and ``"backup"``: one global batch per step, the first p - b gradients used."""
+    f, p = setup.objective, setup.n_workers
+    network = _Network(setup.cluster, setup.algorithm, setup.shards, setup.up_bytes,
+                       setup.full_bytes)
+    n_awaited = p - setup.backups
+    compressor = setup.compressor()
+    x = setup.x0
+    state = setup.rule.init(x)
+    ready = np.zeros(p)
+    batches = batch_indices(f.n_samples, setup.global_batch, seed=setup.seed)
+    for t in range(setup.steps):
+        _, idx = next(batches)
+        sizes = setup.shard_sizes(idx.size)
+        compute_time = setup.compute_times(sizes)
+        row, arrived, _, record.comm_time[t], record.bytes_sent[t] = network.step(
+            ready, compute_time, n_awaited
+        )
+        with optimize._quiet_overflow():
+            sums = _shard_sums(f, x, idx, sizes, setup.vectorised)
+            used = arrived & (sizes > 0)
+            if compressor is None:
+                g = sums[used].sum(axis=0) / sizes[used].sum()
+            else:
+                sent = compressor(sums[used] / sizes[used, None], used)
+                g = (sizes[used, None] * sent).sum(axis=0) / sizes[used].sum()
+            x_new = setup.rule.update(x, g, setup.lr_at(t), state)
+            loss = _loss(f, x_new)
+        if not record.accept(t, x_new, loss):
+            break
+        x = x_new
+        record.samples[t] = sizes[used].sum()
+        record.put_row(t, row)
+        ready = row["recv_end"]
+        record.wall_clock[t + 1] = ready.max()
+    return x
+
+
+def _run_local_sgd(setup: _Setup, record: _Record) -> np.ndarray:
+    """``"local_sgd"``: every worker steps on its own copy; every ``period`` steps, average."""
+    f, p = setup.objective, setup.n_workers
+    network = _Network(setup.cluster, setup.algorithm, setup.shards, setup.full_bytes,
+                       setup.full_bytes)
+    x = setup.x0
+    models = np.tile(x, (p, 1))
+    state = setup.rule.init(models)  # each worker keeps its own rule state across averages
+    ready = np.zeros(p)
+    round_samples = np.zeros(p)
+    batches = batch_indices(f.n_samples, setup.global_batch, seed=setup.seed)
+    for t in range(setup.steps):
+        _, idx = next(batches)
+        sizes = setup.shard_sizes(idx.size)
+        compute_time = setup.compute_times(sizes)
+        with optimize._quiet_overflow():
+            grads = _local_gradients(f, models, idx, sizes, setup.vectorised)
+            new_models = setup.rule.update(models, grads, setup.lr_at(t), state)
+            # A worker without samples this step keeps its model (no gradient, no step).
+            new_models[sizes == 0] = models[sizes == 0]
+        round_samples += sizes
+        if (t + 1) % setup.period == 0 or t == setup.steps - 1:
+            row, _, _, record.comm_time[t], record.bytes_sent[t] = network.step(
+                ready, compute_time, p
+            )
+            x_new = (round_samples / round_samples.sum()) @ new_models
+            new_models = np.tile(x_new, (p, 1))
+            round_samples[:] = 0
+        else:
+            row = _compute_only_row(ready, compute_time)
+            x_new = new_models.mean(axis=0)
+        ready = row["recv_end"]
+        loss = _loss(f, x_new)
+        if not record.accept(t, x_new, loss):
+            break
+        models, x = new_models, x_new
+        record.samples[t] = sizes.sum()
+        record.put_row(t, row)
+        record.wall_clock[t + 1] = ready.max()
+    return x
+
+
+class _AsyncWorkers:
+    """``"async"``'s workers: each computes on the copy it last received; first done, first out."""
+
+    def __init__(self, setup: _Setup):
+        self.setup = setup
+        self.batches = batch_indices(setup.objective.n_samples, setup.batch_size,
+                                     seed=setup.seed)
+        self.running = []  # heap of (compute_end, worker, compute_start, version, samples, g)
+
+    def start(self, worker: int, start_time: float, x_copy: np.ndarray, version: int) -> None:
+        setup = self.setup
+        _, idx = next(self.batches)
+        duration = (idx.size * setup.flops_per_sample / setup.cluster.rates[worker]
+                    * setup.cluster.slowdowns(setup.clock_rng, 1)[0])
+        with optimize._quiet_overflow():
+            g = np.asarray(setup.objective.grad(x_copy, idx), dtype=float)
+        heapq.heappush(self.running, (start_time + duration, worker, start_time, version,
+                                      idx.size, g))
+
+    def next_finished(self) -> tuple:
+        return heapq.heappop(self.running)
+
+
+def _run_async(setup: _Setup, record: _Record) -> np.ndarray:
+    """``"async"``: the central node applies each gradient as it arrives, one at a time."""
+    p = setup.n_workers
+    tau_up = setup.cluster.message_time(setup.up_bytes)
+    tau_down = setup.cluster.message_time(setup.full_bytes)
+    compressor = setup.compressor()
+    x = setup.x0
+    state = setup.rule.init(x)
+    workers = _AsyncWorkers(setup)
+    version = 0  # updates applied so far
+    receiver_free = sender_free = 0.0  # when the central node's link is next free, each way
+    for i in range(p):
+        workers.start(i, 0.0, x, 0)
+    for t in range(setup.steps):
+        compute_end, i, compute_start, v, m, g = workers.next_finished()
+        if compressor is not None:
+            g = compressor(g[None], [i])[0]
+        upload_start = max(compute_end, receiver_free)
+        receiver_free = upload_start + tau_up
+        with optimize._quiet_overflow():
+            x_new = setup.rule.update(x, g, setup.lr_at(t), state)
+            loss = _loss(setup.objective, x_new)
+        if not record.accept(t, x_new, loss):
+            break
+        x = x_new
+        record.staleness[t] = version - v
+        version += 1
+        record.samples[t] = m
+        download_start = max(receiver_free, sender_free)
+        sender_free = download_start + tau_down
+        record.comm_time[t] = sender_free - upload_start
+        record.bytes_sent[t] = setup.up_bytes + setup.full_bytes
+        row = dict(
+            compute_start=compute_start,
+            compute_end=compute_end,
+            send_start=upload_start,
+            send_end=receiver_free,
+            recv_start=download_start,
+            recv_end=sender_free,
+        )
+        only_i = np.zeros(p, dtype=bool)
+        only_i[i] = True
+        record.put_row(t, row, only_i)
+        record.wall_clock[t + 1] = receiver_free  # the moment x_{t+1} exists at the central node
+        workers.start(i, sender_free, x, version)
+    return x
+
+
+_RUNNERS = {"sync": _run_sync, "backup": _run_sync, "local_sgd": _run_local_sgd,
+            "async": _run_async}
 
 
 # =========================================================================== simulate
@@ -631,309 +1030,14 @@ def simulate(
     -------
     SimulationHistory
     """
-    # ---- arguments
-    strategy = check_choice(strategy, "strategy", STRATEGIES)
-    algorithm = check_choice(algorithm, "algorithm", cost.ALGORITHMS)
-    if cluster is None:
-        cluster = Cluster(4 if n_workers is None else n_workers)
-    elif not isinstance(cluster, Cluster):
-        raise TypeError(f"cluster must be a Cluster, got {type(cluster).__name__}")
-    p = cluster.n_workers
-    if n_workers is not None and check_int(n_workers, "n_workers", minimum=1) != p:
-        raise ValueError(f"n_workers={n_workers} disagrees with cluster.n_workers={p}")
-    for name in ("value", "grad"):
-        if not callable(getattr(objective, name, None)):
-            raise TypeError(
-                f"objective must have a {name}() method (a FiniteSum), got "
-                f"{type(objective).__name__}"
-            )
-    n = getattr(objective, "n_samples", None)
-    if not is_int(n) or n < 1:
-        raise TypeError("objective must have an integer n_samples >= 1 (a FiniteSum)")
-    steps = check_int(steps, "steps", minimum=0)
-    lr = check_real(lr, "lr", minimum=0.0, strict=True)
-    b = check_int(batch_size, "batch_size", minimum=1)
-    global_batch = b if strategy == "async" else p * b
-    if global_batch > n:
-        raise ValueError(
-            f"batch_size must satisfy n_workers * batch_size <= n_samples ({p} * {b} > {n})"
-            if strategy != "async"
-            else f"batch_size must be in [1, n_samples={n}], got {b}"
-        )
-    seed = check_int(seed, "seed", minimum=0)
-    shards = check_int(shards, "shards", minimum=1)
-    backups = check_int(backups, "backups", minimum=0)
-    if strategy == "backup":
-        if backups >= p:
-            raise ValueError(f"backups must be in [0, n_workers - 1 = {p - 1}], got {backups}")
-        if algorithm not in ("naive", "parameter_server"):
-            raise ValueError(
-                "strategy 'backup' needs algorithm 'naive' or 'parameter_server' (a ring or "
-                f"tree cannot drop a member), got {algorithm!r}"
-            )
-    elif backups:
-        raise ValueError(f"backups only applies to strategy 'backup', got strategy={strategy!r}")
-    if strategy == "async" and algorithm != "naive":
-        raise ValueError(
-            "strategy 'async' talks to the central node message by message: algorithm must be "
-            f"'naive', got {algorithm!r}"
-        )
-    period = check_int(period, "period", minimum=1)
-    split = check_choice(split, "split", ("equal", "proportional"))
-    if compression is not None:
-        compression = check_choice(compression, "compression", COMPRESSIONS)
-        if strategy == "local_sgd":
-            raise ValueError("compression is not available with strategy 'local_sgd'")
-        if algorithm not in ("naive", "parameter_server"):
-            raise ValueError(
-                "compression needs algorithm 'naive' or 'parameter_server' (a compressed sum "
-                f"does not stay compressed around a ring or tree), got {algorithm!r}"
-            )
-    x = np.array(x0, dtype=float)
-    if x.ndim != 1 or x.size == 0:
-        raise ValueError(f"x0 must be a non-empty 1-D array, got shape {x.shape}")
-    if not np.isfinite(x).all():
-        raise ValueError("x0 must be finite (found NaN or inf)")
-    d = x.size
-    if compression == "topk":
-        if k is None:
-            k = 0.1
-        if isinstance(k, float):
-            if not 0 < k <= 1:
-                raise ValueError(f"k as a fraction must lie in (0, 1], got {k}")
-            k = max(1, int(round(k * d)))
-        k = check_int(k, "k", minimum=1)
-        if k > d:
-            raise ValueError(f"k must be in [1, d={d}], got {k}")
-    if flops_per_sample is None:
-        flops_per_sample = cost.linear_model_flops(1, d)
-    w = check_real(flops_per_sample, "flops_per_sample", minimum=0.0)
-    rule = optimize.get_rule(rule)
-    sched = _resolve_schedule(schedule, steps)
-
-    weights = offload.proportional_split(cluster.rates) if split == "proportional" else None
-    vectorised = callable(getattr(objective, "sample_grads", None))
-    clock_rng = np.random.default_rng([seed, 1])
-    quant_rng = np.random.default_rng([seed, 2])
-    itemsize = x.itemsize
-    full_bytes = d * itemsize
-    up_bytes = compressed_bytes(d, itemsize, compression, k, levels)
-    if message_bytes is not None:
-        if compression is not None:
-            raise ValueError("message_bytes cannot be combined with compression (compressed "
-                             "sizes follow the objective's d)")
-        full_bytes = up_bytes = check_real(message_bytes, "message_bytes", minimum=0.0)
-    serial_rate = float(cluster.rates.max())
-
-    # ---- recording
-    T = steps
-    losses = np.full(T + 1, np.nan)
-    losses[0] = objective.value(x)
-    wall = np.zeros(T + 1)
-    params = np.full((T + 1, d), np.nan) if record_params else None
-    if params is not None:
-        params[0] = x
-    bytes_sent = np.zeros(T)
-    comm = np.zeros(T)
-    stale = np.zeros(T, dtype=np.int64)
-    samples = np.zeros(T, dtype=np.int64)
-    tl = (
-        {name: np.full((T, p), np.nan) for name in Timeline.__dataclass_fields__}
-        if timeline
-        else None
+    # Long only by its docstring, the reference of every option; the work is in _set_up and
+    # the runners.
+    setup = _set_up(
+        objective, x0, n_workers, strategy, steps, lr, batch_size, seed, cluster=cluster,
+        algorithm=algorithm, shards=shards, backups=backups, period=period,
+        compression=compression, k=k, levels=levels, rule=rule, schedule=schedule, split=split,
+        flops_per_sample=flops_per_sample, message_bytes=message_bytes,
     )
-    bar = _progress(T, progress, f"simulate {strategy}/{algorithm} p={p}")
-    status = {"converged": True, "message": f"completed {T} steps", "done": T}
-
-    # The same divergence test as coursekit.optimize, so that a diverging run stops at the same
-    # iteration as its single-node counterpart.
-    blow_up = losses[0] + optimize.DIVERGENCE_FACTOR * max(1.0, abs(losses[0]))
-
-    def record(t, x_t, loss):
-        if not (np.isfinite(x_t).all() and np.isfinite(loss) and loss <= blow_up):
-            status.update(converged=False, message=f"diverged at iteration {t + 1}", done=t)
-            return False
-        losses[t + 1] = loss
-        if params is not None:
-            params[t + 1] = x_t
-        if bar is not None:
-            bar.update(1)
-        return True
-
-    def put_row(t, row, mask=None):
-        if tl is None:
-            return
-        for name, val in row.items():
-            if mask is None:
-                tl[name][t] = val
-            else:
-                tl[name][t, mask] = val
-
-    # ---- the strategies
-    if strategy in ("sync", "backup"):
-        net = _Network(cluster, algorithm, shards, up_bytes, full_bytes)
-        n_active = p - backups
-        memory = np.zeros((p, d)) if compression == "topk" else None
-        state = rule.init(x)
-        ready = np.zeros(p)
-        batches = batch_indices(n, global_batch, seed=seed)
-        for t in range(T):
-            _, idx = next(batches)
-            sizes = _shard_sizes(idx.size, p, weights)
-            ctime = sizes * w / cluster.rates * cluster.slowdowns(clock_rng, p)
-            row, active, update, comm[t], bytes_sent[t] = net.step(ready, ctime, n_active)
-            with np.errstate(over="ignore", invalid="ignore"):
-                sums = _shard_sums(objective, x, idx, sizes, vectorised)
-                used = active & (sizes > 0)
-                if compression is None:
-                    g = sums[used].sum(axis=0) / sizes[used].sum()
-                else:
-                    mean = sums[used] / sizes[used, None]
-                    if memory is not None:
-                        target = mean + memory[used]
-                        sent = compress(target, "topk", k=k)
-                        memory[used] = target - sent
-                    else:
-                        sent = compress(mean, "quantize", levels=levels, rng=quant_rng)
-                    g = (sizes[used, None] * sent).sum(axis=0) / sizes[used].sum()
-                x_new = rule.update(x, g, sched(lr, t), state)
-                loss = objective.value(x_new) if np.isfinite(x_new).all() else np.nan
-            if not record(t, x_new, loss):
-                break
-            x = x_new
-            samples[t] = sizes[used].sum()
-            put_row(t, row)
-            ready = row["recv_end"]
-            wall[t + 1] = ready.max()
-    elif strategy == "local_sgd":
-        net = _Network(cluster, algorithm, shards, full_bytes, full_bytes)
-        X = np.tile(x, (p, 1))
-        state = rule.init(X)
-        ready = np.zeros(p)
-        round_samples = np.zeros(p)
-        batches = batch_indices(n, global_batch, seed=seed)
-        for t in range(T):
-            _, idx = next(batches)
-            sizes = _shard_sizes(idx.size, p, weights)
-            ctime = sizes * w / cluster.rates * cluster.slowdowns(clock_rng, p)
-            with np.errstate(over="ignore", invalid="ignore"):
-                rows = np.flatnonzero(sizes > 0)
-                if vectorised and np.all(X == X[0]):
-                    # Right after an average all copies agree: one call serves every worker.
-                    G = _shard_sums(objective, X[0], idx, sizes, True)
-                else:
-                    G = np.zeros((p, d))
-                    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-                    for i in rows:
-                        G[i] = sizes[i] * np.asarray(
-                            objective.grad(X[i], idx[starts[i] : starts[i] + sizes[i]])
-                        )
-                G[rows] /= sizes[rows, None]
-                X_new = rule.update(X, G, sched(lr, t), state)
-                # A worker without samples this step keeps its model (no gradient, no step).
-                X_new[sizes == 0] = X[sizes == 0]
-            round_samples += sizes
-            averaging = (t + 1) % period == 0 or t == T - 1
-            if averaging:
-                row, _, _, comm[t], bytes_sent[t] = net.step(ready, ctime, p)
-                wgt = round_samples / round_samples.sum()
-                x_new = wgt @ X_new
-                X_new = np.tile(x_new, (p, 1))
-                round_samples[:] = 0
-                ready = row["recv_end"]
-            else:
-                ce = ready + ctime
-                row = dict(
-                    compute_start=ready,
-                    compute_end=ce,
-                    send_start=ce,
-                    send_end=ce,
-                    recv_start=ce,
-                    recv_end=ce,
-                )
-                ready = ce
-                x_new = X_new.mean(axis=0)
-            loss = objective.value(x_new) if np.isfinite(x_new).all() else np.nan
-            if not record(t, x_new, loss):
-                break
-            X, x = X_new, x_new
-            samples[t] = sizes.sum()
-            put_row(t, row)
-            wall[t + 1] = ready.max()
-    else:  # async
-        tau_up = cluster.message_time(up_bytes)
-        tau_down = cluster.message_time(full_bytes)
-        memory = np.zeros((p, d)) if compression == "topk" else None
-        state = rule.init(x)
-        batches = batch_indices(n, b, seed=seed)
-        version = 0
-        recv_free = send_free = 0.0
-        heap = []
-
-        def start(worker, t0, x_copy, v):
-            _, idx = next(batches)
-            dur = idx.size * w / cluster.rates[worker] * cluster.slowdowns(clock_rng, 1)[0]
-            with np.errstate(over="ignore", invalid="ignore"):
-                g = np.asarray(objective.grad(x_copy, idx), dtype=float)
-            heapq.heappush(heap, (t0 + dur, worker, t0, v, idx.size, g))
-
-        for i in range(p):
-            start(i, 0.0, x, 0)
-        for t in range(T):
-            ce, i, cs, v, m, g = heapq.heappop(heap)
-            if compression == "topk":
-                target = g + memory[i]
-                g = compress(target[None], "topk", k=k)[0]
-                memory[i] = target - g
-            elif compression == "quantize":
-                g = compress(g[None], "quantize", levels=levels, rng=quant_rng)[0]
-            s_up = max(ce, recv_free)
-            recv_free = s_up + tau_up
-            with np.errstate(over="ignore", invalid="ignore"):
-                x_new = rule.update(x, g, sched(lr, t), state)
-                loss = objective.value(x_new) if np.isfinite(x_new).all() else np.nan
-            if not record(t, x_new, loss):
-                break
-            x = x_new
-            stale[t] = version - v
-            version += 1
-            samples[t] = m
-            s_down = max(recv_free, send_free)
-            send_free = s_down + tau_down
-            comm[t] = send_free - s_up
-            bytes_sent[t] = up_bytes + full_bytes
-            row = dict(
-                compute_start=cs,
-                compute_end=ce,
-                send_start=s_up,
-                send_end=recv_free,
-                recv_start=s_down,
-                recv_end=send_free,
-            )
-            mask = np.zeros(p, dtype=bool)
-            mask[i] = True
-            put_row(t, row, mask)
-            wall[t + 1] = recv_free  # the moment x_{t+1} exists at the central node
-            start(i, send_free, x, version)
-
-    if bar is not None:
-        bar.close()
-    done = status["done"]
-    timeline_obj = Timeline(**{k_: v[:done] for k_, v in tl.items()}) if tl is not None else None
-    return SimulationHistory(
-        x=x,
-        losses=losses[: done + 1],
-        wall_clock=wall[: done + 1],
-        params=params[: done + 1] if params is not None else None,
-        bytes_sent=bytes_sent[:done],
-        comm_time=comm[:done],
-        staleness=stale[:done],
-        samples=samples[:done],
-        timeline=timeline_obj,
-        serial_time=float(samples[:done].sum() * w / serial_rate),
-        strategy=strategy,
-        algorithm=algorithm,
-        n_workers=p,
-        converged=status["converged"],
-        message=status["message"],
-    )
+    record = _Record(setup, record_params, timeline, progress)
+    x = _RUNNERS[setup.strategy](setup, record)
+    return record.history(x)

@@ -8,12 +8,7 @@ from hypothesis import strategies as st
 from coursekit import optimize
 from coursekit.data import make_classification, make_regression
 from coursekit.distributed import cost
-from coursekit.distributed.simulate import (
-    Cluster,
-    compress,
-    compressed_bytes,
-    simulate,
-)
+from coursekit.distributed.simulate import Cluster, simulate
 from coursekit.objectives import LeastSquares, Logistic
 
 
@@ -245,22 +240,12 @@ def test_topk_with_all_entries_is_uncompressed_and_saves_bytes_otherwise(ls):
     assert c.losses[-1] < 1.5 * ls.value(ls.solution()) + 0.05
 
 
-def test_quantisation_is_unbiased_and_converges(ls):
-    rng = np.random.default_rng(0)
-    v = rng.normal(size=(1, 6))
-    draws = np.stack([compress(v, "quantize", levels=2, rng=rng)[0] for _ in range(4000)])
-    se = draws.std(axis=0) / np.sqrt(len(draws))
-    assert np.all(np.abs(draws.mean(axis=0) - v[0]) < 5 * se + 1e-12)
+def test_quantised_training_converges(ls):
     h = simulate(ls, np.zeros(4), 3, "sync", 200, lr=0.05, batch_size=5, compression="quantize",
                  levels=4)  # fmt: skip
     assert h.losses[-1] < 0.2 * h.losses[0]
-    assert compressed_bytes(4, 8, "quantize", levels=4) == 8 + 2  # 4 entries x 4 bits
-
-
-def test_topk_keeps_the_largest_entries():
-    v = np.array([[3.0, -5.0, 1.0, 0.5], [0.1, 0.2, -0.3, 0.0]])
-    out = compress(v, "topk", k=2)
-    np.testing.assert_array_equal(out, [[3.0, -5.0, 0, 0], [0, 0.2, -0.3, 0]])
+    # Up: the norm and 4 entries x 4 bits per worker; down: the dense parameters.
+    np.testing.assert_allclose(h.bytes_sent, 3 * (8 + 2) + 3 * 32)
 
 
 def test_divergence_stops_without_nans(ls):
