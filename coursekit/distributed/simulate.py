@@ -237,15 +237,15 @@ class Timeline:
         def pick(a):
             return a[np.ix_(rows, cols)]
 
-        cs, ce = pick(self.compute_start), pick(self.compute_end)
-        ss, se = pick(self.send_start), pick(self.send_end)
-        rs, re = pick(self.recv_start), pick(self.recv_end)
+        compute_start, compute_end = pick(self.compute_start), pick(self.compute_end)
+        send_start, send_end = pick(self.send_start), pick(self.send_end)
+        recv_start, recv_end = pick(self.recv_start), pick(self.recv_end)
         pieces = [
-            ("compute", cs, ce),
-            ("wait", ce, ss),
-            ("send", ss, se),
-            ("wait", se, rs),
-            ("receive", rs, re),
+            ("compute", compute_start, compute_end),
+            ("wait", compute_end, send_start),
+            ("send", send_start, send_end),
+            ("wait", send_end, recv_start),
+            ("receive", recv_start, recv_end),
         ]
         out = {"worker": [], "step": [], "phase": [], "start": [], "end": []}
         step_grid, worker_grid = np.meshgrid(rows, cols, indexing="ij")
