@@ -34,14 +34,14 @@ REFERENCES = {
     import numpy as np
     return np.linalg.solve(H, -g)
 """,
-    "backtracking": """def backtracking(f, x, d, g, alpha0=1.0, rho=0.5, c=1e-4, max_steps=50):
-    fx, slope, alpha = f(x), g @ d, alpha0
+    "backtracking": """def backtracking(f, x, d, g, eta0=1.0, rho=0.5, c=1e-4, max_steps=50):
+    fx, slope, eta = f(x), g @ d, eta0
     for j in range(max_steps + 1):
-        if f(x + alpha * d) <= fx + c * alpha * slope:
-            return float(alpha)
+        if f(x + eta * d) <= fx + c * eta * slope:
+            return float(eta)
         if j < max_steps:
-            alpha *= rho
-    return float(alpha)
+            eta *= rho
+    return float(eta)
 """,
 }
 
@@ -104,24 +104,24 @@ def backtracking_cases(rng):
         d = -g * 10 ** rng.uniform(-4, 0) if trial % 2 else rng.standard_normal(2)
         if g @ d >= 0:
             d = -d
-        alpha0 = float(10 ** rng.uniform(-1, 1))
+        eta0 = float(10 ** rng.uniform(-1, 1))
         rho = float(rng.uniform(0.2, 0.8))
         c = float(10 ** rng.uniform(-4, -0.1))
         max_steps = int(rng.integers(5, 60))
-        expected = ref_backtracking(f, x, d, g=g, eta0=alpha0, rho=rho, c=c,
+        expected = ref_backtracking(f, x, d, g=g, eta0=eta0, rho=rho, c=c,
                                     max_steps=max_steps)
-        what = (f"backtracking (random test {trial}: x={x}, d={d}, alpha0={alpha0:.3g}, "
+        what = (f"backtracking (random test {trial}: x={x}, d={d}, eta0={eta0:.3g}, "
                 f"rho={rho:.3g}, c={c:.2g}, max_steps={max_steps})")
-        yield Case(what, Call("backtracking(lambda z: rosenbrock(z, a, b), x, d, g, alpha0, "
-                              "rho, c, max_steps)", a=a, b=b, x=x, d=d, g=g, alpha0=alpha0,
+        yield Case(what, Call("backtracking(lambda z: rosenbrock(z, a, b), x, d, g, eta0, "
+                              "rho, c, max_steps)", a=a, b=b, x=x, d=d, g=g, eta0=eta0,
                               rho=rho, c=c, max_steps=max_steps),
                    lambda got, what=what, expected=expected:
                    check_number(what, got.value, expected, rtol=1e-10))
 
 
-    # f(x + alpha d) is NaN for the first trials (outside a ball f is undefined): a NaN is
+    # f(x + eta d) is NaN for the first trials (outside a ball f is undefined): a NaN is
     # never accepted (NaN <= ... is False; `not (... > ...)` would accept it).
-    for trial, (alpha0, radius) in enumerate([(1.0, 1.0), (8.0, 0.5)], start=10):
+    for trial, (eta0, radius) in enumerate([(1.0, 1.0), (8.0, 0.5)], start=10):
         x, d = np.array([0.5, 0.0]), np.array([1.5, 0.5])
         f = Rosenbrock(1.0, 10.0)
         g = f.grad(x)
@@ -129,27 +129,27 @@ def backtracking_cases(rng):
 
         def nan_outside(z, f=f, radius=radius):
             return f.value(z) if np.linalg.norm(z) < radius else float("nan")
-        expected = ref_backtracking(nan_outside, x, d, g=g, eta0=alpha0, rho=0.5, c=1e-4,
+        expected = ref_backtracking(nan_outside, x, d, g=g, eta0=eta0, rho=0.5, c=1e-4,
                                     max_steps=30)
         what = (f"backtracking (hidden test {trial}: f is NaN outside the ball |x| < {radius}; "
-                f"alpha0={alpha0:g}; a trial where f is NaN must not be accepted)")
+                f"eta0={eta0:g}; a trial where f is NaN must not be accepted)")
         yield Case(what, Call("backtracking(lambda z: rosenbrock(z, 1.0, 10.0) if "
-                              "np.linalg.norm(z) < r else float('nan'), x, d, g, alpha0, 0.5, "
-                              "1e-4, 30)", x=x, d=d, g=g, alpha0=alpha0, r=radius),
+                              "np.linalg.norm(z) < r else float('nan'), x, d, g, eta0, 0.5, "
+                              "1e-4, 30)", x=x, d=d, g=g, eta0=eta0, r=radius),
                    lambda got, what=what, expected=expected:
                    check_number(what, got.value, expected, rtol=1e-12))
     # Equality in the Armijo test: f(x) = x^2 from x = 1 along d = -1 with c = 0.5 gives
-    # f(0) = 0 = f(1) + 0.5 * 1 * (2 * -1): accepted (<=), so alpha = 1.
-    what = ("backtracking (hidden test 12: f(x + alpha d) equals f(x) + c alpha g.d exactly; "
+    # f(0) = 0 = f(1) + 0.5 * 1 * (2 * -1): accepted (<=), so eta = 1.
+    what = ("backtracking (hidden test 12: f(x + eta d) equals f(x) + c eta g.d exactly; "
             "the Armijo test accepts it, <= not <)")
     yield Case(what, Call("backtracking(lambda z: float(z @ z), x, d, g, 1.0, 0.5, 0.5, 10)",
                           x=np.array([1.0]), d=np.array([-1.0]), g=np.array([2.0])),
                lambda got, what=what: check_number(what, got.value, 1.0))
     # max_steps is used: an ascent direction is never accepted; the answer is
-    # alpha0 * rho**max_steps for several max_steps.
+    # eta0 * rho**max_steps for several max_steps.
     for trial, m in enumerate([0, 2, 7, 63], start=13):
         what = (f"backtracking (hidden test {trial}: an ascent direction, max_steps={m}; "
-                f"expected alpha0 * rho**max_steps)")
+                f"expected eta0 * rho**max_steps)")
         yield Case(what, Call("backtracking(lambda z: float(z @ z), x, d, g, 2.0, 0.75, 1e-4, m)",
                               x=np.array([1.0, 1.0]), d=np.array([1.0, 0.0]),
                               g=np.array([2.0, 2.0]), m=m),

@@ -67,22 +67,22 @@ NO_R_TERM = '''def rosenbrock_hess(x, a=1.0, b=100.0):
 '''
 UPHILL = "def newton_direction(g, H):\n    return np.linalg.solve(H, g)\n"
 DIAGONAL = "def newton_direction(g, H):\n    return -g / np.diag(H)\n"
-BT = '''def backtracking(f, x, d, g, alpha0=1.0, rho=0.5, c=1e-4, max_steps=50):
+BT = '''def backtracking(f, x, d, g, eta0=1.0, rho=0.5, c=1e-4, max_steps=50):
 {body}
 '''
-FROM_ONE = BT.format(body='''    alpha = 1.0
+FROM_ONE = BT.format(body='''    eta = 1.0
     for j in range(max_steps + 1):
-        if f(x + alpha * d) <= f(x) + c * alpha * (g @ d):
-            return alpha
+        if f(x + eta * d) <= f(x) + c * eta * (g @ d):
+            return eta
         if j < max_steps:
-            alpha *= rho
-    return alpha''')
-ONE_TOO_MANY = BT.format(body='''    alpha = alpha0
+            eta *= rho
+    return eta''')
+ONE_TOO_MANY = BT.format(body='''    eta = eta0
     for j in range(max_steps + 1):
-        if f(x + alpha * d) <= f(x) + c * alpha * (g @ d):
-            return alpha
-        alpha *= rho
-    return alpha''')
+        if f(x + eta * d) <= f(x) + c * eta * (g @ d):
+            return eta
+        eta *= rho
+    return eta''')
 PURE = '''def newton_path(x0, a=1.0, b=100.0, tol=1e-10, max_iter=100):
     x = np.array(x0, dtype=float)
     path = [x]
@@ -104,7 +104,7 @@ PURE = '''def newton_path(x0, a=1.0, b=100.0, tol=1e-10, max_iter=100):
      "vs second differences of rosenbrock"),
     ("newton_direction", UPHILL, "test_newton_direction", "is wrong"),
     ("newton_direction", DIAGONAL, "test_newton_direction", "(it should be -g)"),
-    ("backtracking", FROM_ONE, "test_backtracking", "alpha0=0.3"),
+    ("backtracking", FROM_ONE, "test_backtracking", "eta0=0.3"),
     ("backtracking", ONE_TOO_MANY, "test_backtracking", "max_steps=3"),
     ("newton_path", PURE, "test_newton_path", "f increased at step"),
 ])
@@ -113,13 +113,13 @@ def test_wrong_answers_fail_visibly_with_actionable_messages(nb, cell_id, code, 
     assert_fails_visibly(nb, cell_id, code, failing, message)
 
 
-NO_C = BT.format(body='''    alpha = alpha0
+NO_C = BT.format(body='''    eta = eta0
     for j in range(max_steps + 1):
-        if f(x + alpha * d) < f(x):
-            return alpha
+        if f(x + eta * d) < f(x):
+            return eta
         if j < max_steps:
-            alpha *= rho
-    return alpha''')
+            eta *= rho
+    return eta''')
 NO_FALLBACK = PURE.replace(
     "        x = x + newton_direction(g, rosenbrock_hess(x, a, b))\n",
     "        d = newton_direction(g, rosenbrock_hess(x, a, b))\n"
@@ -161,11 +161,11 @@ OTHER_CORRECT = {
     return np.array([[12 * b * x0 ** 2 - 4 * b * x1 + 2, -4 * b * x0], [-4 * b * x0, 2 * b]])
 ''',
     "newton_direction": "def newton_direction(g, H):\n    return -np.linalg.inv(H) @ g\n",
-    "backtracking": '''def backtracking(f, x, d, g, alpha0=1.0, rho=0.5, c=1e-4, max_steps=50):
-    alpha, shrinks = alpha0, 0
-    while not f(x + alpha * d) <= f(x) + c * alpha * np.dot(g, d) and shrinks < max_steps:
-        alpha, shrinks = alpha * rho, shrinks + 1
-    return alpha
+    "backtracking": '''def backtracking(f, x, d, g, eta0=1.0, rho=0.5, c=1e-4, max_steps=50):
+    eta, shrinks = eta0, 0
+    while not f(x + eta * d) <= f(x) + c * eta * np.dot(g, d) and shrinks < max_steps:
+        eta, shrinks = eta * rho, shrinks + 1
+    return eta
 ''',
 }
 

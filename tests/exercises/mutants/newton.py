@@ -20,16 +20,16 @@ H00 = "2.0 - 4.0 * b * (x[1] - x[0] ** 2) + 8.0 * b * x[0] ** 2"
 H01 = "-4.0 * b * x[0]"
 
 BT = """
-def backtracking(f, x, d, g, alpha0=1.0, rho=0.5, c=1e-4, max_steps=50):
+def backtracking(f, x, d, g, eta0=1.0, rho=0.5, c=1e-4, max_steps=50):
     fx = f(x)
     slope = g @ d
-    alpha = alpha0
+    eta = eta0
     for j in range(max_steps + 1):
-        if f(x + alpha * d) <= fx + c * alpha * slope:
-            return float(alpha)
+        if f(x + eta * d) <= fx + c * eta * slope:
+            return float(eta)
         if j < max_steps:
-            alpha *= rho
-    return float(alpha)
+            eta *= rho
+    return float(eta)
 """
 
 PATH = """
@@ -94,16 +94,16 @@ MUTANTS = [
            "def newton_direction(g, H):\n    return np.linalg.solve(H, -g).reshape(-1, 1)\n",
            also=(f"test_{P}",), why="the student's own loop uses the direction: shapes break"),
     Mutant("backtracking: accepts NaN (not >)", B, bt(
-        "if f(x + alpha * d) <= fx + c * alpha * slope:",
-        "if not f(x + alpha * d) > fx + c * alpha * slope:")),
+        "if f(x + eta * d) <= fx + c * eta * slope:",
+        "if not f(x + eta * d) > fx + c * eta * slope:")),
     Mutant("backtracking: strict <", B, bt("<= fx + c", "< fx + c")),
     Mutant("backtracking: ignores max_steps", B, bt("range(max_steps + 1)", "range(51)").replace(
         "if j < max_steps:", "if j < 50:")),
     Mutant("backtracking: shrinks once more at the end", B, bt(
-        "        if j < max_steps:\n            alpha *= rho\n", "        alpha *= rho\n")),
-    Mutant("backtracking: no c", B, bt("fx + c * alpha * slope", "fx + alpha * slope")),
-    Mutant("backtracking: ignores alpha0", B, bt("alpha = alpha0", "alpha = 1.0")),
-    Mutant("backtracking: ignores rho", B, bt("alpha *= rho", "alpha *= 0.5")),
+        "        if j < max_steps:\n            eta *= rho\n", "        eta *= rho\n")),
+    Mutant("backtracking: no c", B, bt("fx + c * eta * slope", "fx + eta * slope")),
+    Mutant("backtracking: ignores eta0", B, bt("eta = eta0", "eta = 1.0")),
+    Mutant("backtracking: ignores rho", B, bt("eta *= rho", "eta *= 0.5")),
     Mutant("backtracking: slope with g.g", B, bt("slope = g @ d", "slope = -(g @ g)")),
     Mutant("path: hard-coded tol", P, path("<= tol", "<= 1e-10")),
     Mutant("path: ignores max_iter", P, path("range(max_iter)", "range(100)")),
@@ -136,13 +136,13 @@ def rosenbrock_grad(x, a=1.0, b=100.0):
     Mutant("direction: the inverse (allowed, if slower)", D,
            "def newton_direction(g, H):\n    return -np.linalg.inv(H) @ g\n"),
     Mutant("backtracking: a while loop", B, """
-def backtracking(f, x, d, g, alpha0=1.0, rho=0.5, c=1e-4, max_steps=50):
+def backtracking(f, x, d, g, eta0=1.0, rho=0.5, c=1e-4, max_steps=50):
     fx, slope = f(x), float(np.dot(g, d))
-    alpha, shrinks = alpha0, 0
-    while not (f(x + alpha * d) <= fx + c * alpha * slope) and shrinks < max_steps:
-        alpha *= rho
+    eta, shrinks = eta0, 0
+    while not (f(x + eta * d) <= fx + c * eta * slope) and shrinks < max_steps:
+        eta *= rho
         shrinks += 1
-    return alpha
+    return eta
 """),
     Mutant("path: a while loop with a counter", P, """
 def newton_path(x0, a=1.0, b=100.0, tol=1e-10, max_iter=100):
