@@ -19,6 +19,9 @@ so a training step costs about three forward passes (the first layer skips
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import numpy as np
 
 from coursekit._checks import check_int, is_int
