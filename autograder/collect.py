@@ -115,11 +115,22 @@ def _is_litter(rel: PurePosixPath) -> bool:
     return any(part == "__MACOSX" or part.startswith(".") for part in rel.parts)
 
 
-def hash_path(path: Path, budget: Budget | None = None) -> str:
+def hash_path(path: Path, budget: Budget | None = None,
+              max_entries: int | None = MAX_ENTRIES) -> str:
     """SHA-256 of a file, or of a folder's relative paths and file contents (sorted).
 
     Never opens anything but regular files (a named pipe would block): links and special
-    files enter the hash by their name and kind only.
+    files enter the hash by their name and kind only. A folder is walked one entry at a time
+    (depth first, names sorted: the order of ``sorted(path.rglob("*"))``, so hashes stored by
+    earlier runs stay valid) and the ``budget`` is checked at every entry and every MB read,
+    so that a folder of millions of entries or a very deep one cannot stall the run before
+    its first check.
+
+    Raises
+    ------
+    ValueError
+        A folder of more than ``max_entries`` entries, or past the ``budget`` (the message
+        says which, and how far it got).
     """
     h = hashlib.sha256()
     path = Path(path)
@@ -133,19 +144,39 @@ def hash_path(path: Path, budget: Budget | None = None) -> str:
         return h.hexdigest()
     if not stat.S_ISDIR(mode):
         return hashlib.sha256(f"{file_kind(mode)} {path.name}".encode()).hexdigest()
-    for p in sorted(path.rglob("*")):
-        rel = p.relative_to(path).as_posix()
-        mode = os.lstat(p).st_mode
+    count = 0
+    todo = _sorted_entries(path, "")
+    while todo:
+        rel, entry = todo.pop()
+        count += 1
+        if max_entries is not None and count > max_entries:
+            raise ValueError(f"the folder holds more than {max_entries} entries")
+        if budget is not None:
+            budget.check(f"hashing, at entry {count}")
+        mode = os.lstat(entry).st_mode
         if stat.S_ISLNK(mode):
-            h.update(f"L {rel} -> {p.readlink()}\n".encode())
+            h.update(f"L {rel} -> {os.readlink(entry)}\n".encode())
         elif stat.S_ISREG(mode):
             h.update(f"F {rel}\n".encode())
-            h.update(hash_path(p, budget).encode())
-        elif not stat.S_ISDIR(mode):
+            h.update(hash_path(Path(entry), budget).encode())
+        elif stat.S_ISDIR(mode):
+            todo += _sorted_entries(entry, rel + "/")
+        else:
             h.update(f"S {rel} {file_kind(mode)}\n".encode())
-        if budget is not None:
-            budget.check("hashing")
     return h.hexdigest()
+
+
+def _sorted_entries(folder, prefix: str) -> list[tuple[str, str]]:
+    """``(relative name, path)`` of a folder's entries, last name first (a stack to pop).
+
+    An unreadable folder has no entries (as for ``rglob``).
+    """
+    try:
+        with os.scandir(folder) as it:
+            names = sorted(e.name for e in it)
+    except OSError:
+        return []
+    return [(prefix + name, os.path.join(folder, name)) for name in reversed(names)]
 
 
 def zip_entry_count(zpath: Path) -> int | None:
@@ -331,8 +362,33 @@ def entry_rank(entry: Path) -> tuple[int, str]:
     return kind, entry.name
 
 
+#: How :func:`entry_hashes` marks an entry it could not hash (never a hex digest).
+UNHASHABLE = "unhashable: "
+
+
+def entry_hashes(submissions_dir, seconds: float = COLLECT_SECONDS,
+                 skip=frozenset()) -> dict[str, str]:
+    """``entry name -> hash_path(entry)`` of every entry of ``SUBMISSIONS``, each in its budget.
+
+    Taken before a run (to skip unchanged students, and to prove afterwards that grading
+    changed nothing) and handed to :func:`collect`, which then does not hash again. An entry
+    that cannot be hashed within ``seconds`` or :data:`MAX_ENTRIES` (millions of files, a
+    very deep tree, a huge file) maps to ``UNHASHABLE + why``: collection marks that student
+    ``invalid`` with the reason, and nobody waits for it. Names in ``skip`` are left out.
+    """
+    hashes = {}
+    for entry in Path(submissions_dir).iterdir():
+        if entry.name in skip:
+            continue
+        try:
+            hashes[entry.name] = hash_path(entry, Budget(seconds))
+        except (ValueError, OSError) as exc:
+            hashes[entry.name] = UNHASHABLE + str(exc)
+    return hashes
+
+
 def _collect_one(student: str, entry: Path, expected: dict[str, set[str]], dest: Path,
-                 seconds: float = COLLECT_SECONDS) -> Submission:
+                 seconds: float = COLLECT_SECONDS, sha256: str | None = None) -> Submission:
     sub = Submission(student, entry)
     budget = Budget(seconds)
     try:
@@ -342,7 +398,9 @@ def _collect_one(student: str, entry: Path, expected: dict[str, set[str]], dest:
         if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
             # Never opened: reading a named pipe would block the whole run.
             raise ValueError(f"{entry.name} is a {file_kind(mode)}, not a zip file or a folder")
-        sub.sha256 = hash_path(entry, budget)
+        if sha256 is not None and sha256.startswith(UNHASHABLE):
+            raise ValueError(sha256[len(UNHASHABLE):])
+        sub.sha256 = sha256 if sha256 is not None else hash_path(entry, budget)
         if stat.S_ISDIR(mode):
             ignored = copy_folder(entry, dest, budget)
             sub.note = "; ".join(ignored[:5]) + (f" and {len(ignored) - 5} more"
@@ -360,7 +418,8 @@ def _collect_one(student: str, entry: Path, expected: dict[str, set[str]], dest:
     return sub
 
 
-def collect(submissions_dir, expected: dict[str, set[str]], workdir) -> list[Submission]:
+def collect(submissions_dir, expected: dict[str, set[str]], workdir,
+            hashes: dict[str, str] | None = None) -> list[Submission]:
     """Copy every student's submission into ``workdir`` and find its notebooks.
 
     Parameters
@@ -371,6 +430,9 @@ def collect(submissions_dir, expected: dict[str, set[str]], workdir) -> list[Sub
         ``notebook name -> test-cell grade ids`` of the assignment.
     workdir : path-like
         Private folder receiving ``<index>/`` copies.
+    hashes : dict, optional
+        :func:`entry_hashes` of ``submissions_dir``, taken earlier (each entry is hashed
+        here otherwise, within its student's budget).
 
     Returns
     -------
@@ -403,7 +465,8 @@ def collect(submissions_dir, expected: dict[str, set[str]], workdir) -> list[Sub
     subs: list[Submission] = []
     for i, (student, candidates) in enumerate(sorted(by_student.items())):
         entry, *ignored = sorted(candidates, key=entry_rank)
-        sub = _collect_one(student, entry, expected, workdir / f"{i:05d}")
+        sub = _collect_one(student, entry, expected, workdir / f"{i:05d}",
+                           sha256=(hashes or {}).get(entry.name))
         if ignored:
             sub.note = "; ".join(filter(None, [
                 sub.note, f"{', '.join(p.name for p in ignored)} ignored: {entry.name} is the "

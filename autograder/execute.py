@@ -3,7 +3,8 @@
 The output limit counts every byte the kernel sends its grading process, on every channel
 (IOPub: streams, display data and its metadata, display updates, widget/comm messages, errors,
 messages meant for another request; shell, stdin and control replies), before a message is
-even decoded (:class:`OutputGuard`). Past ``--output-mb`` the kernel is killed and the
+even decoded (:class:`OutputGuard`); the heartbeat channel is never opened, so nothing can
+arrive there. Past ``--output-mb`` the kernel is killed and the
 student's status is ``crashed (output limit)``. ZeroMQ itself refuses a single message larger
 than the limit and queues at most :data:`QUEUED_MESSAGES` of them per channel, so the grading
 process holds little more than the limit whatever the kernel sends.
@@ -167,6 +168,18 @@ class GuardedKernelClient(AsyncKernelClient):
     iopub_channel_class = GuardedChannel
     stdin_channel_class = GuardedChannel
     control_channel_class = GuardedChannel
+
+    def start_channels(self, shell=True, iopub=True, stdin=True, hb=True, control=True):
+        """Every channel but the heartbeat, which the grader never opens.
+
+        The heartbeat is a REQ socket reading one reply a second outside the channels above:
+        a kernel that takes its address over (ends ipykernel's heartbeat thread, binds its own
+        socket there) could answer each ping with megabytes the guard never counts. Nothing
+        here needs it: whether the kernel lives is asked of its process (the kernel manager).
+        With no socket connected to it, nothing a kernel sends there reaches this process.
+        """
+        super().start_channels(shell=shell, iopub=iopub, stdin=stdin, hb=False,
+                               control=control)
 
     def _create_connected_socket(self, channel, identity=None):
         if GUARD is None:

@@ -81,6 +81,71 @@ def test_a_collection_past_its_time_budget_says_so(tmp_path):
     assert sub.detail.startswith("collection took longer than 1e-06 s and was stopped (")
 
 
+def test_hashing_a_huge_or_deep_folder_stops_at_its_budget_or_entry_cap(tmp_path, monkeypatch):
+    """The hash of SUBMISSIONS taken before a run had no budget: it listed a whole tree first.
+
+    A folder 300 levels deep, hashed with a budget already spent, stops at its first entry
+    (one folder listed); before, every level was listed before the first check. A folder of
+    more than ``MAX_ENTRIES`` entries is refused while it is walked.
+    """
+    deep = tmp_path / "subs" / "deep"
+    (deep / "/".join(["d"] * 300)).mkdir(parents=True)
+    listed = []
+    real_scandir = os.scandir
+    monkeypatch.setattr(os, "scandir", lambda p=".": listed.append(p) or real_scandir(p))
+    with pytest.raises(ValueError, match=r"took longer than 1e-06 s .*\(hashing, at entry 1\)"):
+        collect.hash_path(deep, collect.Budget(1e-6))
+    assert len(listed) == 1
+    monkeypatch.setattr(os, "scandir", real_scandir)
+    many = tmp_path / "subs" / "many"
+    many.mkdir()
+    for i in range(collect.MAX_ENTRIES + 1):
+        (many / f"f{i}").touch()
+    (tmp_path / "subs" / "ok").mkdir()
+    hashes = collect.entry_hashes(tmp_path / "subs", seconds=60)
+    assert hashes["many"] == f"{collect.UNHASHABLE}the folder holds more than " \
+                             f"{collect.MAX_ENTRIES} entries"
+    assert hashes["ok"] == collect.hash_path(tmp_path / "subs" / "ok")
+    # Collection takes the hashes as they are: that student is invalid with the reason,
+    # never copied; the others are collected.
+    copied = []
+    real_copy = collect.copy_folder
+    monkeypatch.setattr(collect, "copy_folder", lambda src, *a: copied.append(src.name)
+                        or real_copy(src, *a))
+    subs = {s.student: s for s in collect.collect(tmp_path / "subs", EXPECTED,
+                                                    tmp_path / "work", hashes=hashes)}
+    assert subs["many"].status == "invalid"
+    assert subs["many"].detail == f"the folder holds more than {collect.MAX_ENTRIES} entries"
+    assert subs["deep"].status is None and subs["ok"].status is None
+    assert sorted(copied) == ["deep", "ok"]
+
+
+def test_the_folder_hash_is_the_one_earlier_runs_stored(tmp_path):
+    """Walked entry by entry, the hash is still that of the sorted ``rglob`` (stored grades
+    of unchanged students stay reusable): computed here the old way, independently."""
+    import hashlib
+    import stat
+
+    root = tmp_path / "s"
+    for rel in ["a/b/c.txt", "a-c/x", "a.b", "A/z", ".hidden/q", "a/b c/d", "é/ü", "a/b/c/d/e"]:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(rel)
+    (root / "a" / "link").symlink_to("../a.b")
+    (root / "dirlink").symlink_to("a")
+    os.mkfifo(root / "fifo")
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        rel, mode = p.relative_to(root).as_posix(), os.lstat(p).st_mode
+        if stat.S_ISLNK(mode):
+            h.update(f"L {rel} -> {os.readlink(p)}\n".encode())
+        elif stat.S_ISREG(mode):
+            h.update(f"F {rel}\n".encode())
+            h.update(hashlib.sha256(p.read_bytes()).hexdigest().encode())
+        elif not stat.S_ISDIR(mode):
+            h.update(f"S {rel} named pipe\n".encode())
+    assert collect.hash_path(root) == h.hexdigest()
+
+
 @pytest.mark.parametrize("name", ["=HYPERLINK(\"http://x\")", "+1+1", "-2", "@SUM(A1)",
                                   "\tx", "\rx"])
 def test_the_lms_export_neutralises_formulas_and_grades_csv_keeps_names(tmp_path, name):
@@ -102,6 +167,9 @@ def test_the_cli_run_never_blocks_on_special_files(tmp_path, release_nb):
     os.mkfifo(subs / "x.zip")
     (subs / "dev").mkdir()
     os.mkfifo(subs / "dev" / f"{ASSIGNMENT}.ipynb")
+    (subs / "many").mkdir()
+    for i in range(collect.MAX_ENTRIES + 1):
+        (subs / "many" / f"f{i}").touch()
     linked = write_folder(tmp_path / "elsewhere", "bob", with_solutions(release_nb))
     (subs / "bob").mkdir()
     (subs / "bob" / f"{ASSIGNMENT}.ipynb").symlink_to(linked / f"{ASSIGNMENT}.ipynb")
@@ -111,7 +179,8 @@ def test_the_cli_run_never_blocks_on_special_files(tmp_path, release_nb):
         rows = {r["student"]: r for r in csv.DictReader(fh)}
     assert {s: (r["status"], float(r["score"])) for s, r in rows.items()} == {
         "alice": ("graded", 10.0), "x": ("invalid", 0.0), "dev": ("missing", 0.0),
-        "bob": ("missing", 0.0)}
+        "bob": ("missing", 0.0), "many": ("invalid", 0.0)}
+    assert rows["many"]["detail"] == f"the folder holds more than {collect.MAX_ENTRIES} entries"
     assert "named pipe" in rows["x"]["detail"]
     assert f"named pipe ignored: {ASSIGNMENT}.ipynb" in rows["dev"]["detail"]
     assert f"link ignored: {ASSIGNMENT}.ipynb" in rows["bob"]["detail"]
