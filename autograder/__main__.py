@@ -132,9 +132,11 @@ def main(argv=None) -> int:
                 print(f"report: {run.report_path}")
             return 0
         if args.command == "validate":
-            from .pipeline import validate_notebook
+            from .validate import validate_notebook
 
             result = validate_notebook(args.notebook, cell_timeout=args.cell_timeout)
+            for note in result.notes:
+                print(f"note: {note}")
             for msg in result.messages:
                 print(f"FAILED {msg}")
             print("all tests passed" if result.ok else f"{len(result.messages)} problem(s)")

@@ -24,11 +24,14 @@ process to put in its result file.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import os
+import re
 import signal
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import nbformat
 import zmq
@@ -37,8 +40,9 @@ from jupyter_client.channels import AsyncZMQSocketChannel
 from nbgrader.preprocessors import Execute
 
 from .hidden import HiddenTests, judge, parse_probe_output, probe_source
+from .hidden import load as load_hidden_tests
 from .sandbox import MB, Limits, SandboxedKernelManager
-from .verify import is_test_cell
+from .verify import TIMEOUT_ERRORS, is_test_cell
 
 #: Largest probe output kept (the encoded results of all hidden cases); the probe may send
 #: this much on top of the notebook's output limit.
@@ -329,6 +333,131 @@ class GradingExecute(Execute):
             return None  # the probe's output is data for the grader, not for the notebook
         # Everything was counted on arrival (OutputGuard): past the limit nothing gets here.
         return super().output(outs, msg, display_id, cell_index)
+
+
+@dataclass
+class FailedCheck:
+    """A check of a test cell that failed after the cell's first failure (``validate``).
+
+    Attributes
+    ----------
+    line : int
+        Line of the test cell where the failing statement starts (1-based).
+    ename, evalue : str
+    traceback : str
+        IPython's traceback (ANSI colours included), for the line of the student's own code.
+    """
+
+    line: int
+    ename: str
+    evalue: str
+    traceback: str
+
+
+#: Filled by :class:`ValidateExecute`: ``grade_id -> `` the checks of that test cell that
+#: failed after its first failure (read by ``validate``, which reports them all).
+FURTHER: dict[str, list[FailedCheck]] = {}
+
+
+def _names(node, ctx) -> set[str]:
+    """Names a statement reads (``ast.Load``) or binds (``ast.Store``, defs and imports)."""
+    found = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ctx)}
+    if ctx is ast.Store:
+        found |= {n.name for n in ast.walk(node)
+                  if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)}
+        found |= {(a.asname or a.name).split(".")[0] for n in ast.walk(node)
+                  if isinstance(n, ast.Import | ast.ImportFrom) for a in n.names}
+    return found
+
+
+def cell_line(traceback: list[str]) -> int | None:
+    """The line of the executed cell where an error came from (IPython's ``Cell In[n], line L``
+    of the outermost frame, which is the cell's own), or ``None``."""
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(traceback))  # IPython colours it
+    found = re.search(r"Cell In\[\d+\], line (\d+)", plain)
+    return int(found.group(1)) if found else None
+
+
+class ValidateExecute(GradingExecute):
+    """``GradingExecute`` for ``validate``: a failing test cell's later checks run too.
+
+    A test cell stops at its first failing check (grading charges the whole cell for it).
+    A student fixing the notebook wants all of them at once: after the cell, in the same
+    kernel, each later top-level statement of the cell runs on its own (a statement that
+    reads a name a failed statement should have bound is skipped: its error would only
+    repeat the first), and each one that fails is recorded in :data:`FURTHER`. Grading never
+    does this; nothing of it reaches the notebook.
+    """
+
+    def preprocess_cell(self, cell, resources, index):
+        cell, resources = super().preprocess_cell(cell, resources, index)
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        if is_test_cell(cell) and errors and errors[0].get("ename") not in TIMEOUT_ERRORS:
+            gid = cell.metadata.get("nbgrader", {}).get("grade_id", "?")
+            FURTHER[gid] = self._run_later_checks(cell, cell_line(errors[0].get("traceback",
+                                                                                 [])))
+        return cell, resources
+
+    def _run_later_checks(self, cell, failed_line: int | None) -> list[FailedCheck]:
+        try:
+            body = ast.parse(cell.source).body
+        except SyntaxError:
+            return []
+        at = next((i for i, stmt in enumerate(body)
+                   if failed_line is not None and stmt.lineno <= failed_line <= stmt.end_lineno),
+                  None)
+        if at is None:
+            return []
+        unbound = _names(body[at], ast.Store)
+        found = []
+        for stmt in body[at + 1:]:
+            if _names(stmt, ast.Load) & unbound:
+                unbound |= _names(stmt, ast.Store)
+                continue
+            part = nbformat.v4.new_code_cell(ast.get_source_segment(cell.source, stmt))
+            self.nb.cells.append(part)
+            try:
+                self.execute_cell(part, len(self.nb.cells) - 1, store_history=False)
+            finally:
+                self.nb.cells.pop()
+            if GUARD is not None:
+                GUARD.check()
+            error = next((o for o in part.outputs if o.get("output_type") == "error"), None)
+            if error is None:
+                continue
+            line = stmt.lineno + (cell_line(error.get("traceback", [])) or 1) - 1
+            found.append(FailedCheck(line, error.get("ename", ""), error.get("evalue", ""),
+                                     "\n".join(error.get("traceback", []))))
+            unbound |= _names(stmt, ast.Store)
+            if error.get("ename") in TIMEOUT_ERRORS:
+                break  # one more cell time limit is all a student should wait for
+        return found
+
+
+def configure(config, *, limits: Limits, sandbox: bool, ipc_dir: Path, runtime_dir: Path,
+              hidden_tests: str | None = None) -> None:
+    """Set this process up to run notebooks as grading does (limits, sandbox, unix sockets).
+
+    Runs in the process that drives the kernels: a student's grading process (before
+    ``autograde``), or ``validate``'s. The kernel and this process talk over ZeroMQ unix
+    sockets in ``ipc_dir``, a folder of this student's own (bound into its sandbox only),
+    never over TCP: with a network namespace per kernel no other kernel can find, subscribe
+    to or connect to them, and no ports are shared. The kernel's connection file goes to
+    ``runtime_dir`` (the sandbox makes it readable by the kernel's user), not to the shared
+    Jupyter runtime folder.
+    """
+    global HIDDEN, LIMITS, SANDBOX
+    LIMITS = limits
+    SANDBOX = bool(sandbox)
+    REPORT.clear()
+    FURTHER.clear()
+    HIDDEN = load_hidden_tests(hidden_tests) if hidden_tests else None
+    SandboxedKernelManager.limits = limits
+    config.Autograde.autograde_preprocessors = autograde_preprocessors()
+    config.KernelManager.transport = "ipc"
+    config.KernelManager.ip = str(Path(ipc_dir) / "k")
+    Path(runtime_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.environ["JUPYTER_RUNTIME_DIR"] = str(runtime_dir)
 
 
 def autograde_preprocessors() -> list:

@@ -1,4 +1,4 @@
-"""The whole flow of ``grade`` (collect -> run -> verify -> report) and of ``validate``.
+"""The whole flow of ``grade`` (collect -> run -> verify -> report).
 
 Kept apart from :mod:`autograder.__main__` so the command line stays a thin argparse layer and
 the flow can be called from Python (tests, a notebook, a JupyterHub service).
@@ -6,9 +6,7 @@ the flow can be called from Python (tests, a notebook, a JupyterHub service).
 
 from __future__ import annotations
 
-import os
 import random
-import re
 import shutil
 import sys
 import tempfile
@@ -21,7 +19,7 @@ from . import EXERCISES_DIR
 from .cohort import CohortLog, record_of_run, write_report
 from .collect import UNHASHABLE, Submission, collect, entry_hashes
 from .hidden import hidden_tests_path
-from .nbgrader_config import CELL_TIMEOUT, course_config, course_source_dir
+from .nbgrader_config import CELL_TIMEOUT, course_source_dir
 from .report import (
     StudentRow,
     combine,
@@ -387,117 +385,3 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
         report_path = None
         text += f"\ncohort report not written: {type(exc).__name__}: {exc}"
     return GradeRun(rows, all_verdicts, csv_path, text, reused, report_path)
-
-
-@dataclass
-class Validation:
-    """Outcome of ``validate``: ``ok`` and one message per failed or changed cell."""
-
-    ok: bool
-    messages: list[str]
-
-
-#: What ``import coursekit`` raises in a notebook being validated, as where it is graded.
-NO_COURSEKIT = ("coursekit cannot be imported where your notebook is graded (it holds the "
-                "reference solutions): write your answers with NumPy only")
-
-
-def _imports_coursekit(source: str) -> bool:
-    return any(line.split()[:2] in (["import", "coursekit"], ["from", "coursekit"])
-               or line.split()[:1] == ["import"] and "coursekit" in line
-               or line.strip().startswith("from coursekit.")
-               for line in source.splitlines())
-
-
-def raising_line(traceback_text: str) -> str:
-    """``"in gd_step, line 3: return x - lr * g"``: where the notebook's own code raised.
-
-    The last frame of the traceback that is inside a function defined in the notebook (IPython
-    writes ``Cell In[4], line 3, in gd_step(...)`` and marks the line with ``---->``); empty
-    when the error was raised by the test cell itself (its message says what is wrong).
-    """
-    from nbconvert.filters import strip_ansi
-
-    where, found = None, ""
-    for line in strip_ansi(traceback_text).splitlines():
-        head = re.match(r"Cell In\[\d+\], line \d+(?:, in (\w+))?", line)
-        if head:
-            where = head.group(1)
-            continue
-        if re.match(r"File \S", line):  # a frame in a library (NumPy), not the notebook
-            where = None
-            continue
-        mark = re.match(r"-+>\s*(\d+)\s?(.*)$", line)
-        if mark and where:
-            found = f"in {where}, line {mark.group(1)}: {mark.group(2).strip()}"
-    return found
-
-
-def validate_notebook(path, cell_timeout: int = CELL_TIMEOUT) -> Validation:
-    """Run a notebook top to bottom with nbgrader's validator and report every failing test.
-
-    Unlike ``nbgrader validate``, the outcome is a value (``ok``) the CLI turns into an exit
-    status. Fails when a test cell errors, a cell changed type, or a locked/test cell was edited
-    (checksum mismatch, released notebooks only). As where the notebook is graded, ``coursekit``
-    cannot be imported (a cell that imports it is named, and the import fails in the kernel).
-    Each failing test says the points at stake, the line of the notebook's own code that
-    raised, and a cell that ran out of time says so; the kernel's own warnings are silenced.
-    """
-    from nbgrader.validator import Validator
-
-    path = Path(path)
-    if not path.is_file() or path.suffix != ".ipynb":
-        raise ValueError(f"notebook: expected an existing .ipynb file, got {path}")
-    use_interpreter_path()
-    nb = read_notebook(path)
-    if not autograded_cells(nb):
-        return Validation(False, [f"{path.name} has no autograded test cells"])
-    names = {c.source.strip(): c.metadata.get("nbgrader", {}).get("grade_id", "?")
-             for c in nb.cells}
-    points = autograded_cells(nb)
-    messages = [f"cell {c.metadata.get('nbgrader', {}).get('grade_id', '?')} imports "
-                f"coursekit: {NO_COURSEKIT}" for c in nb.cells
-                if c.cell_type == "code" and _imports_coursekit(c.source)
-                and c.metadata.get("nbgrader", {}).get("grade_id") not in points]
-    with tempfile.TemporaryDirectory(prefix="autograder-validate-") as tmp:
-        # A package of that name first on the kernel's path: importing it raises, as where
-        # the notebook is graded (coursekit is not there).
-        blocked = Path(tmp) / "blocked" / "coursekit"
-        blocked.mkdir(parents=True)
-        (blocked / "__init__.py").write_text(f"raise ModuleNotFoundError({NO_COURSEKIT!r})\n")
-        config = course_config(Path(tmp) / "course", cell_timeout=cell_timeout)
-        # ipykernel's warning about TCP without encryption is the kernel's, not the notebook's.
-        config.Execute.extra_arguments = ["--IPKernelApp.log_level=ERROR"]
-        saved = os.environ.get("PYTHONPATH")
-        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(blocked.parent), saved]))
-        try:
-            validator = Validator(config=config)
-            results = validator.validate(str(path.resolve()))
-        finally:
-            if saved is None:
-                os.environ.pop("PYTHONPATH", None)
-            else:
-                os.environ["PYTHONPATH"] = saved
-    for cell in results.get("type_changed", []):
-        messages.append(f"a cell changed type from {cell['old_type']} to {cell['new_type']}: "
-                        f"{cell['source'][:60]!r}")
-    for cell in results.get("changed", []):
-        messages.append(f"locked or test cell {names.get(cell['source'], '?')} was edited; "
-                        "restore it from the released notebook")
-    from nbconvert.filters import strip_ansi
-
-    for cell in results.get("failed", []):
-        err = [ln for ln in cell["raw_error"].splitlines() if ln.strip()]
-        gid = names.get(cell["source"], "?")
-        last = strip_ansi(err[-1]) if err else "failed"
-        if "CellTimeoutError" in last or "TimeoutError" in last:
-            last = (f"ran out of time: the cell ran longer than {cell_timeout} s (an endless "
-                    "loop? a loop that ignores max_iter?)")
-        timed_out = last.startswith("ran out of time")
-        where = raising_line(cell["raw_error"])
-        stake = (f"{points[gid]:g} point{'s' if points[gid] != 1 else ''} at stake"
-                 if gid in points else "")
-        extra = "; ".join(filter(None, [f"{'stopped' if timed_out else 'raised'} {where}"
-                                        if where else "", stake]))
-        messages.append(f"{gid} failed: {last}" + (f" ({extra})" if extra else ""))
-    return Validation(not messages, messages)

@@ -268,6 +268,10 @@ def wrap(cmd: list[str], *, cwd: str, connection_file: str, limits: Limits,
         path = os.path.join(cwd, entry)
         if entry.endswith(".ipynb"):
             continue  # the student's notebook itself: nbgrader runs it from memory
+        if entry in HIDDEN_PACKAGES:
+            # A notebook validated next to a checkout (or a submission shipping a folder of
+            # that name) would import it from the working folder: never the reference.
+            continue
         view.args += ["--ro-bind", path, path]
     view.ro(connection_file)
     if ipc_dir is not None:

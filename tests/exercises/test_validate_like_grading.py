@@ -48,3 +48,73 @@ def test_validate_fails_like_grading_with_names_lines_and_points(tmp_path):
     assert "test_epoch_batches" not in out and "5 problem(s)" in out
     # None of the kernel's own warnings.
     assert "WARNING" not in proc.stderr and "IPKernelApp" not in proc.stderr
+
+
+#: Right only where grading runs it: in the sandbox (the repository out of view, the grader's
+#: memory limit, a network of its own where the test's listening port cannot be reached).
+SANDBOXED_ONLY = '''import os, resource, socket
+
+
+def _graded_here(port):
+    s = socket.socket()
+    s.settimeout(2)
+    try:
+        reached = s.connect_ex(("127.0.0.1", port)) == 0
+    except OSError:
+        reached = False
+    finally:
+        s.close()
+    return (not os.path.exists({coursekit!r}) and not reached
+            and resource.getrlimit(resource.RLIMIT_AS)[0] == 2048 * 2**20)
+
+
+_HERE = _graded_here({port})
+
+
+def quadratic_grad(A, b, x):
+    return A @ x - b if _HERE else A @ x + b
+'''
+#: Both checks of Part 2 fail, independently of each other.
+STEP_SQUARED = "def gd_step(A, b, x, lr):\n    return x - lr**2 * quadratic_grad(A, b, x)\n"
+
+
+def test_validate_runs_in_the_sandbox_and_reports_every_failing_check(tmp_path):
+    import socket
+
+    released = tmp_path / "release"
+    assert run_cli("release", "gd_basics", "--out", released).returncode == 0
+    release = nbformat.read(str(released / "gd_basics" / "gd_basics.ipynb"), as_version=4)
+    source = nbformat.read(str(EXERCISES / "gd_basics" / "gd_basics.ipynb"), as_version=4)
+    solutions = {meta(c).get("grade_id"): c.source for c in source.cells}
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        answers = {"quadratic_grad": SANDBOXED_ONLY.format(
+                       coursekit=str(EXERCISES.parent / "coursekit"),
+                       port=server.getsockname()[1]),
+                   "gd_step": STEP_SQUARED}
+        for cell in release.cells:
+            gid = meta(cell).get("grade_id")
+            if meta(cell).get("solution") and gid != "gradient_descent_path":
+                cell.source = answers.get(gid, solutions[gid])  # the last part: the stub
+        path = tmp_path / "student" / "gd_basics.ipynb"
+        path.parent.mkdir()
+        nbformat.write(release, str(path))
+        proc = run_cli("validate", path, "--cell-timeout", "20")
+    out = proc.stdout
+    assert proc.returncode == 1, out + proc.stderr
+    # Part 1 is right only in the sandbox: validate ran it there.
+    assert "test_quadratic_grad" not in out and "note:" not in out, out
+    # Every failing check of Part 2, each with its line of the test cell.
+    assert ("FAILED test_gd_step failed: AssertionError: gd_step(A, b, [1, 2], lr=0.1) is "
+            "wrong: at index (1,) it returned 1.94; expected 1.4 (2 points at stake)\n"
+            "    and line 15 of the cell: AssertionError: gd_step(A, b, [1, 2], lr=0.3) - "
+            "[1, 2] (three times the step of lr = 0.1) is wrong: at index (1,) it returned "
+            "-0.54; expected -0.18") in out
+    # A slip met again in later checks is said once, with where it recurs; checks that
+    # need the result of the failed call are not run (their errors would only repeat it).
+    assert ("FAILED test_gradient_descent_path failed: NotImplementedError (raised in "
+            "gradient_descent_path, line 23: raise NotImplementedError(); 5 points at stake)\n"
+            "    (the same error again at lines 26, 30 of the cell)\n") in out
+    assert out.endswith("2 problem(s)\n")
+    assert not proc.stderr.strip() and "NOTE" not in out and "--existing" not in out
