@@ -458,6 +458,9 @@ def configure(config, *, limits: Limits, sandbox: bool, ipc_dir: Path, runtime_d
     config.KernelManager.ip = str(Path(ipc_dir) / "k")
     Path(runtime_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
     os.environ["JUPYTER_RUNTIME_DIR"] = str(runtime_dir)
+    # A kernel manager made directly (as nbclient makes it) ignores the runtime folder and
+    # writes its connection file (the HMAC key) to $TMPDIR, where a killed student left it.
+    config.KernelManager.connection_file = str(Path(runtime_dir) / "kernel.json")
 
 
 def autograde_preprocessors() -> list:
