@@ -1,7 +1,8 @@
 """The real ``python -m autograder grade`` on a small panel per assignment (real kernels).
 
-For each of linreg_sgd, newton, cnn_layers, distributed and momentum, six students are built
-from the REAL released notebook (``python -m autograder release``) and the source's solutions:
+For each of linreg_sgd, newton, cnn_layers, distributed, momentum and offloading, six students
+are built from the REAL released notebook (``python -m autograder release``) and the source's
+solutions:
 
 * ``correct``: every solution cell filled from the source (full marks);
 * ``partly``: only the first two parts solved, the rest left as released (stubs that raise);
@@ -31,7 +32,7 @@ from autograder_helpers import REPO, grade_id, run_cli, tree_hashes, with_soluti
 
 pytestmark = pytest.mark.slow
 
-ASSIGNMENTS = ("linreg_sgd", "newton", "cnn_layers", "distributed", "momentum")
+ASSIGNMENTS = ("linreg_sgd", "newton", "cnn_layers", "distributed", "momentum", "offloading")
 #: Parts solved by the ``partly`` student: the first ones, so no solved part calls a stub.
 PARTLY_SOLVED = 2
 
@@ -76,6 +77,19 @@ WRONG_LAST = {
     if c >= a:
         return 1.0
     return (b + c) / (a + b)
+'''),
+    # Priced the all-reduce of the workers as a central node's, 2 (p - 1) (alpha + N / B).
+    "offloading": ("best_worker_count", '''def best_worker_count(steps_by_batch, per_worker_batch,
+                      worker_counts, flops_per_sample, rate, n_bytes, latency, bandwidth):
+    times = []
+    for p in worker_counts:
+        step = per_worker_batch * flops_per_sample / rate \\
+            + 2 * (p - 1) * (latency + n_bytes / bandwidth)
+        times.append(steps_by_batch[p * per_worker_batch] * step)
+    i = int(np.argmin(times))
+    if np.isinf(times[i]):
+        raise ValueError("no worker count reaches the target")
+    return worker_counts[i], times[i]
 '''),
     # Kept chapter 4's first tuning (eta = 1/L) instead of solving for the fastest one.
     "momentum": ("heavy_ball_tuning", '''def heavy_ball_tuning(mu, L):
@@ -148,7 +162,7 @@ def build_panel(subs, assignment, release_nb, source_nb) -> dict[str, tuple[str,
 
 @pytest.fixture(scope="module")
 def panels(tmp_path_factory):
-    """Release the five assignments once, then grade each one's panel with its own call."""
+    """Release the six assignments once, then grade each one's panel with its own call."""
     root = tmp_path_factory.mktemp("panels")
     proc = run_cli("release", *ASSIGNMENTS, "--out", root / "release")
     assert proc.returncode == 0, proc.stderr[-2000:]

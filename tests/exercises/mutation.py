@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import notebook_cells as nc  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-ASSIGNMENTS = ("gd_basics", "linreg_sgd", "momentum", "newton", "cnn_layers", "distributed")
+ASSIGNMENTS = ("gd_basics", "linreg_sgd", "momentum", "newton", "cnn_layers", "distributed",
+               "offloading")
 #: Seconds the whole notebook may run for one mutant (a loop that never ends must not hang).
 NOTEBOOK_SECONDS = 120
 
