@@ -145,8 +145,10 @@ def step_time(
     .. math::
 
         T(\lambda) = \max\Bigl(\lambda \frac{W}{f_l},\;
-        \mathbb 1[\lambda < 1] \bigl(2\alpha + \tfrac{G}{r}
+        \mathbb 1[\lambda < 1] \bigl(2\alpha + \tfrac{P + G}{r}
         + (1 - \lambda)(\tfrac{D}{r} + \tfrac{W}{f_s})\bigr)\Bigr)
+
+    (:math:`D/r` only for streamed data).
 
     Parameters
     ----------

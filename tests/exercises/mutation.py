@@ -62,6 +62,16 @@ class Grade:
     total: int
 
 
+def edit(source: str, *pairs: str) -> str:
+    """``source`` with each ``old`` of the ``old, new, old, new, ...`` pairs replaced by its
+    ``new`` (a catalogue's mutant as a small edit of the right answer); every ``old`` must
+    occur, so an edit that no longer applies fails loudly instead of making a right answer."""
+    for old, new in zip(pairs[::2], pairs[1::2], strict=True):
+        assert old in source, old
+        source = source.replace(old, new)
+    return source
+
+
 def catalogue(assignment: str):
     """``(MUTANTS, CORRECT)`` of an assignment's catalogue."""
     path = HERE / "mutants" / f"{assignment}.py"

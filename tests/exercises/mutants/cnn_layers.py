@@ -1,6 +1,6 @@
 """Realistic wrong answers to cnn_layers (see tests/exercises/mutation.py), and right ones."""
 
-from mutation import Mutant
+from mutation import Mutant, edit
 
 CF, CB, PF, PB, S = ("conv2d_forward", "conv2d_backward", "maxpool_forward", "maxpool_backward",
                      "softmax_cross_entropy")
@@ -77,13 +77,6 @@ def softmax_cross_entropy(logits, y):
     dlogits[rows, y] -= 1.0
     return loss, dlogits / len(y)
 """
-
-
-def edit(source, *pairs):
-    for old, new in zip(pairs[::2], pairs[1::2], strict=True):
-        assert old in source, old
-        source = source.replace(old, new)
-    return source
 
 
 MUTANTS = [

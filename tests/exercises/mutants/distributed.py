@@ -1,6 +1,6 @@
 """Realistic wrong answers to distributed (see tests/exercises/mutation.py), and right ones."""
 
-from mutation import Mutant
+from mutation import Mutant, edit
 
 A, S, R, F = "aggregate", "sync_round", "ring_allreduce_time", "optimal_fraction"
 
@@ -31,13 +31,6 @@ def optimal_fraction(work, local_rate, remote_rate, link_rate, data_bytes=0.0,
         return 1.0
     return (b + c) / (a + b)
 """
-
-
-def edit(source, *pairs):
-    for old, new in zip(pairs[::2], pairs[1::2], strict=True):
-        assert old in source, old
-        source = source.replace(old, new)
-    return source
 
 
 MUTANTS = [

@@ -1,6 +1,6 @@
 """Realistic wrong answers to offloading (see tests/exercises/mutation.py), and right ones."""
 
-from mutation import Mutant
+from mutation import Mutant, edit
 
 F, V, W = "optimal_fraction", "offload_verdict", "best_worker_count"
 
@@ -46,13 +46,6 @@ def best_worker_count(steps_by_batch, per_worker_batch, worker_counts, flops_per
         raise ValueError("no worker count reaches the target")
     return best_p, best_time
 '''
-
-
-def edit(source, *pairs):
-    for old, new in zip(pairs[::2], pairs[1::2], strict=True):
-        assert old in source, old
-        source = source.replace(old, new)
-    return source
 
 
 MUTANTS = [
