@@ -20,6 +20,16 @@ Each handler runs when a page is written (``html-page-context``) and has one job
   instead of ``listitem`` (``aria-required-children``).
 - :func:`_describe_page`: a ``<meta name="description">`` per page (search engines, link
   previews), from the page's first paragraph of prose.
+- :func:`_lighten_code`: Pygments wraps every name and every bracket of highlighted code in a
+  ``<span>`` whose colour is the code block's own (``n``, ``p``, ``w`` in the theme's styles):
+  those spans are most of a code-heavy page's bytes (offloading: 3,500 of them) and change
+  nothing on screen, so they are unwrapped. Tokens with a colour of their own keep their span.
+- :func:`_defer_scripts`: the theme's and extensions' scripts that only act once the page is
+  parsed are loaded with ``defer``, so they no longer hold up the first paint.
+- :func:`course_head` (a template filter, ``book/_templates/layout.html``): the theme's
+  ``fontawesome.js`` (1.5 MB, over a second of main-thread work a page) is dropped, because the
+  theme's stylesheet already draws the same icons from Font Awesome's web font; the search
+  scripts in ``<head>`` are deferred like the others.
 """
 
 from __future__ import annotations
@@ -114,8 +124,11 @@ def _frames_to_files(app, pagename, templatename, context, doctree):
     for js in scripts:
         attributes = dict(getattr(js, "attributes", {}) or {})
         if attributes.get("type") == WIDGET_STATE_TYPE and attributes.get("body"):
-            attributes["body"], _ = move_frames_to_files(
+            body, _ = move_frames_to_files(
                 attributes["body"], Path(app.outdir), lambda p: pathto(p, resource=True))
+            state = json.loads(body.replace(r"<\/script>", "</script>"))
+            prune_widget_state(state)
+            attributes["body"] = json.dumps(state).replace("</script>", r"<\/script>")
             js = type(js)(js.filename, priority=js.priority, **attributes)
         replaced.append(js)
     context["script_files"] = replaced
@@ -201,6 +214,114 @@ def _describe_page(app, pagename, templatename, context, doctree):
                            f'content="{html.escape(description, quote=True)}" />')
 
 
+#: Layout and style attributes of a widget that default to ``null`` in the browser's models
+#: (@jupyter-widgets/base LayoutModel, controls' style models): saved as ``null`` they only repeat
+#: the default, 40 of them per layout.
+_NULL_DEFAULT_MODELS = {"LayoutModel"}
+
+
+def prune_widget_state(state: dict) -> int:
+    """Drop the ``null`` attributes of layout models (the browser's defaults); returns how many.
+
+    A layout saved by the kernel lists every CSS property (``"align_content": null``, ...), about
+    1 KB of nulls per widget; the widget manager fills the same nulls in from the model's
+    defaults, so the page draws the same.
+    """
+    dropped = 0
+    for model in state.get("state", {}).values():
+        if model.get("model_name") not in _NULL_DEFAULT_MODELS:
+            continue
+        values = model.get("state", {})
+        for key in [k for k, v in values.items() if v is None]:
+            del values[key]
+            dropped += 1
+    return dropped
+
+
+def plain_token_classes(style_names) -> set[str]:
+    """Pygments classes drawn exactly like a code block's plain text in every one of the styles.
+
+    ``style_names`` are Pygments style names (the theme's light and dark styles). A class whose
+    CSS rule is the block's base rule (``color: #080808`` in the light theme) makes its span
+    redundant.
+    """
+    from pygments.formatters import HtmlFormatter
+
+    plain = None
+    for name in style_names:
+        rules = HtmlFormatter(style=name).class2style
+        base = rules.get("", ("",))[0]
+        same = {cls for cls, (css, *_rest) in rules.items() if cls and css == base}
+        plain = same if plain is None else plain & same
+    return plain or set()
+
+
+_CODE_BLOCK = re.compile(r'(<div class="highlight"><pre>)(.*?)(</pre>)', re.S)
+
+
+def unwrap_plain_spans(body: str, classes: set[str]) -> str:
+    """``body`` with the highlighted code's ``<span class="c">text</span>`` unwrapped for each
+    plain class ``c`` (text only, so nested markup is never touched)."""
+    if not classes:
+        return body
+    names = "|".join(re.escape(c) for c in sorted(classes))
+    span = re.compile(rf'<span class="(?:{names})">([^<]*)</span>')
+    return _CODE_BLOCK.sub(lambda m: m.group(1) + span.sub(r"\1", m.group(2)) + m.group(3), body)
+
+
+def _lighten_code(app, pagename, templatename, context, doctree):
+    body = context.get("body")
+    if not body or '<div class="highlight">' not in body:
+        return
+    styles = [context.get(f"theme_pygments_{mode}_style") for mode in ("light", "dark")]
+    styles = [s for s in styles if s] or [app.config.pygments_style or "sphinx"]
+    key = tuple(styles)
+    cache = app.builder.__dict__.setdefault("_course_plain_classes", {})
+    if key not in cache:
+        cache[key] = plain_token_classes(styles)
+    context["body"] = unwrap_plain_spans(body, cache[key])
+
+
+#: Scripts that must run where they stand: documentation_options.js is read by the inline script
+#: after it, and the MathJax bridge must be in place before MathJax starts.
+_KEEP_BLOCKING = ("documentation_options.js", "mathjax-widgets-bridge.js")
+
+
+def _defer_scripts(app, pagename, templatename, context, doctree):
+    scripts = context.get("script_files")
+    if not scripts:
+        return
+    deferred = []
+    for js in scripts:
+        attributes = dict(getattr(js, "attributes", {}) or {})
+        name = str(js.filename or "")
+        if (name and "://" not in name and not name.endswith(_KEEP_BLOCKING)
+                and not {"async", "defer", "body"} & attributes.keys()):
+            attributes["defer"] = "defer"
+            js = type(js)(js.filename, priority=js.priority, **attributes)
+        deferred.append(js)
+    context["script_files"] = deferred
+
+
+_FONTAWESOME_JS = re.compile(r'\s*<script defer src="[^"]*_static/scripts/fontawesome\.js[^"]*">'
+                             r"</script>")
+_SEARCH_SCRIPT = re.compile(r'<script src="([^"]*(?:searchtools|language_data|searchindex)\.js)">')
+
+
+def course_head(markup) -> str:
+    """The theme's ``<head>`` markup without ``fontawesome.js``, its search scripts deferred."""
+    from markupsafe import Markup
+
+    text = _FONTAWESOME_JS.sub("", str(markup))
+    return Markup(_SEARCH_SCRIPT.sub(r'<script defer src="\1">', text))
+
+
+def _add_template_filter(app):
+    templates = getattr(app.builder, "templates", None)
+    if templates is not None and hasattr(templates, "environment"):
+        templates.environment.filters["course_head"] = course_head
+
+
 def setup(app):
     # After myst-nb has added the page's widget state (default priority 500).
     app.connect("html-page-context", _drop_duplicate_scripts, priority=900)
@@ -208,4 +329,7 @@ def setup(app):
     app.connect("html-page-context", _size_figures, priority=910)
     app.connect("html-page-context", _describe_page, priority=910)
     app.connect("html-page-context", _repair_markup, priority=910)
+    app.connect("html-page-context", _lighten_code, priority=910)
+    app.connect("html-page-context", _defer_scripts, priority=920)
+    app.connect("builder-inited", _add_template_filter)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -12,6 +12,10 @@
 // - a frame stack of coursekit.widgets.frames shows a new caption when the slider moves, which a
 //   screen reader does not notice: a polite live region next to it repeats the new caption.
 //
+// - a chapter's first slider sits behind every copy button, dropdown and citation before it
+//   (up to 40 Tab presses): a skip link after the chapter's heading, shown when focused, leads
+//   to the first interactive figure (its Play buttons, then its slider);
+//
 // - a displayed formula wider than the column scrolls sideways; the formulas are out of the Tab
 //   order (MathJax inTabOrder: false), so such a formula is made focusable again, and only it,
 //   or a keyboard could not scroll it.
@@ -68,7 +72,7 @@
     name(stop, "Stop");
     name(repeat, "Repeat");
     var update = function () {
-      // Font Awesome (nest mode) moves the icon's class from the <i> to the <svg> inside it.
+      // The icon is an <i class="fa fa-play"> (or fa-pause) drawn by the Font Awesome web font.
       if (toggle) name(toggle, toggle.querySelector(".fa-pause") ? "Pause" : "Play");
       if (repeat) {
         var on = repeat.classList.contains("mod-active") ? "true" : "false";
@@ -125,7 +129,29 @@
     });
   }
 
+  function addSkipLink() {
+    if (document.getElementById("course-skip-to-widget")) return;
+    var slider = document.querySelector("article .widget-slider");
+    var heading = document.querySelector("article h1");
+    if (!slider || !heading) return;
+    var figure = slider.closest(".cell_output") || slider.closest(".output") || slider;
+    if (!figure.id) figure.id = "course-first-widget";
+    figure.setAttribute("tabindex", "-1"); // a link's target: focusable by the link only
+    var link = document.createElement("a");
+    link.id = "course-skip-to-widget";
+    link.className = "course-skip-link";
+    link.href = "#" + figure.id;
+    link.textContent = "Skip to the first interactive figure";
+    link.addEventListener("click", function (event) {
+      event.preventDefault();
+      figure.focus({ preventScroll: true });
+      figure.scrollIntoView({ block: "start" });
+    });
+    heading.insertAdjacentElement("afterend", link);
+  }
+
   function scan() {
+    addSkipLink();
     document.querySelectorAll(".widget-slider").forEach(nameSlider);
     document.querySelectorAll(".widget-play").forEach(namePlayButtons);
     document.querySelectorAll(".frame-stack").forEach(announceFrames);
