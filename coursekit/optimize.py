@@ -131,6 +131,31 @@ def _check_objective(f, needs=("value", "grad")) -> None:
         )
 
 
+def _check_finite_sum(f) -> int:
+    """``f.n_samples`` after checking that ``f`` is a FiniteSum (value, grad, n_samples)."""
+    _check_objective(f)
+    n = getattr(f, "n_samples", None)
+    if not is_int(n) or n < 1:
+        raise TypeError(
+            f"f must be a FiniteSum with n_samples (e.g. LeastSquares, Logistic), "
+            f"got {type(f).__name__}"
+        )
+    return n
+
+
+def _check_batch_size(batch_size, n: int) -> int:
+    if not is_int(batch_size):
+        raise TypeError(f"batch_size must be an integer, got {type(batch_size).__name__}")
+    if not 1 <= batch_size <= n:
+        raise ValueError(f"batch_size must be in [1, n_samples={n}], got {batch_size}")
+    return batch_size
+
+
+def _check_callback(callback) -> None:
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
+
+
 def _check_x0(f, x0) -> np.ndarray:
     try:
         x = np.array(x0, dtype=np.float64)  # a copy: the caller's array is never modified
@@ -648,8 +673,7 @@ def gradient_descent(
     tol = _check_tol(tol)
     rule = get_rule(rule)
     sched = _resolve_schedule(schedule, max_iter)
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
+    _check_callback(callback)
     x = _check_x0(f, x0)
 
     rec = _Recorder(x, f.value(x))  # path and losses, from x_0 on
@@ -730,25 +754,14 @@ def sgd(
         ``n_grad`` counts per-sample gradients. SGD has no stopping test, so ``converged``
         means that all epochs ran without diverging.
     """
-    _check_objective(f)
-    n = getattr(f, "n_samples", None)
-    if not is_int(n) or n < 1:
-        raise TypeError(
-            f"f must be a FiniteSum with n_samples (e.g. LeastSquares, Logistic), "
-            f"got {type(f).__name__}"
-        )
+    n = _check_finite_sum(f)
     lr = _check_lr(lr)
-    if not is_int(batch_size):
-        raise TypeError(f"batch_size must be an integer, got {type(batch_size).__name__}")
-    if not 1 <= batch_size <= n:
-        raise ValueError(f"batch_size must be in [1, n_samples={n}], got {batch_size}")
+    batch_size = _check_batch_size(batch_size, n)
     epochs = check_int(epochs, "epochs", 0)
-    steps_per_epoch = -(-n // batch_size)
-    total = epochs * steps_per_epoch
+    total = epochs * -(-n // batch_size)  # ceil(n / batch_size) updates an epoch
     rule = get_rule(rule)
     sched = _resolve_schedule(schedule, total)
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
+    _check_callback(callback)
     x = _check_x0(f, x0)
     full_batch = batch_size == n
 

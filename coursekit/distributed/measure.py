@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from coursekit._checks import check_int
+from coursekit._checks import check_choice, check_int
 
 from . import cost
 
@@ -78,6 +78,35 @@ def launch(n_proc, args, timeout=600):
     return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
 
 
+def _check_procs(procs, global_batch, variant):
+    """The process counts of :func:`scaling_table` (1 and one >= 2, each dividing the batch)."""
+    procs = [check_int(p, "procs", 1) for p in procs]
+    if 1 not in procs or not any(p >= 2 for p in procs):
+        raise ValueError(f"procs must contain 1 and a count >= 2, got {procs}")
+    global_batch = check_int(global_batch, "global_batch", 1)
+    for p in procs:
+        if global_batch % p:
+            raise ValueError(f"procs: every count must divide global_batch={global_batch}, "
+                             f"got {p}")
+    check_choice(variant, "variant", tuple(MODEL_OF))
+    return procs, global_batch
+
+
+def _launch_runs(procs, global_batch, args, timeout):
+    """One ``mpiexec`` run per count in ``procs`` (each with ``global_batch / P`` rows a rank);
+    the smallest count >= 2 also measures the ping-pong. Returns ({P: run}, ping-pong fit)."""
+    ping_p = min(p for p in procs if p >= 2)
+    runs, fit = {}, None
+    for p in sorted(set(procs)):
+        extra = ["--batch-size", global_batch // p] + (["--pingpong"] if p == ping_p else [])
+        for line in launch(p, args + extra, timeout=timeout):
+            if line.get("measure") == "pingpong":
+                fit = line
+            else:
+                runs[p] = line
+    return runs, fit
+
+
 def scaling_table(procs=(1, 2), *, global_batch=256, steps=20, variant="ring", model="cnn",
                   dtype="float32", n_samples=1437, lr=0.05, cores=None, timeout=600):
     r"""Measure one training run per :math:`P` and predict each with the cost model.
@@ -111,30 +140,11 @@ def scaling_table(procs=(1, 2), *, global_batch=256, steps=20, variant="ring", m
         ``latency, bandwidth`` (the fit) and ``pingpong_sizes, pingpong_seconds`` (what it was
         fitted to), ``n_bytes, global_batch, variant, dtype``.
     """
-    procs = [check_int(p, "procs", 1) for p in procs]
-    if 1 not in procs or not any(p >= 2 for p in procs):
-        raise ValueError(f"procs must contain 1 and a count >= 2, got {procs}")
-    global_batch = check_int(global_batch, "global_batch", 1)
-    for p in procs:
-        if global_batch % p:
-            raise ValueError(f"procs: every count must divide global_batch={global_batch}, "
-                             f"got {p}")
-    if variant not in MODEL_OF:
-        raise ValueError(f"variant must be one of {', '.join(map(repr, MODEL_OF))}; "
-                         f"got {variant!r}")
+    procs, global_batch = _check_procs(procs, global_batch, variant)
     cores = os.cpu_count() if cores is None else check_int(cores, "cores", 1)
-    ping_p = min(p for p in procs if p >= 2)
-    runs, fit = {}, None
-    for p in sorted(set(procs)):
-        args = ["--model", model, "--dtype", dtype, "--variant", variant, "--steps", steps,
-                "--batch-size", global_batch // p, "--n-samples", n_samples, "--lr", lr,
-                "--no-losses"] + (["--pingpong"] if p == ping_p else [])
-        lines = launch(p, args, timeout=timeout)
-        for line in lines:
-            if line.get("measure") == "pingpong":
-                fit = line
-            else:
-                runs[p] = line
+    args = ["--model", model, "--dtype", dtype, "--variant", variant, "--steps", steps,
+            "--n-samples", n_samples, "--lr", lr, "--no-losses"]
+    runs, fit = _launch_runs(procs, global_batch, args, timeout)
     alpha, bw = fit["latency"], fit["bandwidth"]
     c1 = runs[1]["compute_time_median"]
     t1 = runs[1]["step_time_median"]

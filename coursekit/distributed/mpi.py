@@ -48,6 +48,7 @@ import sys
 import numpy as np
 
 from coursekit import optimize
+from coursekit._checks import check_choice
 from coursekit.data import batch_indices, make_regression
 from coursekit.objectives import LeastSquares
 
@@ -223,24 +224,20 @@ def train(
         elsewhere).
     """
     MPI = _mpi()
-    if variant not in VARIANTS:
-        allowed = ", ".join(map(repr, VARIANTS))
-        raise ValueError(f"variant must be one of {allowed}; got {variant!r}")
+    variant = check_choice(variant, "variant", VARIANTS)
     p, rank = comm.Get_size(), comm.Get_rank()
     f, x = workload(model, dtype, n_samples, n_features, noise, data_seed, init_seed)
     if p * batch_size > f.n_samples:
         raise ValueError(f"batch_size * processes must be <= n_samples ({p} * {batch_size} > "
                          f"{f.n_samples})")
-    d = x.size
     rule = optimize.get_rule(rule)
     state = rule.init(x)
     batches = batch_indices(f.n_samples, p * batch_size, seed=seed)
-    total = np.empty_like(x)
-    gathered = np.empty((p, d), x.dtype) if rank == 0 else None
+    # Receive buffers, allocated once: the total (allreduce, ring), rank 0's gather.
+    buffers = np.empty_like(x), np.empty((p, x.size), x.dtype) if rank == 0 else None
     record = record_losses and rank == 0
     losses = [f.value(x)] if record else None
-    # Per-step times on this rank: compute, communication (including waiting for the others),
-    # and the two together.
+    # Per-step seconds on this rank: compute, communication (waits included), the two together.
     times = np.zeros((3, steps))
     comm.Barrier()
     t_start = MPI.Wtime()
@@ -251,46 +248,55 @@ def train(
         t0 = MPI.Wtime()
         local = np.ascontiguousarray(shard_sum(f, x, idx[lo : lo + sizes[rank]]), x.dtype)
         t1 = MPI.Wtime()
-        if variant == "gather":
-            comm.Gather(local, gathered, root=0)
-            if rank == 0:
-                x = rule.update(x, gathered.sum(axis=0) / idx.size, lr, state).astype(x.dtype)
-            comm.Bcast(x, root=0)
-        else:
-            if variant == "allreduce":
-                comm.Allreduce(local, total, op=MPI.SUM)
-            else:
-                ring_allreduce(comm, local, total)
-            x = rule.update(x, total / idx.size, lr, state).astype(x.dtype, copy=False)
+        x = _aggregate_and_step(comm, variant, local, x, idx.size, rule, lr, state, buffers)
         t2 = MPI.Wtime()
         times[:, t] = t1 - t0, t2 - t1, t2 - t0
         if record:
             losses.append(f.value(x))  # outside compute/comm, but inside step_time
     t_total = MPI.Wtime() - t_start
-    steps_ = max(steps, 1)
-    # The slowest rank sets the pace of a synchronous step: max over ranks, step by step.
+    slowest, median = _slowest_rank(comm, times)
+    return dict(
+        variant=variant, model=model, dtype=str(np.dtype(dtype)), processes=p, steps=steps,
+        lr=lr, batch_size=batch_size, seed=seed, x=x.tolist(), losses=losses,
+        compute_time=float(slowest[0].mean()) if steps else 0.0,
+        comm_time=float(slowest[1].mean()) if steps else 0.0,
+        step_time=t_total / max(steps, 1),
+        compute_time_median=float(median[0]), comm_time_median=float(median[1]),
+        step_time_median=float(median[2]), n_bytes=x.size * x.itemsize,
+    )
+
+
+def _aggregate_and_step(comm, variant, local, x, n_rows, rule, lr, state, buffers):
+    """Sum the ranks' shard sums ``local`` by ``variant`` and take the step on every rank.
+
+    ``"gather"``: rank 0 gathers the sums, steps and broadcasts :math:`x`; ``"allreduce"`` /
+    ``"ring"``: every rank receives the total and takes the same step on its own copy.
+    ``buffers`` = (total, gathered) receive the sums. Returns the new parameters (in ``x``'s
+    dtype) on every rank.
+    """
+    MPI = _mpi()
+    total, gathered = buffers
+    if variant == "gather":
+        comm.Gather(local, gathered, root=0)
+        if comm.Get_rank() == 0:
+            x = rule.update(x, gathered.sum(axis=0) / n_rows, lr, state).astype(x.dtype)
+        comm.Bcast(x, root=0)
+        return x
+    if variant == "allreduce":
+        comm.Allreduce(local, total, op=MPI.SUM)
+    else:
+        ring_allreduce(comm, local, total)
+    return rule.update(x, total / n_rows, lr, state).astype(x.dtype, copy=False)
+
+
+def _slowest_rank(comm, times):
+    """The slowest rank sets the pace of a synchronous step: ``times`` (rows of per-step
+    seconds on this rank) maxed over ranks, step by step, and each row's median over steps."""
+    MPI = _mpi()
     slowest = np.empty_like(times)
     comm.Allreduce(times, slowest, op=MPI.MAX)
-    median = np.median(slowest, axis=1) if steps else np.zeros(3)
-    return {
-        "variant": variant,
-        "model": model,
-        "dtype": str(np.dtype(dtype)),
-        "processes": p,
-        "steps": steps,
-        "lr": lr,
-        "batch_size": batch_size,
-        "seed": seed,
-        "x": x.tolist(),
-        "losses": losses,
-        "compute_time": float(slowest[0].mean()) if steps else 0.0,
-        "comm_time": float(slowest[1].mean()) if steps else 0.0,
-        "step_time": t_total / steps_,
-        "compute_time_median": float(median[0]),
-        "comm_time_median": float(median[1]),
-        "step_time_median": float(median[2]),
-        "n_bytes": d * x.itemsize,
-    }
+    median = np.median(slowest, axis=1) if times.shape[1] else np.zeros(times.shape[0])
+    return slowest, median
 
 
 def train_offload(
@@ -335,11 +341,7 @@ def train_offload(
     """
     MPI = _mpi()
     p, rank = comm.Get_size(), comm.Get_rank()
-    if p < 2:
-        raise ValueError("train_offload needs at least 2 processes (rank 0 and a helper)")
-    keep = float(keep)
-    if not 0.0 <= keep <= 1.0:
-        raise ValueError(f"keep must lie in [0, 1], got {keep}")
+    keep = _check_offload(p, keep)
     f, x = workload(model, dtype, n_samples, n_features, noise, data_seed, init_seed)
     if batch_size > f.n_samples:
         raise ValueError(f"batch_size must be <= n_samples ({batch_size} > {f.n_samples})")
@@ -368,25 +370,25 @@ def train_offload(
             x = rule.update(x, total / idx.size, lr, state).astype(x.dtype, copy=False)
         times[:, t] = MPI.Wtime() - t0, (t2 - t1) if rank == 0 else 0.0, \
             (t2 - t1) if rank > 0 else 0.0
-    slowest = np.empty_like(times)
-    comm.Allreduce(times, slowest, op=MPI.MAX)
+    _, median = _slowest_rank(comm, times)
     comm.Bcast(x, root=0)
-    median = np.median(slowest, axis=1) if steps else np.zeros(3)
-    return {
-        "variant": "offload",
-        "keep": keep,
-        "counts": [] if counts is None else counts.tolist(),
-        "model": model,
-        "dtype": str(np.dtype(dtype)),
-        "processes": p,
-        "steps": steps,
-        "batch_size": batch_size,
-        "x": x.tolist(),
-        "step_time_median": float(median[0]),
-        "local_time_median": float(median[1]),
-        "helper_time_median": float(median[2]),
-        "n_bytes": x.size * x.itemsize,
-    }
+    return dict(
+        variant="offload", keep=keep, counts=[] if counts is None else counts.tolist(),
+        model=model, dtype=str(np.dtype(dtype)), processes=p, steps=steps,
+        batch_size=batch_size, x=x.tolist(), step_time_median=float(median[0]),
+        local_time_median=float(median[1]), helper_time_median=float(median[2]),
+        n_bytes=x.size * x.itemsize,
+    )
+
+
+def _check_offload(p: int, keep) -> float:
+    """``keep`` as a float in [0, 1], with at least one helper beside rank 0."""
+    if p < 2:
+        raise ValueError("train_offload needs at least 2 processes (rank 0 and a helper)")
+    keep = float(keep)
+    if not 0.0 <= keep <= 1.0:
+        raise ValueError(f"keep must lie in [0, 1], got {keep}")
+    return keep
 
 
 def pingpong(comm, sizes, repeats=20, statistic="median"):

@@ -528,14 +528,13 @@ def train_offloaded(
     -------
     OffloadRun
     """
+    # Long by its signature and docstring (every parameter of the cost model); the code is
+    # the checks, then the loop the book shows.
     from .simulate import _shard_sums
 
     x = np.array(x0, dtype=float)
     if x.ndim != 1 or x.size == 0:
         raise ValueError(f"x0 must be a non-empty 1-D array, got shape {x.shape}")
-    # A message carries the model's own values (float32 for a float32 network), not the
-    # float64 copy this loop keeps.
-    value_bytes = np.dtype(getattr(objective, "dtype", np.asarray(x0).dtype)).itemsize
     steps = check_int(steps, "steps", minimum=0)
     lr = check_real(lr, "lr", minimum=0.0, strict=True)
     m = check_int(batch_size, "batch_size", minimum=1)
@@ -544,16 +543,10 @@ def train_offloaded(
         raise ValueError(f"batch_size must be <= objective.n_samples, got {m} and {n}")
     w = check_real(flops_per_sample, "flops_per_sample", minimum=0.0, strict=True)
     s = check_real(sample_bytes, "sample_bytes", minimum=0.0)
-    P = x.size * value_bytes if param_bytes is None else param_bytes
-    G = x.size * value_bytes if result_bytes is None else result_bytes
+    P, G = _message_sizes(objective, x0, param_bytes, result_bytes)
     a1, b1, c = _paths(w, local_rate, remote_rates, link_rates, s, G, latency,
                        param_bytes=P, data=data)
-    lam = _fraction(fractions, "fractions")
-    if lam.shape != (b1.size + 1,):
-        raise ValueError(f"fractions must have {b1.size + 1} entries (central node + "
-                         f"{b1.size} helpers), got shape {lam.shape}")
-    if not np.isclose(lam.sum(), 1.0):
-        raise ValueError(f"fractions must sum to 1, got {lam.sum()}")
+    lam = _check_split(fractions, n_helpers=b1.size)
     rule = optimize.get_rule(rule)
     state = rule.init(x)
     vectorised = callable(getattr(objective, "sample_grads", None))
@@ -579,6 +572,27 @@ def train_offloaded(
                            param_bytes=P, data=data)
     return OffloadRun(x=x, losses=losses, wall_clock=wall, step_times=times, counts=counts,
                       predicted=float(predicted))
+
+
+def _message_sizes(objective, x0, param_bytes, result_bytes):
+    """:math:`P` and :math:`G` of :func:`train_offloaded`: given, or :math:`d` values each."""
+    # A message carries the model's own values (float32 for a float32 network), not the
+    # float64 copy the training loop keeps.
+    value_bytes = np.dtype(getattr(objective, "dtype", np.asarray(x0).dtype)).itemsize
+    d = np.asarray(x0).size
+    return (d * value_bytes if param_bytes is None else param_bytes,
+            d * value_bytes if result_bytes is None else result_bytes)
+
+
+def _check_split(fractions, n_helpers: int) -> np.ndarray:
+    """``fractions`` of the central node and ``n_helpers`` helpers, summing to 1."""
+    lam = _fraction(fractions, "fractions")
+    if lam.shape != (n_helpers + 1,):
+        raise ValueError(f"fractions must have {n_helpers + 1} entries (central node + "
+                         f"{n_helpers} helpers), got shape {lam.shape}")
+    if not np.isclose(lam.sum(), 1.0):
+        raise ValueError(f"fractions must sum to 1, got {lam.sum()}")
+    return lam
 
 
 def offload_curves(

@@ -92,7 +92,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -522,8 +522,8 @@ class _Setup:
     up_bytes: float  # one message to the central node (compressed if asked)
     full_bytes: float  # one uncompressed gradient or parameter vector
     vectorised: bool  # the objective has sample_grads: one call serves every worker
-    clock_rng: np.random.Generator = None
-    quantizer_rng: np.random.Generator = None
+    clock_rng: np.random.Generator = field(init=False, repr=False)
+    quantizer_rng: np.random.Generator = field(init=False, repr=False)
 
     def __post_init__(self):
         # Two independent streams, neither touching the batch order.

@@ -129,6 +129,36 @@ def _check_labels(values: Sequence, labels: Sequence[str] | None) -> list[str]:
     return list(labels)
 
 
+def _start_index(values: Sequence, value) -> int:
+    """Index of ``value`` in ``values`` (the frame shown first); 0 for None."""
+    if value is None:
+        return 0
+    matches = [i for i, v in enumerate(values) if v == value]
+    if not matches:
+        raise ValueError(f"value: expected one of the values to render, got {value!r}")
+    return matches[0]
+
+
+def _render_frame(v, label, draw, caption, alt, description, width):
+    """One frame of :func:`frame_slider`: its PNG and its widget (the picture, the caption)."""
+    picture = draw(v)
+    png = picture if isinstance(picture, bytes) else figure_to_png(picture)
+    if not png.startswith(PNG_SIGNATURE):
+        raise ValueError(f"draw: expected a matplotlib Figure or PNG bytes for {v!r}")
+    text = None if caption is None else caption(v)
+    if alt is not None:
+        alt_text = _plain_text(alt(v))
+    elif text is not None:
+        alt_text = _plain_text(text)
+    else:
+        alt_text = f"{_plain_text(description)}: {label}"
+    image = widgets.HTML(frame_html(png, alt_text, width=width))
+    if text is None:
+        return png, image
+    note = widgets.HTML(f"<p class='frame-caption'>{text}</p>")
+    return png, widgets.VBox([image, note])
+
+
 def frame_slider(
     values: Sequence,
     draw: Callable[[object], Figure | bytes],
@@ -176,33 +206,12 @@ def frame_slider(
         A VBox; ``.slider``, ``.stack`` and ``.frames`` give its parts.
     """
     labels = _check_labels(values, labels)
-    start = 0
-    if value is not None:
-        matches = [i for i, v in enumerate(values) if v == value]
-        if not matches:
-            raise ValueError(f"value: expected one of the values to render, got {value!r}")
-        start = matches[0]
-
+    start = _start_index(values, value)
     frames, children = [], []
     for v, label in zip(values, labels, strict=True):
-        picture = draw(v)
-        png = picture if isinstance(picture, bytes) else figure_to_png(picture)
-        if not png.startswith(PNG_SIGNATURE):
-            raise ValueError(f"draw: expected a matplotlib Figure or PNG bytes for {v!r}")
+        png, child = _render_frame(v, label, draw, caption, alt, description, width)
         frames.append(png)
-        text = None if caption is None else caption(v)
-        if alt is not None:
-            alt_text = _plain_text(alt(v))
-        elif text is not None:
-            alt_text = _plain_text(text)
-        else:
-            alt_text = f"{_plain_text(description)}: {label}"
-        image = widgets.HTML(frame_html(png, alt_text, width=width))
-        if text is None:
-            children.append(image)
-        else:
-            note = widgets.HTML(f"<p class='frame-caption'>{text}</p>")
-            children.append(widgets.VBox([image, note]))
+        children.append(child)
 
     stack = widgets.Stack(children, selected_index=start)
     stack.add_class("frame-stack")  # what the browser tests and course.css find it by
