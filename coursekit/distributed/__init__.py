@@ -4,6 +4,7 @@
 - :mod:`~coursekit.distributed.collectives`  all-reduce algorithms message by message
 - :mod:`~coursekit.distributed.offload`      partial offloading: step time, optimal split
 - :mod:`~coursekit.distributed.simulate`     a simulated cluster that really trains
+- :mod:`~coursekit.distributed.compression`  top-k with error feedback, QSGD: what a worker sends
 - :mod:`~coursekit.distributed.scaling`      strong scaling: runs, step-time breakdown, prediction
 - :mod:`~coursekit.distributed.mpi`          the same algorithm on real processes (mpi4py)
 - :mod:`~coursekit.distributed.measure`      mpiexec runs for P = 1, 2, ... beside the cost model
@@ -27,8 +28,8 @@ Everything here imports NumPy only (mpi4py only inside :mod:`~coursekit.distribu
 only when a progress bar is asked for) and returns plain data for the book to plot.
 """
 
-from . import collectives, cost, offload, scaling, simulate
+from . import collectives, compression, cost, offload, scaling, simulate
 from .simulate import Cluster, SimulationHistory
 
-__all__ = ["collectives", "cost", "offload", "scaling", "simulate", "Cluster",
+__all__ = ["collectives", "compression", "cost", "offload", "scaling", "simulate", "Cluster",
            "SimulationHistory"]
