@@ -118,3 +118,33 @@ def test_validate_runs_in_the_sandbox_and_reports_every_failing_check(tmp_path):
             "    (the same error again at lines 26, 30 of the cell)\n") in out
     assert out.endswith("2 problem(s)\n")
     assert not proc.stderr.strip() and "NOTE" not in out and "--existing" not in out
+
+
+def test_without_bwrap_validate_says_so_and_still_keeps_coursekit_out(tmp_path, monkeypatch):
+    """On a laptop without bubblewrap: coursekit still cannot be imported, and the output
+    says that the grader's limits were not applied."""
+    from autograder import validate
+    from autograder.sandbox import SandboxUnavailable
+
+    def no_bwrap():
+        raise SandboxUnavailable("the autograder runs every student's kernel in a bubblewrap "
+                                 "sandbox, but `bwrap` is not installed (Debian: ...)")
+
+    monkeypatch.setattr(validate, "check_available", no_bwrap)
+
+    nb = nbformat.read(str(EXERCISES / "gd_basics" / "gd_basics.ipynb"), as_version=4)
+    for cell in nb.cells:
+        if meta(cell).get("grade_id") == "quadratic_grad":
+            cell.source = "def quadratic_grad(A, b, x):\n    import coursekit\n    return A @ x - b\n"
+    path = tmp_path / "gd_basics.ipynb"
+    nbformat.write(nb, str(path))
+    result = validate.validate_notebook(path, cell_timeout=20)
+    assert result.notes == ["ran without the grader's sandbox, so its limits were not applied "
+                            "(the autograder runs every student's kernel in a bubblewrap "
+                            "sandbox, but `bwrap` is not installed)"]
+    assert not result.ok
+    assert result.messages[0].startswith("cell quadratic_grad imports coursekit: ")
+    assert result.messages[1] == (
+        "test_quadratic_grad failed: ModuleNotFoundError: coursekit cannot be imported where "
+        "your notebook is graded (it holds the reference solutions): write your answers with "
+        "NumPy only (raised in quadratic_grad, line 2: import coursekit; 3 points at stake)")
