@@ -8,7 +8,9 @@
   ping that never comes (before: the first ping arrived within two seconds).
 * **The kernel's socket folder** (a short temporary folder when the student's work folder is
   too deep for a unix socket address) is removed by the grading run that made it whatever
-  happens to the student's process: after a wall-clock timeout it was left behind.
+  happens to the student's process: after a wall-clock timeout it was left behind. So was
+  the kernel's connection file, which jupyter_client wrote to ``$TMPDIR`` (not to the
+  student's private runtime folder, as the grader meant): it now goes there.
 """
 
 from __future__ import annotations
@@ -61,8 +63,12 @@ def _printed(autograded: Path, marker: str) -> str:
                    for o in c.get("outputs", []) if marker in o.get("text", ""))
 
 
-def test_a_kernel_cannot_push_bytes_through_the_heartbeat(tmp_path, release_nb):
-    prep = prepare(ASSIGNMENT, tmp_path / "prep")
+@pytest.fixture(scope="module")
+def prep(tmp_path_factory):
+    return prepare(ASSIGNMENT, tmp_path_factory.mktemp("prep"))
+
+
+def test_a_kernel_cannot_push_bytes_through_the_heartbeat(tmp_path, release_nb, prep):
     sub = _notebook_with(release_nb, HIJACK_HEARTBEAT, tmp_path)
     result = run_student(prep, "hb", {ASSIGNMENT: sub}, tmp_path / "run", timeout=120)
     assert result.status is None, result
@@ -72,3 +78,31 @@ def test_a_kernel_cannot_push_bytes_through_the_heartbeat(tmp_path, release_nb):
     assert sum(result.reported[ASSIGNMENT].values()) == prep.max_score
     job = json.loads((tmp_path / "run" / "job.json").read_text())
     assert job["limits"]["output_mb"] > 0  # the guard was on: it never saw this channel
+
+
+#: A work folder this deep leaves no room for a unix socket address below it: the kernel's
+#: sockets go to a short temporary folder instead.
+DEEP = "w" * 80
+
+
+@pytest.mark.parametrize("how", ["timeout", "crash"])
+def test_the_kernels_socket_folder_never_outlives_its_student(tmp_path, release_nb, prep,
+                                                               monkeypatch, how):
+    # A temporary folder of this test's own: whatever the student's process made there and
+    # left is seen (a folder left in /tmp would be lost among other runs').
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "t"))
+    (tmp_path / "t").mkdir()
+    code = ("while True:\n    pass\n" if how == "timeout"
+            else "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
+    sub = _notebook_with(release_nb, code, tmp_path)
+    work = tmp_path / DEEP / "run"
+    wall = 20 if how == "timeout" else 300
+    result = run_student(prep, how, {ASSIGNMENT: sub}, work, timeout=wall, cell_timeout=120)
+    assert result.status in {"timeout", "crashed"} and how[:5] in result.status + \
+        result.detail.lower(), result
+    # Nothing of the student's is left in the temporary folder: before, a timeout left the
+    # socket folder, and every kernel its connection file (with the key that signs messages).
+    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == []
+    job = json.loads((work / "job.json").read_text())
+    assert Path(job["ipc_dir"]).parent != work  # the short folder was needed
+    assert not Path(job["ipc_dir"]).exists()

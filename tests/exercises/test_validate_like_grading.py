@@ -147,4 +147,5 @@ def test_without_bwrap_validate_says_so_and_still_keeps_coursekit_out(tmp_path, 
     assert result.messages[1] == (
         "test_quadratic_grad failed: ModuleNotFoundError: coursekit cannot be imported where "
         "your notebook is graded (it holds the reference solutions): write your answers with "
-        "NumPy only (raised in quadratic_grad, line 2: import coursekit; 3 points at stake)")
+        "NumPy only (raised in quadratic_grad, line 2: import coursekit; 3 points at stake)\n"
+        "    (the same error again at lines 8, 11, 14 of the cell)")
