@@ -699,6 +699,22 @@ def run_student(prep: Prepared, student: str, notebooks: dict[str, Path], workdi
            "config_file": str(prep.config_file) if prep.config_file else None,
            "hidden_tests": str(prep.hidden_tests) if prep.hidden_tests else None,
            "sandbox": bool(sandbox), "limits": asdict(limits)}
+    # The kernel's socket folder is made (and removed, below) here, not in the child: a
+    # child killed on its timeout cannot clean up, and a short fallback folder in $TMPDIR
+    # would be left behind.
+    ipc_dir = ipc_folder(workdir)
+    job["ipc_dir"] = str(ipc_dir)
+    try:
+        return _run_child(student, job, workdir, tag, timeout, server)
+    finally:
+        if ipc_dir.parent != workdir:
+            shutil.rmtree(ipc_dir, ignore_errors=True)  # ipc_folder's short fallback
+
+
+def _run_child(student: str, job: dict, workdir: Path, tag: str, timeout: float,
+               server) -> RunResult:
+    """Start the student's process (forked by ``server`` or a new interpreter), wait for it
+    at most ``timeout`` seconds, kill all it started, and read its result."""
     (workdir / "job.json").write_text(json.dumps(job))
     start = time.monotonic()
     pid = server.spawn(workdir / "job.json", tag, workdir / "child.log", workdir) \
@@ -842,25 +858,13 @@ def ipc_folder(workdir: Path) -> Path:
 
 
 def _set_up_execution(config, job: dict, runtime_dir: Path, ipc_dir: Path) -> None:
-    """Make nbgrader's autograde run the hidden-test probe, in the sandbox, within limits."""
-    from . import execute, hidden, sandbox
+    """Make nbgrader's autograde run the hidden-test probe, in the sandbox, within limits
+    (:func:`autograder.execute.configure`, shared with ``validate``)."""
+    from . import execute
 
-    limits = Limits(**job.get("limits") or {})
-    execute.LIMITS = limits
-    execute.SANDBOX = bool(job.get("sandbox"))
-    execute.REPORT.clear()
-    execute.HIDDEN = hidden.load(job["hidden_tests"]) if job.get("hidden_tests") else None
-    sandbox.SandboxedKernelManager.limits = limits
-    config.Autograde.autograde_preprocessors = execute.autograde_preprocessors()
-    # The kernel and this process talk over unix sockets in a folder of this student's own
-    # (bound into its sandbox only), never over TCP: with a network namespace per kernel no
-    # other kernel can find, subscribe to or connect to them, and no ports are shared.
-    config.KernelManager.transport = "ipc"
-    config.KernelManager.ip = str(ipc_dir / "k")
-    # The kernel's connection file goes to a folder of this student's own (the sandbox makes
-    # it readable by the kernel's user), not to the grader's shared Jupyter runtime folder.
-    runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.environ["JUPYTER_RUNTIME_DIR"] = str(runtime_dir)
+    execute.configure(config, limits=Limits(**job.get("limits") or {}),
+                      sandbox=bool(job.get("sandbox")), ipc_dir=ipc_dir,
+                      runtime_dir=runtime_dir, hidden_tests=job.get("hidden_tests"))
 
 
 def _child_main(job_path: str) -> int:
@@ -874,7 +878,6 @@ def _child_main(job_path: str) -> int:
         result_path.write_text(json.dumps(data))
         return 0
 
-    ipc_dir = None
     try:
         (course / "submitted" / "student" / a).mkdir(parents=True)
         shutil.copy(job["template_db"], course / "gradebook.db")
@@ -895,8 +898,7 @@ def _child_main(job_path: str) -> int:
             nbformat.write(nb, str(course / "submitted" / "student" / a / f"{name}.ipynb"))
         config = course_config(course, cell_timeout=job["cell_timeout"],
                                config_file=job.get("config_file"))
-        ipc_dir = ipc_folder(course.parent)
-        _set_up_execution(config, job, course.parent / "runtime", ipc_dir)
+        _set_up_execution(config, job, course.parent / "runtime", Path(job["ipc_dir"]))
         memory_mb = (job.get("limits") or {}).get("memory_mb")
         api = _quiet_api(config)
         res = api.autograde(a, "student")
@@ -949,9 +951,6 @@ def _child_main(job_path: str) -> int:
                       reports=reports)
     except Exception as exc:  # any failure is this student's, reported as data
         return finish(success=False, error=f"{type(exc).__name__}: {exc}"[:500])
-    finally:
-        if ipc_dir is not None and ipc_dir.parent != course.parent:
-            shutil.rmtree(ipc_dir, ignore_errors=True)  # ipc_folder's short fallback
 
 
 if __name__ == "__main__":
