@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .nbgrader_config import CELL_TIMEOUT, course_config
-from .run import DEFAULT_TIMEOUT, use_interpreter_path
+from .run import DEFAULT_TIMEOUT, ipc_folder, use_interpreter_path
 from .sandbox import Limits, SandboxUnavailable, check_available
 from .verify import TIMEOUT_ERRORS, autograded_cells, read_notebook
 
@@ -114,8 +115,7 @@ def _run(path: Path, cell_timeout: int, sandbox: bool, tmp: Path) -> dict:
     from . import execute
 
     config = course_config(tmp / "course", cell_timeout=cell_timeout)
-    ipc_dir = tmp / "ipc"
-    ipc_dir.mkdir(mode=0o700)
+    ipc_dir = ipc_folder(tmp)  # tmp/ipc, or a shorter folder when $TMPDIR is long
     execute.configure(config, limits=Limits(cpu_seconds=DEFAULT_TIMEOUT), sandbox=sandbox,
                       ipc_dir=ipc_dir, runtime_dir=tmp / "runtime")
     # ipykernel's own log lines and banner are the kernel's, not the notebook's (below
@@ -136,6 +136,8 @@ def _run(path: Path, cell_timeout: int, sandbox: bool, tmp: Path) -> dict:
             CheckCellMetadata, ClearOutput, execute.ValidateExecute]})
         return validator(config=config).validate(str(path.resolve()))
     finally:
+        if ipc_dir.parent != tmp:
+            shutil.rmtree(ipc_dir, ignore_errors=True)
         if saved is None:
             os.environ.pop("PYTHONPATH", None)
         else:
