@@ -96,7 +96,7 @@ def test_the_kernels_socket_folder_never_outlives_its_student(tmp_path, release_
             else "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
     sub = _notebook_with(release_nb, code, tmp_path)
     work = tmp_path / DEEP / "run"
-    wall = 20 if how == "timeout" else 300
+    wall = 12 if how == "timeout" else 300
     result = run_student(prep, how, {ASSIGNMENT: sub}, work, timeout=wall, cell_timeout=120)
     assert result.status in {"timeout", "crashed"} and how[:5] in result.status + \
         result.detail.lower(), result

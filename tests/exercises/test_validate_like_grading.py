@@ -2,13 +2,18 @@
 
 A notebook with three slips of the trial: an answer that imports coursekit (unreachable where
 notebooks are graded), an endless loop, and a shape error deep in the student's own function.
+Then: an answer right only inside the grader's sandbox (repository out of view, the grader's
+memory limit, a network of its own) passes, so ``validate`` ran it there (before, it ran
+beside the checkout and failed); every failing check of a test cell is reported (before,
+only the first); and where bubblewrap is missing, the output says the limits were not
+applied while coursekit stays out of reach.
 """
 
 from __future__ import annotations
 
 import nbformat
 import pytest
-from notebook_cells import EXERCISES, meta, run_cli
+from notebook_cells import EXERCISES, meta, release_stub, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -81,11 +86,8 @@ STEP_SQUARED = "def gd_step(A, b, x, lr):\n    return x - lr**2 * quadratic_grad
 def test_validate_runs_in_the_sandbox_and_reports_every_failing_check(tmp_path):
     import socket
 
-    released = tmp_path / "release"
-    assert run_cli("release", "gd_basics", "--out", released).returncode == 0
-    release = nbformat.read(str(released / "gd_basics" / "gd_basics.ipynb"), as_version=4)
-    source = nbformat.read(str(EXERCISES / "gd_basics" / "gd_basics.ipynb"), as_version=4)
-    solutions = {meta(c).get("grade_id"): c.source for c in source.cells}
+    # The source notebook (its test cells are the release's: the hidden tests live apart).
+    nb = nbformat.read(str(EXERCISES / "gd_basics" / "gd_basics.ipynb"), as_version=4)
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
@@ -93,13 +95,15 @@ def test_validate_runs_in_the_sandbox_and_reports_every_failing_check(tmp_path):
                        coursekit=str(EXERCISES.parent / "coursekit"),
                        port=server.getsockname()[1]),
                    "gd_step": STEP_SQUARED}
-        for cell in release.cells:
+        for cell in nb.cells:
             gid = meta(cell).get("grade_id")
-            if meta(cell).get("solution") and gid != "gradient_descent_path":
-                cell.source = answers.get(gid, solutions[gid])  # the last part: the stub
+            if gid == "gradient_descent_path":
+                cell.source = release_stub(cell.source)  # the last part: the stub
+            elif gid in answers:
+                cell.source = answers[gid]
         path = tmp_path / "student" / "gd_basics.ipynb"
         path.parent.mkdir()
-        nbformat.write(release, str(path))
+        nbformat.write(nb, str(path))
         proc = run_cli("validate", path, "--cell-timeout", "20")
     out = proc.stdout
     assert proc.returncode == 1, out + proc.stderr
