@@ -107,7 +107,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "release":
-            from .run import release
+            from .course import release
 
             for path in release(args.assignments or None, args.out, args.exercises):
                 print(f"released {path.with_suffix('')}/ and {path}")

@@ -5,7 +5,7 @@ submissions, the instructor's gradebook, ``grading_state.json``, ``grades.csv``,
 log and the summary. What it sends a worker is one student's grading:
 
 * once per run, the prepared assignment (the private nbgrader course made by
-  :func:`autograder.run.prepare`: source, release, template gradebook, ``hidden_tests.py``)
+  :func:`autograder.course.prepare`: source, release, template gradebook, ``hidden_tests.py``)
   as a tar archive, broadcast to every worker;
 * per student, the bytes of their collected notebooks and the limits.
 
@@ -353,8 +353,8 @@ def _server(hidden: bytes | None):
     """
     import hashlib
 
+    from .forkserver import ForkServer
     from .hidden import HIDDEN_TESTS_FILE
-    from .run import ForkServer
     from .state import verdict_code_hash
 
     code = verdict_code_hash()
@@ -384,8 +384,8 @@ async def _warm_worker(hidden: bytes | None, fork_server: bool) -> None:
 
 
 def _prepared(blob: dict, job: dict):
+    from .course import Prepared
     from .hidden import HIDDEN_TESTS_FILE
-    from .run import Prepared
 
     pid = job["prep_id"]
     if pid not in _PREPARED:
@@ -415,8 +415,8 @@ def grade_on_worker(blob: dict, job: dict) -> dict:
         The student's id, their notebooks' bytes, the limits and the coordinator's
         verdict-code hash.
     """
+    from .course import use_interpreter_path
     from .pipeline import run_with_retry
-    from .run import use_interpreter_path
     from .sandbox import Limits, check_available
     from .state import verdict_code_hash
 

@@ -18,6 +18,8 @@ from pathlib import Path
 from . import EXERCISES_DIR
 from .cohort import CohortLog, record_of_run, write_report
 from .collect import UNHASHABLE, Submission, collect, entry_hashes
+from .course import Prepared, assignment_dir, prepare, use_interpreter_path
+from .forkserver import ForkServer
 from .hidden import hidden_tests_path
 from .nbgrader_config import CELL_TIMEOUT, course_source_dir
 from .report import (
@@ -30,17 +32,7 @@ from .report import (
     write_feedback,
     write_grades_csv,
 )
-from .run import (
-    DEFAULT_TIMEOUT,
-    KERNEL_NEVER_STARTED,
-    ForkServer,
-    Prepared,
-    RunResult,
-    assignment_dir,
-    prepare,
-    run_student,
-    use_interpreter_path,
-)
+from .run import DEFAULT_TIMEOUT, KERNEL_NEVER_STARTED, RunResult, run_student
 from .sandbox import Limits, check_available
 from .state import GradingState, run_key, student_key
 from .verify import (
@@ -208,7 +200,7 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
         Show a tqdm progress bar on stderr.
     fork_server : bool
         Start each student's grading process by forking a pre-imported server
-        (:class:`autograder.run.ForkServer`) instead of a new interpreter: same isolation,
+        (:class:`autograder.forkserver.ForkServer`) instead of a new interpreter: same isolation,
         seconds faster per student.
     sandbox : bool
         Run every kernel in the bubblewrap sandbox (:mod:`autograder.sandbox`). Checked

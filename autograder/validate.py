@@ -23,8 +23,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .course import use_interpreter_path
 from .nbgrader_config import CELL_TIMEOUT, course_config
-from .run import DEFAULT_TIMEOUT, ipc_folder, use_interpreter_path
+from .run import DEFAULT_TIMEOUT, ipc_folder
 from .sandbox import Limits, SandboxUnavailable, check_available
 from .verify import TIMEOUT_ERRORS, autograded_cells, read_notebook
 

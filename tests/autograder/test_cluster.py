@@ -262,7 +262,7 @@ def test_a_worker_killed_mid_student_loses_nothing(panel, local_run, dask_cluste
         deadline, students = time.monotonic() + 300, []
         while time.monotonic() < deadline and grader.poll() is None and not students:
             try:
-                servers = [p for p in victim.children() if "--fork-server" in p.cmdline()]
+                servers = [p for p in victim.children() if "autograder.forkserver" in p.cmdline()]
                 students = [c for s in servers for c in s.children()]
             except psutil.Error:
                 pass

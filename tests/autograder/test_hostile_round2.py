@@ -144,8 +144,9 @@ def _after_setup(nb, source: str):
 class PeakMemory:
     """Peak RSS (``VmHWM``, kB) of each student's grading process, polled from ``/proc``.
 
-    A student's process runs ``autograder.run`` in its own folder ``.../run/NNNNN-A``; ``NNNNN``
-    is the student's index in the sorted list of students.
+    A student's process (forked by ``autograder.forkserver``, or ``autograder.child``) runs in
+    its own folder ``.../run/NNNNN-A``; ``NNNNN`` is the student's index in the sorted list of
+    students.
     """
 
     def __init__(self):
@@ -162,7 +163,8 @@ class PeakMemory:
                 pid = int(proc.name)
                 try:
                     if pid not in known:
-                        if b"autograder.run" not in (proc / "cmdline").read_bytes():
+                        cmdline = (proc / "cmdline").read_bytes()
+                        if not re.search(rb"autograder\.(forkserver|child)", cmdline):
                             known[pid] = None
                             continue
                         # A student's process is forked first, then enters its folder.

@@ -22,7 +22,8 @@ import nbformat
 import pytest
 from autograder_helpers import ASSIGNMENT, grade_id, with_solutions
 
-from autograder.run import prepare, run_student
+from autograder.course import prepare
+from autograder.run import run_student
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,9 @@ import nbformat
 import pytest
 from autograder_helpers import ASSIGNMENT, with_solutions
 
-from autograder.run import ForkServer, prepare, run_student
+from autograder.course import prepare
+from autograder.forkserver import ForkServer
+from autograder.run import run_student
 
 pytestmark = pytest.mark.slow
 
@@ -92,7 +94,7 @@ def test_wall_clock_timeout_kills_kernel_and_its_children(tmp_path, release_nb, 
 
 
 def test_run_student_rejects_bad_timeout(tmp_path):
-    from autograder.run import Prepared
+    from autograder.course import Prepared
 
     prep = Prepared(ASSIGNMENT, tmp_path, [ASSIGNMENT], {ASSIGNMENT: 10.0})
     with pytest.raises(ValueError, match="timeout"):

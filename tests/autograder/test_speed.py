@@ -12,7 +12,7 @@ import jinja2
 import nbformat
 from nbconvert.exporters.templateexporter import TemplateExporter
 
-from autograder import run as R
+from autograder import course, forkserver
 from autograder.nbgrader_config import course_config
 
 
@@ -21,10 +21,10 @@ def test_cached_templates_render_the_same_page_without_compiling(monkeypatch):
     # server's); monkeypatch puts the original back after this test.
     monkeypatch.setattr(TemplateExporter, "_create_environment",
                         TemplateExporter._create_environment)
-    nb, resources = R.warm_notebook()
-    plain = R.feedback_page(nb, resources)
-    cache = R.template_bytecode_cache()
-    R._warm_feedback_templates()
+    nb, resources = forkserver.warm_notebook()
+    plain = forkserver.feedback_page(nb, resources)
+    cache = forkserver.template_bytecode_cache()
+    forkserver._warm_feedback_templates()
     assert len(cache.store) >= 2  # the feedback template and the ones it extends
 
     compiled = []
@@ -38,18 +38,18 @@ def test_cached_templates_render_the_same_page_without_compiling(monkeypatch):
     # Another notebook than the warm-up's, through a new exporter (as in a student's process).
     other = nbformat.reads(nbformat.writes(nb), as_version=4)
     other.cells[0].source = "# another student's page"
-    cached = R.feedback_page(other, resources)
-    assert R.feedback_page(nb, resources) == plain
+    cached = forkserver.feedback_page(other, resources)
+    assert forkserver.feedback_page(nb, resources) == plain
     assert compiled == []
     monkeypatch.setattr(jinja2.Environment, "compile", compile_)
     cache.store.clear()
-    recompiled = R.feedback_page(other, resources)
+    recompiled = forkserver.feedback_page(other, resources)
     assert cached == recompiled
     assert "another student" in cached
 
 
 def test_prepared_notebooks_are_read_once_and_handed_out_as_copies(tmp_path):
-    prep = R.Prepared("a", tmp_path, ["nb"])
+    prep = course.Prepared("a", tmp_path, ["nb"])
     path = prep.release_dir / "nb.ipynb"
     path.parent.mkdir(parents=True)
     nb = nbformat.v4.new_notebook()
@@ -86,8 +86,8 @@ def test_alembic_head_is_what_nbgrader_gets_from_its_subprocess():
     alembic = Path(sys.executable).parent / "alembic"
     with _temp_alembic_ini("sqlite:////tmp/gradebook.db") as ini:
         out = subprocess.check_output([str(alembic), "-c", ini, "heads"], text=True)
-    assert R.alembic_head() == out.split()[0]
-    R.use_alembic_head_lookup()
+    assert course.alembic_head() == out.split()[0]
+    course.use_alembic_head_lookup()
     import nbgrader.api
 
     assert nbgrader.api.get_alembic_version() == out.split()[0]

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from autograder import STATUSES, worst_status
+from autograder.child import sanitize_for_feedback
 from autograder.collect import collect, entry_rank, safe_extract, student_id
 from autograder.nbgrader_config import course_config
 from autograder.report import (
@@ -25,7 +26,7 @@ from autograder.report import (
     summary,
     write_grades_csv,
 )
-from autograder.run import JOB_TAG_ENV, kill_tagged, sanitize_for_feedback
+from autograder.run import JOB_TAG_ENV, kill_tagged
 from autograder.verify import (
     Verdict,
     autograded_cells,

@@ -1,0 +1,281 @@
+"""The fork server: one pre-imported process that forks a fresh process per student.
+
+Two processes meet here. :class:`ForkServer` is the grading process's handle: it starts the
+server and sends it one request per student over a pipe. :func:`_server_main` is the body of
+the server itself (``python -m autograder.forkserver [hidden_tests.py]``): it imports nbgrader,
+nbconvert and the hidden tests' imports once, warms nbconvert's templates
+(:func:`template_bytecode_cache`, :func:`_warm_feedback_templates`) from no student's data,
+then only forks; each fork runs :func:`autograder.child._child_main` for one student. The
+server never runs student code and never touches a student's files.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import nbformat
+
+from .course import child_env
+from .run import JOB_TAG_ENV
+
+
+class ForkServer:
+    """A pre-imported grading process that forks one fresh process per student.
+
+    Importing nbgrader (SQLAlchemy, nbconvert, jsonschema, ...) costs seconds, more than a
+    kernel start; paying it once per student made grading ~2.5x slower than plain nbgrader,
+    which pays it once per run. The server (``python -m autograder.forkserver``,
+    started once per ``grade``) imports all of it and then only forks: each student still gets
+    a process of its own (a copy-on-write copy with no student's data in it, its own session,
+    its own temporary course and kernel), so nothing writable is shared between students and
+    a student's process can be killed alone. The server never runs student code and never
+    touches a student's files.
+
+    If the server is gone (killed, say, by a hostile notebook), :meth:`spawn` returns ``None``
+    and :func:`run_student` falls back to starting a new interpreter for that student.
+    """
+
+    def __init__(self, workdir, preload=None):
+        """Start the server in ``workdir``; ``preload``: a ``hidden_tests.py`` whose imports
+        (coursekit, NumPy) the server makes once, instead of every student's process."""
+        workdir = Path(workdir)
+        workdir.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._log = open(workdir / "fork-server.log", "wb")  # closed in close()
+        # Started now, waited for at the first spawn: its imports overlap the caller's work.
+        extra = [str(Path(preload).resolve())] if preload else []
+        self.proc = subprocess.Popen([sys.executable, "-m", "autograder.forkserver", *extra],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self._log, env=child_env(), cwd=str(workdir),
+                                     start_new_session=True, text=True, bufsize=1)
+        self._ready: bool | None = None
+
+    #: Seconds to wait for the server's READY or for its answer to a request; a server that
+    #: takes longer is given up (students then start fresh interpreters).
+    ANSWER_TIMEOUT = 120.0
+
+    def _readline(self) -> str:
+        # One line per request and nothing else is ever written, so the text buffer is empty
+        # between answers and select() on the pipe is reliable.
+        ready, _, _ = select.select([self.proc.stdout], [], [], self.ANSWER_TIMEOUT)
+        return self.proc.stdout.readline() if ready else ""
+
+    @property
+    def ready(self) -> bool:
+        """True once the server said READY (waits until it did, died or timed out)."""
+        with self._lock:
+            if self._ready is None:
+                try:
+                    self._ready = self._readline().strip() == "READY"
+                except (OSError, ValueError):
+                    self._ready = False
+            return self._ready
+
+    @ready.setter
+    def ready(self, value: bool) -> None:
+        self._ready = value
+
+    def spawn(self, job_path: Path, tag: str, log_path: Path, cwd: Path) -> int | None:
+        """Fork a process running ``_child_main(job_path)``; its pid, or ``None`` on failure."""
+        if not self.ready:
+            return None
+        request = json.dumps({"job": str(job_path), "tag": tag, "log": str(log_path),
+                              "cwd": str(cwd)})
+        with self._lock:
+            try:
+                self.proc.stdin.write(request + "\n")
+                self.proc.stdin.flush()
+                answer = self._readline().split()
+            except (OSError, ValueError):
+                self._ready = False
+                return None
+        if len(answer) != 2 or answer[0] != "PID" or not answer[1].isdigit():
+            self._ready = False
+            return None
+        return int(answer[1])
+
+    def close(self) -> None:
+        """Stop the server (its students' processes are waited for by their callers)."""
+        self._ready = False
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        self.proc.wait()
+        self._log.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def template_bytecode_cache():
+    """An in-memory Jinja bytecode cache installed on every nbconvert template environment.
+
+    nbconvert builds a new Jinja environment for every exporter, so each student's
+    ``generate_feedback`` compiled the same nine feedback templates again (about 0.2 s, a
+    tenth of a student's grading). The fork server fills this cache once, from the installed
+    templates and no student data; each student's process inherits a copy-on-write copy, so
+    nothing a student's process writes reaches another student. Jinja checks every entry
+    against the template's source checksum, so a changed template is simply compiled again.
+    """
+    import jinja2
+    from nbconvert.exporters.templateexporter import TemplateExporter
+
+    class MemoryBytecodeCache(jinja2.BytecodeCache):
+        def __init__(self):
+            self.store: dict[str, bytes] = {}
+
+        def load_bytecode(self, bucket):
+            code = self.store.get(bucket.key)
+            if code is not None:
+                bucket.bytecode_from_string(code)
+
+        def dump_bytecode(self, bucket):
+            self.store[bucket.key] = bucket.bytecode_to_string()
+
+    cache = MemoryBytecodeCache()
+    create = TemplateExporter._create_environment
+
+    def _create_environment(self):
+        env = create(self)
+        env.bytecode_cache = cache
+        return env
+
+    TemplateExporter._create_environment = _create_environment
+    return cache
+
+
+def feedback_page(nb, resources: dict) -> str:
+    """nbgrader's feedback page for ``nb``, rendered the way its ``GenerateFeedback`` does.
+
+    The same exporter settings (nbgrader's ``feedback`` template, bootstrap CSS) and the CSS
+    header preprocessor; ``resources["nbgrader"]`` must hold what nbgrader's ``GetGrades``
+    puts there (``notebook``, ``score``, ``max_score``, ``late_penalty``). Used to warm the
+    fork server's caches; students' pages come from nbgrader's own ``generate_feedback``.
+    """
+    import nbconvert
+    import nbgrader.converters.generate_feedback as gf
+    from traitlets.config import Config
+
+    base = Path(gf.__file__).resolve().parent.parent / "server_extensions" / "formgrader"
+    c = Config()
+    c.HTMLExporter.template_name = "feedback"
+    c.HTMLExporter.extra_template_basedirs = [str(base / "templates")]
+    c.HTMLExporter.extra_template_paths = [
+        str(base / "static" / "node_modules" / "bootstrap" / "dist" / "css")]
+    exporter = nbconvert.HTMLExporter(config=c)
+    exporter.register_preprocessor(nbconvert.preprocessors.CSSHTMLHeaderPreprocessor(),
+                                   enabled=True)
+    return exporter.from_notebook_node(nb, copy.deepcopy(resources))[0]
+
+
+def warm_notebook():
+    """A made-up graded notebook (markdown with maths, a solution, a failed test cell)."""
+    nb = nbformat.v4.new_notebook(metadata={"language_info": {
+        "name": "python", "pygments_lexer": "ipython3"}})
+    # The metadata nbgrader's GetGrades adds (score, points, comment) is there too.
+    grade = {"grade": True, "grade_id": "t", "points": 1, "locked": True, "solution": False,
+             "score": 0.0}
+    nb.cells = [nbformat.v4.new_markdown_cell("# $x$"),
+                nbformat.v4.new_code_cell("x = 1", metadata={"nbgrader": {
+                    "solution": True, "grade": False, "grade_id": "s", "locked": False,
+                    "comment": None}}),
+                nbformat.v4.new_code_cell("assert x == 1", metadata={"nbgrader": grade},
+                                          outputs=[nbformat.v4.new_output(
+                                              "error", ename="AssertionError", evalue="x",
+                                              traceback=["AssertionError: x"])])]
+    resources = {"nbgrader": {"notebook": "warm", "assignment": "warm", "student": "warm",
+                              "score": 0.0, "max_score": 1.0, "late_penalty": 0.0}}
+    return nb, resources
+
+
+def _warm_feedback_templates() -> None:
+    """Render a feedback page once in the fork server, from no student's data.
+
+    Compiles (into :func:`template_bytecode_cache`) the templates ``generate_feedback`` uses
+    and loads the code highlighter, the HTML parser and the CSS it inlines, so that every
+    student's process starts with them. Failing here costs nothing but speed.
+    """
+    try:
+        feedback_page(*warm_notebook())
+    except Exception:  # a partly filled cache is still a cache
+        pass
+
+
+def _server_main(preload: str | None = None) -> int:
+    """Body of the fork server: import everything once, then fork one process per request."""
+    # Children are reaped by the kernel: the parent watches them by pid, not by waitpid.
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    import nbconvert.exporters.html  # noqa: F401 - warm the imports every student needs
+    import nbgrader.apps
+    import nbgrader.apps.api  # noqa: F401
+
+    template_bytecode_cache()
+    _warm_feedback_templates()
+    import autograder.execute  # noqa: F401 - the probe, the sandbox, the codec
+
+    from .child import _child_main  # what every fork runs, imported once here
+
+    if preload:
+        # Runs the hidden tests' module once (it only defines builders): what it imports
+        # is then already imported in every student's process. Failing costs only speed.
+        from .hidden import load
+
+        try:
+            load(preload)
+        except Exception:
+            pass
+    print("READY", flush=True)
+    for line in sys.stdin:
+        try:
+            req = json.loads(line)
+        except ValueError:
+            print("ERROR", flush=True)
+            continue
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the student's own process
+            rc = 70
+            try:
+                os.setsid()
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                os.chdir(req["cwd"])
+                fd = os.open(req["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                os.dup2(fd, 1)
+                os.dup2(fd, 2)
+                null = os.open(os.devnull, os.O_RDONLY)
+                os.dup2(null, 0)
+                # Inherited by the kernel and all it starts, so kill_tagged finds them.
+                os.environ[JOB_TAG_ENV] = req["tag"]
+                rc = _child_main(req["job"])
+            except BaseException:  # noqa: B036 - whatever happens, this process must end here
+                import traceback
+
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(rc)
+        print(f"PID {pid}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_server_main(*sys.argv[1:2]))
