@@ -10,7 +10,6 @@ import csv
 import html
 import re
 import shutil
-import time
 
 import nbformat
 import pytest
@@ -120,14 +119,12 @@ def panel(tmp_path_factory, release_nb):
                                              {"quadratic_grad": "import os\nos._exit(1)\n"}))
     write_folder(subs, "max", with_solutions(release_nb, source_nb, {"gd_step": ONLY_2D_STEP}))
     before = tree_hashes(subs)
-    start = time.monotonic()
     proc = run_cli("grade", ASSIGNMENT, subs, "--out", out, *GRADE_OPTIONS, timeout=900)
-    seconds = time.monotonic() - start
     with open(out / "grades.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     return {"proc": proc, "rows": rows, "subs": subs, "out": out, "before": before,
             "after": tree_hashes(subs), "root": root, "source_nb": source_nb,
-            "seconds": seconds, "release_nb": release_nb}
+            "release_nb": release_nb}
 
 
 def test_cli_exits_zero_with_one_row_per_student(panel):
@@ -247,15 +244,15 @@ def test_rerun_is_idempotent_and_skips_unchanged(panel, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(panel["out"], out)
     pages = tree_hashes(out / "feedback")
-    start = time.monotonic()
     again = run_cli("grade", ASSIGNMENT, panel["subs"], "--out", out, *GRADE_OPTIONS)
-    seconds = time.monotonic() - start
     assert again.returncode == 0, again.stderr[-2000:]
     assert read_rows(out) == panel["rows"]
+    # Every row was kept, none graded: no student's process (so no kernel) was started. (Not
+    # judged by the time it took: on a loaded machine preparing alone takes a minute.)
     assert f"{len(EXPECTED)} unchanged submission(s)" in again.stdout
+    assert ", 0 graded now" in again.stdout
     assert {k: v[0] for k, v in tree_hashes(out / "feedback").items()} == \
         {k: v[0] for k, v in pages.items()}
-    assert seconds < panel["seconds"] / 3, (seconds, panel["seconds"])
 
     # bob hands in the solution (a new SUBMISSIONS export): bob alone is graded again.
     subs = tmp_path / "subs"
