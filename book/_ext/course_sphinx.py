@@ -283,8 +283,8 @@ def _lighten_code(app, pagename, templatename, context, doctree):
 
 
 #: Scripts that must run where they stand: documentation_options.js is read by the inline script
-#: after it, and the MathJax bridge must be in place before MathJax starts.
-_KEEP_BLOCKING = ("documentation_options.js", "mathjax-widgets-bridge.js")
+#: after it, and the MathJax bridge and slicer must be in place before MathJax starts.
+_KEEP_BLOCKING = ("documentation_options.js", "mathjax-widgets-bridge.js", "mathjax-in-slices.js")
 
 
 def _defer_scripts(app, pagename, templatename, context, doctree):

@@ -13,7 +13,14 @@
         var element = Array.isArray(command) ? command[2] : undefined;
         var current = window.MathJax;
         if (current && typeof current.typesetPromise === "function") {
-          current.typesetPromise(element ? [element] : undefined).catch(function () {});
+          // After whatever MathJax is typesetting now (the page's formulas, a slice at a time:
+          // mathjax-in-slices.js): two typesetting calls must not run at once.
+          var typeset = function () {
+            return current.typesetPromise(element ? [element] : undefined);
+          };
+          var startup = current.startup;
+          var chained = startup && startup.promise ? startup.promise.then(typeset) : typeset();
+          if (startup) startup.promise = chained.catch(function () {});
         }
       },
     };

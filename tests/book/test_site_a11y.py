@@ -372,6 +372,14 @@ def _move(page, handle, i):
 @pytest.mark.parametrize("path", PAGES)
 def test_sliders_play_buttons_and_frames_speak_to_a_screen_reader(page, site, site_url, path):
     n = _open(page, f"{site_url}/{path}", (site / path).read_text())
+    # Every formula typeset (mathjax-in-slices.js), each with its MathML for screen readers.
+    maths = page.evaluate(r"""async () => { await window.MathJax.startup.promise;
+        const math = [...document.querySelectorAll('.math')];
+        return {n: math.length, raw: math.filter((m) => /\\[([]/.test(m.textContent)
+                    && !m.querySelector('mjx-container')).length,
+                mml: math.filter((m) => m.querySelector('mjx-assistive-mml math')).length};
+    }""") if "mathjax/tex-chtml.js" in (site / path).read_text() else {"n": 0, "raw": 0, "mml": 0}
+    assert maths["raw"] == 0 and maths["mml"] == maths["n"], maths
     sliders = _sliders(page)
     assert len(sliders) == n
     for s in sliders:
