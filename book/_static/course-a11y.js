@@ -180,6 +180,8 @@
       }
     });
     window.addEventListener("resize", focusWideFormulas);
+    // MathJax typesets a slice at a time (mathjax-in-slices.js), often past the load event.
+    document.addEventListener("course:math-typeset", focusWideFormulas);
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();

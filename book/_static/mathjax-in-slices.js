@@ -21,8 +21,10 @@
         done.catch(function (error) {
           console.error("MathJax:", error);
         }).then(function () {
-          if (slice.length) window.setTimeout(next, 0);
-          else resolve();
+          if (slice.length) return window.setTimeout(next, 0);
+          resolve();
+          // For course-a11y.js: the formulas have their final widths now.
+          document.dispatchEvent(new Event("course:math-typeset"));
         });
       }
       next();

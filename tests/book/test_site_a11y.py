@@ -291,6 +291,9 @@ def axe_source() -> str:
 def _open(page, url, html):
     page.set_default_timeout(90_000)  # the machine may be shared; nothing here measures speed
     page.goto(url, wait_until="networkidle")
+    if "mathjax/tex-chtml.js" in html:  # formulas are typeset a slice at a time, after load
+        page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+        page.evaluate("async () => { await MathJax.startup.promise; }")
     n = _count_sliders(html)
     if n:
         page.locator(".widget-slider .noUi-handle").nth(n - 1).wait_for(state="attached")
