@@ -53,8 +53,7 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from coursekit import optimize
-from coursekit.nn.analysis import step_flops
+from coursekit.nn import analysis
 from coursekit.nn.model import vgg
 
 CONFIG = [16, 16, "M", 32, 32, "M"]
@@ -66,16 +65,7 @@ GEMM_N = 1024
 
 def make_gemm(n=GEMM_N):
     """A closure running one float32 ``n x n x n`` matmul (2 n^3 FLOPs)."""
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((n, n), dtype=np.float32)
-    b = rng.standard_normal((n, n), dtype=np.float32)
-    c = np.empty((n, n), np.float32)
-
-    def gemm():
-        np.matmul(a, b, out=c)
-
-    gemm()  # warm-up (thread pool start, page faults)
-    return gemm
+    return analysis.make_gemm(n, np.float32)[0]
 
 
 def make_step(hw, conv="fast"):
@@ -85,15 +75,7 @@ def make_step(hw, conv="fast"):
     rng = np.random.default_rng(0)
     x = rng.random((BATCH, 1, hw, hw), dtype=np.float32)
     y = rng.integers(0, 10, BATCH)
-    rule = optimize.get_rule("adam")
-    states = {k: rule.init(v) for k, v in model.params.items()}
-
-    def step():
-        _, grads = model.loss(x, y)
-        for k in model.params:
-            model.params[k] = rule.update(model.params[k], grads[k], 1e-3, states[k])
-
-    return step, step_flops(model, BATCH)
+    return analysis.make_train_step(model, x, y, "adam", 1e-3), analysis.step_flops(model, BATCH)
 
 
 def make_torch_step(hw, torch):

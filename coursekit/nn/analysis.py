@@ -24,13 +24,15 @@ from collections.abc import Callable
 
 import numpy as np
 
+from coursekit import optimize
 from coursekit._checks import check_int, is_int
 from coursekit.nn import layers
 from coursekit.nn.model import VGG
 from coursekit.timing import median_seconds  # the book's one timer; still in __all__
 
 __all__ = ["layer_flops", "step_flops", "param_count", "feature_maps", "summary",
-           "median_seconds", "conv_speedup", "step_speedup", "step_breakdown"]
+           "median_seconds", "make_gemm", "make_train_step", "conv_speedup", "step_speedup",
+           "step_breakdown"]
 
 
 def layer_flops(model, batch_size=1, input_grad=False):
@@ -116,6 +118,42 @@ def summary(model, batch_size=1):
     lines.append(f"{'total':<8}{'':>16}{param_count(model):>10}{tot_f / 1e6:>12.3f}"
                  f"{tot_b / 1e6:>12.3f}")
     return "\n".join(lines)
+
+
+def make_gemm(n=1024, dtype=np.float32, seed=0):
+    """A closure running one ``n x n x n`` matrix product (``np.matmul``), and its FLOPs.
+
+    The machine's dense-matrix speed, the yardstick of the CNN's speed: ``2 n^3`` FLOPs
+    divided by its median time, measured in the same run as what it is compared with.
+    """
+    n = check_int(n, "n", 1)
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((n, n)).astype(dtype)
+    b = rng.standard_normal((n, n)).astype(dtype)
+    c = np.empty((n, n), dtype)
+
+    def gemm():
+        np.matmul(a, b, out=c)
+
+    gemm()  # warm-up (thread pool start, page faults)
+    return gemm, 2 * n**3
+
+
+def make_train_step(model: VGG, x, y, rule="adam", lr=1e-3):
+    """A closure running one training step of ``model`` on the batch ``(x, y)``:
+    forward, backward and the update ``rule`` (a name or rule of
+    :func:`coursekit.optimize.get_rule`) with step size ``lr``. Updates ``model.params``."""
+    if not isinstance(model, VGG):
+        raise TypeError(f"model must be a coursekit.nn.model.VGG, got {type(model).__name__}")
+    rule = optimize.get_rule(rule)
+    states = {k: rule.init(v) for k, v in model.params.items()}
+
+    def step():
+        _, grads = model.loss(x, y)
+        for k in model.params:
+            model.params[k] = rule.update(model.params[k], grads[k], lr, states[k])
+
+    return step
 
 
 def conv_speedup(x_shape=(16, 16, 8, 8), n_filters=16, repeats=3, seed=0, dtype=np.float32):
