@@ -406,3 +406,23 @@ def test_small_passes_stay_on_one_thread(monkeypatch):
         assert conv_fast._threads_for(2 * conv_fast.PARALLEL_MIN_FLOPS - 1) == 1
     with threadpoolctl.threadpool_limits(1):
         assert conv_fast._threads_for(10**12) == 1
+
+
+@pytest.mark.parametrize("h, w, kh, kw, pad", [(5, 7, 3, 3, 1), (6, 4, 2, 3, 0), (4, 5, 3, 2, 2)])
+def test_row_patches_hold_every_patch_row_of_im2col(h, w, kh, kw, pad):
+    # Kernel row u of the full patch matrix is a slice of the kw shifted copies, and the
+    # sum of the row products is the im2col product W X_n.
+    x, wt, _ = conv_data((2, 3, h, w), (4, kh, kw), seed=11)
+    ho, wo = conv_fast.conv_output_shape(h, w, kh, kw, 1, pad)
+    wp = w + 2 * pad
+    xp = conv_fast.pad_flat(x, kw, pad, np.zeros(conv_fast.flat_shape(x.shape, kw, pad)))
+    rows = conv_fast.row_patches(xp, kw, wp)
+    cols = conv_fast.im2col(x, kh, kw, 1, pad)                  # (N, C, kh, kw, Ho, Wo)
+    for u in range(kh):
+        sl = conv_fast.row_slice(rows, u, wp, ho * wp).reshape(2, 3, kw, ho, wp)
+        assert np.array_equal(sl[..., :wo], cols[:, :, u])
+    y = np.empty((2, 4, ho * wp))
+    conv_fast.rows_product(conv_fast.kernel_rows(wt), rows, wp, ho * wp, y, np.empty_like(y))
+    y_im2col = wt.reshape(4, -1) @ cols.reshape(2, -1, ho * wo)
+    assert np.allclose(y.reshape(2, 4, ho, wp)[..., :wo].reshape(2, 4, -1), y_im2col,
+                       rtol=1e-12, atol=1e-12)
