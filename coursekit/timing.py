@@ -19,14 +19,16 @@ __all__ = ["median_seconds"]
 
 
 def median_seconds(fun: Callable[[], object], repeats: int = 3,
-                   clock: Callable[[], float] = time.perf_counter) -> float:
+                   clock: Callable[[], float] | None = None) -> float:
     """Median time of ``repeats`` calls of ``fun()`` (the median resists the occasional
-    call slowed down by another process on a shared machine). ``clock`` is wall time by
-    default; ``time.thread_time`` counts this thread's CPU seconds instead (what chapter 7
-    uses for one-thread work on a loaded machine)."""
+    call slowed down by another process on a shared machine). ``clock`` is wall time
+    (``time.perf_counter``) by default; ``time.thread_time`` counts this thread's CPU
+    seconds instead (what chapter 7 uses for one-thread work on a loaded machine)."""
     if not callable(fun):
         raise TypeError(f"fun must be callable, got {type(fun).__name__}")
     repeats = check_int(repeats, "repeats", 1)
+    if clock is None:
+        clock = time.perf_counter
     if not callable(clock):
         raise TypeError(f"clock must be callable, got {type(clock).__name__}")
     times = []

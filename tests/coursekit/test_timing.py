@@ -21,6 +21,14 @@ def test_median_seconds_is_the_median_of_the_calls(monkeypatch):
     assert timing.median_seconds(fun, repeats=3) == pytest.approx(0.3)
 
 
+def test_median_seconds_reads_the_clock_it_is_given():
+    # CPU time instead of wall time: the chosen clock, read before and after each call.
+    ticks = iter([0.0, 2.0, 10.0, 11.0, 20.0, 24.0])  # durations 2, 1, 4: median 2
+    assert timing.median_seconds(lambda: None, 3, clock=lambda: next(ticks)) == 2.0
+    with pytest.raises(TypeError, match="clock must be callable"):
+        timing.median_seconds(lambda: None, 3, clock=1.0)
+
+
 def test_median_seconds_calls_repeats_times_and_checks_its_arguments():
     calls = []
     assert timing.median_seconds(lambda: calls.append(1), repeats=5) >= 0 and len(calls) == 5
