@@ -398,6 +398,9 @@ def conv2d_gemm_backward(dout, cache, need_dx=True, dx=None, relu_out=None):
     cache, where storing them would cost a trip through DRAM). With ``relu_out`` (the
     output of a forward with ``relu=True``), ``dout`` is the gradient after the ReLU and
     is masked by ``relu_out > 0`` chunk by chunk.
+
+    Longer than ~80 lines on purpose: the three products (dW, db, dx) share one loop
+    over the chunks, so that a chunk's patches are built once and used while in cache.
     """
     x, w, stride, pad, ws, xflat = cache
     n, c, h, wd = x.shape
