@@ -54,10 +54,21 @@ alternately and on the same N submissions, ``grade --jobs 2`` and ``grade --clus
 whole runs, median of the repeats (goal <= 1.15), with ``cluster_marginal_ratio`` (fixed costs
 taken out) and the load average before and after.
 
-Marginal cost at class size: ``--sizes 60,120 [--jobs 3]`` grades two class sizes with ours
-only and prints the cost of one more student, (t(N2) - t(N1)) / (N2 - N1), which is what a
-class of hundreds pays, and the 300 x 5 projection from it:
-5 (t(N1) + (300 - N1) x marginal) / 60 minutes.
+Marginal cost at class size (issue 17): ``--sizes 30,90 --jobs 2,3 [--repeats 1] [--n 6]``
+grades, for each ``--jobs`` value, an empty class, the default run's small class (``--n``)
+and two class sizes N1 < N2, with ours only, and prints one JSON line per ``--jobs`` value:
+
+* ``measured_marginal_s_per_submission``: the cost of one more student at class size,
+  (t(N2) - t(N1)) / (N2 - N1), which is what a class of hundreds pays (the fixed cost and
+  the ramp-up of the first students cancel out);
+* ``projected_marginal_s_per_submission``: what the default small run projects,
+  (t(n) - t(empty)) / n, and ``projection_error`` = measured / projected - 1;
+* ``projected_300x5_min``: 5 (t(empty) + 300 x measured) / 60, five assignments of 300
+  students (goal: 15 minutes on 2 cores), and ``small_run_projected_300x5_min`` the same
+  from the small run's figure.
+
+From 30 students on, the marginal cost no longer depends on the class size (the runs of 30,
+60 and 120 students of issue 17 agree); 30,90 is the default stable pair.
 """
 
 from __future__ import annotations
@@ -243,27 +254,53 @@ def cluster_main(cluster: str, n: int, repeats: int, jobs: int = 2) -> dict:
     return result
 
 
-def sizes_main(sizes: list[int], jobs: int, cluster: str | None = None) -> dict:
-    """Marginal cost of one more student between two class sizes (see the top)."""
-    load = [round(os.getloadavg()[0], 2)]
+def sizes_main(sizes: list[int], jobs_values: list[int], cluster: str | None = None,
+               repeats: int = 1, small: int = 6) -> list[dict]:
+    """The per-student cost a class pays, measured at class size and as projected (see the top).
+
+    For each ``--jobs`` value: an empty class (the fixed cost), the default benchmark's small
+    class of ``small`` submissions, and the two class sizes; ``repeats`` rounds, medians.
+    One JSON line per ``--jobs`` value.
+    """
+    import statistics
+
     n1, n2 = sizes
+    results = []
     with tempfile.TemporaryDirectory(prefix="bench-sizes-") as tmpname:
         tmp = Path(tmpname)
-        t = {}
-        for n in (n1, n2):
+        classes = {0: tmp / "empty"}
+        classes[0].mkdir()
+        for n in sorted({small, n1, n2}):
             part = tmp / f"n{n}"
             part.mkdir()
-            t[n] = ours(part, synthetic_submissions(part, n), jobs=jobs, cluster=cluster)
-    load.append(round(os.getloadavg()[0], 2))
-    marginal = (t[n2] - t[n1]) / (n2 - n1)
-    result = {"sizes": [n1, n2], "jobs": jobs, "cluster": cluster,
-              "run_s": {str(k): round(v, 1) for k, v in t.items()},
-              "s_per_submission": {str(k): round(v / k, 3) for k, v in t.items()},
-              "marginal_s_per_submission": round(marginal, 3),
-              "projected_300x5_min": round(5 * (t[n1] + (300 - n1) * marginal) / 60, 1),
-              "load1_before_after": load, "cores": os.cpu_count()}
-    print(json.dumps(result))
-    return result
+            classes[n] = synthetic_submissions(part, n)
+        for jobs in jobs_values:
+            load = [round(os.getloadavg()[0], 2)]
+            runs: dict[int, list[float]] = {n: [] for n in classes}
+            for r in range(repeats):
+                for n, subs in classes.items():
+                    runs[n].append(ours(tmp, subs, jobs=jobs, cluster=cluster, tag=f"r{r}n{n}"))
+            load.append(round(os.getloadavg()[0], 2))
+            t = {n: statistics.median(v) for n, v in runs.items()}
+            fixed = t[0]
+            measured = (t[n2] - t[n1]) / (n2 - n1)
+            projected = (t[small] - fixed) / small  # what the default run's figure says
+            result = {
+                "jobs": jobs, "cluster": cluster, "sizes": [n1, n2], "small_n": small,
+                "repeats": repeats,
+                "measured_marginal_s_per_submission": round(measured, 3),
+                "projected_marginal_s_per_submission": round(projected, 3),
+                "projection_error": round(measured / projected - 1, 3),
+                "s_per_submission": {str(n): round(v / n, 3) for n, v in t.items() if n},
+                "fixed_s": round(fixed, 2),
+                "projected_300x5_min": round(5 * (fixed + 300 * measured) / 60, 1),
+                "small_run_projected_300x5_min": round(5 * (fixed + 300 * projected) / 60, 1),
+                "goal_300x5_min": 15,
+                "run_s": {str(n): [round(x, 1) for x in v] for n, v in runs.items()},
+                "load1_before_after": load, "cores": os.cpu_count()}
+            print(json.dumps(result), flush=True)
+            results.append(result)
+    return results
 
 
 def main(argv=None) -> dict:
@@ -279,7 +316,9 @@ def main(argv=None) -> dict:
                    help="time grade --cluster ADDRESS (e.g. local:2) against --jobs 2 instead")
     p.add_argument("--repeats", type=int, default=3,
                    help="with --cluster or --baseline: alternate rounds (medians)")
-    p.add_argument("--sizes", help="two class sizes N1,N2: the marginal cost between them")
+    p.add_argument("--sizes", help="two class sizes N1,N2: the marginal cost between them, "
+                                   "against the default run's projection (one JSON line per "
+                                   "--jobs value)")
     p.add_argument("--baseline", metavar="REV",
                    help="instead: compare with the grader of this git revision (see above)")
     args = p.parse_args(argv)
@@ -287,7 +326,14 @@ def main(argv=None) -> dict:
         sizes = [int(x) for x in args.sizes.split(",")]
         if len(sizes) != 2 or not 0 < sizes[0] < sizes[1]:
             p.error(f"--sizes: expected N1,N2 with 0 < N1 < N2, got {args.sizes!r}")
-        return sizes_main(sizes, int(args.jobs.split(",")[0]), args.cluster)
+        try:
+            jobs_values = [int(j) for j in args.jobs.split(",")]
+        except ValueError:
+            p.error(f"--jobs: expected integers separated by commas, got {args.jobs!r}")
+        if min(jobs_values) < 1 or args.repeats < 1:
+            p.error(f"--jobs and --repeats: expected integers >= 1, got {args.jobs!r}, "
+                    f"{args.repeats}")
+        return sizes_main(sizes, jobs_values, args.cluster, args.repeats, small=args.n)
     if args.cluster:
         if args.repeats < 1:
             p.error(f"--repeats: expected an integer >= 1, got {args.repeats}")
