@@ -40,7 +40,7 @@ from jupyter_client.channels import AsyncZMQSocketChannel
 from nbgrader.preprocessors import Execute
 
 from .hidden import HiddenTests, judge, parse_probe_output, probe_source
-from .hidden import load as load_hidden_tests
+from .hidden import load_built as load_hidden_tests
 from .sandbox import MB, Limits, SandboxedKernelManager
 from .verify import TIMEOUT_ERRORS, is_test_cell
 

@@ -27,9 +27,12 @@ points when it ran without error in the kernel *and* every hidden case of it pas
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import inspect
 import io
 import json
+import os
 import types
 import uuid
 from collections.abc import Callable, Iterable
@@ -185,21 +188,58 @@ class HiddenTests:
 
 
 def load(path) -> HiddenTests:
-    """Import an assignment's ``hidden_tests.py`` (in the grader) and return its ``TESTS``.
+    """Import an assignment's ``hidden_tests.py`` (in the grader) and return its ``TESTS``,
+    every case built.
 
-    Compiled from its text, so no ``__pycache__`` is written beside the sources.
+    Compiled from its text, so no ``__pycache__`` is written beside the sources. The cases
+    are the same for every student (each test cell draws from its own seeded generator), and
+    building them runs the course's reference implementations (a gradient descent per case,
+    numerical gradients): in each student's process that was about a quarter of its CPU
+    time. So they are built here, once per load, and remembered for the processes forked
+    after it: the fork server loads the assignment's file before it forks (its ``preload``),
+    and each student's process takes the server's built tests with :func:`load_built`, from
+    its own copy-on-write copy of the server's memory (what one student's process changes,
+    no other sees). A builder that raises is left unbuilt here and raises when its cases
+    are asked for, as before.
     """
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"hidden tests: expected a hidden_tests.py file, got {path}")
+    data = path.read_bytes()
     module = types.ModuleType(f"_hidden_tests_{uuid.uuid4().hex}")
     module.__file__ = str(path)
-    exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"),
-         module.__dict__)
+    exec(compile(data.decode("utf-8"), str(path), "exec"), module.__dict__)
     tests = getattr(module, "TESTS", None)
     if not isinstance(tests, HiddenTests):
         raise ValueError(f"hidden tests: {path} must define TESTS = HiddenTests()")
+    for grade_id in tests.grade_ids:
+        try:
+            tests.cases(grade_id)
+        except Exception:  # raised again, where it always was, when the cases are asked for
+            pass
+    _probe_sources()  # the probe's runtime and codec sources, read once too
+    _BUILT[hashlib.sha256(data).hexdigest()] = (os.getpid(), tests)
     return tests
+
+
+#: The last tests :func:`load` built from each file's bytes (by their SHA-256), with the pid
+#: of the process that built them.
+_BUILT: dict[str, tuple[int, HiddenTests]] = {}
+
+
+def load_built(path) -> HiddenTests:
+    """The tests of ``path`` as the parent process built them (the fork server's), when this
+    process was forked from it after it loaded the same bytes; else :func:`load`.
+
+    Only a forked child takes them: any other process (a long-lived one, whose course code
+    may have changed since) loads afresh.
+    """
+    if not Path(path).is_file():
+        return load(path)  # which says what is wrong
+    built = _BUILT.get(hashlib.sha256(Path(path).read_bytes()).hexdigest())
+    if built is not None and built[0] == os.getppid():
+        return built[1]
+    return load(path)
 
 
 def hidden_tests_path(source_dir) -> Path | None:
@@ -280,6 +320,12 @@ def _probe_runtime(payload: str, mark: str, user: dict, codec_source: str,
         _signal.signal(_signal.SIGALRM, previous)
 
 
+@functools.cache
+def _probe_sources() -> tuple[str, str]:
+    """The source of :func:`_probe_runtime` and of :mod:`autograder._codec` (read once)."""
+    return inspect.getsource(_probe_runtime), inspect.getsource(_codec)
+
+
 def probe_source(cases: list[Case], nonce: str, groups: list[str] | None = None,
                  case_seconds: float = CASE_SECONDS) -> str:
     """Source of the probe cell for ``cases``: the runtime, the codec and the calls as data.
@@ -289,8 +335,7 @@ def probe_source(cases: list[Case], nonce: str, groups: list[str] | None = None,
     groups = groups or ["all"] * len(cases)
     payload = json.dumps([{**c.call.plain(), "group": g} for c, g in zip(cases, groups,
                                                                          strict=True)])
-    runtime = inspect.getsource(_probe_runtime)
-    codec = inspect.getsource(_codec)
+    runtime, codec = _probe_sources()
     return (f"# Added by the autograder after your last cell: it calls your functions on the\n"
             f"# hidden tests' inputs and prints the results; they are checked by the grader.\n"
             f"{runtime}\n"

@@ -5,8 +5,10 @@ The probe runs here with ``exec`` on a namespace, exactly the source a kernel re
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -213,6 +215,39 @@ def test_sandbox_command_hides_everything_but_the_kernel_needs(tmp_path):
     assert "--unshare-pid" in cmd and "--die-with-parent" in cmd and "--clearenv" in cmd
 
 
+def test_the_sandboxed_kernel_starts_without_its_debugger_and_without_the_references(tmp_path):
+    # debugpy is hidden like coursekit (a quarter of the kernel's start-up CPU, and a
+    # debugger is of no use to a graded kernel): ipykernel then runs with debugging off.
+    import subprocess
+    import sys
+
+    if sandbox.bwrap_path() is None:
+        pytest.skip("bubblewrap is not installed")
+    cwd = tmp_path / "work"
+    cwd.mkdir()
+    conn = tmp_path / "kernel.json"
+    conn.write_text("{}")
+    code = ("import importlib.util as u\n"
+            "from ipykernel.debugger import _is_debugpy_available\n"
+            "import numpy, ipykernel.ipkernel\n"
+            "print('debugger', _is_debugpy_available)\n"
+            "for name in ('debugpy.server', 'coursekit.optimize', 'autograder.hidden'):\n"
+            "    try:\n"
+            "        found = u.find_spec(name) is not None\n"
+            "    except ImportError:\n"
+            "        found = False\n"
+            "    print(name, found)\n")
+    cmd = sandbox.wrap([sys.executable, "-c", code], cwd=str(cwd), connection_file=str(conn),
+                       limits=sandbox.Limits())
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:4] == ["debugger False", "debugpy.server False",
+                                           "coursekit.optimize False",
+                                           "autograder.hidden False"]
+    # Outside the sandbox (the grader's own interpreter) all of them are there.
+    assert importlib.util.find_spec("debugpy.server") is not None
+
+
 def test_grading_without_bubblewrap_stops_before_anything_with_a_clear_message(monkeypatch):
     monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
     with pytest.raises(sandbox.SandboxUnavailable, match="apt-get install bubblewrap"):
@@ -266,3 +301,36 @@ def test_sandbox_command_for_a_grader_that_is_not_root(tmp_path, monkeypatch):
     assert sandbox.sandbox_uid() is None
     assert "--unshare-user" in cmd and "setpriv" not in cmd and "--cap-add" not in cmd
     assert "--nproc=47" in cmd
+
+
+GD_HIDDEN = Path(__file__).resolve().parents[2] / "exercises" / "gd_basics" / "hidden_tests.py"
+
+
+def _verdicts(tests, value):
+    """Each grade id's failures when the kernel returned ``value`` for every call."""
+    return {gid: hidden.judge(tests.cases(gid),
+                              [Got(value, None, dict(c.call.inputs)) for c in tests.cases(gid)])
+            for gid in tests.grade_ids}
+
+
+def test_cases_built_by_the_fork_server_are_the_ones_a_student_process_would_build(tmp_path):
+    copy = tmp_path / "hidden_tests.py"
+    copy.write_bytes(GD_HIDDEN.read_bytes())  # the private copy a student's job names
+    built = hidden.load(GD_HIDDEN)  # what the fork server does before it forks
+    assert all(gid in built._cases for gid in built.grade_ids)  # every case built now
+    # Not forked from the process that built them: loaded afresh (its code may have changed).
+    fresh = hidden.load_built(copy)
+    assert fresh is not built and fresh.grade_ids == built.grade_ids
+    for gid in built.grade_ids:
+        assert [c.call.plain() for c in built.cases(gid)] == \
+            [c.call.plain() for c in fresh.cases(gid)]
+    assert _verdicts(built, 0.0) == _verdicts(fresh, 0.0) and all(_verdicts(built, 0.0).values())
+    built = hidden.load(GD_HIDDEN)
+    pid = os.fork()
+    if pid == 0:  # a student's process: same bytes, the parent's tests, nothing rebuilt
+        same = hidden.load_built(copy) is built
+        copy.write_text(GD_HIDDEN.read_text() + "\n# edited since the server loaded it\n")
+        os._exit(0 if same and hidden.load_built(copy) is not built else 1)
+    assert os.waitpid(pid, 0)[1] == 0
+    with pytest.raises(ValueError, match="expected a hidden_tests.py file"):
+        hidden.load_built(tmp_path / "missing.py")
