@@ -46,6 +46,11 @@ SANDBOX_UID_BASE = 61000
 SANDBOX_UID_COUNT = 4000
 #: Packages that must not be importable in a student's kernel even if installed in the venv.
 HIDDEN_PACKAGES = ("coursekit", "autograder")
+#: Packages a graded kernel never uses, hidden too: ipykernel imports its debugger (debugpy
+#: and pydevd) at start-up when it can, about a quarter of the kernel's start-up CPU, paid
+#: for every student; without it the kernel starts with debugging off. Less code within the
+#: student's reach, too.
+UNUSED_PACKAGES = ("debugpy",)
 MB = 2**20
 
 
@@ -205,9 +210,10 @@ def python_roots() -> list[str]:
 
 
 def _masked_packages(roots: list[str]) -> list[str]:
-    """Installed copies of :data:`HIDDEN_PACKAGES` inside the bound folders (to hide)."""
+    """Installed copies of :data:`HIDDEN_PACKAGES` and :data:`UNUSED_PACKAGES` inside the
+    bound folders (to hide)."""
     masked = []
-    for name in HIDDEN_PACKAGES:
+    for name in HIDDEN_PACKAGES + UNUSED_PACKAGES:
         try:
             spec = importlib.util.find_spec(name)
         except (ImportError, ValueError):
