@@ -233,8 +233,9 @@ def _server_main(preload: str | None = None) -> int:
     from .child import _child_main  # what every fork runs, imported once here
 
     if preload:
-        # Runs the hidden tests' module once (it only defines builders): what it imports
-        # is then already imported in every student's process. Failing costs only speed.
+        # Runs the hidden tests' module once and builds every case (hidden.load): every
+        # student's process takes them from its copy-on-write copy (hidden.load_built)
+        # instead of running the course's references again. Failing costs only speed.
         from .hidden import load
 
         try:
