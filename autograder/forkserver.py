@@ -161,6 +161,64 @@ def template_bytecode_cache():
     return cache
 
 
+def highlight_cache() -> dict:
+    """Remember nbconvert's syntax highlighting of a cell, by its source, in this process.
+
+    Every student's feedback page highlights the instructor's code cells again (the given
+    code, the test cells, the untouched stubs): the same sources, lexed and formatted with
+    pygments for every student. The fork server highlights them once
+    (:func:`_warm_highlighting`, from the source notebooks: no student's data) and each
+    student's process inherits a copy-on-write copy, to which it adds its own cells; nothing
+    it adds reaches another student. The key holds everything the HTML depends on: the
+    source, the language (and a cell's ``magics_language``) and the formatter options.
+    Installed once per process; returns the store.
+    """
+    from nbconvert.filters.highlight import Highlight2HTML
+
+    plain = Highlight2HTML.__call__
+    if hasattr(plain, "store"):
+        return plain.store
+    store: dict[tuple, str] = {}
+
+    def __call__(self, source, language=None, metadata=None):
+        key = (source, language or self.pygments_lexer,
+               (metadata or {}).get("magics_language"),
+               repr(sorted(self.extra_formatter_options.items())))
+        if key not in store:
+            store[key] = plain(self, source, language, metadata)
+        return store[key]
+
+    __call__.store = store
+    Highlight2HTML.__call__ = __call__
+    return store
+
+
+def _warm_highlighting(source_dir: Path) -> None:
+    """Highlight every code cell of the source notebooks in ``source_dir`` once (as the
+    feedback pages show them: test cells without their hidden regions, solution cells as the
+    released stub). Failing here costs nothing but speed."""
+    from nbconvert.filters.highlight import Highlight2HTML
+
+    from .nbgrader_config import CODE_STUB
+    from .verify import strip_hidden_tests
+
+    try:
+        highlight_cache()
+        for path in sorted(Path(source_dir).glob("*.ipynb")):
+            nb = nbformat.read(str(path), as_version=4)
+            info = nb.metadata.get("language_info", {})
+            lexers = {"ipython3", info.get("pygments_lexer", info.get("name")) or "ipython3"}
+            for lexer in lexers:
+                highlight = Highlight2HTML(pygments_lexer=lexer)
+                highlight(CODE_STUB)
+                for cell in nb.cells:
+                    if cell.cell_type == "code":
+                        highlight(cell.source)
+                        highlight(strip_hidden_tests(cell.source))
+    except Exception:  # a partly filled cache is still a cache
+        pass
+
+
 def feedback_page(nb, resources: dict) -> str:
     """nbgrader's feedback page for ``nb``, rendered the way its ``GenerateFeedback`` does.
 
@@ -227,6 +285,7 @@ def _server_main(preload: str | None = None) -> int:
     import nbgrader.apps.api  # noqa: F401
 
     template_bytecode_cache()
+    highlight_cache()
     _warm_feedback_templates()
     import autograder.execute  # noqa: F401 - the probe, the sandbox, the codec
 
@@ -242,6 +301,7 @@ def _server_main(preload: str | None = None) -> int:
             load(preload)
         except Exception:
             pass
+        _warm_highlighting(Path(preload).parent)
     print("READY", flush=True)
     for line in sys.stdin:
         try:

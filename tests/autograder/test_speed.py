@@ -4,6 +4,10 @@
   is the page rendered from freshly compiled templates, and no template is compiled again.
 * ``Prepared`` reads the instructor's notebooks once but hands every caller its own copy.
 * The kernel is shut down at once after the last cell (nbclient's "immediate").
+* Remembered syntax highlighting is the highlighting, computed once per source.
+* A student's process shares one SQLAlchemy engine per gradebook and still reads and writes
+  the same rows.
+* The grading process waits for a student's process without polling, and says so on time.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import jinja2
 import nbformat
 from nbconvert.exporters.templateexporter import TemplateExporter
 
-from autograder import course, forkserver
+from autograder import child, course, forkserver, run
 from autograder.nbgrader_config import course_config
 
 
@@ -91,3 +95,61 @@ def test_alembic_head_is_what_nbgrader_gets_from_its_subprocess():
     import nbgrader.api
 
     assert nbgrader.api.get_alembic_version() == out.split()[0]
+
+
+def test_remembered_highlighting_is_the_highlighting_computed_once(monkeypatch):
+    from nbconvert.filters import highlight as hl
+
+    monkeypatch.setattr(hl.Highlight2HTML, "__call__", hl.Highlight2HTML.__call__)
+    source = "def f(x):\n    return x + 1  # a comment\n"
+    plain = hl.Highlight2HTML(pygments_lexer="ipython3")(source)
+    other = hl.Highlight2HTML(pygments_lexer="python")(source)
+    store = forkserver.highlight_cache()
+    assert forkserver.highlight_cache() is store  # installed once
+    calls = []
+    real = hl._pygments_highlight
+    monkeypatch.setattr(hl, "_pygments_highlight",
+                        lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    h = hl.Highlight2HTML(pygments_lexer="ipython3")
+    assert h(source) == plain and h(source) == plain
+    assert hl.Highlight2HTML(pygments_lexer="python")(source) == other
+    assert calls == [source, source]  # once per language, then remembered
+    assert h("x = 2") != plain
+
+
+def test_a_student_process_shares_one_engine_per_gradebook(tmp_path, monkeypatch):
+    import nbgrader.api
+    from nbgrader.api import Gradebook
+
+    monkeypatch.setattr(nbgrader.api, "create_engine", nbgrader.api.create_engine)
+    course.use_interpreter_path()
+    course.use_alembic_head_lookup()
+    engines = child.share_gradebook_engines()
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with Gradebook(url, "c") as gb:
+        gb.add_assignment("a")
+        gb.update_or_create_student("s", first_name="Ada")
+        first = gb.engine
+    with Gradebook(url, "c") as gb:
+        assert gb.engine is first and len(engines) == 1
+        assert gb.find_student("s").first_name == "Ada"
+        assert [a.name for a in gb.assignments] == ["a"]
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    with Gradebook(other, "c") as gb:
+        assert gb.engine is not first and gb.assignments == []
+
+
+def test_waiting_for_a_student_process_ends_when_it_ends_or_on_time():
+    import subprocess
+    import time
+
+    quick = subprocess.Popen(["sleep", "0.2"])
+    assert run.wait_gone(quick.pid, 30)
+    quick.wait()
+    slow = subprocess.Popen(["sleep", "30"])
+    start = time.monotonic()
+    assert not run.wait_gone(slow.pid, 0.3)
+    assert time.monotonic() - start < 10
+    slow.kill()
+    slow.wait()
+    assert run.wait_gone(slow.pid, 1)  # gone (reaped): no such process
