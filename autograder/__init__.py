@@ -17,16 +17,13 @@ The command line lives in :mod:`autograder.__main__` (``python -m autograder --h
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-# jsonschema (under nbformat) imports ``rfc3987_syntax`` when installed, only to check the
-# "iri" string format; that module builds a parser at import time: about 1 s per process, 3 s
-# on a loaded machine, paid by the grader, its fork server and every fallback child. Neither
-# the notebook schema nor anything else we validate uses that format, so it is not imported
-# (jsonschema then simply has no "iri" checker; kernels are separate processes, unaffected).
-sys.modules.setdefault("rfc3987_syntax", None)
+from . import patches as _patches
+
+# Before anything imports nbformat (and jsonschema): see autograder.patches.
+_patches.refuse_rfc3987_syntax()
 
 #: Part of every cached grade's key: bump it when a change can alter a grade, so that a
 #: re-run re-grades everyone (``grade`` skips unchanged submissions otherwise).

@@ -21,16 +21,14 @@ from pathlib import Path
 
 import nbformat
 
+from . import patches
 from .course import _quiet_api
+from .leaks import strip_hidden_tests
 from .nbgrader_config import IGNORE, course_config
+from .notebook import cell_errors, is_test_cell
 from .run import KERNEL_NEVER_STARTED
 from .sandbox import Limits
-from .verify import (
-    cell_errors,
-    restore_deleted_cells,
-    restore_nbgrader_metadata,
-    strip_hidden_tests,
-)
+from .verify import restore_deleted_cells, restore_nbgrader_metadata
 
 
 def _short_error(log: str, error: str, memory_mb: int | None = None) -> tuple[str, str]:
@@ -70,8 +68,6 @@ def sanitize_for_feedback(nb) -> None:
     only ``ename: evalue`` (the message the test wrote for the student), because IPython's
     traceback quotes the source lines around the failing one, hidden ones included.
     """
-    from .verify import is_test_cell
-
     for cell in nb.cells:
         if cell.cell_type != "code" or not is_test_cell(cell):
             continue
@@ -81,46 +77,27 @@ def sanitize_for_feedback(nb) -> None:
                 out["traceback"] = [f"{out.get('ename', 'Error')}: {out.get('evalue', '')}"]
 
 
-def _set_up_execution(config, job: dict, runtime_dir: Path, ipc_dir: Path) -> None:
+def _set_up_execution(config, job: dict, runtime_dir: Path, ipc_dir: Path):
     """Make nbgrader's autograde run the hidden-test probe, in the sandbox, within limits
-    (:func:`autograder.execute.configure`, shared with ``validate``)."""
+    (:func:`autograder.execute.configure`, shared with ``validate``).
+
+    Returns the :class:`autograder.execute.GradingSetup` given to nbgrader's configuration;
+    its ``reports`` hold each notebook's outcome once ``autograde`` has run.
+    """
     from . import execute
 
-    execute.configure(config, limits=Limits(**job.get("limits") or {}),
-                      sandbox=bool(job.get("sandbox")), ipc_dir=ipc_dir,
-                      runtime_dir=runtime_dir, hidden_tests=job.get("hidden_tests"))
-
-
-def share_gradebook_engines() -> dict:
-    """One SQLAlchemy engine per gradebook URL in this process (one student's).
-
-    nbgrader opens the gradebook about eleven times per student (each step of
-    ``autograde`` and ``generate_feedback`` makes a ``Gradebook``), and each open made a new
-    engine. SQLAlchemy keeps its compiled statements per engine, so every open compiled the
-    same queries again: a tenth of the student's process's CPU. Sharing the engine keeps
-    what nbgrader does (``Gradebook.close`` still disposes of the connections; the engine
-    opens new ones) and only the compiled statements survive. Only in a student's process,
-    whose one gradebook is its own private copy; never in the fork server, whose children
-    must not inherit an open connection. Returns the engines by URL.
-    """
-    import nbgrader.api
-
-    create_engine = nbgrader.api.create_engine  # SQLAlchemy's, as nbgrader imports it
-    engines: dict[tuple, object] = {}
-
-    def shared_engine(url, **kw):
-        key = (str(url), tuple(sorted(kw.items())))
-        if key not in engines:
-            engines[key] = create_engine(url, **kw)
-        return engines[key]
-
-    nbgrader.api.create_engine = shared_engine
-    return engines
+    return execute.configure(config, limits=Limits(**job.get("limits") or {}),
+                             sandbox=bool(job.get("sandbox")), ipc_dir=ipc_dir,
+                             runtime_dir=runtime_dir, hidden_tests=job.get("hidden_tests"))
 
 
 def _child_main(job_path: str) -> int:
-    """Body of the child process: one student's private nbgrader course."""
-    share_gradebook_engines()
+    """Body of the child process: one student's private nbgrader course.
+
+    Longer than ~80 lines on purpose: every step of the student's process sits inside the
+    one ``try`` whose ``except`` turns any failure into this student's result file.
+    """
+    patches.share_gradebook_engines()  # this student's process only (see patches)
     job = json.loads(Path(job_path).read_text())
     result_path = Path(job["result"])
     a = job["assignment"]
@@ -131,6 +108,7 @@ def _child_main(job_path: str) -> int:
         return 0
 
     try:
+        patches.install()  # done already in a forked process; a fresh interpreter needs it
         (course / "submitted" / "student" / a).mkdir(parents=True)
         shutil.copy(job["template_db"], course / "gradebook.db")
         # Non-notebook files of the source (data files) are restored by autograde from here;
@@ -150,13 +128,11 @@ def _child_main(job_path: str) -> int:
             nbformat.write(nb, str(course / "submitted" / "student" / a / f"{name}.ipynb"))
         config = course_config(course, cell_timeout=job["cell_timeout"],
                                config_file=job.get("config_file"))
-        _set_up_execution(config, job, course.parent / "runtime", Path(job["ipc_dir"]))
+        setup = _set_up_execution(config, job, course.parent / "runtime", Path(job["ipc_dir"]))
         memory_mb = (job.get("limits") or {}).get("memory_mb")
         api = _quiet_api(config)
         res = api.autograde(a, "student")
-        from . import execute
-
-        limit = next((r.output_limit for r in execute.REPORT.values() if r.output_limit), "")
+        limit = next((r.output_limit for r in setup.reports.values() if r.output_limit), "")
         if limit:
             # Whatever nbgrader made of the killed kernel, the reason is the output limit.
             return finish(success=False, status="crashed",
@@ -198,7 +174,7 @@ def _child_main(job_path: str) -> int:
             fdir = course / "feedback" / "student" / a
             feedback = {n: str(fdir / f"{n}.html") for n in job["notebooks"]
                         if (fdir / f"{n}.html").exists()}
-        reports = {name: asdict(r) for name, r in execute.REPORT.items()}
+        reports = {name: asdict(r) for name, r in setup.reports.items()}
         return finish(success=True, reported=reported, autograded=autograded, feedback=feedback,
                       reports=reports)
     except Exception as exc:  # any failure is this student's, reported as data

@@ -96,7 +96,8 @@ def student_record(student: str, verdicts, autograded: dict | None = None,
     secrets : list of str
         Hidden-test lines: a message quoting one is replaced by :data:`WITHHELD`.
     """
-    from .verify import cell_errors, find_leaks, is_test_cell
+    from .leaks import find_leaks
+    from .notebook import cell_errors, is_test_cell
 
     notebooks = {}
     for v in verdicts:
@@ -314,6 +315,22 @@ def slowest_cells(record: dict, n: int = SLOWEST) -> list[tuple[str, float]]:
     return sorted(times, key=lambda t: -t[1])[:n]
 
 
+#: The report page's style sheet (inline: the page is one self-contained file).
+_STYLE = """\
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
+th { background: #f0f0f0; }
+td ul { margin: 0; padding-left: 1.1em; }
+code { font-size: 0.95em; }
+.n, .note { color: #666; }
+.st { padding: 0 0.3em; border-radius: 3px; }
+.graded { background: #dfd; } .tampered { background: #ffd; }
+.timeout, .crashed { background: #fdd; } .missing, .invalid { background: #eee; }
+img { max-width: 100%; display: block; margin: 0.5em 0; }
+"""
+
+
 def render_html(cohort: Cohort) -> str:
     """The report page (self-contained: inline style, embedded images, no script)."""
     e = html.escape
@@ -328,6 +345,11 @@ def render_html(cohort: Cohort) -> str:
     score_rows = [[e(a), str(len(rs)), f"{sum(r.score for r in rs) / len(rs):.2f}",
                    f"{max(r.max_score for r in rs):g}"] for a, rs in sorted(by_a.items())]
 
+    return _page(cohort, figs, assignments, status_rows, score_rows)
+
+
+def _cell_rows(cohort: Cohort, e=html.escape) -> list[list[str]]:
+    """One row per test cell: points, pass rate, mean score, the commonest failures."""
     cell_rows = []
     for c in cohort.cells:
         top = c.failures.most_common(TOP_MESSAGES)
@@ -338,7 +360,11 @@ def render_html(cohort: Cohort) -> str:
                           _fmt(None if c.pass_rate is None else 100 * c.pass_rate, ".0f") + "%"
                           if c.ran else "–", _fmt(c.mean_score),
                           f"<ul>{msgs}</ul>" if msgs else ""])
+    return cell_rows
 
+
+def _student_rows(cohort: Cohort, e=html.escape) -> list[list[str]]:
+    """One row per student: score, status, seconds, slowest cells, detail."""
     student_rows = []
     for r in cohort.rows:
         rec = cohort.records.get((r.assignment, r.student), {})
@@ -346,6 +372,13 @@ def render_html(cohort: Cohort) -> str:
         student_rows.append([e(r.student), e(r.assignment), f"{r.score:g} / {r.max_score:g}",
                              f"<span class='st {e(r.status)}'>{e(r.status)}</span>",
                              _fmt(rec.get("seconds"), ".1f"), slow, e(r.detail[:160])])
+    return student_rows
+
+
+def _page(cohort: Cohort, figs: dict, assignments: list[str], status_rows, score_rows) -> str:
+    """The HTML around the tables (:func:`render_html`)."""
+    e = html.escape
+    cell_rows, student_rows = _cell_rows(cohort), _student_rows(cohort)
     without = sum(1 for r in cohort.rows if (r.assignment, r.student) not in cohort.records)
     note = (f"<p class='note'>{without} student(s) have no cell details (graded by a version "
             "of <code>grade</code> that did not record them; <code>grade --force</code> "
@@ -360,18 +393,7 @@ def render_html(cohort: Cohort) -> str:
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Cohort report: {e(", ".join(assignments))}</title>
 <style>
-body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; color: #222; }}
-table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }}
-th, td {{ border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }}
-th {{ background: #f0f0f0; }}
-td ul {{ margin: 0; padding-left: 1.1em; }}
-code {{ font-size: 0.95em; }}
-.n, .note {{ color: #666; }}
-.st {{ padding: 0 0.3em; border-radius: 3px; }}
-.graded {{ background: #dfd; }} .tampered {{ background: #ffd; }}
-.timeout, .crashed {{ background: #fdd; }} .missing, .invalid {{ background: #eee; }}
-img {{ max-width: 100%; display: block; margin: 0.5em 0; }}
-</style></head>
+{_STYLE}</style></head>
 <body>
 <h1>Cohort report: {e(", ".join(assignments))}</h1>
 <p class="note">{len(cohort.rows)} students, from {e(", ".join(str(p) for p in cohort.sources))};
@@ -451,7 +473,7 @@ def record_of_run(student: str, run, verdicts, secrets=()) -> dict:
 
     Never raises: a notebook that cannot be read gives a line without its cell details.
     """
-    from .verify import read_notebook
+    from .notebook import read_notebook
 
     autograded = {}
     for name, path in (getattr(run, "autograded", None) or {}).items():

@@ -20,7 +20,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from .verify import autograded_cells, read_notebook
+from .notebook import autograded_cells, read_notebook
 
 #: Largest total uncompressed size accepted from one student's zip.
 MAX_UNZIPPED_BYTES = 200 * 2**20

@@ -15,7 +15,6 @@ worker before its first student; never in a student's process, never near studen
 from __future__ import annotations
 
 import copy
-import functools
 import os
 import shutil
 import sys
@@ -26,10 +25,11 @@ from pathlib import Path
 
 import nbformat
 
-from . import EXERCISES_DIR, RELEASE_DIR
+from . import EXERCISES_DIR, RELEASE_DIR, patches
 from .hidden import HIDDEN_TESTS_FILE, hidden_tests_path
+from .leaks import find_leaks, hidden_file_lines, secret_lines
 from .nbgrader_config import COURSE_ID, IGNORE, course_config
-from .verify import autograded_cells, find_leaks, hidden_file_lines, secret_lines
+from .notebook import autograded_cells
 
 
 def child_env() -> dict[str, str]:
@@ -55,29 +55,6 @@ def use_interpreter_path() -> None:
     """Put this interpreter's folder first on ``PATH`` (nbgrader runs ``alembic`` by name)."""
     os.environ["PATH"] = child_env()["PATH"]
 
-
-@functools.cache
-def alembic_head() -> str:
-    """The head revision of nbgrader's gradebook migrations, looked up in this process.
-
-    nbgrader stamps every new ``gradebook.db`` with it by running ``alembic heads`` in a
-    subprocess (``nbgrader.api.get_alembic_version``): a Python start-up and alembic's
-    imports, about 2.6 s of each ``grade`` and ``release``. Alembic's own API gives the same
-    answer from the same migration scripts without the subprocess.
-    """
-    from alembic.config import Config as AlembicConfig
-    from alembic.script import ScriptDirectory
-    from nbgrader.dbutil import _temp_alembic_ini
-
-    with _temp_alembic_ini("sqlite:////tmp/gradebook.db") as ini:
-        return ScriptDirectory.from_config(AlembicConfig(ini)).get_current_head()
-
-
-def use_alembic_head_lookup() -> None:
-    """Make nbgrader stamp new gradebooks with :func:`alembic_head` (no subprocess)."""
-    import nbgrader.api
-
-    nbgrader.api.get_alembic_version = alembic_head
 
 # --------------------------------------------------------------------------- preparing
 
@@ -218,7 +195,7 @@ def prepare(assignment: str, workdir, exercises_dir=EXERCISES_DIR, db_url: str |
     """
     src = assignment_dir(assignment, exercises_dir)
     use_interpreter_path()
-    use_alembic_head_lookup()
+    patches.install()
     config_file = Path(config_file).resolve() if config_file is not None else None
     course = Path(workdir).resolve() / "course"
     shutil.copytree(src, course / "source" / assignment,

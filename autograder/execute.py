@@ -18,8 +18,10 @@ nbgrader's ``SaveAutoGrades`` scores: a test cell keeps its points only if it ra
 error *and* its hidden cases passed. The probe cell itself is removed again, so neither the
 autograded notebook nor the feedback shows it.
 
-The per-notebook outcome (failures, limits hit) is recorded in :data:`REPORT` for the grading
-process to put in its result file.
+Everything it needs comes in one :class:`GradingSetup` (the limits, the sandbox switch, the
+hidden tests) through nbgrader's own configuration, ``config.GradingExecute.setup``; the
+per-notebook outcome (failures, limits hit) goes into that set-up's ``reports`` for the
+student's process to put in its result file.
 """
 
 from __future__ import annotations
@@ -38,11 +40,13 @@ import zmq
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.channels import AsyncZMQSocketChannel
 from nbgrader.preprocessors import Execute
+from traitlets import Instance
 
 from .hidden import HiddenTests, judge, parse_probe_output, probe_source
 from .hidden import load_built as load_hidden_tests
+from .notebook import is_test_cell
 from .sandbox import MB, Limits, SandboxedKernelManager
-from .verify import TIMEOUT_ERRORS, is_test_cell
+from .verify import TIMEOUT_ERRORS
 
 #: Largest probe output kept (the encoded results of all hidden cases); the probe may send
 #: this much on top of the notebook's output limit.
@@ -71,12 +75,42 @@ class NotebookReport:
     output_limit: str = ""
 
 
-#: Filled by the grading process before ``autograde``; read after it.
-HIDDEN: HiddenTests | None = None
-LIMITS: Limits = Limits()
-#: Start kernels in the sandbox of :mod:`autograder.sandbox`.
-SANDBOX: bool = True
-REPORT: dict[str, NotebookReport] = {}
+@dataclass(frozen=True)
+class GradingSetup:
+    """What :class:`GradingExecute` needs to grade one student's notebooks.
+
+    Made by the process that drives the kernels (a student's process,
+    :func:`autograder.child._set_up_execution`, or ``validate``'s, :func:`configure`) and
+    passed through nbgrader's configuration (``config.GradingExecute.setup``) to every
+    ``GradingExecute`` (and :class:`ValidateExecute`) nbgrader creates.
+
+    Attributes
+    ----------
+    limits : Limits
+        The kernel's resource limits (given to :class:`SandboxedKernelManager`) and the
+        output limit (enforced here).
+    sandbox : bool
+        Start kernels in the sandbox of :mod:`autograder.sandbox`.
+    hidden : HiddenTests or None
+        The assignment's hidden tests; ``None``: the test cells alone decide.
+    reports : dict
+        ``notebook -> NotebookReport``, filled as each notebook runs, read afterwards by
+        whoever made the set-up.
+    further : dict
+        ``grade_id -> [FailedCheck]``: the checks of a test cell that failed after its first
+        failure, filled by :class:`ValidateExecute` only (``validate`` reports them all).
+    """
+
+    limits: Limits = field(default_factory=Limits)
+    sandbox: bool = True
+    hidden: HiddenTests | None = None
+    reports: dict[str, NotebookReport] = field(default_factory=dict)
+    further: dict[str, list] = field(default_factory=dict)
+
+    def __deepcopy__(self, memo):
+        # traitlets deep-copies every configured value into the object it configures; the
+        # set-up is shared on purpose (its ``reports`` are read back), so it is never copied.
+        return self
 
 
 class OutputGuard:
@@ -218,26 +252,31 @@ class GuardedKernelClient(AsyncKernelClient):
 class GradingExecute(Execute):
     """``Execute`` that runs the hidden-test probe and caps what the cells print."""
 
+    setup = Instance(GradingSetup, args=(), help="limits, sandbox and hidden tests of this "
+                     "student's grading (see GradingSetup)").tag(config=True)
+
     def __init__(self, *args, **kwargs):
-        if SANDBOX:
-            # nbgrader's Execute passes its kernel manager class as an argument, which beats
-            # configuration: so it is chosen here.
-            kwargs["kernel_manager_class"] = SandboxedKernelManager
         super().__init__(*args, **kwargs)
+        if self.setup.sandbox:
+            # nbgrader's Execute passes its kernel manager class as an argument, which beats
+            # configuration: so it is chosen here, once the set-up is known.
+            self.kernel_manager_class = SandboxedKernelManager
 
     def create_kernel_manager(self):
         km = super().create_kernel_manager()
         km.client_factory = GuardedKernelClient  # counts what the kernel sends (OutputGuard)
+        if isinstance(km, SandboxedKernelManager):
+            km.limits = self.setup.limits
         return km
 
     def preprocess(self, nb, resources=None, km=None):
         global GUARD
         name = ((resources or {}).get("nbgrader") or {}).get("notebook", "notebook")
-        self._report = REPORT.setdefault(name, NotebookReport())
+        self._report = self.setup.reports.setdefault(name, NotebookReport())
         self._probe_index = None
         self._probe_text: list[str] = []
         self._probe_bytes = 0
-        GUARD = OutputGuard(LIMITS.output_mb * MB)
+        GUARD = OutputGuard(self.setup.limits.output_mb * MB)
         GUARD.kill = self._kill_kernel
         try:
             return super().preprocess(nb, resources, km)
@@ -275,9 +314,10 @@ class GradingExecute(Execute):
 
     def _run_probe(self) -> None:
         tests = self._test_cells()
-        if HIDDEN is None:
+        hidden = self.setup.hidden
+        if hidden is None:
             return
-        groups = [(gid, HIDDEN.cases(gid)) for gid in HIDDEN.grade_ids if gid in tests]
+        groups = [(gid, hidden.cases(gid)) for gid in hidden.grade_ids if gid in tests]
         cases = [case for _, group in groups for case in group]
         if not cases:
             return
@@ -354,11 +394,6 @@ class FailedCheck:
     traceback: str
 
 
-#: Filled by :class:`ValidateExecute`: ``grade_id -> `` the checks of that test cell that
-#: failed after its first failure (read by ``validate``, which reports them all).
-FURTHER: dict[str, list[FailedCheck]] = {}
-
-
 def _names(node, ctx) -> set[str]:
     """Names a statement reads (``ast.Load``) or binds (``ast.Store``, defs and imports)."""
     found = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ctx)}
@@ -385,7 +420,7 @@ class ValidateExecute(GradingExecute):
     A student fixing the notebook wants all of them at once: after the cell, in the same
     kernel, each later top-level statement of the cell runs on its own (a statement that
     reads a name a failed statement should have bound is skipped: its error would only
-    repeat the first), and each one that fails is recorded in :data:`FURTHER`. Grading never
+    repeat the first), and each one that fails is recorded in ``setup.further``. Grading never
     does this; nothing of it reaches the notebook.
     """
 
@@ -394,8 +429,8 @@ class ValidateExecute(GradingExecute):
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
         if is_test_cell(cell) and errors and errors[0].get("ename") not in TIMEOUT_ERRORS:
             gid = cell.metadata.get("nbgrader", {}).get("grade_id", "?")
-            FURTHER[gid] = self._run_later_checks(cell, cell_line(errors[0].get("traceback",
-                                                                                 [])))
+            failed_line = cell_line(errors[0].get("traceback", []))
+            self.setup.further[gid] = self._run_later_checks(cell, failed_line)
         return cell, resources
 
     def _run_later_checks(self, cell, failed_line: int | None) -> list[FailedCheck]:
@@ -435,7 +470,7 @@ class ValidateExecute(GradingExecute):
 
 
 def configure(config, *, limits: Limits, sandbox: bool, ipc_dir: Path, runtime_dir: Path,
-              hidden_tests: str | None = None) -> None:
+              hidden_tests: str | None = None) -> GradingSetup:
     """Set this process up to run notebooks as grading does (limits, sandbox, unix sockets).
 
     Runs in the process that drives the kernels: a student's grading process (before
@@ -445,14 +480,13 @@ def configure(config, *, limits: Limits, sandbox: bool, ipc_dir: Path, runtime_d
     to or connect to them, and no ports are shared. The kernel's connection file goes to
     ``runtime_dir`` (the sandbox makes it readable by the kernel's user), not to the shared
     Jupyter runtime folder.
+
+    Returns the :class:`GradingSetup` given to ``config.GradingExecute.setup``: its
+    ``reports`` and ``further`` hold what the notebooks' runs found.
     """
-    global HIDDEN, LIMITS, SANDBOX
-    LIMITS = limits
-    SANDBOX = bool(sandbox)
-    REPORT.clear()
-    FURTHER.clear()
-    HIDDEN = load_hidden_tests(hidden_tests) if hidden_tests else None
-    SandboxedKernelManager.limits = limits
+    setup = GradingSetup(limits=limits, sandbox=bool(sandbox),
+                         hidden=load_hidden_tests(hidden_tests) if hidden_tests else None)
+    config.GradingExecute.setup = setup
     config.Autograde.autograde_preprocessors = autograde_preprocessors()
     config.KernelManager.transport = "ipc"
     config.KernelManager.ip = str(Path(ipc_dir) / "k")
@@ -461,6 +495,7 @@ def configure(config, *, limits: Limits, sandbox: bool, ipc_dir: Path, runtime_d
     # A kernel manager made directly (as nbclient makes it) ignores the runtime folder and
     # writes its connection file (the HMAC key) to $TMPDIR, where a killed student left it.
     config.KernelManager.connection_file = str(Path(runtime_dir) / "kernel.json")
+    return setup
 
 
 def autograde_preprocessors() -> list:

@@ -4,9 +4,9 @@ Two processes meet here. :class:`ForkServer` is the grading process's handle: it
 server and sends it one request per student over a pipe. :func:`_server_main` is the body of
 the server itself (``python -m autograder.forkserver [hidden_tests.py]``): it imports nbgrader,
 nbconvert and the hidden tests' imports once, warms nbconvert's templates
-(:func:`template_bytecode_cache`, :func:`_warm_feedback_templates`) from no student's data,
-then only forks; each fork runs :func:`autograder.child._child_main` for one student. The
-server never runs student code and never touches a student's files.
+(:func:`autograder.patches.template_bytecode_cache`, :func:`_warm_feedback_templates`) from no
+student's data, then only forks; each fork runs :func:`autograder.child._child_main` for one
+student. The server never runs student code and never touches a student's files.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pathlib import Path
 
 import nbformat
 
+from . import patches
 from .course import child_env
 from .run import JOB_TAG_ENV
 
@@ -124,86 +125,17 @@ class ForkServer:
         self.close()
 
 
-def template_bytecode_cache():
-    """An in-memory Jinja bytecode cache installed on every nbconvert template environment.
-
-    nbconvert builds a new Jinja environment for every exporter, so each student's
-    ``generate_feedback`` compiled the same nine feedback templates again (about 0.2 s, a
-    tenth of a student's grading). The fork server fills this cache once, from the installed
-    templates and no student data; each student's process inherits a copy-on-write copy, so
-    nothing a student's process writes reaches another student. Jinja checks every entry
-    against the template's source checksum, so a changed template is simply compiled again.
-    """
-    import jinja2
-    from nbconvert.exporters.templateexporter import TemplateExporter
-
-    class MemoryBytecodeCache(jinja2.BytecodeCache):
-        def __init__(self):
-            self.store: dict[str, bytes] = {}
-
-        def load_bytecode(self, bucket):
-            code = self.store.get(bucket.key)
-            if code is not None:
-                bucket.bytecode_from_string(code)
-
-        def dump_bytecode(self, bucket):
-            self.store[bucket.key] = bucket.bytecode_to_string()
-
-    cache = MemoryBytecodeCache()
-    create = TemplateExporter._create_environment
-
-    def _create_environment(self):
-        env = create(self)
-        env.bytecode_cache = cache
-        return env
-
-    TemplateExporter._create_environment = _create_environment
-    return cache
-
-
-def highlight_cache() -> dict:
-    """Remember nbconvert's syntax highlighting of a cell, by its source, in this process.
-
-    Every student's feedback page highlights the instructor's code cells again (the given
-    code, the test cells, the untouched stubs): the same sources, lexed and formatted with
-    pygments for every student. The fork server highlights them once
-    (:func:`_warm_highlighting`, from the source notebooks: no student's data) and each
-    student's process inherits a copy-on-write copy, to which it adds its own cells; nothing
-    it adds reaches another student. The key holds everything the HTML depends on: the
-    source, the language (and a cell's ``magics_language``) and the formatter options.
-    Installed once per process; returns the store.
-    """
-    from nbconvert.filters.highlight import Highlight2HTML
-
-    plain = Highlight2HTML.__call__
-    if hasattr(plain, "store"):
-        return plain.store
-    store: dict[tuple, str] = {}
-
-    def __call__(self, source, language=None, metadata=None):
-        key = (source, language or self.pygments_lexer,
-               (metadata or {}).get("magics_language"),
-               repr(sorted(self.extra_formatter_options.items())))
-        if key not in store:
-            store[key] = plain(self, source, language, metadata)
-        return store[key]
-
-    __call__.store = store
-    Highlight2HTML.__call__ = __call__
-    return store
-
-
 def _warm_highlighting(source_dir: Path) -> None:
     """Highlight every code cell of the source notebooks in ``source_dir`` once (as the
     feedback pages show them: test cells without their hidden regions, solution cells as the
     released stub). Failing here costs nothing but speed."""
     from nbconvert.filters.highlight import Highlight2HTML
 
+    from .leaks import strip_hidden_tests
     from .nbgrader_config import CODE_STUB
-    from .verify import strip_hidden_tests
 
     try:
-        highlight_cache()
+        patches.highlight_cache()
         for path in sorted(Path(source_dir).glob("*.ipynb")):
             nb = nbformat.read(str(path), as_version=4)
             info = nb.metadata.get("language_info", {})
@@ -266,9 +198,9 @@ def warm_notebook():
 def _warm_feedback_templates() -> None:
     """Render a feedback page once in the fork server, from no student's data.
 
-    Compiles (into :func:`template_bytecode_cache`) the templates ``generate_feedback`` uses
-    and loads the code highlighter, the HTML parser and the CSS it inlines, so that every
-    student's process starts with them. Failing here costs nothing but speed.
+    Compiles (into :func:`autograder.patches.template_bytecode_cache`) the templates
+    ``generate_feedback`` uses and loads the code highlighter, the HTML parser and the CSS it
+    inlines, so that every student's process starts with them. Failing here costs nothing but speed.
     """
     try:
         feedback_page(*warm_notebook())
@@ -284,8 +216,7 @@ def _server_main(preload: str | None = None) -> int:
     import nbgrader.apps
     import nbgrader.apps.api  # noqa: F401
 
-    template_bytecode_cache()
-    highlight_cache()
+    patches.install()  # among them the template and highlighting caches the warm-ups fill
     _warm_feedback_templates()
     import autograder.execute  # noqa: F401 - the probe, the sandbox, the codec
 

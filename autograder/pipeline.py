@@ -6,6 +6,7 @@ the flow can be called from Python (tests, a notebook, a JupyterHub service).
 
 from __future__ import annotations
 
+import functools
 import random
 import shutil
 import sys
@@ -21,7 +22,9 @@ from .collect import UNHASHABLE, Submission, collect, entry_hashes
 from .course import Prepared, assignment_dir, prepare, use_interpreter_path
 from .forkserver import ForkServer
 from .hidden import hidden_tests_path
+from .leaks import find_leaks, hidden_file_lines, secret_lines
 from .nbgrader_config import CELL_TIMEOUT, course_source_dir
+from .notebook import HIDDEN_BEGIN, HIDDEN_END, autograded_cells, read_notebook
 from .report import (
     StudentRow,
     combine,
@@ -35,18 +38,7 @@ from .report import (
 from .run import DEFAULT_TIMEOUT, KERNEL_NEVER_STARTED, RunResult, run_student
 from .sandbox import Limits, check_available
 from .state import GradingState, run_key, student_key
-from .verify import (
-    HIDDEN_BEGIN,
-    HIDDEN_END,
-    Verdict,
-    autograded_cells,
-    find_leaks,
-    hidden_file_lines,
-    read_notebook,
-    secret_lines,
-    tamper_check,
-    verdict_from_autograded,
-)
+from .verify import Verdict, tamper_check, verdict_from_autograded
 
 
 def _inside(a: Path, b: Path) -> bool:
@@ -164,6 +156,169 @@ def _students_in_gradebook(db_url: str, assignment: str, course_id: str) -> set[
             return set()
 
 
+@dataclass
+class _Plan:
+    """What :func:`grade_assignment` checked and worked out before anything runs."""
+
+    assignment: str
+    submissions: Path
+    out: Path
+    exercises_dir: Path
+    source_dir: Path
+    config_file: Path | None
+    limits: Limits
+    #: The Dask scheduler (``None``: grade on this machine).
+    address: object | None
+    #: Start a fork server here (not with a cluster: its workers start their own).
+    fork_server_here: bool
+
+    @property
+    def db_url(self) -> str:
+        return f"sqlite:///{(self.out / 'gradebook.db').resolve()}"
+
+
+def _plan(assignment: str, submissions, out, *, jobs, timeout, exercises_dir, course, limits,
+          cluster, insecure_cluster, fork_server, sandbox) -> _Plan:
+    """Check :func:`grade_assignment`'s arguments (``ValueError`` naming the bad one)."""
+    if not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs: expected an integer >= 1, got {jobs!r}")
+    if not timeout or timeout <= 0:
+        raise ValueError(f"timeout: expected a positive number of seconds, got {timeout!r}")
+    submissions, out = Path(submissions), Path(out)
+    if not submissions.is_dir():
+        raise ValueError(f"submissions: expected a folder, got {submissions}")
+    if _inside(out, submissions) or _inside(submissions, out):
+        raise ValueError(f"out: {out} must not be inside submissions {submissions} or contain it")
+    config_file = None
+    if course is not None:
+        exercises_dir = course_source_dir(course)
+        if (Path(course) / "nbgrader_config.py").is_file():
+            config_file = Path(course) / "nbgrader_config.py"
+    source_dir = assignment_dir(assignment, exercises_dir)
+    if limits is None:
+        limits = Limits(cpu_seconds=max(1, int(timeout)))
+    address = None
+    if cluster is not None:
+        from .cluster import parse_address
+
+        address = parse_address(cluster, insecure_cluster)
+    if sandbox and address is None:  # with a cluster, each worker checks its own
+        check_available()
+    return _Plan(assignment, submissions, out, exercises_dir, source_dir, config_file, limits,
+                 address, fork_server and address is None)
+
+
+@dataclass
+class _Grading:
+    """One run's shared state, and the last step for each student (:meth:`finish`)."""
+
+    plan: _Plan
+    prep: Prepared
+    state: GradingState
+    cohort_log: CohortLog
+    #: Lines that must never reach a student (hidden tests), for the feedback leak check.
+    secrets: list[str] = field(default_factory=list)
+    verdicts: dict[str, list[Verdict]] = field(default_factory=dict)
+
+    def reuse_stored(self, subs: list[Submission], key_of_run: str, force: bool):
+        """Rows kept from the last run (unchanged submissions) and the ``(sub, key)`` to run."""
+        plan, prep = self.plan, self.prep
+        rows, to_run = [], []
+        in_gradebook = _students_in_gradebook(plan.db_url, plan.assignment, prep.course_id)
+        for sub in subs:
+            key = student_key(key_of_run, sub) if sub.sha256 else ""
+            hit = None if (force or not key) else self.state.lookup(sub.student, key)
+            if hit is None:
+                to_run.append((sub, key))
+                continue
+            row, verdicts = hit
+            if sub.student not in in_gradebook:  # e.g. a new gradebook.db: put it back
+                record_in_gradebook(plan.db_url, plan.assignment, sub.student, verdicts,
+                                    prep.course_id)
+            rows.append(row)
+            self.verdicts[sub.student] = verdicts
+        return rows, to_run
+
+    def finish(self, sub: Submission, key: str, run: RunResult | None) -> StudentRow:
+        """Stages 3 and 4 for one student: verdicts, feedback, gradebook, cohort, state."""
+        plan, prep = self.plan, self.prep
+        # A failure of the grader itself (not of the student's work) is not remembered: the
+        # next run tries that student again.
+        cacheable = bool(key) and not (run is not None and run.status == "crashed"
+                                       and run.detail.startswith("could not run"))
+        try:
+            verdicts, pages = _verdicts_for(prep, sub, run, self.secrets)
+        except Exception as exc:  # a verify failure is this student's, not the run's
+            verdicts = [Verdict(n, "crashed", 0.0, prep.max_scores[n],
+                                f"grader error while verifying: {type(exc).__name__}: "
+                                f"{exc}"[:300]) for n in prep.notebooks]
+            pages = dict.fromkeys(prep.notebooks)
+            cacheable = False
+        row = combine(sub.student, plan.assignment, verdicts, note=sub.note)
+        for v in verdicts:
+            write_feedback(plan.out, sub.student, plan.assignment, v, pages[v.notebook],
+                           manual_cells(prep.release_nb(v.notebook)))
+        record_in_gradebook(plan.db_url, plan.assignment, sub.student, verdicts, prep.course_id)
+        self.cohort_log.append(record_of_run(sub.student, run, verdicts, self.secrets))
+        self.verdicts[sub.student] = verdicts
+        if cacheable:
+            self.state.store(key, row, verdicts, sub)
+        else:
+            self.state.forget(sub.student)
+        self.state.save()  # after every student: an interrupted run resumes from here
+        return row
+
+
+def _run_one(prep: Prepared, workdir: Path, options: dict, item):
+    """Stage 2 for the ``i``-th student to run: ``(sub, key, RunResult or None)``."""
+    i, (sub, key) = item
+    ready = {n: f.path for n, f in sub.notebooks.items() if f.status is None}
+    if not ready:
+        return sub, key, None
+    return sub, key, run_with_retry(prep, sub.student, ready, workdir / f"{i:05d}", **options)
+
+
+def _feedback_secrets(prep: Prepared) -> list[str]:
+    """Hidden-test lines (notebook regions and ``hidden_tests.py``) no page may quote."""
+    secrets = [s for n in prep.notebooks for s in secret_lines(prep.source_nb(n),
+                                                               solutions=False)]
+    return secrets + hidden_file_lines(prep.hidden_tests,
+                                       [prep.release_nb(n) for n in prep.notebooks])
+
+
+def _check_untouched(submissions: Path, before: dict[str, str]) -> None:
+    """``RuntimeError`` if ``submissions`` differs from its hashes ``before`` the run."""
+    # An entry that could not be hashed before is not waited for again: the grader never
+    # writes into SUBMISSIONS, this is only its own proof, and the student is invalid anyway.
+    unhashable = {name for name, sha in before.items() if sha.startswith(UNHASHABLE)}
+    after = entry_hashes(submissions, skip=unhashable)
+    before = {name: sha for name, sha in before.items() if name not in unhashable}
+    if after != before:
+        # A bug in this tool, never the student's doing: say it loudly.
+        raise RuntimeError(f"submissions changed during grading: {sorted(set(after) ^ set(before))}"
+                           " or contents differ")
+
+
+def _progress_bar(assignment: str, total: int, done: int):
+    """A tqdm bar on stderr, ``done`` of ``total`` students already there (kept grades)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=done, desc=f"grading {assignment}", unit="student",
+                file=sys.stderr)
+
+
+def _closing_text(rows: list[StudentRow], reused: int, out: Path) -> tuple[str, Path | None]:
+    """The summary the command prints, and the cohort report written into ``out``."""
+    text = summary(rows)
+    if reused:
+        text += (f"\n{reused} unchanged submission(s) kept their stored grade "
+                 f"(not re-graded; --force re-grades), {len(rows) - reused} graded now")
+    try:
+        return text, write_report([out])
+    except Exception as exc:  # the grades are written; the report is extra
+        return text + f"\ncohort report not written: {type(exc).__name__}: {exc}", None
+
+
 def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
                      timeout: float = DEFAULT_TIMEOUT, cell_timeout: int = CELL_TIMEOUT,
                      exercises_dir=EXERCISES_DIR, course=None, force: bool = False,
@@ -171,6 +326,14 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
                      limits: Limits | None = None, cluster: str | None = None,
                      insecure_cluster: bool = False) -> GradeRun:
     """Grade every student in ``submissions`` with real nbgrader, each in its own process.
+
+    The flow: :func:`_plan` checks the arguments; the fork server (or the cluster) starts
+    while :func:`~autograder.course.prepare` builds the assignment's private course;
+    :func:`~autograder.collect.collect` copies the submissions; :meth:`_Grading.reuse_stored`
+    keeps the grades of unchanged ones; every other student is run by :func:`run_with_retry`
+    (here: :func:`_run_one` on a thread pool of ``jobs``; on a cluster, a Dask worker) and
+    finished, as each comes back, by :meth:`_Grading.finish` (verdict, feedback, gradebook,
+    cohort line, state). Longer than ~80 lines only for this docstring and its 14 parameters.
 
     Parameters
     ----------
@@ -224,156 +387,65 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
         limits and grader version are all unchanged since the last run into ``out`` keeps
         the stored grade without running a kernel (listed in ``reused``).
     """
-    if not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"jobs: expected an integer >= 1, got {jobs!r}")
-    if not timeout or timeout <= 0:
-        raise ValueError(f"timeout: expected a positive number of seconds, got {timeout!r}")
-    submissions, out = Path(submissions), Path(out)
-    if not submissions.is_dir():
-        raise ValueError(f"submissions: expected a folder, got {submissions}")
-    if _inside(out, submissions) or _inside(submissions, out):
-        raise ValueError(f"out: {out} must not be inside submissions {submissions} or contain it")
-    config_file = None
-    if course is not None:
-        exercises_dir = course_source_dir(course)
-        if (Path(course) / "nbgrader_config.py").is_file():
-            config_file = Path(course) / "nbgrader_config.py"
-    source_dir = assignment_dir(assignment, exercises_dir)
-    if limits is None:
-        limits = Limits(cpu_seconds=max(1, int(timeout)))
-    address = None
-    if cluster is not None:
-        from .cluster import parse_address
-
-        address = parse_address(cluster, insecure_cluster)
-        fork_server_here = False  # the workers start their own
-    else:
-        fork_server_here = fork_server
-    if sandbox and address is None:  # with a cluster, each worker checks its own
-        check_available()
+    plan = _plan(assignment, submissions, out, jobs=jobs, timeout=timeout,
+                 exercises_dir=exercises_dir, course=course, limits=limits, cluster=cluster,
+                 insecure_cluster=insecure_cluster, fork_server=fork_server, sandbox=sandbox)
     use_interpreter_path()
-    out.mkdir(parents=True, exist_ok=True)
-    db_url = f"sqlite:///{(out / 'gradebook.db').resolve()}"
+    plan.out.mkdir(parents=True, exist_ok=True)
     # Each entry within its own budget: a folder of millions of files cannot stall the run.
-    before = entry_hashes(submissions)
-    state = GradingState(out)
-    key_of_run = run_key(source_dir, config_file, timeout=timeout, cell_timeout=cell_timeout,
-                         limits={**asdict(limits), "sandbox": bool(sandbox)})
+    before = entry_hashes(plan.submissions)
+    state = GradingState(plan.out)
+    key_of_run = run_key(plan.source_dir, plan.config_file, timeout=timeout,
+                         cell_timeout=cell_timeout,
+                         limits={**asdict(plan.limits), "sandbox": bool(sandbox)})
+    options = {"timeout": timeout, "cell_timeout": cell_timeout, "limits": plan.limits,
+               "sandbox": sandbox}
     tmp = Path(tempfile.mkdtemp(prefix="autograder-grade-"))
+    preload = hidden_tests_path(plan.source_dir)
     server = grid = None
     try:
-        if address is not None:
+        if plan.address is not None:
             from .cluster import Cluster
 
             # An unreachable scheduler stops the run here; the workers start their fork
             # servers (local:N: the cluster itself) while the assignment is prepared.
-            grid = Cluster(address, hidden_tests_path(source_dir), fork_server)
-        if fork_server_here and (force or not all(state.may_reuse(name, sha)
-                                             for name, sha in before.items()
-                                             if not name.startswith((".", "__MACOSX")))):
+            grid = Cluster(plan.address, preload, fork_server)
+        if plan.fork_server_here and (force or not all(
+                state.may_reuse(name, sha) for name, sha in before.items()
+                if not name.startswith((".", "__MACOSX")))):
             # Someone will be graded: start the server now, its imports overlap prepare().
-            server = ForkServer(tmp / "server", preload=hidden_tests_path(source_dir))
-        prep = prepare(assignment, tmp / "prep", exercises_dir, db_url=db_url,
-                       config_file=config_file)
-        expected = {n: set(autograded_cells(prep.release_nb(n))) for n in prep.notebooks}
-        secrets = [s for n in prep.notebooks for s in secret_lines(prep.source_nb(n),
-                                                                   solutions=False)]
-        secrets += hidden_file_lines(prep.hidden_tests,
-                                     [prep.release_nb(n) for n in prep.notebooks])
-        subs = collect(submissions, expected, tmp / "collect", hashes=before)
-
-        rows, all_verdicts, reused, to_run = [], {}, [], []
-        in_gradebook = _students_in_gradebook(db_url, assignment, prep.course_id)
-        for sub in subs:
-            key = student_key(key_of_run, sub) if sub.sha256 else ""
-            hit = None if (force or not key) else state.lookup(sub.student, key)
-            if hit is None:
-                to_run.append((sub, key))
-                continue
-            row, verdicts = hit
-            if sub.student not in in_gradebook:  # e.g. a new gradebook.db: put it back
-                record_in_gradebook(db_url, assignment, sub.student, verdicts, prep.course_id)
-            rows.append(row)
-            all_verdicts[sub.student] = verdicts
-            reused.append(sub.student)
-
-        def job(item):
-            i, (sub, key) = item
-            ready = {n: f.path for n, f in sub.notebooks.items() if f.status is None}
-            if not ready:
-                return sub, key, None
-            return sub, key, run_with_retry(prep, sub.student, ready, tmp / "run" / f"{i:05d}",
-                                            timeout=timeout, cell_timeout=cell_timeout,
-                                            server=server, limits=limits, sandbox=sandbox)
-
-        if fork_server_here and to_run and server is None:
-            server = ForkServer(tmp / "server", preload=hidden_tests_path(source_dir))
-        bar = None
-        if progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=len(subs), initial=len(reused), desc=f"grading {assignment}",
-                       unit="student", file=sys.stderr)
-        cohort_log = CohortLog(out)
+            server = ForkServer(tmp / "server", preload=preload)
+        prep = prepare(assignment, tmp / "prep", plan.exercises_dir, db_url=plan.db_url,
+                       config_file=plan.config_file)
+        grading = _Grading(plan, prep, state, CohortLog(plan.out), _feedback_secrets(prep))
+        subs = collect(plan.submissions, {n: set(autograded_cells(prep.release_nb(n)))
+                                          for n in prep.notebooks}, tmp / "collect",
+                       hashes=before)
+        rows, to_run = grading.reuse_stored(subs, key_of_run, force)
+        reused = [r.student for r in rows]
+        if plan.fork_server_here and to_run and server is None:
+            server = ForkServer(tmp / "server", preload=preload)
+        bar = _progress_bar(assignment, len(subs), len(reused)) if progress else None
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            results = pool.map(job, enumerate(to_run)) if grid is None else grid.results(
-                prep, to_run, tmp / "cluster", timeout=timeout, cell_timeout=cell_timeout,
-                limits=limits, sandbox=sandbox, fork_server=fork_server)
+            results = grid.results(prep, to_run, tmp / "cluster", fork_server=fork_server,
+                                   **options) if grid is not None else pool.map(
+                functools.partial(_run_one, prep, tmp / "run", {**options, "server": server}),
+                enumerate(to_run))
             for sub, key, run in results:
-                # A failure of the grader itself (not of the student's work) is not
-                # remembered: the next run tries that student again.
-                cacheable = bool(key) and not (run is not None and run.status == "crashed"
-                                               and run.detail.startswith("could not run"))
-                try:
-                    verdicts, pages = _verdicts_for(prep, sub, run, secrets)
-                except Exception as exc:  # a verify failure is this student's, not the run's
-                    verdicts = [Verdict(n, "crashed", 0.0, prep.max_scores[n],
-                                        f"grader error while verifying: {type(exc).__name__}: "
-                                        f"{exc}"[:300]) for n in prep.notebooks]
-                    pages = dict.fromkeys(prep.notebooks)
-                    cacheable = False
-                row = combine(sub.student, assignment, verdicts, note=sub.note)
-                for v in verdicts:
-                    write_feedback(out, sub.student, assignment, v, pages[v.notebook],
-                                   manual_cells(prep.release_nb(v.notebook)))
-                record_in_gradebook(db_url, assignment, sub.student, verdicts, prep.course_id)
-                cohort_log.append(record_of_run(sub.student, run, verdicts, secrets))
-                rows.append(row)
-                all_verdicts[sub.student] = verdicts
-                if cacheable:
-                    state.store(key, row, verdicts, sub)
-                else:
-                    state.forget(sub.student)
-                state.save()  # after every student: an interrupted run resumes from here
+                rows.append(grading.finish(sub, key, run))
                 if bar is not None:
                     bar.update(1)
         if bar is not None:
             bar.close()
         rows.sort(key=lambda r: r.student)
-        csv_path = write_grades_csv(rows, out / "grades.csv")
-        cohort_log.compact(r.student for r in rows)
+        csv_path = write_grades_csv(rows, plan.out / "grades.csv")
+        grading.cohort_log.compact(r.student for r in rows)
     finally:
         if server is not None:
             server.close()
         if grid is not None:
             grid.close()
         shutil.rmtree(tmp, ignore_errors=True)
-    # An entry that could not be hashed before is not waited for again: the grader never
-    # writes into SUBMISSIONS, this is only its own proof, and the student is invalid anyway.
-    unhashable = {name for name, sha in before.items() if sha.startswith(UNHASHABLE)}
-    after = entry_hashes(submissions, skip=unhashable)
-    before = {name: sha for name, sha in before.items() if name not in unhashable}
-    if after != before:
-        # A bug in this tool, never the student's doing: say it loudly.
-        raise RuntimeError(f"submissions changed during grading: {sorted(set(after) ^ set(before))}"
-                           " or contents differ")
-    text = summary(rows)
-    if reused:
-        text += (f"\n{len(reused)} unchanged submission(s) kept their stored grade "
-                 f"(not re-graded; --force re-grades), {len(rows) - len(reused)} graded now")
-    try:
-        report_path = write_report([out])
-    except Exception as exc:  # the grades are written; the report is extra
-        report_path = None
-        text += f"\ncohort report not written: {type(exc).__name__}: {exc}"
-    return GradeRun(rows, all_verdicts, csv_path, text, reused, report_path)
+    _check_untouched(plan.submissions, before)
+    text, report_path = _closing_text(rows, len(reused), plan.out)
+    return GradeRun(rows, grading.verdicts, csv_path, text, reused, report_path)

@@ -2,7 +2,7 @@
 
 One row per student: the worst status of their notebooks, the summed score, ``max_score`` the
 autograded points of the assignment. Feedback pages are copied only after the hidden-test
-check (:func:`autograder.verify.find_leaks`); notebooks that never ran get a short page that
+check (:func:`autograder.leaks.find_leaks`); notebooks that never ran get a short page that
 says why, so no student is left with a silent zero.
 """
 

@@ -333,10 +333,12 @@ def descendants(pid: int) -> list[int]:
 class SandboxedKernelManager(AsyncKernelManager):
     """An ``AsyncKernelManager`` whose kernel runs inside :func:`wrap`'s sandbox.
 
-    nbclient (under nbgrader's ``Execute``) creates it through ``kernel_manager_class``; the
-    limits come from the class attribute :attr:`limits`, set by the grading process.
+    nbclient (under nbgrader's ``Execute``) creates it through ``kernel_manager_class``;
+    :class:`autograder.execute.GradingExecute` then gives each one its student's
+    :attr:`limits`.
     """
 
+    #: The kernel's resource limits (the defaults until ``GradingExecute`` sets this one's).
     limits: Limits = Limits()
 
     async def _async_signal_kernel(self, signum: int) -> None:

@@ -25,9 +25,10 @@ from pathlib import Path
 
 from .course import use_interpreter_path
 from .nbgrader_config import CELL_TIMEOUT, course_config
+from .notebook import autograded_cells, read_notebook
 from .run import DEFAULT_TIMEOUT, ipc_folder
 from .sandbox import Limits, SandboxUnavailable, check_available
-from .verify import TIMEOUT_ERRORS, autograded_cells, read_notebook
+from .verify import TIMEOUT_ERRORS
 
 
 @dataclass
@@ -108,8 +109,12 @@ def _describe(last_line: str, traceback_text: str, cell_timeout: int,
     return text, (f"{'stopped' if timed_out else 'raised'} {where}" if where else "")
 
 
-def _run(path: Path, cell_timeout: int, sandbox: bool, tmp: Path) -> dict:
-    """nbgrader's validator on ``path``, its kernel driven as a grading process drives one."""
+def _run(path: Path, cell_timeout: int, sandbox: bool, tmp: Path):
+    """nbgrader's validator on ``path``, its kernel driven as a grading process drives one.
+
+    Returns the validator's results and the :class:`autograder.execute.GradingSetup` its
+    kernels ran under (what ``ValidateExecute`` found is in its ``reports`` and ``further``).
+    """
     from nbgrader.preprocessors import CheckCellMetadata, ClearOutput
     from nbgrader.validator import Validator
 
@@ -117,8 +122,8 @@ def _run(path: Path, cell_timeout: int, sandbox: bool, tmp: Path) -> dict:
 
     config = course_config(tmp / "course", cell_timeout=cell_timeout)
     ipc_dir = ipc_folder(tmp)  # tmp/ipc, or a shorter folder when $TMPDIR is long
-    execute.configure(config, limits=Limits(cpu_seconds=DEFAULT_TIMEOUT), sandbox=sandbox,
-                      ipc_dir=ipc_dir, runtime_dir=tmp / "runtime")
+    setup = execute.configure(config, limits=Limits(cpu_seconds=DEFAULT_TIMEOUT),
+                              sandbox=sandbox, ipc_dir=ipc_dir, runtime_dir=tmp / "runtime")
     # ipykernel's own log lines and banner are the kernel's, not the notebook's (below
     # CRITICAL it prints its connection banner: the sandbox's clean environment has no
     # JPY_PARENT_PID to tell it that a client started it).
@@ -135,7 +140,7 @@ def _run(path: Path, cell_timeout: int, sandbox: bool, tmp: Path) -> dict:
         # (Validator's list of preprocessors is not configurable: a subclass replaces it.)
         validator = type("GradingValidator", (Validator,), {"preprocessors": [
             CheckCellMetadata, ClearOutput, execute.ValidateExecute]})
-        return validator(config=config).validate(str(path.resolve()))
+        return validator(config=config).validate(str(path.resolve())), setup
     finally:
         if ipc_dir.parent != tmp:
             shutil.rmtree(ipc_dir, ignore_errors=True)
@@ -190,11 +195,9 @@ def validate_notebook(path, cell_timeout: int = CELL_TIMEOUT,
                 f"coursekit: {NO_COURSEKIT}" for c in nb.cells
                 if c.cell_type == "code" and _imports_coursekit(c.source)
                 and c.metadata.get("nbgrader", {}).get("grade_id") not in points]
-    from . import execute
-
     with tempfile.TemporaryDirectory(prefix="ag-validate-") as tmp:
-        results = _run(path, cell_timeout, sandbox, Path(tmp))
-    for report in execute.REPORT.values():
+        results, setup = _run(path, cell_timeout, sandbox, Path(tmp))
+    for report in setup.reports.values():
         if report.output_limit:
             messages.append(f"output limit reached: {report.output_limit}; grading stops the "
                             "kernel there and the notebook scores 0")
@@ -207,7 +210,7 @@ def validate_notebook(path, cell_timeout: int = CELL_TIMEOUT,
     for cell in results.get("failed", []):
         gid = names.get(cell["source"], "?")
         messages.append(_failed_cell(gid, cell["raw_error"], points.get(gid),
-                                     execute.FURTHER.get(gid, []), cell_timeout, functions))
+                                     setup.further.get(gid, []), cell_timeout, functions))
     return Validation(not messages, messages, notes)
 
 

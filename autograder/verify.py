@@ -5,28 +5,23 @@ the autograded notebook (a grade cell earns its points when it produced no error
 rule), checked against the instructor's release (which test cells exist, whether the student
 changed them) and against nbgrader's own gradebook numbers. Nothing here executes student code.
 
-Also home of the leak checks: no solution and no hidden-test line may reach a released
-notebook or a feedback page.
+Also here: putting the instructor's cells and nbgrader metadata back into a submission
+(:func:`restore_nbgrader_metadata`, :func:`restore_deleted_cells`, run in the student's
+process before nbgrader) and reporting what was changed (:func:`tamper_check`). The notebook
+helpers live in :mod:`autograder.notebook`, the leak checks in :mod:`autograder.leaks`.
 """
 
 from __future__ import annotations
 
 import copy
-import html
-import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import nbformat
 
-HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
-HIDDEN_END = "### END HIDDEN TESTS"
-SOLUTION_BEGIN = "### BEGIN SOLUTION"
-SOLUTION_END = "### END SOLUTION"
+from .notebook import autograded_cells, cell_errors, is_protected_cell, is_test_cell, nbgrader_meta
+
 #: Error names nbclient/nbgrader put in a cell that ran out of time.
 TIMEOUT_ERRORS = {"CellTimeoutError", "TimeoutError"}
-#: Shorter lines ("else:", ")") are too common to tell a leak from a coincidence.
-MIN_LEAK_LINE = 12
 
 
 @dataclass
@@ -55,125 +50,6 @@ class Verdict:
     cells: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
-def _nbgrader_meta(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {}) or {}
-
-
-def is_test_cell(cell) -> bool:
-    """An autograded test cell: ``grade`` and not ``solution`` (nbgrader's "autograder tests")."""
-    meta = _nbgrader_meta(cell)
-    return bool(meta.get("grade")) and not meta.get("solution") and cell.get("cell_type") == "code"
-
-
-def is_protected_cell(cell) -> bool:
-    """A cell the student must not change: a test cell or a locked (read-only) cell."""
-    meta = _nbgrader_meta(cell)
-    return is_test_cell(cell) or (bool(meta.get("locked")) and not meta.get("solution"))
-
-
-def autograded_cells(nb) -> dict[str, float]:
-    """``grade_id -> points`` of the autograded test cells of ``nb``, in notebook order."""
-    return {_nbgrader_meta(c)["grade_id"]: float(_nbgrader_meta(c).get("points", 0))
-            for c in nb.cells if is_test_cell(c)}
-
-
-def _between(source: str, begin: str, end: str) -> list[str]:
-    lines, inside = [], False
-    for line in source.splitlines():
-        if begin in line:
-            inside = True
-        elif end in line:
-            inside = False
-        elif inside:
-            lines.append(line)
-    return lines
-
-
-def secret_lines(source_nb, *, solutions: bool = True) -> list[str]:
-    """Stripped lines of the hidden-test regions (and solution regions) of a source notebook.
-
-    ``solutions=False`` for feedback pages: a correct student writes the solution's lines
-    legitimately, but must never see a hidden test. Only lines of at least ``MIN_LEAK_LINE``
-    characters are returned: short ones (``else:``) appear everywhere and would make every
-    check fail.
-    """
-    lines = set()
-    for cell in source_nb.cells:
-        regions = [(HIDDEN_BEGIN, HIDDEN_END)]
-        if solutions:
-            regions.append((SOLUTION_BEGIN, SOLUTION_END))
-        for begin, end in regions:
-            for line in _between(cell.source, begin, end):
-                if len(line.strip()) >= MIN_LEAK_LINE:
-                    lines.add(line.strip())
-    return sorted(lines)
-
-
-#: Lines of a ``hidden_tests.py`` shorter than this are not looked for (``for k in range(8):``
-#: is too common: a student may write it too).
-MIN_HIDDEN_FILE_LINE = 25
-
-
-def hidden_file_lines(path, public=()) -> list[str]:
-    """Code lines of an assignment's ``hidden_tests.py`` that must never reach a student.
-
-    Stripped lines of at least :data:`MIN_HIDDEN_FILE_LINE` characters that hold code:
-    imports, comments and lines made only of string literals (the messages, which a student
-    is meant to read, and docstrings) are left out, and so is a line that also occurs in a
-    cell of one of the ``public`` notebooks (the release: a check the visible tests make
-    too is no secret). ``[]`` when ``path`` is ``None``.
-    """
-    import io
-    import tokenize
-
-    if path is None:
-        return []
-    text = Path(path).read_text(encoding="utf-8")
-    code_lines: set[int] = set()
-    skip = {tokenize.STRING, tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT,
-            tokenize.DEDENT, tokenize.ENDMARKER}
-    for tok in tokenize.generate_tokens(io.StringIO(text).readline):
-        if tok.type not in skip:
-            code_lines.update(range(tok.start[0], tok.end[0] + 1))
-    lines = text.splitlines()
-    found = {lines[n - 1].strip() for n in code_lines if 0 < n <= len(lines)}
-    given = {ln.strip() for nb in public for cell in nb.cells
-             for ln in cell.source.splitlines()}
-    return sorted(ln for ln in found if len(ln) >= MIN_HIDDEN_FILE_LINE
-                  and not ln.startswith(("import ", "from ", "#")) and ln not in given)
-
-
-ALL_MARKERS = (HIDDEN_BEGIN, HIDDEN_END, SOLUTION_BEGIN, SOLUTION_END)
-
-
-def find_leaks(text: str, secrets: list[str], markers=ALL_MARKERS) -> list[str]:
-    """Return the ``markers`` and ``secrets`` lines that occur in ``text`` (raw or HTML-escaped).
-
-    Whitespace runs are collapsed first, so re-indented or re-wrapped copies are caught too.
-    For feedback pages pass ``markers=(HIDDEN_BEGIN, HIDDEN_END)``: the instructor's own
-    solution, graded, legitimately carries the solution markers.
-    """
-    def squash(s: str) -> str:
-        return re.sub(r"\s+", " ", s)
-
-    haystacks = (squash(text), squash(html.unescape(text)))
-    needles = [*markers, *secrets]
-    return [n for n in needles if any(squash(n) in h for h in haystacks)]
-
-
-def strip_hidden_tests(source: str) -> str:
-    """Remove the hidden-test regions (markers included) from a cell's source."""
-    out, inside = [], False
-    for line in source.splitlines():
-        if HIDDEN_BEGIN in line:
-            inside = True
-        elif HIDDEN_END in line:
-            inside = False
-        elif not inside:
-            out.append(line)
-    return "\n".join(out)
-
-
 def tamper_check(submitted_nb, release_nb, source_nb=None) -> list[str]:
     """List the protected cells of the release that the submission deleted or edited.
 
@@ -196,29 +72,29 @@ def tamper_check(submitted_nb, release_nb, source_nb=None) -> list[str]:
                 for c in restore_nbgrader_metadata(submitted_nb, release_nb)]
     submitted = {}
     for cell in submitted_nb.cells:
-        gid = _nbgrader_meta(cell).get("grade_id")
+        gid = nbgrader_meta(cell).get("grade_id")
         if gid is not None:
             submitted.setdefault(gid, cell)
     originals = {}
     if source_nb is not None:
-        originals = {_nbgrader_meta(c).get("grade_id"): c.source.strip()
+        originals = {nbgrader_meta(c).get("grade_id"): c.source.strip()
                      for c in source_nb.cells if is_protected_cell(c)}
     for cell in release_nb.cells:
         if not is_protected_cell(cell):
             continue
-        gid = _nbgrader_meta(cell)["grade_id"]
+        gid = nbgrader_meta(cell)["grade_id"]
         if gid not in submitted:
             problems.append(f"deleted {gid}")
         elif submitted[gid].source.strip() not in {cell.source.strip(), originals.get(gid)}:
             problems.append(f"edited {gid}")
     # Moving a test cell above the code it tests (or below a later one) changes what it
     # checks, although its text is intact: the order of the graded cells must be kept.
-    release_ids = [_nbgrader_meta(c).get("grade_id") for c in release_nb.cells
-                   if _nbgrader_meta(c).get("grade_id") in submitted]
+    release_ids = [nbgrader_meta(c).get("grade_id") for c in release_nb.cells
+                   if nbgrader_meta(c).get("grade_id") in submitted]
     kept = set(release_ids)
-    submitted_ids = list(dict.fromkeys(_nbgrader_meta(c).get("grade_id")
+    submitted_ids = list(dict.fromkeys(nbgrader_meta(c).get("grade_id")
                                        for c in submitted_nb.cells
-                                       if _nbgrader_meta(c).get("grade_id") in kept))
+                                       if nbgrader_meta(c).get("grade_id") in kept))
     if submitted_ids != release_ids:
         moved = next(s for s, r in zip(submitted_ids, release_ids, strict=True) if s != r)
         problems.append(f"reordered {moved}")
@@ -270,17 +146,17 @@ def restore_nbgrader_metadata(submitted_nb, release_nb) -> list[str]:
     list of str
         One item per changed cell (``"test_gd_step: points 1000 -> 2"``); empty when none.
     """
-    release = [(_nbgrader_meta(c)["grade_id"], c) for c in release_nb.cells
-               if _nbgrader_meta(c).get("grade_id")]
+    release = [(nbgrader_meta(c)["grade_id"], c) for c in release_nb.cells
+               if nbgrader_meta(c).get("grade_id")]
     by_id = dict(release)
     cells = submitted_nb.cells
 
     def kind(cell):
-        return cell.get("cell_type"), bool(_nbgrader_meta(cell).get("solution"))
+        return cell.get("cell_type"), bool(nbgrader_meta(cell).get("solution"))
 
     owner: dict[str, int] = {}  # release grade_id -> index of the submission's cell
     for i, cell in enumerate(cells):
-        gid = _nbgrader_meta(cell).get("grade_id")
+        gid = nbgrader_meta(cell).get("grade_id")
         if gid in by_id and gid not in owner and kind(cell) == kind(by_id[gid]):
             owner[gid] = i
     taken = set(owner.values())
@@ -293,9 +169,9 @@ def restore_nbgrader_metadata(submitted_nb, release_nb) -> list[str]:
         after = min((owner[g] for g in order[pos + 1:] if g in owner), default=len(cells))
         ref = by_id[gid]
         for i in range(before + 1, after):
-            if i not in taken and _nbgrader_meta(cells[i]) and \
+            if i not in taken and nbgrader_meta(cells[i]) and \
                     cells[i].get("cell_type") == ref.get("cell_type"):
-                old = _nbgrader_meta(cells[i]).get("grade_id")
+                old = nbgrader_meta(cells[i]).get("grade_id")
                 what = f"took the id of {old}" if old in by_id else f"renamed to {old!r}"
                 changes.append(f"{gid}: {what}")
                 owner[gid] = i
@@ -303,7 +179,7 @@ def restore_nbgrader_metadata(submitted_nb, release_nb) -> list[str]:
                 cells[i].metadata["nbgrader"] = copy.deepcopy(dict(ref.metadata["nbgrader"]))
                 break
     for i, cell in enumerate(cells):
-        meta = _nbgrader_meta(cell)
+        meta = nbgrader_meta(cell)
         if i in taken or not meta:
             continue
         changes.append(f"nbgrader metadata removed from a cell the release does not have "
@@ -311,7 +187,7 @@ def restore_nbgrader_metadata(submitted_nb, release_nb) -> list[str]:
         del cell.metadata["nbgrader"]
     for gid, i in owner.items():
         ref_meta = dict(by_id[gid].metadata["nbgrader"])
-        meta = dict(_nbgrader_meta(cells[i]))
+        meta = dict(nbgrader_meta(cells[i]))
         if meta != ref_meta:
             if any(meta.get(k) != ref_meta.get(k) for k in GRADING_KEYS):
                 changes.append(_describe_meta_change(gid, ref_meta, meta))
@@ -332,15 +208,15 @@ def restore_deleted_cells(submitted_nb, release_nb) -> list[str]:
     list of str
         The ``grade_id`` of each restored cell (empty when none was missing).
     """
-    present = [_nbgrader_meta(c).get("grade_id") for c in submitted_nb.cells]
+    present = [nbgrader_meta(c).get("grade_id") for c in submitted_nb.cells]
     restored = []
     for index, cell in enumerate(release_nb.cells):
-        gid = _nbgrader_meta(cell).get("grade_id")
+        gid = nbgrader_meta(cell).get("grade_id")
         if not is_protected_cell(cell) or gid in present:
             continue
         at = 0
         for earlier in reversed(release_nb.cells[:index]):
-            earlier_id = _nbgrader_meta(earlier).get("grade_id")
+            earlier_id = nbgrader_meta(earlier).get("grade_id")
             if earlier_id is not None and earlier_id in present:
                 at = present.index(earlier_id) + 1
                 break
@@ -348,12 +224,6 @@ def restore_deleted_cells(submitted_nb, release_nb) -> list[str]:
         present.insert(at, gid)
         restored.append(gid)
     return restored
-
-
-def cell_errors(cell) -> list[tuple[str, str]]:
-    """``(ename, evalue)`` of every error output of a code cell."""
-    return [(o.get("ename", ""), o.get("evalue", "")) for o in cell.get("outputs", [])
-            if o.get("output_type") == "error"]
 
 
 def limits_reached(autograded_nb, report: dict | None = None) -> tuple[str, str] | None:
@@ -373,7 +243,7 @@ def limits_reached(autograded_nb, report: dict | None = None) -> tuple[str, str]
     for index, cell in enumerate(autograded_nb.cells):
         if cell.get("cell_type") != "code":
             continue
-        where = _nbgrader_meta(cell).get("grade_id") or f"cell {index + 1}"
+        where = nbgrader_meta(cell).get("grade_id") or f"cell {index + 1}"
         for ename, evalue in cell_errors(cell):
             if ename == "MemoryError":
                 return ("crashed", f"memory limit reached in {where} (MemoryError)")
@@ -423,9 +293,9 @@ def verdict_from_autograded(notebook: str, autograded_nb, release_nb, source_nb,
         status ``graded`` or ``timeout`` (a cell ran out of time) or ``crashed``.
     """
     expected = autograded_cells(release_nb)
-    restored = {_nbgrader_meta(c).get("grade_id"): c for c in autograded_nb.cells
+    restored = {nbgrader_meta(c).get("grade_id"): c for c in autograded_nb.cells
                 if is_test_cell(c)}
-    source_tests = {_nbgrader_meta(c)["grade_id"]: c for c in source_nb.cells if is_test_cell(c)}
+    source_tests = {nbgrader_meta(c)["grade_id"]: c for c in source_nb.cells if is_test_cell(c)}
     cells: dict[str, tuple[float, float]] = {}
     problems = []
     for gid, points in expected.items():
@@ -457,15 +327,3 @@ def verdict_from_autograded(notebook: str, autograded_nb, release_nb, source_nb,
     failed = [gid for gid, (s, m) in cells.items() if s < m]
     detail = f"failed: {', '.join(failed)}" if failed else ""
     return Verdict(notebook, "graded", score, max_score, detail, cells)
-
-
-def read_notebook(path):
-    """Read a notebook as nbformat v4, raising ``ValueError`` with a short reason if invalid."""
-    try:
-        nb = nbformat.read(str(path), as_version=4)
-    except Exception as exc:  # JSON errors, encoding errors, schema errors, ...
-        raise ValueError(f"not a readable notebook ({type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0][:160] if str(exc) else ''})") from exc
-    if not isinstance(nb.get("cells"), list):
-        raise ValueError("not a notebook: no list of cells")
-    return nb

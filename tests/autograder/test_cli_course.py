@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from autograder_helpers import run_cli, tree_hashes
 
-from autograder.verify import autograded_cells, read_notebook
+from autograder.notebook import autograded_cells, read_notebook
 
 pytestmark = pytest.mark.slow
 

@@ -248,7 +248,8 @@ def test_a_flood_leaves_the_grading_process_small(panel, student):
 
 def test_restoring_metadata_names_every_change(release_nb):
     # The same panel without a kernel: the restoration itself, on every tampered notebook.
-    from autograder.verify import autograded_cells, restore_nbgrader_metadata
+    from autograder.notebook import autograded_cells
+    from autograder.verify import restore_nbgrader_metadata
 
     source_nb = nbformat.read(str(SOURCE_NB), as_version=4)
     release_meta = [(c.cell_type, c.metadata.get("nbgrader")) for c in release_nb.cells

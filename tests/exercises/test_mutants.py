@@ -13,7 +13,7 @@ import mutation
 import notebook_cells as nc
 import pytest
 
-from autograder.verify import hidden_file_lines
+from autograder.leaks import hidden_file_lines
 
 CASES = [(a, m) for a in mutation.ASSIGNMENTS for m in mutation.catalogue(a)[0]]
 CORRECT = [(a, m) for a in mutation.ASSIGNMENTS for m in mutation.catalogue(a)[1]]

@@ -1,0 +1,206 @@
+"""Every change this package makes to its dependencies' internals, in one place.
+
+:func:`install` applies them all; it is idempotent, and every process that runs nbgrader
+calls it (the grading process when it prepares an assignment, the fork server, a student's
+process). None of them changes what nbgrader computes: two save time, one leaves out an
+import, and a test compares each with the unpatched library
+(``tests/autograder/test_speed.py``, ``tests/autograder/test_patches.py``).
+
+=============================================  ==============================================
+patched                                        why
+=============================================  ==============================================
+``nbgrader.api.get_alembic_version``           nbgrader stamps every new ``gradebook.db`` by
+replaced by :func:`alembic_head`               running ``alembic heads`` in a subprocess: a
+(:func:`use_alembic_head_lookup`)              Python start-up and alembic's imports, 2.6 s of
+                                               each run's 3.1 s of preparation (profiled).
+                                               Alembic's API reads the same migration scripts
+                                               in this process.
+``nbconvert.exporters.TemplateExporter.``      nbconvert builds a new Jinja environment for
+``_create_environment`` wrapped: every          every exporter, so each student's
+environment shares one in-memory bytecode      ``generate_feedback`` compiled the same nine
+cache (:func:`template_bytecode_cache`)        templates again (~0.2 s, a tenth of a
+                                               student's grading). Jinja checks each entry
+                                               against its template's source checksum.
+``sys.modules["rfc3987_syntax"] = None``       jsonschema (under nbformat) imports it, when
+(:func:`refuse_rfc3987_syntax`, also run when  installed, only to check the "iri" string
+the package is imported, before nbformat)      format, and it builds a parser at import: ~1 s
+                                               per process. Nothing we validate uses "iri".
+``nbconvert.filters.highlight.Highlight2HTML.``  every feedback page highlighted the
+``__call__`` remembers each source's HTML      instructor's code cells again with pygments;
+(:func:`highlight_cache`)                       the fork server highlights them once and each
+                                               student's process inherits the store.
+``nbgrader.api.create_engine``: one            nbgrader opens the gradebook ~11 times per
+SQLAlchemy engine per URL                      student and each open compiled the same
+(:func:`share_gradebook_engines`; **not** in   statements again (a tenth of the student's
+:func:`install`: a student's process only,     process's CPU). Never in the fork server, whose
+called by :mod:`autograder.child`)             children must not inherit an open connection.
+=============================================  ==============================================
+
+Checked against the versions in :data:`CHECKED_AGAINST`, which are ``requirements.txt``'s
+pins (a test fails when a pin moves, so that whoever upgrades reads this module again).
+
+Also relied upon, by subclassing rather than patching (a new version may rename these):
+nbgrader's ``Execute.__init__`` passing ``kernel_manager_class`` as an argument and its
+``Autograde.autograde_preprocessors`` default (:class:`autograder.execute.GradingExecute`);
+jupyter_client's ``AsyncZMQSocketChannel._recv``, ``KernelClient._create_connected_socket``
+and ``_async_is_alive`` (:class:`autograder.execute.GuardedKernelClient`); its
+``KernelManager._async_signal_kernel``, ``_launch_args`` and ``provisioner.process``
+(:class:`autograder.sandbox.SandboxedKernelManager`); nbgrader's
+``nbgrader.dbutil._temp_alembic_ini`` (:func:`alembic_head`).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+#: The library versions these patches (and the overrides named above) were checked against.
+CHECKED_AGAINST = {"nbgrader": "0.9.6", "nbconvert": "7.17.2", "nbclient": "0.11.0",
+                   "jupyter_client": "8.10.0", "alembic": "1.20.1", "Jinja2": "3.1.6",
+                   "jsonschema": "4.26.0", "SQLAlchemy": "2.1.9", "Pygments": "2.21.0"}
+
+
+def install() -> None:
+    """Apply every patch of this module (once per process; calling again changes nothing)."""
+    refuse_rfc3987_syntax()
+    use_alembic_head_lookup()
+    template_bytecode_cache()
+    highlight_cache()
+
+
+def refuse_rfc3987_syntax() -> None:
+    """Make ``import rfc3987_syntax`` fail, so jsonschema does without its "iri" checker.
+
+    Must run before nbformat imports jsonschema: the package's ``__init__`` calls it. Kernels
+    are separate processes, unaffected.
+    """
+    sys.modules.setdefault("rfc3987_syntax", None)
+
+
+@functools.cache
+def alembic_head() -> str:
+    """The head revision of nbgrader's gradebook migrations, looked up in this process.
+
+    nbgrader stamps every new ``gradebook.db`` with it by running ``alembic heads`` in a
+    subprocess (``nbgrader.api.get_alembic_version``): a Python start-up and alembic's
+    imports, about 2.6 s of each ``grade`` and ``release``. Alembic's own API gives the same
+    answer from the same migration scripts without the subprocess.
+    """
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+    from nbgrader.dbutil import _temp_alembic_ini
+
+    with _temp_alembic_ini("sqlite:////tmp/gradebook.db") as ini:
+        return ScriptDirectory.from_config(AlembicConfig(ini)).get_current_head()
+
+
+def use_alembic_head_lookup() -> None:
+    """Make nbgrader stamp new gradebooks with :func:`alembic_head` (no subprocess)."""
+    import nbgrader.api
+
+    nbgrader.api.get_alembic_version = alembic_head
+
+
+def template_bytecode_cache():
+    """An in-memory Jinja bytecode cache installed on every nbconvert template environment.
+
+    nbconvert builds a new Jinja environment for every exporter, so each student's
+    ``generate_feedback`` compiled the same nine feedback templates again (about 0.2 s, a
+    tenth of a student's grading). The fork server fills this cache once, from the installed
+    templates and no student data (:func:`autograder.forkserver._warm_feedback_templates`);
+    each student's process inherits a copy-on-write copy, so nothing a student's process
+    writes reaches another student. Jinja checks every entry against the template's source
+    checksum, so a changed template is simply compiled again.
+
+    Returns the cache (the one already installed, if any).
+    """
+    import jinja2
+    from nbconvert.exporters.templateexporter import TemplateExporter
+
+    installed = getattr(TemplateExporter._create_environment, "bytecode_cache", None)
+    if installed is not None:
+        return installed
+
+    class MemoryBytecodeCache(jinja2.BytecodeCache):
+        def __init__(self):
+            self.store: dict[str, bytes] = {}
+
+        def load_bytecode(self, bucket):
+            code = self.store.get(bucket.key)
+            if code is not None:
+                bucket.bytecode_from_string(code)
+
+        def dump_bytecode(self, bucket):
+            self.store[bucket.key] = bucket.bytecode_to_string()
+
+    cache = MemoryBytecodeCache()
+    create = TemplateExporter._create_environment
+
+    @functools.wraps(create)
+    def _create_environment(self):
+        env = create(self)
+        env.bytecode_cache = cache
+        return env
+
+    _create_environment.bytecode_cache = cache
+    TemplateExporter._create_environment = _create_environment
+    return cache
+
+
+def highlight_cache() -> dict:
+    """Remember nbconvert's syntax highlighting of a cell, by its source, in this process.
+
+    Every student's feedback page highlights the instructor's code cells again (the given
+    code, the test cells, the untouched stubs): the same sources, lexed and formatted with
+    pygments for every student. The fork server highlights them once
+    (:func:`_warm_highlighting`, from the source notebooks: no student's data) and each
+    student's process inherits a copy-on-write copy, to which it adds its own cells; nothing
+    it adds reaches another student. The key holds everything the HTML depends on: the
+    source, the language (and a cell's ``magics_language``) and the formatter options.
+    Installed once per process; returns the store.
+    """
+    from nbconvert.filters.highlight import Highlight2HTML
+
+    plain = Highlight2HTML.__call__
+    if hasattr(plain, "store"):
+        return plain.store
+    store: dict[tuple, str] = {}
+
+    def __call__(self, source, language=None, metadata=None):
+        key = (source, language or self.pygments_lexer,
+               (metadata or {}).get("magics_language"),
+               repr(sorted(self.extra_formatter_options.items())))
+        if key not in store:
+            store[key] = plain(self, source, language, metadata)
+        return store[key]
+
+    __call__.store = store
+    Highlight2HTML.__call__ = __call__
+    return store
+
+
+def share_gradebook_engines() -> dict:
+    """One SQLAlchemy engine per gradebook URL in this process (one student's).
+
+    nbgrader opens the gradebook about eleven times per student (each step of
+    ``autograde`` and ``generate_feedback`` makes a ``Gradebook``), and each open made a new
+    engine. SQLAlchemy keeps its compiled statements per engine, so every open compiled the
+    same queries again: a tenth of the student's process's CPU. Sharing the engine keeps
+    what nbgrader does (``Gradebook.close`` still disposes of the connections; the engine
+    opens new ones) and only the compiled statements survive. Only in a student's process,
+    whose one gradebook is its own private copy; never in the fork server, whose children
+    must not inherit an open connection. Returns the engines by URL.
+    """
+    import nbgrader.api
+
+    create_engine = nbgrader.api.create_engine  # SQLAlchemy's, as nbgrader imports it
+    engines: dict[tuple, object] = {}
+
+    def shared_engine(url, **kw):
+        key = (str(url), tuple(sorted(kw.items())))
+        if key not in engines:
+            engines[key] = create_engine(url, **kw)
+        return engines[key]
+
+    nbgrader.api.create_engine = shared_engine
+    return engines
