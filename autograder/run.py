@@ -172,11 +172,6 @@ def run_student(prep: Prepared, student: str, notebooks: dict[str, Path], workdi
     sandbox : bool
         Run the kernel in the bubblewrap sandbox of :mod:`autograder.sandbox` (default).
         ``False`` only for trusted notebooks: the kernel then runs as the grader.
-
-    Notes
-    -----
-    Longer than ~80 lines for its docstring (nine parameters): the code is ~55 lines, the
-    forked and the fresh-interpreter start side by side, each followed by its kill.
     """
     if not timeout or timeout <= 0:
         raise ValueError(f"timeout: expected a positive number of seconds, got {timeout}")
