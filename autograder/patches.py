@@ -166,6 +166,7 @@ def highlight_cache() -> dict:
         return plain.store
     store: dict[tuple, str] = {}
 
+    @functools.wraps(plain)
     def __call__(self, source, language=None, metadata=None):
         key = (source, language or self.pygments_lexer,
                (metadata or {}).get("magics_language"),

@@ -103,7 +103,10 @@ def test_alembic_head_is_what_nbgrader_gets_from_its_subprocess():
 def test_remembered_highlighting_is_the_highlighting_computed_once(monkeypatch):
     from nbconvert.filters import highlight as hl
 
-    monkeypatch.setattr(hl.Highlight2HTML, "__call__", hl.Highlight2HTML.__call__)
+    # From nbconvert's own method (another test may have installed the patches already);
+    # monkeypatch puts whatever was there back after this test.
+    call = hl.Highlight2HTML.__call__
+    monkeypatch.setattr(hl.Highlight2HTML, "__call__", getattr(call, "__wrapped__", call))
     source = "def f(x):\n    return x + 1  # a comment\n"
     plain = hl.Highlight2HTML(pygments_lexer="ipython3")(source)
     other = hl.Highlight2HTML(pygments_lexer="python")(source)
