@@ -86,6 +86,7 @@ validate: venv ## check that every exercise's solutions pass its own tests
 
 lint: venv ## ruff over the repository
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 test: system lint book ## lint, build the book strictly, run every test (what CI runs)
 	$(PY) -m pytest -q

@@ -36,48 +36,92 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("release", help="write student versions to release/<assignment>/ + zip")
-    r.add_argument("assignments", nargs="*", metavar="ASSIGNMENT",
-                   help="names under exercises/ (default: all)")
+    r.add_argument(
+        "assignments", nargs="*", metavar="ASSIGNMENT", help="names under exercises/ (default: all)"
+    )
     r.add_argument("--out", default=str(RELEASE_DIR), help="release folder (default: %(default)s)")
     r.add_argument("--exercises", default=str(EXERCISES_DIR), help=argparse.SUPPRESS)
 
     g = sub.add_parser("grade", help="grade a folder of submissions with nbgrader")
     g.add_argument("assignment", metavar="ASSIGNMENT")
-    g.add_argument("submissions", metavar="SUBMISSIONS",
-                   help="folder of <student>.zip files and/or <student>/ folders (read only)")
-    g.add_argument("--out", required=True, help="output folder for grades.csv, feedback/, "
-                   "gradebook.db")
-    g.add_argument("--jobs", type=_positive_int, default=1,
-                   help="students graded in parallel (fastest: the number of cores plus one)")
-    g.add_argument("--timeout", type=_positive_float, default=DEFAULT_TIMEOUT,
-                   help="wall-clock seconds per student (default: %(default)s)")
-    g.add_argument("--cell-timeout", type=_positive_int, default=CELL_TIMEOUT,
-                   help="seconds per cell (default: %(default)s)")
+    g.add_argument(
+        "submissions",
+        metavar="SUBMISSIONS",
+        help="folder of <student>.zip files and/or <student>/ folders (read only)",
+    )
+    g.add_argument(
+        "--out", required=True, help="output folder for grades.csv, feedback/, gradebook.db"
+    )
+    g.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=1,
+        help="students graded in parallel (fastest: the number of cores plus one)",
+    )
+    g.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=DEFAULT_TIMEOUT,
+        help="wall-clock seconds per student (default: %(default)s)",
+    )
+    g.add_argument(
+        "--cell-timeout",
+        type=_positive_int,
+        default=CELL_TIMEOUT,
+        help="seconds per cell (default: %(default)s)",
+    )
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
-    g.add_argument("--force", action="store_true",
-                   help="grade every student again (default: keep the stored grade of an "
-                        "unchanged submission)")
-    g.add_argument("--course", metavar="DIR",
-                   help="take ASSIGNMENT from another nbgrader course directory: "
-                        "DIR/source/ASSIGNMENT/ with DIR/nbgrader_config.py if any")
-    g.add_argument("--memory-mb", type=_positive_int, default=Limits.memory_mb,
-                   help="address space of a student's kernel, MB (default: %(default)s)")
-    g.add_argument("--max-processes", type=_positive_int, default=Limits.processes,
-                   help="processes a student's kernel may run (default: %(default)s)")
-    g.add_argument("--output-mb", type=_positive_float, default=Limits.output_mb,
-                   help="everything a student's kernel may send (outputs, their metadata, "
-                        "display updates, widget messages), MB (default: %(default)s)")
-    g.add_argument("--unsafe-no-sandbox", action="store_true",
-                   help="run kernels without the bubblewrap sandbox, as yourself: only for "
-                        "trusted notebooks (student code could then read the hidden tests "
-                        "and change grades)")
-    g.add_argument("--cluster", metavar="ADDRESS",
-                   help="grade on a Dask cluster: local:N (N worker processes here), or a "
-                        "scheduler's tls://HOST:PORT (tcp:// on this machine); see "
-                        "autograder/README.md")
-    g.add_argument("--insecure-cluster", action="store_true",
-                   help="allow plain tcp:// to a scheduler on another machine (it runs what "
-                        "clients send, unencrypted and unauthenticated)")
+    g.add_argument(
+        "--force",
+        action="store_true",
+        help="grade every student again (default: keep the stored grade of an "
+        "unchanged submission)",
+    )
+    g.add_argument(
+        "--course",
+        metavar="DIR",
+        help="take ASSIGNMENT from another nbgrader course directory: "
+        "DIR/source/ASSIGNMENT/ with DIR/nbgrader_config.py if any",
+    )
+    g.add_argument(
+        "--memory-mb",
+        type=_positive_int,
+        default=Limits.memory_mb,
+        help="address space of a student's kernel, MB (default: %(default)s)",
+    )
+    g.add_argument(
+        "--max-processes",
+        type=_positive_int,
+        default=Limits.processes,
+        help="processes a student's kernel may run (default: %(default)s)",
+    )
+    g.add_argument(
+        "--output-mb",
+        type=_positive_float,
+        default=Limits.output_mb,
+        help="everything a student's kernel may send (outputs, their metadata, "
+        "display updates, widget messages), MB (default: %(default)s)",
+    )
+    g.add_argument(
+        "--unsafe-no-sandbox",
+        action="store_true",
+        help="run kernels without the bubblewrap sandbox, as yourself: only for "
+        "trusted notebooks (student code could then read the hidden tests "
+        "and change grades)",
+    )
+    g.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="grade on a Dask cluster: local:N (N worker processes here), or a "
+        "scheduler's tls://HOST:PORT (tcp:// on this machine); see "
+        "autograder/README.md",
+    )
+    g.add_argument(
+        "--insecure-cluster",
+        action="store_true",
+        help="allow plain tcp:// to a scheduler on another machine (it runs what "
+        "clients send, unencrypted and unauthenticated)",
+    )
     g.add_argument("--exercises", default=str(EXERCISES_DIR), help=argparse.SUPPRESS)
     # One new interpreter per student instead of forking a pre-imported server (benchmarks).
     g.add_argument("--no-fork-server", action="store_true", help=argparse.SUPPRESS)
@@ -86,20 +130,30 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("notebook", metavar="NOTEBOOK")
     v.add_argument("--cell-timeout", type=_positive_int, default=CELL_TIMEOUT)
 
-    c = sub.add_parser("report", help="the cohort report (report.html, report.csv) of grade "
-                                      "runs")
+    c = sub.add_parser("report", help="the cohort report (report.html, report.csv) of grade runs")
     c.add_argument("outs", nargs="+", metavar="OUT", help="--out folders of `grade`")
-    c.add_argument("--out", help="folder to write report.html and report.csv into (default: "
-                                 "OUT, when only one is given)")
+    c.add_argument(
+        "--out",
+        help="folder to write report.html and report.csv into (default: "
+        "OUT, when only one is given)",
+    )
 
-    e = sub.add_parser("export", help="one CSV for an LMS: student, total, one column per "
-                                      "assignment")
-    e.add_argument("grades_dirs", nargs="+", metavar="GRADES_DIR",
-                   help="--out folders of `grade` (one assignment each)")
+    e = sub.add_parser(
+        "export", help="one CSV for an LMS: student, total, one column per assignment"
+    )
+    e.add_argument(
+        "grades_dirs",
+        nargs="+",
+        metavar="GRADES_DIR",
+        help="--out folders of `grade` (one assignment each)",
+    )
     e.add_argument("--out", help="the CSV to write")
-    e.add_argument("--gradebook", metavar="DB",
-                   help="also write the autograded cell scores into this nbgrader gradebook.db "
-                        "(an existing course's, read by its formgrader)")
+    e.add_argument(
+        "--gradebook",
+        metavar="DB",
+        help="also write the autograded cell scores into this nbgrader gradebook.db "
+        "(an existing course's, read by its formgrader)",
+    )
     return p
 
 
@@ -115,17 +169,28 @@ def main(argv=None) -> int:
         if args.command == "grade":
             from .pipeline import grade_assignment
 
-            run = grade_assignment(args.assignment, args.submissions, args.out, jobs=args.jobs,
-                                   timeout=args.timeout, cell_timeout=args.cell_timeout,
-                                   exercises_dir=args.exercises, course=args.course,
-                                   force=args.force, progress=not args.no_progress,
-                                   fork_server=not args.no_fork_server,
-                                   sandbox=not args.unsafe_no_sandbox,
-                                   limits=Limits(memory_mb=args.memory_mb,
-                                                 cpu_seconds=max(1, int(args.timeout)),
-                                                 processes=args.max_processes,
-                                                 output_mb=args.output_mb),
-                                   cluster=args.cluster, insecure_cluster=args.insecure_cluster)
+            run = grade_assignment(
+                args.assignment,
+                args.submissions,
+                args.out,
+                jobs=args.jobs,
+                timeout=args.timeout,
+                cell_timeout=args.cell_timeout,
+                exercises_dir=args.exercises,
+                course=args.course,
+                force=args.force,
+                progress=not args.no_progress,
+                fork_server=not args.no_fork_server,
+                sandbox=not args.unsafe_no_sandbox,
+                limits=Limits(
+                    memory_mb=args.memory_mb,
+                    cpu_seconds=max(1, int(args.timeout)),
+                    processes=args.max_processes,
+                    output_mb=args.output_mb,
+                ),
+                cluster=args.cluster,
+                insecure_cluster=args.insecure_cluster,
+            )
             print(run.summary)
             print(f"grades: {run.csv_path}")
             if run.report_path is not None:
@@ -163,8 +228,11 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         if args.command != "grade":
             raise
-        print("interrupted: the students graded so far are stored in grading_state.json; run "
-              "the same command again to grade the rest", file=sys.stderr)
+        print(
+            "interrupted: the students graded so far are stored in grading_state.json; run "
+            "the same command again to grade the rest",
+            file=sys.stderr,
+        )
         return 130
     return 2  # pragma: no cover - argparse enforces a command
 

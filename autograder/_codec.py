@@ -58,13 +58,19 @@ def encode(value, _depth=0, _budget=None):
         budget[0] -= value.nbytes
         # (not np.ascontiguousarray: it turns a 0-d array into shape (1,))
         arr = value if value.flags.c_contiguous else value.copy(order="C")
-        return {"nd": [arr.dtype.str, list(arr.shape),
-                       base64.b64encode(arr.tobytes()).decode("ascii")]}
+        return {
+            "nd": [arr.dtype.str, list(arr.shape), base64.b64encode(arr.tobytes()).decode("ascii")]
+        }
     if isinstance(value, (list, tuple)) and len(value) <= MAX_ITEMS:
-        return {"seq": [encode(v, _depth + 1, budget) for v in value],
-                "tuple": isinstance(value, tuple)}
-    if isinstance(value, dict) and len(value) <= MAX_ITEMS and \
-            all(isinstance(k, str) for k in value):
+        return {
+            "seq": [encode(v, _depth + 1, budget) for v in value],
+            "tuple": isinstance(value, tuple),
+        }
+    if (
+        isinstance(value, dict)
+        and len(value) <= MAX_ITEMS
+        and all(isinstance(k, str) for k in value)
+    ):
         return {"map": {k: encode(v, _depth + 1, budget) for k, v in value.items()}}
     return _opaque(value)
 

@@ -34,27 +34,34 @@ from .verify import restore_deleted_cells, restore_nbgrader_metadata
 def _short_error(log: str, error: str, memory_mb: int | None = None) -> tuple[str, str]:
     """``(status, reason)`` of nbgrader's failure, from its most telling line."""
     text = f"{error}\n{log}"
-    if "Kernel died before replying to kernel_info" in text or \
-            "Kernel didn't respond in" in text:
+    if "Kernel died before replying to kernel_info" in text or "Kernel didn't respond in" in text:
         # Before the first cell: no student code has run (see pipeline.kernel_never_started).
         return "crashed", KERNEL_NEVER_STARTED
     if "DeadKernelError" in text or "Kernel died" in text:
         memory = f"the memory limit of {memory_mb} MB" if memory_mb else "out of memory"
-        return "crashed", ("the kernel died while running the notebook (os._exit, a signal, "
-                           f"a crash in compiled code, or {memory})")
+        return "crashed", (
+            "the kernel died while running the notebook (os._exit, a signal, "
+            f"a crash in compiled code, or {memory})"
+        )
     if "CellTimeoutError" in text:
-        return "timeout", ("a cell ran past the cell time limit and did not stop when "
-                           "interrupted (blocked signals or a long call in compiled code)")
+        return "timeout", (
+            "a cell ran past the cell time limit and did not stop when "
+            "interrupted (blocked signals or a long call in compiled code)"
+        )
     # The detail is read without the log (which is gone with the student's folder): lines that
     # point at a traceback or tell the user to run an nbgrader command are no reason.
-    errors = [" ".join(ln.split()) for ln in text.splitlines()
-              if re.match(r"\s*[\w.]*(Error|Exception)\b.*:\s*\S", ln)
-              and not _LOG_ONLY.search(ln)]
+    errors = [
+        " ".join(ln.split())
+        for ln in text.splitlines()
+        if re.match(r"\s*[\w.]*(Error|Exception)\b.*:\s*\S", ln) and not _LOG_ONLY.search(ln)
+    ]
     if errors:
         return "crashed", f"nbgrader could not grade the notebook: {errors[-1]}"[:300]
-    return "crashed", ("nbgrader could not grade the notebook (it stopped with an internal "
-                       "error; the submission may be malformed in a way nbgrader does not "
-                       "report)")
+    return "crashed", (
+        "nbgrader could not grade the notebook (it stopped with an internal "
+        "error; the submission may be malformed in a way nbgrader does not "
+        "report)"
+    )
 
 
 #: Phrases of nbgrader's log that make sense only next to the log.
@@ -86,9 +93,14 @@ def _set_up_execution(config, job: dict, runtime_dir: Path, ipc_dir: Path):
     """
     from . import execute
 
-    return execute.configure(config, limits=Limits(**job.get("limits") or {}),
-                             sandbox=bool(job.get("sandbox")), ipc_dir=ipc_dir,
-                             runtime_dir=runtime_dir, hidden_tests=job.get("hidden_tests"))
+    return execute.configure(
+        config,
+        limits=Limits(**job.get("limits") or {}),
+        sandbox=bool(job.get("sandbox")),
+        ipc_dir=ipc_dir,
+        runtime_dir=runtime_dir,
+        hidden_tests=job.get("hidden_tests"),
+    )
 
 
 def _child_main(job_path: str) -> int:
@@ -113,21 +125,26 @@ def _child_main(job_path: str) -> int:
         shutil.copy(job["template_db"], course / "gradebook.db")
         # Non-notebook files of the source (data files) are restored by autograde from here;
         # the source notebooks themselves are not needed and stay out of the kernel's reach.
-        shutil.copytree(job["source_dir"], course / "source" / a,
-                        ignore=shutil.ignore_patterns("*.ipynb", *IGNORE))
+        shutil.copytree(
+            job["source_dir"],
+            course / "source" / a,
+            ignore=shutil.ignore_patterns("*.ipynb", *IGNORE),
+        )
         for name, path in job["notebooks"].items():
             # A deleted test or read-only cell is put back (the verdict reports it as
             # tampered): the student is graded on every one of the instructor's tests.
             # Likewise every cell's nbgrader metadata (ids, points, grade flags): nbgrader
             # grades on the instructor's cells and points (the verdict names the changes).
             nb = nbformat.read(str(path), as_version=4)
-            release_nb = nbformat.read(str(Path(job["release_dir"]) / f"{name}.ipynb"),
-                                       as_version=4)
+            release_nb = nbformat.read(
+                str(Path(job["release_dir"]) / f"{name}.ipynb"), as_version=4
+            )
             restore_nbgrader_metadata(nb, release_nb)
             restore_deleted_cells(nb, release_nb)
             nbformat.write(nb, str(course / "submitted" / "student" / a / f"{name}.ipynb"))
-        config = course_config(course, cell_timeout=job["cell_timeout"],
-                               config_file=job.get("config_file"))
+        config = course_config(
+            course, cell_timeout=job["cell_timeout"], config_file=job.get("config_file")
+        )
         setup = _set_up_execution(config, job, course.parent / "runtime", Path(job["ipc_dir"]))
         memory_mb = (job.get("limits") or {}).get("memory_mb")
         api = _quiet_api(config)
@@ -135,28 +152,39 @@ def _child_main(job_path: str) -> int:
         limit = next((r.output_limit for r in setup.reports.values() if r.output_limit), "")
         if limit:
             # Whatever nbgrader made of the killed kernel, the reason is the output limit.
-            return finish(success=False, status="crashed",
-                          error=f"output limit reached: {limit}; the kernel was stopped")
+            return finish(
+                success=False,
+                status="crashed",
+                error=f"output limit reached: {limit}; the kernel was stopped",
+            )
         if not res.get("success"):
             status, reason = _short_error(res.get("log", ""), res.get("error", ""), memory_mb)
             return finish(success=False, status=status, error=reason)
         from nbgrader.api import Gradebook
 
         reported, autograded = {}, {}
-        with Gradebook(f"sqlite:///{course / 'gradebook.db'}",
-                       config.CourseDirectory.course_id) as gb:
+        with Gradebook(
+            f"sqlite:///{course / 'gradebook.db'}", config.CourseDirectory.course_id
+        ) as gb:
             for name in job["notebooks"]:
                 sub = gb.find_submission_notebook(name, a, "student")
-                reported[name] = {g.name: float(g.auto_score or 0.0) for g in sub.grades
-                                  if g.auto_score is not None}
+                reported[name] = {
+                    g.name: float(g.auto_score or 0.0)
+                    for g in sub.grades
+                    if g.auto_score is not None
+                }
         adir = course / "autograded" / "student" / a
         for name in job["notebooks"]:
             path = adir / f"{name}.ipynb"
             if not path.exists():
                 return finish(success=False, error=f"nbgrader wrote no autograded {name}.ipynb")
             nb = nbformat.read(str(path), as_version=4)
-            if any(e == "DeadKernelError" for c in nb.cells if c.cell_type == "code"
-                   for e, _ in cell_errors(c)):
+            if any(
+                e == "DeadKernelError"
+                for c in nb.cells
+                if c.cell_type == "code"
+                for e, _ in cell_errors(c)
+            ):
                 status, reason = _short_error("DeadKernelError", "", memory_mb)
                 return finish(success=False, status=status, error=reason)
             # Keep nbgrader's verdict material, then feed a sanitised copy to feedback.
@@ -172,11 +200,19 @@ def _child_main(job_path: str) -> int:
         feedback = {}
         if fb.get("success"):
             fdir = course / "feedback" / "student" / a
-            feedback = {n: str(fdir / f"{n}.html") for n in job["notebooks"]
-                        if (fdir / f"{n}.html").exists()}
+            feedback = {
+                n: str(fdir / f"{n}.html")
+                for n in job["notebooks"]
+                if (fdir / f"{n}.html").exists()
+            }
         reports = {name: asdict(r) for name, r in setup.reports.items()}
-        return finish(success=True, reported=reported, autograded=autograded, feedback=feedback,
-                      reports=reports)
+        return finish(
+            success=True,
+            reported=reported,
+            autograded=autograded,
+            feedback=feedback,
+            reports=reports,
+        )
     except Exception as exc:  # any failure is this student's, reported as data
         return finish(success=False, error=f"{type(exc).__name__}: {exc}"[:500])
 

@@ -84,10 +84,11 @@ def parse_address(text: str, insecure: bool = False) -> ClusterAddress:
         Naming the option and what was expected.
     """
     if not isinstance(text, str) or not text:
-        raise ValueError(f"--cluster: expected local:N, tcp://HOST:PORT or tls://HOST:PORT, "
-                         f"got {text!r}")
+        raise ValueError(
+            f"--cluster: expected local:N, tcp://HOST:PORT or tls://HOST:PORT, got {text!r}"
+        )
     if text.startswith("local:"):
-        n = text[len("local:"):]
+        n = text[len("local:") :]
         if not n.isdigit() or int(n) < 1:
             raise ValueError(f"--cluster: local:N needs N >= 1 worker processes, got {text!r}")
         return ClusterAddress(text, workers=int(n))
@@ -96,16 +97,22 @@ def parse_address(text: str, insecure: bool = False) -> ClusterAddress:
         port = parts.port
     except ValueError:
         port = None
-    if parts.scheme not in ("tcp", "tls") or not parts.hostname or port is None or \
-            parts.path not in ("", "/"):
-        raise ValueError(f"--cluster: expected local:N, tcp://HOST:PORT or tls://HOST:PORT, "
-                         f"got {text!r}")
+    if (
+        parts.scheme not in ("tcp", "tls")
+        or not parts.hostname
+        or port is None
+        or parts.path not in ("", "/")
+    ):
+        raise ValueError(
+            f"--cluster: expected local:N, tcp://HOST:PORT or tls://HOST:PORT, got {text!r}"
+        )
     if parts.scheme == "tcp" and not _is_loopback(parts.hostname) and not insecure:
         raise ValueError(
             f"--cluster: refusing plain tcp:// to {parts.hostname}: the scheduler runs whatever "
             "its clients send, and tcp:// is neither encrypted nor authenticated. Use tls:// "
             "with certificates (distributed.comm.tls, see autograder/README.md), an SSH tunnel "
-            "to 127.0.0.1, or pass --insecure-cluster on a network you trust.")
+            "to 127.0.0.1, or pass --insecure-cluster on a network you trust."
+        )
     return ClusterAddress(text, address=text)
 
 
@@ -121,10 +128,14 @@ def pack_prepared(prep) -> tuple[bytes, dict]:
             tar.add(prep.hidden_tests, arcname="hidden_tests.py")
         if prep.config_file is not None:
             tar.add(prep.config_file, arcname="nbgrader_config.py")
-    fields = {"assignment": prep.assignment, "notebooks": list(prep.notebooks),
-              "max_scores": dict(prep.max_scores), "course_id": prep.course_id,
-              "hidden_tests": prep.hidden_tests is not None,
-              "config_file": prep.config_file is not None}
+    fields = {
+        "assignment": prep.assignment,
+        "notebooks": list(prep.notebooks),
+        "max_scores": dict(prep.max_scores),
+        "course_id": prep.course_id,
+        "hidden_tests": prep.hidden_tests is not None,
+        "config_file": prep.config_file is not None,
+    }
     return buf.getvalue(), fields
 
 
@@ -152,8 +163,10 @@ class Cluster:
     def __init__(self, address: ClusterAddress, hidden_tests=None, fork_server: bool = True):
         self.address = address
         self.local = self.client = None
-        self._warm_args = (Path(hidden_tests).read_bytes() if hidden_tests else None,
-                           bool(fork_server))
+        self._warm_args = (
+            Path(hidden_tests).read_bytes() if hidden_tests else None,
+            bool(fork_server),
+        )
         self._thread, self._error = None, None
         if address.workers is not None:
             # Starting N worker processes takes seconds: done while the coordinator prepares
@@ -171,9 +184,14 @@ class Cluster:
 
         try:
             # One thread per worker: each grades one student at a time, as --jobs does.
-            self.local = LocalCluster(n_workers=self.address.workers, threads_per_worker=1,
-                                      processes=True, host="127.0.0.1",
-                                      dashboard_address=None, silence_logs=logging.ERROR)
+            self.local = LocalCluster(
+                n_workers=self.address.workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
             self.client = Client(self.local, set_as_default=False)
             self._warm()
         except Exception as exc:  # raised in the caller's thread by wait()
@@ -198,7 +216,8 @@ class Cluster:
             raise RuntimeError(
                 f"--cluster: the scheduler at {address} has no worker after "
                 f"{WORKERS_SECONDS:g} s; start some with `dask worker {address}` "
-                "(nothing was graded)") from exc
+                "(nothing was graded)"
+            ) from exc
 
     def _warm(self) -> None:
         # In the background: a worker that joins later starts its server at its first student.
@@ -210,8 +229,10 @@ class Cluster:
             self._thread.join()
             self._thread = None
         if self._error is not None:
-            raise RuntimeError(f"--cluster: could not start {self.address.text}: "
-                               f"{type(self._error).__name__}: {self._error}") from self._error
+            raise RuntimeError(
+                f"--cluster: could not start {self.address.text}: "
+                f"{type(self._error).__name__}: {self._error}"
+            ) from self._error
 
     def close(self) -> None:
         if self._thread is not None:
@@ -229,8 +250,18 @@ class Cluster:
     def __exit__(self, *exc):
         self.close()
 
-    def results(self, prep, to_run, workdir, *, timeout: float, cell_timeout: int, limits,
-                sandbox: bool, fork_server: bool) -> Iterator:
+    def results(
+        self,
+        prep,
+        to_run,
+        workdir,
+        *,
+        timeout: float,
+        cell_timeout: int,
+        limits,
+        sandbox: bool,
+        fork_server: bool,
+    ) -> Iterator:
         """Grade ``to_run`` (``(sub, key)`` pairs) on the workers; yield ``(sub, key, run)``.
 
         ``run`` is a :class:`~autograder.run.RunResult` whose files (autograded notebooks,
@@ -245,25 +276,41 @@ class Cluster:
         self.wait()
         workdir = Path(workdir)
         blob, fields = pack_prepared(prep)
-        options = {"timeout": float(timeout), "cell_timeout": int(cell_timeout),
-                   "limits": asdict(limits), "sandbox": bool(sandbox),
-                   "fork_server": bool(fork_server), "code": verdict_code_hash(),
-                   "prep_id": uuid.uuid4().hex}
-        [prep_future] = self.client.scatter([{"tar": blob, "fields": fields}], broadcast=True,
-                                            hash=False)
+        options = {
+            "timeout": float(timeout),
+            "cell_timeout": int(cell_timeout),
+            "limits": asdict(limits),
+            "sandbox": bool(sandbox),
+            "fork_server": bool(fork_server),
+            "code": verdict_code_hash(),
+            "prep_id": uuid.uuid4().hex,
+        }
+        [prep_future] = self.client.scatter(
+            [{"tar": blob, "fields": fields}], broadcast=True, hash=False
+        )
         futures = {}
         for i, (sub, key) in enumerate(to_run):
             ready = {n: f.path for n, f in sub.notebooks.items() if f.status is None}
             if not ready:
                 yield sub, key, None
                 continue
-            job = {"student": sub.student, "index": i, **options,
-                   "notebooks": {n: Path(p).read_bytes() for n, p in ready.items()}}
+            job = {
+                "student": sub.student,
+                "index": i,
+                **options,
+                "notebooks": {n: Path(p).read_bytes() for n, p in ready.items()},
+            }
             # retries: an exception in the task (not the student's failure, which is data)
             # is tried once more; a worker that dies mid-student is replaced by the scheduler
             # (distributed.scheduler.allowed-failures) without counting as a retry.
-            fut = self.client.submit(grade_on_worker, prep_future, job, pure=False, retries=1,
-                                     key=f"grade-{i:05d}-{uuid.uuid4().hex[:8]}")
+            fut = self.client.submit(
+                grade_on_worker,
+                prep_future,
+                job,
+                pure=False,
+                retries=1,
+                key=f"grade-{i:05d}-{uuid.uuid4().hex[:8]}",
+            )
             futures[fut] = (i, sub, key)
         try:
             for fut in as_completed(list(futures), loop=self.client.loop):
@@ -271,8 +318,11 @@ class Cluster:
                 try:
                     data = fut.result()
                 except Exception as exc:  # e.g. KilledWorker: several workers died on it
-                    run = RunResult(sub.student, "crashed", f"could not run on the cluster: "
-                                    f"{type(exc).__name__}: {exc}"[:300])
+                    run = RunResult(
+                        sub.student,
+                        "crashed",
+                        f"could not run on the cluster: {type(exc).__name__}: {exc}"[:300],
+                    )
                 else:
                     run = _run_result(sub.student, data, workdir / f"{i:05d}")
                 yield sub, key, run
@@ -293,10 +343,16 @@ def _run_result(student: str, data: dict, folder: Path):
             path = folder / f"{kind}-{name}.{'ipynb' if kind == 'autograded' else 'html'}"
             path.write_bytes(content)
             files[kind][name] = path
-    return RunResult(student, data.get("status"), data.get("detail", ""),
-                     autograded=files["autograded"], feedback=files["feedback"],
-                     reported=data.get("reported") or {}, seconds=data.get("seconds", 0.0),
-                     reports=data.get("reports") or {})
+    return RunResult(
+        student,
+        data.get("status"),
+        data.get("detail", ""),
+        autograded=files["autograded"],
+        feedback=files["feedback"],
+        reported=data.get("reported") or {},
+        seconds=data.get("seconds", 0.0),
+        reports=data.get("reports") or {},
+    )
 
 
 # --------------------------------------------------------------------------- worker
@@ -394,10 +450,15 @@ def _prepared(blob: dict, job: dict):
         with tarfile.open(fileobj=io.BytesIO(blob["tar"]), mode="r:gz") as tar:
             tar.extractall(folder, filter="data")
         f = blob["fields"]
-        prep = Prepared(f["assignment"], folder / "course", f["notebooks"], f["max_scores"],
-                        f["course_id"],
-                        folder / "nbgrader_config.py" if f["config_file"] else None,
-                        folder / HIDDEN_TESTS_FILE if f["hidden_tests"] else None)
+        prep = Prepared(
+            f["assignment"],
+            folder / "course",
+            f["notebooks"],
+            f["max_scores"],
+            f["course_id"],
+            folder / "nbgrader_config.py" if f["config_file"] else None,
+            folder / HIDDEN_TESTS_FILE if f["hidden_tests"] else None,
+        )
         hidden = prep.hidden_tests.read_bytes() if prep.hidden_tests else None
         server = _server(hidden) if job["fork_server"] else None
         _PREPARED[pid] = (prep, server)
@@ -425,17 +486,25 @@ def grade_on_worker(blob: dict, job: dict) -> dict:
         use_interpreter_path()
         code = verdict_code_hash()
         if code != job["code"]:
-            return {"status": "crashed", "detail": (
-                f"could not run: worker {where} has other coursekit/autograder code than the "
-                "coordinator (install the same checkout on every node)")}
+            return {
+                "status": "crashed",
+                "detail": (
+                    f"could not run: worker {where} has other coursekit/autograder code than the "
+                    "coordinator (install the same checkout on every node)"
+                ),
+            }
         if job["sandbox"]:
             reason = _check("sandbox", check_available)
             if reason is not None:
                 # (Not the advice to pass --unsafe-no-sandbox: install bwrap on the worker.)
                 reason = reason.split(" To grade trusted notebooks")[0]
-                return {"status": "crashed", "detail": (
-                    f"could not run: worker {where} cannot sandbox the kernel, so it was not "
-                    f"run there ({reason})")[:400]}
+                return {
+                    "status": "crashed",
+                    "detail": (
+                        f"could not run: worker {where} cannot sandbox the kernel, so it was not "
+                        f"run there ({reason})"
+                    )[:400],
+                }
         prep, server = _prepared(blob, job)
     work = _worker_root() / job["prep_id"] / f"{job['index']:05d}-{uuid.uuid4().hex[:8]}"
     try:
@@ -445,13 +514,26 @@ def grade_on_worker(blob: dict, job: dict) -> dict:
         for name, content in job["notebooks"].items():
             ready[name] = nbdir / f"{name}.ipynb"
             ready[name].write_bytes(content)
-        run = run_with_retry(prep, job["student"], ready, work / "run",
-                             timeout=job["timeout"], cell_timeout=job["cell_timeout"],
-                             server=server, limits=Limits(**job["limits"]),
-                             sandbox=job["sandbox"])
-        return {"status": run.status, "detail": run.detail, "seconds": run.seconds,
-                "reported": run.reported, "reports": run.reports, "worker": where,
-                "autograded": {n: Path(p).read_bytes() for n, p in run.autograded.items()},
-                "feedback": {n: Path(p).read_bytes() for n, p in run.feedback.items()}}
+        run = run_with_retry(
+            prep,
+            job["student"],
+            ready,
+            work / "run",
+            timeout=job["timeout"],
+            cell_timeout=job["cell_timeout"],
+            server=server,
+            limits=Limits(**job["limits"]),
+            sandbox=job["sandbox"],
+        )
+        return {
+            "status": run.status,
+            "detail": run.detail,
+            "seconds": run.seconds,
+            "reported": run.reported,
+            "reports": run.reports,
+            "worker": where,
+            "autograded": {n: Path(p).read_bytes() for n, p in run.autograded.items()},
+            "feedback": {n: Path(p).read_bytes() for n, p in run.feedback.items()},
+        }
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -80,8 +80,9 @@ def failure_message(ename: str, evalue: str) -> str:
     return f"{prefix}{ename}: {text}"[:MESSAGE_CHARS] if text else f"{prefix}{ename}"
 
 
-def student_record(student: str, verdicts, autograded: dict | None = None,
-                   seconds: float | None = None, secrets=()) -> dict:
+def student_record(
+    student: str, verdicts, autograded: dict | None = None, seconds: float | None = None, secrets=()
+) -> dict:
     """The cohort line of one student.
 
     Parameters
@@ -103,8 +104,12 @@ def student_record(student: str, verdicts, autograded: dict | None = None,
     for v in verdicts:
         # A list, not a mapping: the lines are written with sorted keys, and the report lists
         # the cells in the notebook's order.
-        entry = {"status": v.status, "cells": [[g, *sc] for g, sc in v.cells.items()],
-                 "times": [], "failures": {}}
+        entry = {
+            "status": v.status,
+            "cells": [[g, *sc] for g, sc in v.cells.items()],
+            "times": [],
+            "failures": {},
+        }
         nb = (autograded or {}).get(v.notebook)
         for i, cell in enumerate(nb.cells if nb is not None else (), start=1):
             if cell.get("cell_type") != "code":
@@ -115,12 +120,14 @@ def student_record(student: str, verdicts, autograded: dict | None = None,
                 entry["times"].append([gid or f"cell {i}", round(t, 4)])
             if gid in v.cells and is_test_cell(cell) and v.cells[gid][0] < v.cells[gid][1]:
                 msgs = [failure_message(e, m) for e, m in cell_errors(cell)]
-                msgs = [WITHHELD if find_leaks(m, list(secrets), markers=()) else m
-                        for m in msgs]
+                msgs = [WITHHELD if find_leaks(m, list(secrets), markers=()) else m for m in msgs]
                 entry["failures"][gid] = msgs[:MESSAGES_PER_CELL] or ["(no error shown)"]
         notebooks[v.notebook] = entry
-    return {"student": student, "seconds": None if seconds is None else round(seconds, 3),
-            "notebooks": notebooks}
+    return {
+        "student": student,
+        "seconds": None if seconds is None else round(seconds, 3),
+        "notebooks": notebooks,
+    }
 
 
 class CohortLog:
@@ -160,8 +167,9 @@ class CohortLog:
         records = self.read()
         keep = [records[s] for s in sorted(set(students)) if s in records]
         tmp = self.path.with_name(f".{COHORT_FILE}.tmp")
-        tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in keep),
-                       encoding="utf-8")
+        tmp.write_text(
+            "".join(json.dumps(r, sort_keys=True) + "\n" for r in keep), encoding="utf-8"
+        )
         tmp.replace(self.path)
 
 
@@ -219,8 +227,10 @@ def load(outs) -> Cohort:
         for r in read_grades_csv(out / "grades.csv"):
             key = (r.assignment, r.student)
             if key in seen:
-                raise ValueError(f"outs: student {r.student!r} of {r.assignment} is in both "
-                                 f"{seen[key]} and {out}")
+                raise ValueError(
+                    f"outs: student {r.student!r} of {r.assignment} is in both "
+                    f"{seen[key]} and {out}"
+                )
             seen[key] = out
             rows.append(r)
             if r.student in log:
@@ -229,8 +239,9 @@ def load(outs) -> Cohort:
     for (assignment, _), rec in records.items():
         for nb_name, nb in rec.get("notebooks", {}).items():
             for gid, score, points in nb.get("cells", []):
-                s = stats.setdefault((assignment, nb_name, gid),
-                                     CellStats(assignment, nb_name, gid, float(points)))
+                s = stats.setdefault(
+                    (assignment, nb_name, gid), CellStats(assignment, nb_name, gid, float(points))
+                )
                 if nb.get("status") not in RAN:
                     continue
                 s.ran += 1
@@ -238,8 +249,9 @@ def load(outs) -> Cohort:
                 if float(score) >= float(points):
                     s.passed += 1
                 s.failures.update(nb.get("failures", {}).get(gid, []))
-    return Cohort(sorted(rows, key=lambda r: (r.assignment, r.student)), records,
-                  list(stats.values()), outs)
+    return Cohort(
+        sorted(rows, key=lambda r: (r.assignment, r.student)), records, list(stats.values()), outs
+    )
 
 
 def _png(fig) -> str:
@@ -258,8 +270,10 @@ def _figures(cohort: Cohort) -> dict[str, str]:
     fig = Figure(figsize=(6.4, 3.0))
     ax = fig.add_subplot()
     bins = [i / 10 for i in range(11)]
-    fractions = [[r.score / r.max_score if r.max_score else 0.0 for r in cohort.rows
-                  if r.assignment == a] for a in assignments]
+    fractions = [
+        [r.score / r.max_score if r.max_score else 0.0 for r in cohort.rows if r.assignment == a]
+        for a in assignments
+    ]
     ax.hist(fractions, bins=bins, label=assignments, stacked=len(assignments) > 1)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("score / max score")
@@ -269,8 +283,11 @@ def _figures(cohort: Cohort) -> dict[str, str]:
         ax.legend()
     figs["scores"] = _png(fig)
 
-    times = [rec["seconds"] for rec in cohort.records.values()
-             if isinstance(rec.get("seconds"), (int, float))]
+    times = [
+        rec["seconds"]
+        for rec in cohort.records.values()
+        if isinstance(rec.get("seconds"), (int, float))
+    ]
     if times:
         fig = Figure(figsize=(6.4, 3.0))
         ax = fig.add_subplot()
@@ -285,8 +302,7 @@ def _figures(cohort: Cohort) -> dict[str, str]:
     if cells:
         fig = Figure(figsize=(6.4, 0.6 + 0.35 * len(cells)))
         ax = fig.add_subplot()
-        labels = [c.cell if len(assignments) == 1 else f"{c.assignment}: {c.cell}"
-                  for c in cells]
+        labels = [c.cell if len(assignments) == 1 else f"{c.assignment}: {c.cell}" for c in cells]
         ax.barh(range(len(cells)), [100 * c.pass_rate for c in cells])
         ax.set_yticks(range(len(cells)), labels)
         ax.invert_yaxis()
@@ -310,8 +326,11 @@ def _fmt(x, spec=".2f", none="–") -> str:
 
 def slowest_cells(record: dict, n: int = SLOWEST) -> list[tuple[str, float]]:
     """The ``n`` longest-running cells of a student (over their notebooks), longest first."""
-    times = [(t[0] if len(record.get("notebooks", {})) == 1 else f"{nb}: {t[0]}", float(t[1]))
-             for nb, entry in record.get("notebooks", {}).items() for t in entry.get("times", [])]
+    times = [
+        (t[0] if len(record.get("notebooks", {})) == 1 else f"{nb}: {t[0]}", float(t[1]))
+        for nb, entry in record.get("notebooks", {}).items()
+        for t in entry.get("times", [])
+    ]
     return sorted(times, key=lambda t: -t[1])[:n]
 
 
@@ -342,8 +361,15 @@ def render_html(cohort: Cohort) -> str:
     by_a = defaultdict(list)
     for r in cohort.rows:
         by_a[r.assignment].append(r)
-    score_rows = [[e(a), str(len(rs)), f"{sum(r.score for r in rs) / len(rs):.2f}",
-                   f"{max(r.max_score for r in rs):g}"] for a, rs in sorted(by_a.items())]
+    score_rows = [
+        [
+            e(a),
+            str(len(rs)),
+            f"{sum(r.score for r in rs) / len(rs):.2f}",
+            f"{max(r.max_score for r in rs):g}",
+        ]
+        for a, rs in sorted(by_a.items())
+    ]
 
     return _page(cohort, figs, assignments, status_rows, score_rows)
 
@@ -353,13 +379,21 @@ def _cell_rows(cohort: Cohort, e=html.escape) -> list[list[str]]:
     cell_rows = []
     for c in cohort.cells:
         top = c.failures.most_common(TOP_MESSAGES)
-        msgs = "".join(f"<li><code>{e(m)}</code> <span class='n'>({k})</span></li>"
-                       for m, k in top)
-        cell_rows.append([e(c.assignment), e(c.notebook), f"<code>{e(c.cell)}</code>",
-                          f"{c.points:g}", f"{c.passed} / {c.ran}",
-                          _fmt(None if c.pass_rate is None else 100 * c.pass_rate, ".0f") + "%"
-                          if c.ran else "–", _fmt(c.mean_score),
-                          f"<ul>{msgs}</ul>" if msgs else ""])
+        msgs = "".join(f"<li><code>{e(m)}</code> <span class='n'>({k})</span></li>" for m, k in top)
+        cell_rows.append(
+            [
+                e(c.assignment),
+                e(c.notebook),
+                f"<code>{e(c.cell)}</code>",
+                f"{c.points:g}",
+                f"{c.passed} / {c.ran}",
+                _fmt(None if c.pass_rate is None else 100 * c.pass_rate, ".0f") + "%"
+                if c.ran
+                else "–",
+                _fmt(c.mean_score),
+                f"<ul>{msgs}</ul>" if msgs else "",
+            ]
+        )
     return cell_rows
 
 
@@ -369,9 +403,17 @@ def _student_rows(cohort: Cohort, e=html.escape) -> list[list[str]]:
     for r in cohort.rows:
         rec = cohort.records.get((r.assignment, r.student), {})
         slow = ", ".join(f"<code>{e(name)}</code> {t:.2f} s" for name, t in slowest_cells(rec))
-        student_rows.append([e(r.student), e(r.assignment), f"{r.score:g} / {r.max_score:g}",
-                             f"<span class='st {e(r.status)}'>{e(r.status)}</span>",
-                             _fmt(rec.get("seconds"), ".1f"), slow, e(r.detail[:160])])
+        student_rows.append(
+            [
+                e(r.student),
+                e(r.assignment),
+                f"{r.score:g} / {r.max_score:g}",
+                f"<span class='st {e(r.status)}'>{e(r.status)}</span>",
+                _fmt(rec.get("seconds"), ".1f"),
+                slow,
+                e(r.detail[:160]),
+            ]
+        )
     return student_rows
 
 
@@ -380,9 +422,13 @@ def _page(cohort: Cohort, figs: dict, assignments: list[str], status_rows, score
     e = html.escape
     cell_rows, student_rows = _cell_rows(cohort), _student_rows(cohort)
     without = sum(1 for r in cohort.rows if (r.assignment, r.student) not in cohort.records)
-    note = (f"<p class='note'>{without} student(s) have no cell details (graded by a version "
-            "of <code>grade</code> that did not record them; <code>grade --force</code> "
-            "records them).</p>" if without else "")
+    note = (
+        f"<p class='note'>{without} student(s) have no cell details (graded by a version "
+        "of <code>grade</code> that did not record them; <code>grade --force</code> "
+        "records them).</p>"
+        if without
+        else ""
+    )
 
     def img(name, alt):
         return f"<img src='{figs[name]}' alt='{e(alt)}'>" if name in figs else ""
@@ -408,20 +454,45 @@ written {generated}.</p>
 (graded, tampered or timeout). Messages: what the failing students read in their feedback,
 most common first.</p>
 {img("cells", "pass rate per test cell")}
-{_table(["assignment", "notebook", "cell", "points", "passed", "pass rate", "mean score",
-         "most common failures"], cell_rows)}
+{
+        _table(
+            [
+                "assignment",
+                "notebook",
+                "cell",
+                "points",
+                "passed",
+                "pass rate",
+                "mean score",
+                "most common failures",
+            ],
+            cell_rows,
+        )
+    }
 <h2 id="students">Students</h2>
 {note}
 {img("times", "histogram of the time per student")}
-{_table(["student", "assignment", "score", "status", "seconds", "slowest cells", "detail"],
-        student_rows)}
+{
+        _table(
+            ["student", "assignment", "score", "status", "seconds", "slowest cells", "detail"],
+            student_rows,
+        )
+    }
 </body></html>
 """
 
 
-CSV_COLUMNS = ("assignment", "notebook", "cell", "points", "ran", "passed", "pass_rate",
-               "mean_score", *(f"{k}_{i}" for i in range(1, TOP_MESSAGES + 1)
-                               for k in ("failure", "count")))
+CSV_COLUMNS = (
+    "assignment",
+    "notebook",
+    "cell",
+    "points",
+    "ran",
+    "passed",
+    "pass_rate",
+    "mean_score",
+    *(f"{k}_{i}" for i in range(1, TOP_MESSAGES + 1) for k in ("failure", "count")),
+)
 
 
 def write_csv(cohort: Cohort, path) -> Path:
@@ -433,9 +504,19 @@ def write_csv(cohort: Cohort, path) -> Path:
         for c in cohort.cells:
             top = c.failures.most_common(TOP_MESSAGES)
             top += [("", "")] * (TOP_MESSAGES - len(top))
-            w.writerow([c.assignment, c.notebook, c.cell, f"{c.points:g}", c.ran, c.passed,
-                        _fmt(c.pass_rate, ".4f", ""), _fmt(c.mean_score, ".4f", ""),
-                        *(x for pair in top for x in pair)])
+            w.writerow(
+                [
+                    c.assignment,
+                    c.notebook,
+                    c.cell,
+                    f"{c.points:g}",
+                    c.ran,
+                    c.passed,
+                    _fmt(c.pass_rate, ".4f", ""),
+                    _fmt(c.mean_score, ".4f", ""),
+                    *(x for pair in top for x in pair),
+                ]
+            )
     return path
 
 

@@ -42,8 +42,9 @@ class Budget:
 
     def check(self, doing: str) -> None:
         if time.monotonic() > self.end:
-            raise ValueError(f"collection took longer than {self.seconds:g} s and was stopped "
-                             f"({doing})")
+            raise ValueError(
+                f"collection took longer than {self.seconds:g} s and was stopped ({doing})"
+            )
 
 
 def file_kind(mode: int) -> str:
@@ -115,8 +116,9 @@ def _is_litter(rel: PurePosixPath) -> bool:
     return any(part == "__MACOSX" or part.startswith(".") for part in rel.parts)
 
 
-def hash_path(path: Path, budget: Budget | None = None,
-              max_entries: int | None = MAX_ENTRIES) -> str:
+def hash_path(
+    path: Path, budget: Budget | None = None, max_entries: int | None = MAX_ENTRIES
+) -> str:
     """SHA-256 of a file, or of a folder's relative paths and file contents (sorted).
 
     Never opens anything but regular files (a named pipe would block): links and special
@@ -290,8 +292,11 @@ def find_notebooks(root: Path, expected: dict[str, set[str]]) -> dict[str, Noteb
         ``name -> NotebookFile``.
     """
     candidates = sorted(
-        p for p in root.rglob("*.ipynb")
-        if p.is_file() and not p.is_symlink() and not _is_litter(p.relative_to(root))
+        p
+        for p in root.rglob("*.ipynb")
+        if p.is_file()
+        and not p.is_symlink()
+        and not _is_litter(p.relative_to(root))
         and ".ipynb_checkpoints" not in p.parts
     )
     by_name: dict[str, list[Path]] = {}
@@ -321,17 +326,20 @@ def find_notebooks(root: Path, expected: dict[str, set[str]]) -> dict[str, Noteb
                 matches.append(p)
         if len(matches) == 1:
             claimed.add(matches[0])
-            found[name] = NotebookFile(name, matches[0],
-                                       detail=f"renamed: found as "
-                                              f"{matches[0].relative_to(root).as_posix()}")
+            found[name] = NotebookFile(
+                name,
+                matches[0],
+                detail=f"renamed: found as {matches[0].relative_to(root).as_posix()}",
+            )
         else:
             found[name] = NotebookFile(name, None, "missing", f"no {name}.ipynb in the submission")
     for name, nbf in found.items():
         if nbf.path is None:
             continue
         if nbf.path.stat().st_size > MAX_NOTEBOOK_BYTES:
-            found[name] = NotebookFile(name, None, "invalid",
-                                       f"{name}.ipynb is larger than {MAX_NOTEBOOK_BYTES} bytes")
+            found[name] = NotebookFile(
+                name, None, "invalid", f"{name}.ipynb is larger than {MAX_NOTEBOOK_BYTES} bytes"
+            )
             continue
         try:
             read_notebook(nbf.path)
@@ -366,8 +374,9 @@ def entry_rank(entry: Path) -> tuple[int, str]:
 UNHASHABLE = "unhashable: "
 
 
-def entry_hashes(submissions_dir, seconds: float = COLLECT_SECONDS,
-                 skip=frozenset()) -> dict[str, str]:
+def entry_hashes(
+    submissions_dir, seconds: float = COLLECT_SECONDS, skip=frozenset()
+) -> dict[str, str]:
     """``entry name -> hash_path(entry)`` of every entry of ``SUBMISSIONS``, each in its budget.
 
     Taken before a run (to skip unchanged students, and to prove afterwards that grading
@@ -387,8 +396,14 @@ def entry_hashes(submissions_dir, seconds: float = COLLECT_SECONDS,
     return hashes
 
 
-def _collect_one(student: str, entry: Path, expected: dict[str, set[str]], dest: Path,
-                 seconds: float = COLLECT_SECONDS, sha256: str | None = None) -> Submission:
+def _collect_one(
+    student: str,
+    entry: Path,
+    expected: dict[str, set[str]],
+    dest: Path,
+    seconds: float = COLLECT_SECONDS,
+    sha256: str | None = None,
+) -> Submission:
     sub = Submission(student, entry)
     budget = Budget(seconds)
     try:
@@ -399,12 +414,13 @@ def _collect_one(student: str, entry: Path, expected: dict[str, set[str]], dest:
             # Never opened: reading a named pipe would block the whole run.
             raise ValueError(f"{entry.name} is a {file_kind(mode)}, not a zip file or a folder")
         if sha256 is not None and sha256.startswith(UNHASHABLE):
-            raise ValueError(sha256[len(UNHASHABLE):])
+            raise ValueError(sha256[len(UNHASHABLE) :])
         sub.sha256 = sha256 if sha256 is not None else hash_path(entry, budget)
         if stat.S_ISDIR(mode):
             ignored = copy_folder(entry, dest, budget)
-            sub.note = "; ".join(ignored[:5]) + (f" and {len(ignored) - 5} more"
-                                                  if len(ignored) > 5 else "")
+            sub.note = "; ".join(ignored[:5]) + (
+                f" and {len(ignored) - 5} more" if len(ignored) > 5 else ""
+            )
         elif entry.suffix.lower() == ".zip":
             safe_extract(entry, dest, budget)
         else:
@@ -418,8 +434,9 @@ def _collect_one(student: str, entry: Path, expected: dict[str, set[str]], dest:
     return sub
 
 
-def collect(submissions_dir, expected: dict[str, set[str]], workdir,
-            hashes: dict[str, str] | None = None) -> list[Submission]:
+def collect(
+    submissions_dir, expected: dict[str, set[str]], workdir, hashes: dict[str, str] | None = None
+) -> list[Submission]:
     """Copy every student's submission into ``workdir`` and find its notebooks.
 
     Parameters
@@ -455,8 +472,10 @@ def collect(submissions_dir, expected: dict[str, set[str]], workdir,
     """
     sdir = Path(submissions_dir)
     if not sdir.is_dir():
-        raise ValueError(f"submissions: expected a folder of <student>.zip files or "
-                         f"<student>/ folders, got {sdir}")
+        raise ValueError(
+            f"submissions: expected a folder of <student>.zip files or "
+            f"<student>/ folders, got {sdir}"
+        )
     workdir = Path(workdir)
     entries = sorted(p for p in sdir.iterdir() if not p.name.startswith((".", "__MACOSX")))
     by_student: dict[str, list[Path]] = {}
@@ -465,11 +484,19 @@ def collect(submissions_dir, expected: dict[str, set[str]], workdir,
     subs: list[Submission] = []
     for i, (student, candidates) in enumerate(sorted(by_student.items())):
         entry, *ignored = sorted(candidates, key=entry_rank)
-        sub = _collect_one(student, entry, expected, workdir / f"{i:05d}",
-                           sha256=(hashes or {}).get(entry.name))
+        sub = _collect_one(
+            student, entry, expected, workdir / f"{i:05d}", sha256=(hashes or {}).get(entry.name)
+        )
         if ignored:
-            sub.note = "; ".join(filter(None, [
-                sub.note, f"{', '.join(p.name for p in ignored)} ignored: {entry.name} is the "
-                          "same student and is the one graded"]))
+            sub.note = "; ".join(
+                filter(
+                    None,
+                    [
+                        sub.note,
+                        f"{', '.join(p.name for p in ignored)} ignored: {entry.name} is the "
+                        "same student and is the one graded",
+                    ],
+                )
+            )
         subs.append(sub)
     return subs

@@ -133,10 +133,15 @@ class Prepared:
 def assignment_dir(assignment: str, exercises_dir=EXERCISES_DIR) -> Path:
     """Folder of a source assignment; ``ValueError`` listing the known ones if absent."""
     exercises_dir = Path(exercises_dir)
-    if not isinstance(assignment, str) or not assignment or "/" in assignment or \
-            assignment.startswith("."):
-        raise ValueError(f"assignment: expected a folder name under {exercises_dir}, "
-                         f"got {assignment!r}")
+    if (
+        not isinstance(assignment, str)
+        or not assignment
+        or "/" in assignment
+        or assignment.startswith(".")
+    ):
+        raise ValueError(
+            f"assignment: expected a folder name under {exercises_dir}, got {assignment!r}"
+        )
     path = exercises_dir / assignment
     if not path.is_dir() or not list(path.glob("*.ipynb")):
         known = list_assignments(exercises_dir)
@@ -149,8 +154,11 @@ def list_assignments(exercises_dir=EXERCISES_DIR) -> list[str]:
     exercises_dir = Path(exercises_dir)
     if not exercises_dir.is_dir():
         return []
-    return sorted(p.name for p in exercises_dir.iterdir()
-                  if p.is_dir() and not p.name.startswith((".", "_")) and list(p.glob("*.ipynb")))
+    return sorted(
+        p.name
+        for p in exercises_dir.iterdir()
+        if p.is_dir() and not p.name.startswith((".", "_")) and list(p.glob("*.ipynb"))
+    )
 
 
 def _quiet_api(config):
@@ -166,8 +174,13 @@ def _quiet_api(config):
     return api
 
 
-def prepare(assignment: str, workdir, exercises_dir=EXERCISES_DIR, db_url: str | None = None,
-            config_file=None) -> Prepared:
+def prepare(
+    assignment: str,
+    workdir,
+    exercises_dir=EXERCISES_DIR,
+    db_url: str | None = None,
+    config_file=None,
+) -> Prepared:
     """Run nbgrader ``generate_assignment`` on a copy of the source in ``workdir/course``.
 
     Parameters
@@ -198,26 +211,32 @@ def prepare(assignment: str, workdir, exercises_dir=EXERCISES_DIR, db_url: str |
     patches.install()
     config_file = Path(config_file).resolve() if config_file is not None else None
     course = Path(workdir).resolve() / "course"
-    shutil.copytree(src, course / "source" / assignment,
-                    ignore=shutil.ignore_patterns(*IGNORE))
+    shutil.copytree(src, course / "source" / assignment, ignore=shutil.ignore_patterns(*IGNORE))
     config = course_config(course, config_file=config_file)
     course_id = config.CourseDirectory.course_id
     result = _quiet_api(config).generate_assignment(assignment)
     if not result.get("success"):
-        raise RuntimeError(f"nbgrader generate_assignment failed for {assignment}:\n"
-                           f"{result.get('error', '')}\n{result.get('log', '')}")
-    if db_url is not None and db_url.startswith("sqlite:///") and \
-            not Path(db_url[len("sqlite:///"):]).exists():
+        raise RuntimeError(
+            f"nbgrader generate_assignment failed for {assignment}:\n"
+            f"{result.get('error', '')}\n{result.get('log', '')}"
+        )
+    if (
+        db_url is not None
+        and db_url.startswith("sqlite:///")
+        and not Path(db_url[len("sqlite:///") :]).exists()
+    ):
         # A new instructor gradebook: a copy of the fresh one is the same as regenerating
         # into it, and saves a second nbgrader run.
-        Path(db_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(course / "gradebook.db", db_url[len("sqlite:///"):])
+        Path(db_url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(course / "gradebook.db", db_url[len("sqlite:///") :])
     elif db_url is not None:
-        again = _quiet_api(course_config(course, db_url=db_url, config_file=config_file)
-                           ).generate_assignment(assignment)
+        again = _quiet_api(
+            course_config(course, db_url=db_url, config_file=config_file)
+        ).generate_assignment(assignment)
         if not again.get("success"):
-            raise RuntimeError(f"could not record {assignment} in {db_url}:\n"
-                               f"{again.get('error', '')}")
+            raise RuntimeError(
+                f"could not record {assignment} in {db_url}:\n{again.get('error', '')}"
+            )
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id) as gb:
@@ -230,8 +249,7 @@ def prepare(assignment: str, workdir, exercises_dir=EXERCISES_DIR, db_url: str |
     prep = Prepared(assignment, course, names, {}, course_id, config_file, hidden)
     # Autograded points only: manually graded answers (a course like nbgrader's ps1 has them)
     # are the formgrader's business, and ``max_score`` in grades.csv says what we graded.
-    prep.max_scores = {n: float(sum(autograded_cells(prep.release_nb(n)).values()))
-                       for n in names}
+    prep.max_scores = {n: float(sum(autograded_cells(prep.release_nb(n)).values())) for n in names}
     return prep
 
 
@@ -264,16 +282,18 @@ def release(assignments=None, out_dir=RELEASE_DIR, exercises_dir=EXERCISES_DIR) 
             secrets = []
             for nb in prep.notebooks:
                 secrets += secret_lines(prep.source_nb(nb))
-            secrets += hidden_file_lines(prep.hidden_tests,
-                                         [prep.release_nb(nb) for nb in prep.notebooks])
+            secrets += hidden_file_lines(
+                prep.hidden_tests, [prep.release_nb(nb) for nb in prep.notebooks]
+            )
             files = sorted(p for p in prep.release_dir.rglob("*") if p.is_file())
             for path in files:
                 if path.suffix in {".ipynb", ".py", ".md", ".txt", ".json"}:
-                    leaks = find_leaks(path.read_text(encoding="utf-8", errors="replace"),
-                                       secrets)
+                    leaks = find_leaks(path.read_text(encoding="utf-8", errors="replace"), secrets)
                     if leaks:
-                        raise RuntimeError(f"release of {name}: {path.name} contains "
-                                           f"{len(leaks)} secret line(s), e.g. {leaks[0]!r}")
+                        raise RuntimeError(
+                            f"release of {name}: {path.name} contains "
+                            f"{len(leaks)} secret line(s), e.g. {leaks[0]!r}"
+                        )
             target = out_dir / name
             if target.exists():
                 shutil.rmtree(target)

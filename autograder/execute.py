@@ -162,8 +162,10 @@ class OutputGuard:
         self.check()
 
     def oversized(self, channel: str) -> None:
-        self._trip(f"the kernel sent one message larger than {self.max_message / MB:g} MB "
-                   f"(on its {channel} channel)")
+        self._trip(
+            f"the kernel sent one message larger than {self.max_message / MB:g} MB "
+            f"(on its {channel} channel)"
+        )
 
     def _trip(self, reason: str) -> None:
         if not self.reason:
@@ -216,8 +218,7 @@ class GuardedKernelClient(AsyncKernelClient):
         here needs it: whether the kernel lives is asked of its process (the kernel manager).
         With no socket connected to it, nothing a kernel sends there reaches this process.
         """
-        super().start_channels(shell=shell, iopub=iopub, stdin=stdin, hb=False,
-                               control=control)
+        super().start_channels(shell=shell, iopub=iopub, stdin=stdin, hb=False, control=control)
 
     def _create_connected_socket(self, channel, identity=None):
         if GUARD is None:
@@ -252,8 +253,11 @@ class GuardedKernelClient(AsyncKernelClient):
 class GradingExecute(Execute):
     """``Execute`` that runs the hidden-test probe and caps what the cells print."""
 
-    setup = Instance(GradingSetup, args=(), help="limits, sandbox and hidden tests of this "
-                     "student's grading (see GradingSetup)").tag(config=True)
+    setup = Instance(
+        GradingSetup,
+        args=(),
+        help="limits, sandbox and hidden tests of this student's grading (see GradingSetup)",
+    ).tag(config=True)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -309,8 +313,11 @@ class GradingExecute(Execute):
     # -- the probe ------------------------------------------------------------------------
 
     def _test_cells(self) -> dict:
-        return {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in self.nb.cells
-                if is_test_cell(c)}
+        return {
+            c.metadata.get("nbgrader", {}).get("grade_id"): c
+            for c in self.nb.cells
+            if is_test_cell(c)
+        }
 
     def _run_probe(self) -> None:
         tests = self._test_cells()
@@ -334,8 +341,11 @@ class GradingExecute(Execute):
             self.nb.cells.pop()
         if GUARD is not None:
             GUARD.check()
-        if any(o.get("ename") in {"CellTimeoutError", "TimeoutError"}
-               for o in probe.outputs if o.get("output_type") == "error"):
+        if any(
+            o.get("ename") in {"CellTimeoutError", "TimeoutError"}
+            for o in probe.outputs
+            if o.get("output_type") == "error"
+        ):
             self._report.probe_timeout = True
         results = parse_probe_output("".join(self._probe_text), nonce, len(cases))
         if any(got.timed_out for got in results):
@@ -343,7 +353,7 @@ class GradingExecute(Execute):
         self._report.hidden_cases = len(cases)
         start = 0
         for gid, group in groups:
-            failures = judge(group, results[start:start + len(group)])
+            failures = judge(group, results[start : start + len(group)])
             start += len(group)
             if failures:
                 self._report.hidden_failures[gid] = failures
@@ -351,14 +361,22 @@ class GradingExecute(Execute):
 
     @staticmethod
     def _fail(cell, failures: list[str]) -> None:
-        more = f"\n(and {len(failures) - 1} more hidden case(s) of this cell failed)" \
-            if len(failures) > 1 else ""
+        more = (
+            f"\n(and {len(failures) - 1} more hidden case(s) of this cell failed)"
+            if len(failures) > 1
+            else ""
+        )
         # Said so, because the cell itself may have printed "visible tests passed"; one line
         # each, so that the feedback page shows it without scrolling sideways.
         message = f"hidden test (run by the grader after your notebook):\n{failures[0]}{more}"
-        cell.outputs.append(nbformat.v4.new_output(
-            "error", ename="AssertionError", evalue=message,
-            traceback=[f"AssertionError: {message}"]))
+        cell.outputs.append(
+            nbformat.v4.new_output(
+                "error",
+                ename="AssertionError",
+                evalue=message,
+                traceback=[f"AssertionError: {message}"],
+            )
+        )
 
     # -- outputs ----------------------------------------------------------------------------
 
@@ -398,10 +416,17 @@ def _names(node, ctx) -> set[str]:
     """Names a statement reads (``ast.Load``) or binds (``ast.Store``, defs and imports)."""
     found = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ctx)}
     if ctx is ast.Store:
-        found |= {n.name for n in ast.walk(node)
-                  if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)}
-        found |= {(a.asname or a.name).split(".")[0] for n in ast.walk(node)
-                  if isinstance(n, ast.Import | ast.ImportFrom) for a in n.names}
+        found |= {
+            n.name
+            for n in ast.walk(node)
+            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+        }
+        found |= {
+            (a.asname or a.name).split(".")[0]
+            for n in ast.walk(node)
+            if isinstance(n, ast.Import | ast.ImportFrom)
+            for a in n.names
+        }
     return found
 
 
@@ -438,14 +463,19 @@ class ValidateExecute(GradingExecute):
             body = ast.parse(cell.source).body
         except SyntaxError:
             return []
-        at = next((i for i, stmt in enumerate(body)
-                   if failed_line is not None and stmt.lineno <= failed_line <= stmt.end_lineno),
-                  None)
+        at = next(
+            (
+                i
+                for i, stmt in enumerate(body)
+                if failed_line is not None and stmt.lineno <= failed_line <= stmt.end_lineno
+            ),
+            None,
+        )
         if at is None:
             return []
         unbound = _names(body[at], ast.Store)
         found = []
-        for stmt in body[at + 1:]:
+        for stmt in body[at + 1 :]:
             if _names(stmt, ast.Load) & unbound:
                 unbound |= _names(stmt, ast.Store)
                 continue
@@ -461,16 +491,29 @@ class ValidateExecute(GradingExecute):
             if error is None:
                 continue
             line = stmt.lineno + (cell_line(error.get("traceback", [])) or 1) - 1
-            found.append(FailedCheck(line, error.get("ename", ""), error.get("evalue", ""),
-                                     "\n".join(error.get("traceback", []))))
+            found.append(
+                FailedCheck(
+                    line,
+                    error.get("ename", ""),
+                    error.get("evalue", ""),
+                    "\n".join(error.get("traceback", [])),
+                )
+            )
             unbound |= _names(stmt, ast.Store)
             if error.get("ename") in TIMEOUT_ERRORS:
                 break  # one more cell time limit is all a student should wait for
         return found
 
 
-def configure(config, *, limits: Limits, sandbox: bool, ipc_dir: Path, runtime_dir: Path,
-              hidden_tests: str | None = None) -> GradingSetup:
+def configure(
+    config,
+    *,
+    limits: Limits,
+    sandbox: bool,
+    ipc_dir: Path,
+    runtime_dir: Path,
+    hidden_tests: str | None = None,
+) -> GradingSetup:
     """Set this process up to run notebooks as grading does (limits, sandbox, unix sockets).
 
     Runs in the process that drives the kernels: a student's grading process (before
@@ -484,8 +527,11 @@ def configure(config, *, limits: Limits, sandbox: bool, ipc_dir: Path, runtime_d
     Returns the :class:`GradingSetup` given to ``config.GradingExecute.setup``: its
     ``reports`` and ``further`` hold what the notebooks' runs found.
     """
-    setup = GradingSetup(limits=limits, sandbox=bool(sandbox),
-                         hidden=load_hidden_tests(hidden_tests) if hidden_tests else None)
+    setup = GradingSetup(
+        limits=limits,
+        sandbox=bool(sandbox),
+        hidden=load_hidden_tests(hidden_tests) if hidden_tests else None,
+    )
     config.GradingExecute.setup = setup
     config.Autograde.autograde_preprocessors = autograde_preprocessors()
     config.KernelManager.transport = "ipc"

@@ -53,10 +53,17 @@ class ForkServer:
         self._log = open(workdir / "fork-server.log", "wb")  # closed in close()
         # Started now, waited for at the first spawn: its imports overlap the caller's work.
         extra = [str(Path(preload).resolve())] if preload else []
-        self.proc = subprocess.Popen([sys.executable, "-m", "autograder.forkserver", *extra],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self._log, env=child_env(), cwd=str(workdir),
-                                     start_new_session=True, text=True, bufsize=1)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "autograder.forkserver", *extra],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            env=child_env(),
+            cwd=str(workdir),
+            start_new_session=True,
+            text=True,
+            bufsize=1,
+        )
         self._ready: bool | None = None
 
     #: Seconds to wait for the server's READY or for its answer to a request; a server that
@@ -88,8 +95,9 @@ class ForkServer:
         """Fork a process running ``_child_main(job_path)``; its pid, or ``None`` on failure."""
         if not self.ready:
             return None
-        request = json.dumps({"job": str(job_path), "tag": tag, "log": str(log_path),
-                              "cwd": str(cwd)})
+        request = json.dumps(
+            {"job": str(job_path), "tag": tag, "log": str(log_path), "cwd": str(cwd)}
+        )
         with self._lock:
             try:
                 self.proc.stdin.write(request + "\n")
@@ -168,30 +176,63 @@ def feedback_page(nb, resources: dict) -> str:
     c.HTMLExporter.template_name = "feedback"
     c.HTMLExporter.extra_template_basedirs = [str(base / "templates")]
     c.HTMLExporter.extra_template_paths = [
-        str(base / "static" / "node_modules" / "bootstrap" / "dist" / "css")]
+        str(base / "static" / "node_modules" / "bootstrap" / "dist" / "css")
+    ]
     exporter = nbconvert.HTMLExporter(config=c)
-    exporter.register_preprocessor(nbconvert.preprocessors.CSSHTMLHeaderPreprocessor(),
-                                   enabled=True)
+    exporter.register_preprocessor(
+        nbconvert.preprocessors.CSSHTMLHeaderPreprocessor(), enabled=True
+    )
     return exporter.from_notebook_node(nb, copy.deepcopy(resources))[0]
 
 
 def warm_notebook():
     """A made-up graded notebook (markdown with maths, a solution, a failed test cell)."""
-    nb = nbformat.v4.new_notebook(metadata={"language_info": {
-        "name": "python", "pygments_lexer": "ipython3"}})
+    nb = nbformat.v4.new_notebook(
+        metadata={"language_info": {"name": "python", "pygments_lexer": "ipython3"}}
+    )
     # The metadata nbgrader's GetGrades adds (score, points, comment) is there too.
-    grade = {"grade": True, "grade_id": "t", "points": 1, "locked": True, "solution": False,
-             "score": 0.0}
-    nb.cells = [nbformat.v4.new_markdown_cell("# $x$"),
-                nbformat.v4.new_code_cell("x = 1", metadata={"nbgrader": {
-                    "solution": True, "grade": False, "grade_id": "s", "locked": False,
-                    "comment": None}}),
-                nbformat.v4.new_code_cell("assert x == 1", metadata={"nbgrader": grade},
-                                          outputs=[nbformat.v4.new_output(
-                                              "error", ename="AssertionError", evalue="x",
-                                              traceback=["AssertionError: x"])])]
-    resources = {"nbgrader": {"notebook": "warm", "assignment": "warm", "student": "warm",
-                              "score": 0.0, "max_score": 1.0, "late_penalty": 0.0}}
+    grade = {
+        "grade": True,
+        "grade_id": "t",
+        "points": 1,
+        "locked": True,
+        "solution": False,
+        "score": 0.0,
+    }
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# $x$"),
+        nbformat.v4.new_code_cell(
+            "x = 1",
+            metadata={
+                "nbgrader": {
+                    "solution": True,
+                    "grade": False,
+                    "grade_id": "s",
+                    "locked": False,
+                    "comment": None,
+                }
+            },
+        ),
+        nbformat.v4.new_code_cell(
+            "assert x == 1",
+            metadata={"nbgrader": grade},
+            outputs=[
+                nbformat.v4.new_output(
+                    "error", ename="AssertionError", evalue="x", traceback=["AssertionError: x"]
+                )
+            ],
+        ),
+    ]
+    resources = {
+        "nbgrader": {
+            "notebook": "warm",
+            "assignment": "warm",
+            "student": "warm",
+            "score": 0.0,
+            "max_score": 1.0,
+            "late_penalty": 0.0,
+        }
+    }
     return nb, resources
 
 

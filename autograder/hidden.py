@@ -87,8 +87,15 @@ class Call:
     keep: tuple = ()
     references: dict = field(default_factory=dict)
 
-    def __init__(self, expr: str, *, setup: str = "", keep: Iterable[str] = (),
-                 references: dict | None = None, **inputs):
+    def __init__(
+        self,
+        expr: str,
+        *,
+        setup: str = "",
+        keep: Iterable[str] = (),
+        references: dict | None = None,
+        **inputs,
+    ):
         if not isinstance(expr, str) or not expr.strip():
             raise ValueError(f"expr: expected a Python expression, got {expr!r}")
         object.__setattr__(self, "expr", expr)
@@ -101,14 +108,20 @@ class Call:
         references = dict(references or {})
         for name, source in references.items():
             if not (isinstance(source, str) and f"def {name}(" in source):
-                raise ValueError(f"references: expected the source of `def {name}(...)`, got "
-                                 f"{source!r}")
+                raise ValueError(
+                    f"references: expected the source of `def {name}(...)`, got {source!r}"
+                )
         object.__setattr__(self, "references", references)
 
     def plain(self) -> dict:
         """The call as JSON-ready data (what is sent to the kernel)."""
-        return {"expr": self.expr, "setup": self.setup, "keep": list(self.keep),
-                "inputs": self._encoded, "references": dict(self.references)}
+        return {
+            "expr": self.expr,
+            "setup": self.setup,
+            "keep": list(self.keep),
+            "inputs": self._encoded,
+            "references": dict(self.references),
+        }
 
 
 @dataclass
@@ -164,6 +177,7 @@ class HiddenTests:
         def register(builder):
             self._builders[grade_id] = (builder, int(seed))
             return builder
+
         return register
 
     @property
@@ -181,8 +195,10 @@ class HiddenTests:
             cases = list(builder(np.random.default_rng(seed)))
             for case in cases:
                 if not isinstance(case, Case):
-                    raise TypeError(f"hidden tests of {grade_id}: expected Case objects, got "
-                                    f"{type(case).__name__}")
+                    raise TypeError(
+                        f"hidden tests of {grade_id}: expected Case objects, got "
+                        f"{type(case).__name__}"
+                    )
             self._cases[grade_id] = cases
         return list(self._cases[grade_id])
 
@@ -251,8 +267,9 @@ def hidden_tests_path(source_dir) -> Path | None:
 # --------------------------------------------------------------------------- the probe
 
 
-def _probe_runtime(payload: str, mark: str, user: dict, codec_source: str,
-                   case_seconds: float) -> None:
+def _probe_runtime(
+    payload: str, mark: str, user: dict, codec_source: str, case_seconds: float
+) -> None:
     """Body of the probe cell (its source is sent to the kernel; see :func:`probe_source`).
 
     Evaluates every call in a copy of the notebook's namespace and prints one line per case:
@@ -281,8 +298,9 @@ def _probe_runtime(payload: str, mark: str, user: dict, codec_source: str,
             line: dict = {"i": i}
             saved: dict = {}
             if case["group"] in out_of_time:
-                line.update(error="skipped: an earlier case of this test ran out of time",
-                            timeout=True)
+                line.update(
+                    error="skipped: an earlier case of this test ran out of time", timeout=True
+                )
             else:
                 _signal.setitimer(_signal.ITIMER_REAL, case_seconds)
                 try:
@@ -299,12 +317,17 @@ def _probe_runtime(payload: str, mark: str, user: dict, codec_source: str,
                         exec(case["setup"], env)
                     value = eval(case["expr"], env)
                     _signal.setitimer(_signal.ITIMER_REAL, 0)
-                    line.update(value=codec["encode"](value),
-                                kept={k: codec["encode"](env.get(k)) for k in case["keep"]})
+                    line.update(
+                        value=codec["encode"](value),
+                        kept={k: codec["encode"](env.get(k)) for k in case["keep"]},
+                    )
                 except CaseTimeout:
                     out_of_time.add(case["group"])
-                    line.update(error=f"ran longer than {case_seconds:g} s (the time limit of "
-                                      "one hidden test case)", timeout=True)
+                    line.update(
+                        error=f"ran longer than {case_seconds:g} s (the time limit of "
+                        "one hidden test case)",
+                        timeout=True,
+                    )
                 except Exception as exc:  # the student's code raised: a result like any other
                     line.update(error=f"{type(exc).__name__}: {exc}"[:500])
                 finally:
@@ -326,21 +349,28 @@ def _probe_sources() -> tuple[str, str]:
     return inspect.getsource(_probe_runtime), inspect.getsource(_codec)
 
 
-def probe_source(cases: list[Case], nonce: str, groups: list[str] | None = None,
-                 case_seconds: float = CASE_SECONDS) -> str:
+def probe_source(
+    cases: list[Case],
+    nonce: str,
+    groups: list[str] | None = None,
+    case_seconds: float = CASE_SECONDS,
+) -> str:
     """Source of the probe cell for ``cases``: the runtime, the codec and the calls as data.
 
     ``groups`` names each case's test cell (a timed-out case skips the rest of its group).
     """
     groups = groups or ["all"] * len(cases)
-    payload = json.dumps([{**c.call.plain(), "group": g} for c, g in zip(cases, groups,
-                                                                         strict=True)])
+    payload = json.dumps(
+        [{**c.call.plain(), "group": g} for c, g in zip(cases, groups, strict=True)]
+    )
     runtime, codec = _probe_sources()
-    return (f"# Added by the autograder after your last cell: it calls your functions on the\n"
-            f"# hidden tests' inputs and prints the results; they are checked by the grader.\n"
-            f"{runtime}\n"
-            f"_probe_runtime({payload!r}, {PROBE_MARK + nonce!r}, globals(),\n"
-            f"               {codec!r}, {float(case_seconds)!r})\n")
+    return (
+        f"# Added by the autograder after your last cell: it calls your functions on the\n"
+        f"# hidden tests' inputs and prints the results; they are checked by the grader.\n"
+        f"{runtime}\n"
+        f"_probe_runtime({payload!r}, {PROBE_MARK + nonce!r}, globals(),\n"
+        f"               {codec!r}, {float(case_seconds)!r})\n"
+    )
 
 
 def parse_probe_output(text: str, nonce: str, n: int) -> list[Got]:
@@ -355,16 +385,17 @@ def parse_probe_output(text: str, nonce: str, n: int) -> list[Got]:
         if not line.startswith(mark):
             continue
         try:
-            data = json.loads(line[len(mark):])
+            data = json.loads(line[len(mark) :])
             i = int(data["i"])
             if not 0 <= i < n or not got[i].missing:
                 continue
             if "error" in data:
                 got[i] = Got(error=str(data["error"])[:500], timed_out=bool(data.get("timeout")))
             else:
-                got[i] = Got(value=_codec.decode(data["value"]),
-                             kept={str(k): _codec.decode(v)
-                                   for k, v in dict(data.get("kept", {})).items()})
+                got[i] = Got(
+                    value=_codec.decode(data["value"]),
+                    kept={str(k): _codec.decode(v) for k, v in dict(data.get("kept", {})).items()},
+                )
         except (ValueError, KeyError, TypeError):
             continue
     return got
@@ -378,21 +409,25 @@ def judge(cases: list[Case], results: list[Got]) -> list[str]:
     failures = []
     for case, got in zip(cases, results, strict=True):
         if got.missing:
-            failures.append(f"{case.what}: no result (the notebook stopped before the hidden "
-                            "tests ran this case: a time limit, a crash or output that was "
-                            "not printed)")
+            failures.append(
+                f"{case.what}: no result (the notebook stopped before the hidden "
+                "tests ran this case: a time limit, a crash or output that was "
+                "not printed)"
+            )
             continue
         if got.error is not None:
-            failures.append(f"{case.what}: {got.error}" if got.timed_out
-                            else f"{case.what} raised {got.error}")
+            failures.append(
+                f"{case.what}: {got.error}" if got.timed_out else f"{case.what} raised {got.error}"
+            )
             continue
         try:
             case.check(got)
         except AssertionError as exc:
             failures.append(str(exc) or f"{case.what} is wrong")
         except Exception as exc:  # e.g. the student returned something odd: still a failure
-            failures.append(f"{case.what}: the result could not be checked "
-                            f"({type(exc).__name__}: {exc})"[:500])
+            failures.append(
+                f"{case.what}: the result could not be checked ({type(exc).__name__}: {exc})"[:500]
+            )
     return failures
 
 
@@ -410,8 +445,7 @@ def run_in_namespace(tests: HiddenTests, grade_id: str, namespace: dict) -> list
     had_probe = "_probe_runtime" in namespace
     try:
         with contextlib.redirect_stdout(out):
-            exec(compile(probe_source(cases, nonce), f"<probe {grade_id}>", "exec"),
-                 namespace)
+            exec(compile(probe_source(cases, nonce), f"<probe {grade_id}>", "exec"), namespace)
     finally:
         if not had_probe:
             namespace.pop("_probe_runtime", None)
@@ -446,8 +480,10 @@ def check_array(what: str, got, expected, rtol: float = 1e-7, atol: float = 1e-1
     """
     expected = np.asarray(expected, dtype=float)
     if not isinstance(got, np.ndarray):
-        raise AssertionError(f"{what} returned {_describe(got)}; expected a NumPy array of "
-                             f"shape {expected.shape}{_hint(got)}")
+        raise AssertionError(
+            f"{what} returned {_describe(got)}; expected a NumPy array of "
+            f"shape {expected.shape}{_hint(got)}"
+        )
     if got.shape != expected.shape:
         raise AssertionError(f"{what} returned shape {got.shape}; expected {expected.shape}")
     if got.dtype.kind not in "biuf":
@@ -456,9 +492,11 @@ def check_array(what: str, got, expected, rtol: float = 1e-7, atol: float = 1e-1
         raise AssertionError(f"{what} returned NaN or inf: {got}")
     if not np.allclose(got, expected, rtol=rtol, atol=atol):
         worst = np.unravel_index(np.argmax(np.abs(got - expected)), got.shape)
-        raise AssertionError(f"{what} is wrong: at index {tuple(int(i) for i in worst)} it "
-                             f"returned {float(got[worst])!r}; expected "
-                             f"{float(expected[worst])!r}")
+        raise AssertionError(
+            f"{what} is wrong: at index {tuple(int(i) for i in worst)} it "
+            f"returned {float(got[worst])!r}; expected "
+            f"{float(expected[worst])!r}"
+        )
 
 
 def check_number(what: str, got, expected, rtol: float = 1e-7, atol: float = 1e-12) -> None:
@@ -470,22 +508,40 @@ def check_number(what: str, got, expected, rtol: float = 1e-7, atol: float = 1e-
     """
     if isinstance(got, np.ndarray) and got.dtype.kind in "biuf":
         if got.ndim > 0:
-            raise AssertionError(f"{what} returned an array of shape {got.shape}; expected a "
-                                 "single number (return float(value), or value.item())")
+            raise AssertionError(
+                f"{what} returned an array of shape {got.shape}; expected a "
+                "single number (return float(value), or value.item())"
+            )
         got = got.item()
     if isinstance(got, np.generic) and not isinstance(got, np.bool_):
         got = got.item()
     if isinstance(got, bool) or not isinstance(got, (int, float)):
-        raise AssertionError(f"{what} returned {_describe(got)}; expected a number (a Python "
-                             f"or NumPy float){_hint(got)}")
+        raise AssertionError(
+            f"{what} returned {_describe(got)}; expected a number (a Python "
+            f"or NumPy float){_hint(got)}"
+        )
     if not np.isfinite(got):
-        raise AssertionError(f"{what} returned {got}; expected the finite number "
-                             f"{float(expected)!r}")
+        raise AssertionError(
+            f"{what} returned {got}; expected the finite number {float(expected)!r}"
+        )
     if not np.isclose(got, expected, rtol=rtol, atol=atol):
-        raise AssertionError(f"{what} is wrong: it returned {float(got)!r}; expected "
-                             f"{float(expected)!r}")
+        raise AssertionError(
+            f"{what} is wrong: it returned {float(got)!r}; expected {float(expected)!r}"
+        )
 
 
-__all__ = ["Call", "Case", "Got", "HiddenTests", "HIDDEN_TESTS_FILE", "check_array",
-           "check_number", "hidden_tests_path", "judge", "load", "parse_probe_output",
-           "probe_source", "run_in_namespace"]
+__all__ = [
+    "Call",
+    "Case",
+    "Got",
+    "HiddenTests",
+    "HIDDEN_TESTS_FILE",
+    "check_array",
+    "check_number",
+    "hidden_tests_path",
+    "judge",
+    "load",
+    "parse_probe_output",
+    "probe_source",
+    "run_in_namespace",
+]

@@ -71,17 +71,28 @@ def hidden_file_lines(path, public=()) -> list[str]:
         return []
     text = Path(path).read_text(encoding="utf-8")
     code_lines: set[int] = set()
-    skip = {tokenize.STRING, tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT,
-            tokenize.DEDENT, tokenize.ENDMARKER}
+    skip = {
+        tokenize.STRING,
+        tokenize.COMMENT,
+        tokenize.NL,
+        tokenize.NEWLINE,
+        tokenize.INDENT,
+        tokenize.DEDENT,
+        tokenize.ENDMARKER,
+    }
     for tok in tokenize.generate_tokens(io.StringIO(text).readline):
         if tok.type not in skip:
             code_lines.update(range(tok.start[0], tok.end[0] + 1))
     lines = text.splitlines()
     found = {lines[n - 1].strip() for n in code_lines if 0 < n <= len(lines)}
-    given = {ln.strip() for nb in public for cell in nb.cells
-             for ln in cell.source.splitlines()}
-    return sorted(ln for ln in found if len(ln) >= MIN_HIDDEN_FILE_LINE
-                  and not ln.startswith(("import ", "from ", "#")) and ln not in given)
+    given = {ln.strip() for nb in public for cell in nb.cells for ln in cell.source.splitlines()}
+    return sorted(
+        ln
+        for ln in found
+        if len(ln) >= MIN_HIDDEN_FILE_LINE
+        and not ln.startswith(("import ", "from ", "#"))
+        and ln not in given
+    )
 
 
 def find_leaks(text: str, secrets: list[str], markers=ALL_MARKERS) -> list[str]:
@@ -91,6 +102,7 @@ def find_leaks(text: str, secrets: list[str], markers=ALL_MARKERS) -> list[str]:
     For feedback pages pass ``markers=(HIDDEN_BEGIN, HIDDEN_END)``: the instructor's own
     solution, graded, legitimately carries the solution markers.
     """
+
     def squash(s: str) -> str:
         return re.sub(r"\s+", " ", s)
 

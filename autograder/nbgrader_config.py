@@ -22,8 +22,16 @@ CELL_TIMEOUT = 60
 CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 #: Files nbgrader never copies or grades: editor and OS litter, and the hidden tests (judged
 #: by the grader, never released; see autograder.hidden).
-IGNORE = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "__MACOSX", ".DS_Store",
-          "._*", "hidden_tests.py"]
+IGNORE = [
+    ".ipynb_checkpoints",
+    "*.pyc",
+    "__pycache__",
+    "feedback",
+    "__MACOSX",
+    ".DS_Store",
+    "._*",
+    "hidden_tests.py",
+]
 
 
 def load_config_file(path) -> Config:
@@ -45,8 +53,14 @@ def load_config_file(path) -> Config:
         raise ValueError(f"config_file: could not read {path}: {exc}") from exc
 
 
-def course_config(root, *, source_directory: str = "source", db_url: str | None = None,
-                  cell_timeout: int = CELL_TIMEOUT, config_file=None) -> Config:
+def course_config(
+    root,
+    *,
+    source_directory: str = "source",
+    db_url: str | None = None,
+    cell_timeout: int = CELL_TIMEOUT,
+    config_file=None,
+) -> Config:
     """Build the nbgrader configuration of a course directory rooted at ``root``.
 
     Parameters
@@ -114,8 +128,7 @@ def course_source_dir(course_dir) -> Path:
     name = "source"
     cfg_file = course_dir / "nbgrader_config.py"
     if cfg_file.is_file():
-        name = load_config_file(cfg_file).get("CourseDirectory", {}).get("source_directory",
-                                                                          name)
+        name = load_config_file(cfg_file).get("CourseDirectory", {}).get("source_directory", name)
     return course_dir / name
 
 

@@ -36,14 +36,20 @@ def is_protected_cell(cell) -> bool:
 
 def autograded_cells(nb) -> dict[str, float]:
     """``grade_id -> points`` of the autograded test cells of ``nb``, in notebook order."""
-    return {nbgrader_meta(c)["grade_id"]: float(nbgrader_meta(c).get("points", 0))
-            for c in nb.cells if is_test_cell(c)}
+    return {
+        nbgrader_meta(c)["grade_id"]: float(nbgrader_meta(c).get("points", 0))
+        for c in nb.cells
+        if is_test_cell(c)
+    }
 
 
 def cell_errors(cell) -> list[tuple[str, str]]:
     """``(ename, evalue)`` of every error output of a code cell."""
-    return [(o.get("ename", ""), o.get("evalue", "")) for o in cell.get("outputs", [])
-            if o.get("output_type") == "error"]
+    return [
+        (o.get("ename", ""), o.get("evalue", ""))
+        for o in cell.get("outputs", [])
+        if o.get("output_type") == "error"
+    ]
 
 
 def read_notebook(path):
@@ -51,8 +57,10 @@ def read_notebook(path):
     try:
         nb = nbformat.read(str(path), as_version=4)
     except Exception as exc:  # JSON errors, encoding errors, schema errors, ...
-        raise ValueError(f"not a readable notebook ({type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0][:160] if str(exc) else ''})") from exc
+        raise ValueError(
+            f"not a readable notebook ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:160] if str(exc) else ''})"
+        ) from exc
     if not isinstance(nb.get("cells"), list):
         raise ValueError("not a notebook: no list of cells")
     return nb

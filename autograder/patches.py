@@ -55,9 +55,17 @@ import functools
 import sys
 
 #: The library versions these patches (and the overrides named above) were checked against.
-CHECKED_AGAINST = {"nbgrader": "0.9.6", "nbconvert": "7.17.2", "nbclient": "0.11.0",
-                   "jupyter_client": "8.10.0", "alembic": "1.20.1", "Jinja2": "3.1.6",
-                   "jsonschema": "4.26.0", "SQLAlchemy": "2.1.9", "Pygments": "2.21.0"}
+CHECKED_AGAINST = {
+    "nbgrader": "0.9.6",
+    "nbconvert": "7.17.2",
+    "nbclient": "0.11.0",
+    "jupyter_client": "8.10.0",
+    "alembic": "1.20.1",
+    "Jinja2": "3.1.6",
+    "jsonschema": "4.26.0",
+    "SQLAlchemy": "2.1.9",
+    "Pygments": "2.21.0",
+}
 
 
 def install() -> None:
@@ -168,9 +176,12 @@ def highlight_cache() -> dict:
 
     @functools.wraps(plain)
     def __call__(self, source, language=None, metadata=None):
-        key = (source, language or self.pygments_lexer,
-               (metadata or {}).get("magics_language"),
-               repr(sorted(self.extra_formatter_options.items())))
+        key = (
+            source,
+            language or self.pygments_lexer,
+            (metadata or {}).get("magics_language"),
+            repr(sorted(self.extra_formatter_options.items())),
+        )
         if key not in store:
             store[key] = plain(self, source, language, metadata)
         return store[key]

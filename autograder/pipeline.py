@@ -60,8 +60,9 @@ class GradeRun:
     report_path: Path | None = None
 
 
-def _verdicts_for(prep: Prepared, sub: Submission, run: RunResult | None,
-                  secrets: list[str]) -> tuple[list[Verdict], dict[str, Path | None]]:
+def _verdicts_for(
+    prep: Prepared, sub: Submission, run: RunResult | None, secrets: list[str]
+) -> tuple[list[Verdict], dict[str, Path | None]]:
     """Stage 3 for one student: one verdict and one checked feedback page per notebook."""
     verdicts, pages = [], {}
     for name in prep.notebooks:
@@ -79,17 +80,30 @@ def _verdicts_for(prep: Prepared, sub: Submission, run: RunResult | None,
             pages[name] = None
             continue
         autograded = read_notebook(run.autograded[name])
-        v = verdict_from_autograded(name, autograded, prep.release_nb(name), prep.source_nb(name),
-                                    reported=run.reported.get(name),
-                                    report=run.reports.get(name))
+        v = verdict_from_autograded(
+            name,
+            autograded,
+            prep.release_nb(name),
+            prep.source_nb(name),
+            reported=run.reported.get(name),
+            report=run.reports.get(name),
+        )
         if v.status == "graded":
-            problems = tamper_check(read_notebook(nbf.path), prep.release_nb(name),
-                                    prep.source_nb(name))
+            problems = tamper_check(
+                read_notebook(nbf.path), prep.release_nb(name), prep.source_nb(name)
+            )
             if problems:
                 v.status = "tampered"
-                v.detail = "; ".join(filter(None, ["instructor's cells changed (graded on the "
-                                                   "instructor's copy): " + ", ".join(problems),
-                                                   v.detail]))
+                v.detail = "; ".join(
+                    filter(
+                        None,
+                        [
+                            "instructor's cells changed (graded on the "
+                            "instructor's copy): " + ", ".join(problems),
+                            v.detail,
+                        ],
+                    )
+                )
         if nbf.detail:
             v.detail = "; ".join(filter(None, [nbf.detail, v.detail]))
         page = run.feedback.get(name)
@@ -97,8 +111,9 @@ def _verdicts_for(prep: Prepared, sub: Submission, run: RunResult | None,
             text = page.read_text(encoding="utf-8", errors="replace")
             if find_leaks(text, secrets, markers=(HIDDEN_BEGIN, HIDDEN_END)):
                 # Never ship it; the status page still tells the student the outcome.
-                v.detail = "; ".join(filter(None, [v.detail, "feedback withheld (it quoted "
-                                                   "hidden tests)"]))
+                v.detail = "; ".join(
+                    filter(None, [v.detail, "feedback withheld (it quoted hidden tests)"])
+                )
                 page = None
         pages[name] = page
         verdicts.append(v)
@@ -118,9 +133,18 @@ def kernel_never_started(run: RunResult | None) -> bool:
     return run is not None and run.status == "crashed" and KERNEL_NEVER_STARTED in run.detail
 
 
-def run_with_retry(prep: Prepared, student: str, ready: dict[str, Path], workdir, *,
-                   timeout: float, cell_timeout: int, server: ForkServer | None,
-                   limits: Limits, sandbox: bool) -> RunResult:
+def run_with_retry(
+    prep: Prepared,
+    student: str,
+    ready: dict[str, Path],
+    workdir,
+    *,
+    timeout: float,
+    cell_timeout: int,
+    server: ForkServer | None,
+    limits: Limits,
+    sandbox: bool,
+) -> RunResult:
     """Stage 2 for one student (:func:`autograder.run.run_student`), in ``workdir-0``.
 
     A kernel that never started is tried once more (in ``workdir-1``); a failure of the
@@ -131,12 +155,21 @@ def run_with_retry(prep: Prepared, student: str, ready: dict[str, Path], workdir
     run = None
     for attempt in range(2):
         try:
-            run = run_student(prep, student, ready, f"{workdir}-{attempt}", timeout=timeout,
-                              cell_timeout=cell_timeout, server=server, limits=limits,
-                              sandbox=sandbox)
+            run = run_student(
+                prep,
+                student,
+                ready,
+                f"{workdir}-{attempt}",
+                timeout=timeout,
+                cell_timeout=cell_timeout,
+                server=server,
+                limits=limits,
+                sandbox=sandbox,
+            )
         except Exception as exc:  # e.g. the disk is full: this student's row says so
-            return RunResult(student, "crashed",
-                             f"could not run: {type(exc).__name__}: {exc}"[:300])
+            return RunResult(
+                student, "crashed", f"could not run: {type(exc).__name__}: {exc}"[:300]
+            )
         if not kernel_never_started(run):
             break
         time.sleep(random.uniform(0.1, 1.0))  # e.g. a moment of memory pressure
@@ -177,8 +210,21 @@ class _Plan:
         return f"sqlite:///{(self.out / 'gradebook.db').resolve()}"
 
 
-def _plan(assignment: str, submissions, out, *, jobs, timeout, exercises_dir, course, limits,
-          cluster, insecure_cluster, fork_server, sandbox) -> _Plan:
+def _plan(
+    assignment: str,
+    submissions,
+    out,
+    *,
+    jobs,
+    timeout,
+    exercises_dir,
+    course,
+    limits,
+    cluster,
+    insecure_cluster,
+    fork_server,
+    sandbox,
+) -> _Plan:
     """Check :func:`grade_assignment`'s arguments (``ValueError`` naming the bad one)."""
     if not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs: expected an integer >= 1, got {jobs!r}")
@@ -204,8 +250,17 @@ def _plan(assignment: str, submissions, out, *, jobs, timeout, exercises_dir, co
         address = parse_address(cluster, insecure_cluster)
     if sandbox and address is None:  # with a cluster, each worker checks its own
         check_available()
-    return _Plan(assignment, submissions, out, exercises_dir, source_dir, config_file, limits,
-                 address, fork_server and address is None)
+    return _Plan(
+        assignment,
+        submissions,
+        out,
+        exercises_dir,
+        source_dir,
+        config_file,
+        limits,
+        address,
+        fork_server and address is None,
+    )
 
 
 @dataclass
@@ -233,8 +288,9 @@ class _Grading:
                 continue
             row, verdicts = hit
             if sub.student not in in_gradebook:  # e.g. a new gradebook.db: put it back
-                record_in_gradebook(plan.db_url, plan.assignment, sub.student, verdicts,
-                                    prep.course_id)
+                record_in_gradebook(
+                    plan.db_url, plan.assignment, sub.student, verdicts, prep.course_id
+                )
             rows.append(row)
             self.verdicts[sub.student] = verdicts
         return rows, to_run
@@ -244,20 +300,34 @@ class _Grading:
         plan, prep = self.plan, self.prep
         # A failure of the grader itself (not of the student's work) is not remembered: the
         # next run tries that student again.
-        cacheable = bool(key) and not (run is not None and run.status == "crashed"
-                                       and run.detail.startswith("could not run"))
+        cacheable = bool(key) and not (
+            run is not None and run.status == "crashed" and run.detail.startswith("could not run")
+        )
         try:
             verdicts, pages = _verdicts_for(prep, sub, run, self.secrets)
         except Exception as exc:  # a verify failure is this student's, not the run's
-            verdicts = [Verdict(n, "crashed", 0.0, prep.max_scores[n],
-                                f"grader error while verifying: {type(exc).__name__}: "
-                                f"{exc}"[:300]) for n in prep.notebooks]
+            verdicts = [
+                Verdict(
+                    n,
+                    "crashed",
+                    0.0,
+                    prep.max_scores[n],
+                    f"grader error while verifying: {type(exc).__name__}: {exc}"[:300],
+                )
+                for n in prep.notebooks
+            ]
             pages = dict.fromkeys(prep.notebooks)
             cacheable = False
         row = combine(sub.student, plan.assignment, verdicts, note=sub.note)
         for v in verdicts:
-            write_feedback(plan.out, sub.student, plan.assignment, v, pages[v.notebook],
-                           manual_cells(prep.release_nb(v.notebook)))
+            write_feedback(
+                plan.out,
+                sub.student,
+                plan.assignment,
+                v,
+                pages[v.notebook],
+                manual_cells(prep.release_nb(v.notebook)),
+            )
         record_in_gradebook(plan.db_url, plan.assignment, sub.student, verdicts, prep.course_id)
         self.cohort_log.append(record_of_run(sub.student, run, verdicts, self.secrets))
         self.verdicts[sub.student] = verdicts
@@ -280,10 +350,10 @@ def _run_one(prep: Prepared, workdir: Path, options: dict, item):
 
 def _feedback_secrets(prep: Prepared) -> list[str]:
     """Hidden-test lines (notebook regions and ``hidden_tests.py``) no page may quote."""
-    secrets = [s for n in prep.notebooks for s in secret_lines(prep.source_nb(n),
-                                                               solutions=False)]
-    return secrets + hidden_file_lines(prep.hidden_tests,
-                                       [prep.release_nb(n) for n in prep.notebooks])
+    secrets = [s for n in prep.notebooks for s in secret_lines(prep.source_nb(n), solutions=False)]
+    return secrets + hidden_file_lines(
+        prep.hidden_tests, [prep.release_nb(n) for n in prep.notebooks]
+    )
 
 
 def _check_untouched(submissions: Path, before: dict[str, str]) -> None:
@@ -295,36 +365,53 @@ def _check_untouched(submissions: Path, before: dict[str, str]) -> None:
     before = {name: sha for name, sha in before.items() if name not in unhashable}
     if after != before:
         # A bug in this tool, never the student's doing: say it loudly.
-        raise RuntimeError(f"submissions changed during grading: {sorted(set(after) ^ set(before))}"
-                           " or contents differ")
+        raise RuntimeError(
+            f"submissions changed during grading: {sorted(set(after) ^ set(before))}"
+            " or contents differ"
+        )
 
 
 def _progress_bar(assignment: str, total: int, done: int):
     """A tqdm bar on stderr, ``done`` of ``total`` students already there (kept grades)."""
     from tqdm import tqdm
 
-    return tqdm(total=total, initial=done, desc=f"grading {assignment}", unit="student",
-                file=sys.stderr)
+    return tqdm(
+        total=total, initial=done, desc=f"grading {assignment}", unit="student", file=sys.stderr
+    )
 
 
 def _closing_text(rows: list[StudentRow], reused: int, out: Path) -> tuple[str, Path | None]:
     """The summary the command prints, and the cohort report written into ``out``."""
     text = summary(rows)
     if reused:
-        text += (f"\n{reused} unchanged submission(s) kept their stored grade "
-                 f"(not re-graded; --force re-grades), {len(rows) - reused} graded now")
+        text += (
+            f"\n{reused} unchanged submission(s) kept their stored grade "
+            f"(not re-graded; --force re-grades), {len(rows) - reused} graded now"
+        )
     try:
         return text, write_report([out])
     except Exception as exc:  # the grades are written; the report is extra
         return text + f"\ncohort report not written: {type(exc).__name__}: {exc}", None
 
 
-def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
-                     timeout: float = DEFAULT_TIMEOUT, cell_timeout: int = CELL_TIMEOUT,
-                     exercises_dir=EXERCISES_DIR, course=None, force: bool = False,
-                     progress: bool = True, fork_server: bool = True, sandbox: bool = True,
-                     limits: Limits | None = None, cluster: str | None = None,
-                     insecure_cluster: bool = False) -> GradeRun:
+def grade_assignment(
+    assignment: str,
+    submissions,
+    out,
+    *,
+    jobs: int = 1,
+    timeout: float = DEFAULT_TIMEOUT,
+    cell_timeout: int = CELL_TIMEOUT,
+    exercises_dir=EXERCISES_DIR,
+    course=None,
+    force: bool = False,
+    progress: bool = True,
+    fork_server: bool = True,
+    sandbox: bool = True,
+    limits: Limits | None = None,
+    cluster: str | None = None,
+    insecure_cluster: bool = False,
+) -> GradeRun:
     """Grade every student in ``submissions`` with real nbgrader, each in its own process.
 
     The flow: :func:`_plan` checks the arguments; the fork server (or the cluster) starts
@@ -387,19 +474,38 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
         limits and grader version are all unchanged since the last run into ``out`` keeps
         the stored grade without running a kernel (listed in ``reused``).
     """
-    plan = _plan(assignment, submissions, out, jobs=jobs, timeout=timeout,
-                 exercises_dir=exercises_dir, course=course, limits=limits, cluster=cluster,
-                 insecure_cluster=insecure_cluster, fork_server=fork_server, sandbox=sandbox)
+    plan = _plan(
+        assignment,
+        submissions,
+        out,
+        jobs=jobs,
+        timeout=timeout,
+        exercises_dir=exercises_dir,
+        course=course,
+        limits=limits,
+        cluster=cluster,
+        insecure_cluster=insecure_cluster,
+        fork_server=fork_server,
+        sandbox=sandbox,
+    )
     use_interpreter_path()
     plan.out.mkdir(parents=True, exist_ok=True)
     # Each entry within its own budget: a folder of millions of files cannot stall the run.
     before = entry_hashes(plan.submissions)
     state = GradingState(plan.out)
-    key_of_run = run_key(plan.source_dir, plan.config_file, timeout=timeout,
-                         cell_timeout=cell_timeout,
-                         limits={**asdict(plan.limits), "sandbox": bool(sandbox)})
-    options = {"timeout": timeout, "cell_timeout": cell_timeout, "limits": plan.limits,
-               "sandbox": sandbox}
+    key_of_run = run_key(
+        plan.source_dir,
+        plan.config_file,
+        timeout=timeout,
+        cell_timeout=cell_timeout,
+        limits={**asdict(plan.limits), "sandbox": bool(sandbox)},
+    )
+    options = {
+        "timeout": timeout,
+        "cell_timeout": cell_timeout,
+        "limits": plan.limits,
+        "sandbox": sandbox,
+    }
     tmp = Path(tempfile.mkdtemp(prefix="autograder-grade-"))
     preload = hidden_tests_path(plan.source_dir)
     server = grid = None
@@ -410,27 +516,44 @@ def grade_assignment(assignment: str, submissions, out, *, jobs: int = 1,
             # An unreachable scheduler stops the run here; the workers start their fork
             # servers (local:N: the cluster itself) while the assignment is prepared.
             grid = Cluster(plan.address, preload, fork_server)
-        if plan.fork_server_here and (force or not all(
-                state.may_reuse(name, sha) for name, sha in before.items()
-                if not name.startswith((".", "__MACOSX")))):
+        if plan.fork_server_here and (
+            force
+            or not all(
+                state.may_reuse(name, sha)
+                for name, sha in before.items()
+                if not name.startswith((".", "__MACOSX"))
+            )
+        ):
             # Someone will be graded: start the server now, its imports overlap prepare().
             server = ForkServer(tmp / "server", preload=preload)
-        prep = prepare(assignment, tmp / "prep", plan.exercises_dir, db_url=plan.db_url,
-                       config_file=plan.config_file)
+        prep = prepare(
+            assignment,
+            tmp / "prep",
+            plan.exercises_dir,
+            db_url=plan.db_url,
+            config_file=plan.config_file,
+        )
         grading = _Grading(plan, prep, state, CohortLog(plan.out), _feedback_secrets(prep))
-        subs = collect(plan.submissions, {n: set(autograded_cells(prep.release_nb(n)))
-                                          for n in prep.notebooks}, tmp / "collect",
-                       hashes=before)
+        subs = collect(
+            plan.submissions,
+            {n: set(autograded_cells(prep.release_nb(n))) for n in prep.notebooks},
+            tmp / "collect",
+            hashes=before,
+        )
         rows, to_run = grading.reuse_stored(subs, key_of_run, force)
         reused = [r.student for r in rows]
         if plan.fork_server_here and to_run and server is None:
             server = ForkServer(tmp / "server", preload=preload)
         bar = _progress_bar(assignment, len(subs), len(reused)) if progress else None
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            results = grid.results(prep, to_run, tmp / "cluster", fork_server=fork_server,
-                                   **options) if grid is not None else pool.map(
-                functools.partial(_run_one, prep, tmp / "run", {**options, "server": server}),
-                enumerate(to_run))
+            results = (
+                grid.results(prep, to_run, tmp / "cluster", fork_server=fork_server, **options)
+                if grid is not None
+                else pool.map(
+                    functools.partial(_run_one, prep, tmp / "run", {**options, "server": server}),
+                    enumerate(to_run),
+                )
+            )
             for sub, key, run in results:
                 rows.append(grading.finish(sub, key, run))
                 if bar is not None:

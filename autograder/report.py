@@ -40,13 +40,19 @@ def combine(student: str, assignment: str, verdicts: list[Verdict], note: str = 
     """Fold the verdicts of a student's notebooks into one row (worst status, summed score)."""
     if not verdicts:
         raise ValueError("verdicts: expected one verdict per notebook, got none")
-    details = [f"{v.notebook}: {v.detail}" if len(verdicts) > 1 else v.detail
-               for v in verdicts if v.detail]
+    details = [
+        f"{v.notebook}: {v.detail}" if len(verdicts) > 1 else v.detail for v in verdicts if v.detail
+    ]
     if note:
         details.insert(0, note)
-    return StudentRow(student, assignment, round(sum(v.score for v in verdicts), 6),
-                      round(sum(v.max_score for v in verdicts), 6),
-                      worst_status(v.status for v in verdicts), "; ".join(details))
+    return StudentRow(
+        student,
+        assignment,
+        round(sum(v.score for v in verdicts), 6),
+        round(sum(v.max_score for v in verdicts), 6),
+        worst_status(v.status for v in verdicts),
+        "; ".join(details),
+    )
 
 
 def write_grades_csv(rows: list[StudentRow], path) -> Path:
@@ -57,8 +63,16 @@ def write_grades_csv(rows: list[StudentRow], path) -> Path:
         w = csv.writer(fh)
         w.writerow(CSV_COLUMNS)
         for r in sorted(rows, key=lambda r: r.student):
-            w.writerow([r.student, r.assignment, f"{r.score:g}", f"{r.max_score:g}", r.status,
-                        " ".join(r.detail.split())])
+            w.writerow(
+                [
+                    r.student,
+                    r.assignment,
+                    f"{r.score:g}",
+                    f"{r.max_score:g}",
+                    r.status,
+                    " ".join(r.detail.split()),
+                ]
+            )
     return path
 
 
@@ -68,18 +82,29 @@ def read_grades_csv(path) -> list[StudentRow]:
         reader = csv.DictReader(fh)
         if tuple(reader.fieldnames or ()) != CSV_COLUMNS:
             raise ValueError(f"path: {path} does not have the columns {CSV_COLUMNS}")
-        return [StudentRow(r["student"], r["assignment"], float(r["score"]),
-                           float(r["max_score"]), r["status"], r["detail"]) for r in reader]
+        return [
+            StudentRow(
+                r["student"],
+                r["assignment"],
+                float(r["score"]),
+                float(r["max_score"]),
+                r["status"],
+                r["detail"],
+            )
+            for r in reader
+        ]
 
 
 def status_page(student: str, assignment: str, verdict: Verdict) -> str:
     """A minimal feedback page for a notebook that could not be run or whose page leaked."""
     e = html.escape
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{e(assignment)}: "
-            f"{e(verdict.notebook)}</title></head><body><h1>{e(assignment)} / "
-            f"{e(verdict.notebook)}</h1><p>Student: {e(student)}</p><p>Status: "
-            f"<b>{e(verdict.status)}</b></p><p>Score: {verdict.score:g} / "
-            f"{verdict.max_score:g}</p><p>{e(verdict.detail)}</p></body></html>\n")
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{e(assignment)}: "
+        f"{e(verdict.notebook)}</title></head><body><h1>{e(assignment)} / "
+        f"{e(verdict.notebook)}</h1><p>Student: {e(student)}</p><p>Status: "
+        f"<b>{e(verdict.status)}</b></p><p>Score: {verdict.score:g} / "
+        f"{verdict.max_score:g}</p><p>{e(verdict.detail)}</p></body></html>\n"
+    )
 
 
 def manual_cells(nb) -> dict[str, float]:
@@ -111,21 +136,39 @@ def mark_pending(page: str, verdict: Verdict, manual: dict[str, float]) -> str:
     if not manual:
         return page
     note = html.escape(pending_note(manual))
-    page = re.sub(r"(<h4>[^<]*?)\(Score: [0-9.]+ / [0-9.]+\)</h4>",
-                  lambda m: f"{m.group(1)}(Score: {verdict.score:g} / {verdict.max_score:g}; "
-                            f"{note})</h4>", page, count=1)
+    page = re.sub(
+        r"(<h4>[^<]*?)\(Score: [0-9.]+ / [0-9.]+\)</h4>",
+        lambda m: f"{m.group(1)}(Score: {verdict.score:g} / {verdict.max_score:g}; {note})</h4>",
+        page,
+        count=1,
+    )
     for gid, pts in manual.items():
         g = re.escape(gid)
         # The table of contents, then the cell's own heading.
-        page = re.sub(rf'(<a href="#{g}">[^<]*</a>\s*)\(Score: [0-9.]+ / [0-9.]+\)',
-                      rf"\1(Score: pending / {pts:g})", page)
-        page = re.sub(rf'(<a name="{g}"></a><div class="panel-heading">.*?Score: )[0-9.]+'
-                      rf"( / )[0-9.]+", rf"\1pending\g<2>{pts:g}", page, count=1, flags=re.S)
+        page = re.sub(
+            rf'(<a href="#{g}">[^<]*</a>\s*)\(Score: [0-9.]+ / [0-9.]+\)',
+            rf"\1(Score: pending / {pts:g})",
+            page,
+        )
+        page = re.sub(
+            rf'(<a name="{g}"></a><div class="panel-heading">.*?Score: )[0-9.]+'
+            rf"( / )[0-9.]+",
+            rf"\1pending\g<2>{pts:g}",
+            page,
+            count=1,
+            flags=re.S,
+        )
     return page
 
 
-def write_feedback(out_dir, student: str, assignment: str, verdict: Verdict,
-                   page: Path | None, manual: dict[str, float] | None = None) -> Path:
+def write_feedback(
+    out_dir,
+    student: str,
+    assignment: str,
+    verdict: Verdict,
+    page: Path | None,
+    manual: dict[str, float] | None = None,
+) -> Path:
     """Put the feedback of one notebook at ``out_dir/feedback/<student>/<notebook>.html``.
 
     ``page`` is nbgrader's (already checked) feedback, or ``None`` for a status page.
@@ -143,8 +186,9 @@ def write_feedback(out_dir, student: str, assignment: str, verdict: Verdict,
     return target
 
 
-def record_in_gradebook(db_url: str, assignment: str, student: str,
-                        verdicts: list[Verdict], course_id: str = COURSE_ID) -> None:
+def record_in_gradebook(
+    db_url: str, assignment: str, student: str, verdicts: list[Verdict], course_id: str = COURSE_ID
+) -> None:
     """Record a student's autograded cell scores in the instructor's nbgrader gradebook.
 
     The assignment must already be in the gradebook (``generate_assignment`` with this
@@ -178,8 +222,10 @@ def summary(rows: list[StudentRow]) -> str:
     counts = Counter(r.status for r in rows)
     max_score = max(r.max_score for r in rows) or 1.0
     mean = sum(r.score for r in rows) / len(rows)
-    lines = [f"{len(rows)} students: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())),
-             f"mean score {mean:.2f} / {max_score:g}"]
+    lines = [
+        f"{len(rows)} students: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())),
+        f"mean score {mean:.2f} / {max_score:g}",
+    ]
     bins = Counter(min(4, int(5 * r.score / max_score)) for r in rows)
     for b in range(5):
         lo, hi = 20 * b, 20 * (b + 1)
@@ -240,8 +286,13 @@ def export_lms(grades_dirs, out_csv) -> Path:
         for s in students:
             scores = [col.get(s) for col in columns.values()]
             total = round(sum(x for x in scores if x is not None), 6)
-            w.writerow([spreadsheet_safe(s), f"{total:g}",
-                        *("" if x is None else f"{x:g}" for x in scores)])
+            w.writerow(
+                [
+                    spreadsheet_safe(s),
+                    f"{total:g}",
+                    *("" if x is None else f"{x:g}" for x in scores),
+                ]
+            )
     return out_csv
 
 
@@ -290,35 +341,48 @@ def copy_scores_to_gradebook(grades_dir, db, course_id: str | None = None) -> in
     grades_dir, db = Path(grades_dir), Path(db)
     src = grades_dir / "gradebook.db"
     if not (grades_dir / "grades.csv").is_file() or not src.is_file():
-        raise ValueError(f"grades_dir: expected an output folder of `grade` (grades.csv and "
-                         f"gradebook.db), got {grades_dir}")
+        raise ValueError(
+            f"grades_dir: expected an output folder of `grade` (grades.csv and "
+            f"gradebook.db), got {grades_dir}"
+        )
     if not db.is_file():
         raise ValueError(f"db: expected the course's existing gradebook.db, got {db}")
     names = {r.assignment for r in read_grades_csv(grades_dir / "grades.csv")}
     if len(names) != 1:
-        raise ValueError(f"grades_dir: {grades_dir / 'grades.csv'} holds assignments "
-                         f"{sorted(names)}; expected exactly one")
+        raise ValueError(
+            f"grades_dir: {grades_dir / 'grades.csv'} holds assignments "
+            f"{sorted(names)}; expected exactly one"
+        )
     (assignment,) = names
     if course_id is None:
         # Read-only, without nbgrader: opening a Gradebook would add a course row to it.
         with sqlite3.connect(f"file:{src}?mode=ro", uri=True) as con:
-            found = con.execute("SELECT course_id FROM assignment WHERE name = ?",
-                                (assignment,)).fetchone()
+            found = con.execute(
+                "SELECT course_id FROM assignment WHERE name = ?", (assignment,)
+            ).fetchone()
         course_id = found[0] if found else COURSE_ID
     with warnings.catch_warnings(), Gradebook(f"sqlite:///{src}", course_id) as gb:
         warnings.simplefilter("ignore")
         # Only the test cells carry an auto_score in our gradebook (record_in_gradebook).
-        scores = {s.student.id: {(nb.name, g.name): g.auto_score for nb in s.notebooks
-                                 for g in nb.grades if g.auto_score is not None}
-                  for s in gb.find_assignment(assignment).submissions}
+        scores = {
+            s.student.id: {
+                (nb.name, g.name): g.auto_score
+                for nb in s.notebooks
+                for g in nb.grades
+                if g.auto_score is not None
+            }
+            for s in gb.find_assignment(assignment).submissions
+        }
     written = 0
     with warnings.catch_warnings(), Gradebook(f"sqlite:///{db}", course_id) as gb:
         warnings.simplefilter("ignore")
         try:
             gb.find_assignment(assignment)
         except MissingEntry as exc:
-            raise ValueError(f"db: {db} has no assignment {assignment!r}; run `nbgrader "
-                             f"generate_assignment {assignment}` in the course first") from exc
+            raise ValueError(
+                f"db: {db} has no assignment {assignment!r}; run `nbgrader "
+                f"generate_assignment {assignment}` in the course first"
+            ) from exc
         for student, cells in sorted(scores.items()):
             gb.update_or_create_student(student)
             gb.update_or_create_submission(assignment, student)

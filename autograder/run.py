@@ -142,10 +142,17 @@ def wait_gone(pid: int, seconds: float) -> bool:
     return True
 
 
-def run_student(prep: Prepared, student: str, notebooks: dict[str, Path], workdir,
-                timeout: float = DEFAULT_TIMEOUT, cell_timeout: int = CELL_TIMEOUT,
-                server: ForkServer | None = None, limits: Limits | None = None,
-                sandbox: bool = True) -> RunResult:
+def run_student(
+    prep: Prepared,
+    student: str,
+    notebooks: dict[str, Path],
+    workdir,
+    timeout: float = DEFAULT_TIMEOUT,
+    cell_timeout: int = CELL_TIMEOUT,
+    server: ForkServer | None = None,
+    limits: Limits | None = None,
+    sandbox: bool = True,
+) -> RunResult:
     """Autograde one student's notebooks in a child process with a wall-clock limit.
 
     Parameters
@@ -180,14 +187,20 @@ def run_student(prep: Prepared, student: str, notebooks: dict[str, Path], workdi
     tag = uuid.uuid4().hex
     if limits is None:
         limits = Limits(cpu_seconds=max(1, int(timeout)))
-    job = {"assignment": prep.assignment, "template_db": str(prep.db_path),
-           "source_dir": str(prep.source_dir), "course": str(workdir / "course"),
-           "release_dir": str(prep.release_dir),
-           "notebooks": {k: str(v) for k, v in notebooks.items()},
-           "cell_timeout": int(cell_timeout), "result": str(workdir / "result.json"),
-           "config_file": str(prep.config_file) if prep.config_file else None,
-           "hidden_tests": str(prep.hidden_tests) if prep.hidden_tests else None,
-           "sandbox": bool(sandbox), "limits": asdict(limits)}
+    job = {
+        "assignment": prep.assignment,
+        "template_db": str(prep.db_path),
+        "source_dir": str(prep.source_dir),
+        "course": str(workdir / "course"),
+        "release_dir": str(prep.release_dir),
+        "notebooks": {k: str(v) for k, v in notebooks.items()},
+        "cell_timeout": int(cell_timeout),
+        "result": str(workdir / "result.json"),
+        "config_file": str(prep.config_file) if prep.config_file else None,
+        "hidden_tests": str(prep.hidden_tests) if prep.hidden_tests else None,
+        "sandbox": bool(sandbox),
+        "limits": asdict(limits),
+    }
     # The kernel's socket folder is made (and removed, below) here, not in the child: a
     # child killed on its timeout cannot clean up, and a short fallback folder in $TMPDIR
     # would be left behind.
@@ -200,14 +213,18 @@ def run_student(prep: Prepared, student: str, notebooks: dict[str, Path], workdi
             shutil.rmtree(ipc_dir, ignore_errors=True)  # ipc_folder's short fallback
 
 
-def _run_child(student: str, job: dict, workdir: Path, tag: str, timeout: float,
-               server) -> RunResult:
+def _run_child(
+    student: str, job: dict, workdir: Path, tag: str, timeout: float, server
+) -> RunResult:
     """Start the student's process (forked by ``server`` or a new interpreter), wait for it
     at most ``timeout`` seconds, kill all it started, and read its result."""
     (workdir / "job.json").write_text(json.dumps(job))
     start = time.monotonic()
-    pid = server.spawn(workdir / "job.json", tag, workdir / "child.log", workdir) \
-        if server is not None else None
+    pid = (
+        server.spawn(workdir / "job.json", tag, workdir / "child.log", workdir)
+        if server is not None
+        else None
+    )
     if pid is not None:
         rc = "unknown"
         status = None if wait_gone(pid, timeout - (time.monotonic() - start)) else "timeout"
@@ -222,10 +239,15 @@ def _run_child(student: str, job: dict, workdir: Path, tag: str, timeout: float,
     env = child_env()
     env[JOB_TAG_ENV] = tag
     with open(workdir / "child.log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "autograder.child",
-                                 str(workdir / "job.json")],
-                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=env, cwd=str(workdir), start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "autograder.child", str(workdir / "job.json")],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=str(workdir),
+            start_new_session=True,
+        )
         try:
             rc = proc.wait(timeout=timeout)
             status = None
@@ -242,31 +264,43 @@ def _run_child(student: str, job: dict, workdir: Path, tag: str, timeout: float,
     return _collect_result(student, workdir, status, rc, timeout, time.monotonic() - start)
 
 
-def _collect_result(student: str, workdir: Path, status: str | None, rc, timeout: float,
-                    seconds: float) -> RunResult:
+def _collect_result(
+    student: str, workdir: Path, status: str | None, rc, timeout: float, seconds: float
+) -> RunResult:
     """Turn what the student's process left in ``workdir`` into a :class:`RunResult`."""
     if status == "timeout":
-        return RunResult(student, "timeout", f"grading took longer than {timeout:g} s and was "
-                         "stopped", seconds=seconds)
+        return RunResult(
+            student,
+            "timeout",
+            f"grading took longer than {timeout:g} s and was stopped",
+            seconds=seconds,
+        )
     result_path = workdir / "result.json"
     if not result_path.exists():
         tail = _tail(workdir / "child.log")
-        return RunResult(student, "crashed", f"grader process exited with code {rc} "
-                         f"without a result: {tail}", seconds=seconds)
+        return RunResult(
+            student,
+            "crashed",
+            f"grader process exited with code {rc} without a result: {tail}",
+            seconds=seconds,
+        )
     try:
         data = json.loads(result_path.read_text())
     except ValueError as exc:
         return RunResult(student, "crashed", f"unreadable result ({exc})", seconds=seconds)
     if not data.get("success"):
-        status = data.get("status") if data.get("status") in {"timeout", "crashed"} \
-            else "crashed"
-        return RunResult(student, status, data.get("error", "nbgrader failed"),
-                         seconds=seconds)
-    return RunResult(student, None, "",
-                     autograded={k: Path(v) for k, v in data["autograded"].items()},
-                     feedback={k: Path(v) for k, v in data.get("feedback", {}).items()},
-                     reported=data["reported"], seconds=seconds,
-                     reports=data.get("reports", {}))
+        status = data.get("status") if data.get("status") in {"timeout", "crashed"} else "crashed"
+        return RunResult(student, status, data.get("error", "nbgrader failed"), seconds=seconds)
+    return RunResult(
+        student,
+        None,
+        "",
+        autograded={k: Path(v) for k, v in data["autograded"].items()},
+        feedback={k: Path(v) for k, v in data.get("feedback", {}).items()},
+        reported=data["reported"],
+        seconds=seconds,
+        reports=data.get("reports", {}),
+    )
 
 
 def _tail(path: Path, n: int = 400) -> str:

@@ -92,8 +92,7 @@ class Limits:
     output_mb: float = 4.0
 
     def __post_init__(self):
-        for name in ("memory_mb", "cpu_seconds", "processes", "file_mb", "disk_mb",
-                     "open_files"):
+        for name in ("memory_mb", "cpu_seconds", "processes", "file_mb", "disk_mb", "open_files"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected a positive integer, got {value!r}")
@@ -115,23 +114,35 @@ def check_available() -> None:
         raise SandboxUnavailable(
             "the autograder runs every student's kernel in a bubblewrap sandbox, but `bwrap` "
             "is not installed (Debian/Ubuntu: apt-get install bubblewrap). To grade trusted "
-            "notebooks without it, pass --unsafe-no-sandbox.")
-    probe = [bwrap, *_namespace_args(), "--ro-bind", "/", "/", "--proc", "/proc",
-             "--dev", "/dev", "--", "true"]
+            "notebooks without it, pass --unsafe-no-sandbox."
+        )
+    probe = [
+        bwrap,
+        *_namespace_args(),
+        "--ro-bind",
+        "/",
+        "/",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--",
+        "true",
+    ]
     done = subprocess.run(probe, capture_output=True, text=True, timeout=30)
     if done.returncode != 0:
         raise SandboxUnavailable(
             f"bwrap cannot create a sandbox here ({done.stderr.strip()[:200]}); as a non-root "
             "user it needs unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone"
             "=1 or an AppArmor profile for bwrap). To grade trusted notebooks without it, pass "
-            "--unsafe-no-sandbox.")
+            "--unsafe-no-sandbox."
+        )
 
 
 def _namespace_args() -> list[str]:
     # --unshare-net: a network namespace of its own (only a loopback device), so no other
     # kernel's sockets, no host service on localhost, and /proc/net shows only its own.
-    args = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
-            "--die-with-parent"]
+    args = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--die-with-parent"]
     if os.geteuid() != 0:
         args.insert(0, "--unshare-user")
     return args
@@ -161,9 +172,16 @@ def _rlimit_args(limits: Limits, uid: int | None) -> list[str]:
     if uid is None:
         # RLIMIT_NPROC counts every process of the user: leave room for the grader's own.
         nproc += _count_processes_of(os.geteuid())
-    return ["prlimit", f"--as={limits.memory_mb * MB}", f"--cpu={limits.cpu_seconds}",
-            f"--nproc={nproc}", f"--fsize={limits.file_mb * MB}",
-            f"--nofile={limits.open_files}", "--core=0", "--"]
+    return [
+        "prlimit",
+        f"--as={limits.memory_mb * MB}",
+        f"--cpu={limits.cpu_seconds}",
+        f"--nproc={nproc}",
+        f"--fsize={limits.file_mb * MB}",
+        f"--nofile={limits.open_files}",
+        "--core=0",
+        "--",
+    ]
 
 
 def _system_args() -> list[str]:
@@ -225,8 +243,9 @@ def _masked_packages(roots: list[str]) -> list[str]:
     return masked
 
 
-def wrap(cmd: list[str], *, cwd: str, connection_file: str, limits: Limits,
-         ipc_dir: str | None = None) -> list[str]:
+def wrap(
+    cmd: list[str], *, cwd: str, connection_file: str, limits: Limits, ipc_dir: str | None = None
+) -> list[str]:
     """The command that runs kernel command ``cmd`` inside the sandbox.
 
     Parameters
@@ -264,9 +283,27 @@ def wrap(cmd: list[str], *, cwd: str, connection_file: str, limits: Limits,
         view.ro(root)
     for masked in _masked_packages(roots):
         view.args += ["--tmpfs", masked]
-    args = [bwrap, *_namespace_args(), *_system_args(), "--proc", "/proc", "--dev", "/dev",
-            "--size", disk, "--perms", "1777", "--tmpfs", "/tmp",
-            "--size", disk, "--perms", "1777", "--tmpfs", "/dev/shm"]
+    args = [
+        bwrap,
+        *_namespace_args(),
+        *_system_args(),
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--size",
+        disk,
+        "--perms",
+        "1777",
+        "--tmpfs",
+        "/tmp",
+        "--size",
+        disk,
+        "--perms",
+        "1777",
+        "--tmpfs",
+        "/dev/shm",
+    ]
     view.parents(cwd)
     view.args += ["--size", disk, "--perms", "0777", "--tmpfs", cwd]
     view.dirs.add(cwd)
@@ -284,13 +321,24 @@ def wrap(cmd: list[str], *, cwd: str, connection_file: str, limits: Limits,
         view.parents(ipc_dir)
         view.dirs.add(ipc_dir)
         view.args += ["--bind", ipc_dir, ipc_dir]
-    env = {"PATH": os.pathsep.join([os.path.dirname(sys.executable), "/usr/local/bin",
-                                    "/usr/bin", "/bin"]),
-           "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
-           "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": "/tmp/ipython",
-           "PYTHONDONTWRITEBYTECODE": "1", "PYTHONIOENCODING": "utf-8",
-           # One thread each: the grader runs --jobs kernels side by side on the cores.
-           "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    env = {
+        "PATH": os.pathsep.join(
+            [os.path.dirname(sys.executable), "/usr/local/bin", "/usr/bin", "/bin"]
+        ),
+        "HOME": "/tmp",
+        "TMPDIR": "/tmp",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": "/tmp/matplotlib",
+        "IPYTHONDIR": "/tmp/ipython",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONIOENCODING": "utf-8",
+        # One thread each: the grader runs --jobs kernels side by side on the cores.
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
     args += view.args + ["--chdir", cwd, "--clearenv"]
     for key, value in env.items():
         args += ["--setenv", key, value]
@@ -298,8 +346,16 @@ def wrap(cmd: list[str], *, cwd: str, connection_file: str, limits: Limits,
     if uid is not None:
         # bwrap (as root) builds the view; setpriv then drops to the sandbox user for good.
         args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
-        tail = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-                "--inh-caps=-all", "--bounding-set=-all", "--", *tail]
+        tail = [
+            "setpriv",
+            f"--reuid={uid}",
+            f"--regid={uid}",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--",
+            *tail,
+        ]
     return [*_rlimit_args(limits, uid), *args, "--", *tail]
 
 
@@ -364,5 +420,10 @@ class SandboxedKernelManager(AsyncKernelManager):
         cmd = super().format_kernel_cmd(extra_arguments)
         cwd = (self._launch_args or {}).get("cwd") or os.getcwd()
         ipc_dir = os.path.dirname(self.ip) if self.transport == "ipc" else None
-        return wrap(cmd, cwd=str(cwd), connection_file=self.connection_file,
-                    limits=self.limits, ipc_dir=ipc_dir)
+        return wrap(
+            cmd,
+            cwd=str(cwd),
+            connection_file=self.connection_file,
+            limits=self.limits,
+            ipc_dir=ipc_dir,
+        )

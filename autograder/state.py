@@ -45,8 +45,12 @@ STATE_FORMAT = 1
 
 def _ignored(rel: Path) -> bool:
     # The hidden tests are never released, but they decide grades: they count.
-    return any(fnmatch.fnmatch(part, pat) for part in rel.parts for pat in IGNORE
-               if pat != HIDDEN_TESTS_FILE)
+    return any(
+        fnmatch.fnmatch(part, pat)
+        for part in rel.parts
+        for pat in IGNORE
+        if pat != HIDDEN_TESTS_FILE
+    )
 
 
 def source_hash(folder) -> str:
@@ -112,8 +116,15 @@ def verdict_code_hash() -> str:
     return code_hash([package_folder(n) or Path(n) for n in VERDICT_PACKAGES])
 
 
-def run_key(source_dir, config_file=None, *, timeout: float, cell_timeout: int,
-            limits: dict | None = None, code: str | None = None) -> str:
+def run_key(
+    source_dir,
+    config_file=None,
+    *,
+    timeout: float,
+    cell_timeout: int,
+    limits: dict | None = None,
+    code: str | None = None,
+) -> str:
     """The part of every student's key that is shared by the whole run.
 
     Parameters
@@ -131,12 +142,16 @@ def run_key(source_dir, config_file=None, *, timeout: float, cell_timeout: int,
     """
     import nbgrader
 
-    parts = {"grader": __version__, "nbgrader": nbgrader.__version__,
-             "source": source_hash(source_dir),
-             "config": hash_path(Path(config_file)) if config_file else "",
-             "timeout": float(timeout), "cell_timeout": int(cell_timeout),
-             "limits": limits or {},
-             "code": verdict_code_hash() if code is None else code}
+    parts = {
+        "grader": __version__,
+        "nbgrader": nbgrader.__version__,
+        "source": source_hash(source_dir),
+        "config": hash_path(Path(config_file)) if config_file else "",
+        "timeout": float(timeout),
+        "cell_timeout": int(cell_timeout),
+        "limits": limits or {},
+        "code": verdict_code_hash() if code is None else code,
+    }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
@@ -169,8 +184,11 @@ class GradingState:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return  # no state (first run) or an unreadable one: grade everyone
-        if isinstance(data, dict) and data.get("format") == STATE_FORMAT and \
-                isinstance(data.get("students"), dict):
+        if (
+            isinstance(data, dict)
+            and data.get("format") == STATE_FORMAT
+            and isinstance(data.get("students"), dict)
+        ):
             self.students = data["students"]
 
     def feedback_path(self, student: str, notebook: str) -> Path:
@@ -184,8 +202,10 @@ class GradingState:
             return None
         try:
             row = StudentRow(**entry["row"])
-            verdicts = [Verdict(**{**v, "cells": {g: tuple(sc) for g, sc in v["cells"].items()}})
-                        for v in entry["verdicts"]]
+            verdicts = [
+                Verdict(**{**v, "cells": {g: tuple(sc) for g, sc in v["cells"].items()}})
+                for v in entry["verdicts"]
+            ]
             pages = entry["feedback"]
         except (KeyError, TypeError, ValueError):
             return None
@@ -197,19 +217,29 @@ class GradingState:
     def may_reuse(self, entry_name: str, sha256: str) -> bool:
         """Whether some stored grade was computed from this very entry (a cheap pre-check,
         before the assignment is prepared; :meth:`lookup` decides)."""
-        return any(e.get("entry") == entry_name and e.get("sha256") == sha256
-                   for e in self.students.values() if isinstance(e, dict))
+        return any(
+            e.get("entry") == entry_name and e.get("sha256") == sha256
+            for e in self.students.values()
+            if isinstance(e, dict)
+        )
 
-    def store(self, key: str, row: StudentRow, verdicts: list[Verdict],
-              sub: Submission | None = None) -> None:
+    def store(
+        self, key: str, row: StudentRow, verdicts: list[Verdict], sub: Submission | None = None
+    ) -> None:
         """Remember a freshly computed grade (call after its feedback pages are written)."""
         self.students[row.student] = {
-            "key": key, "row": asdict(row),
-            "entry": sub.original.name if sub else "", "sha256": sub.sha256 if sub else "",
-            "verdicts": [{**asdict(v), "cells": {g: list(sc) for g, sc in v.cells.items()}}
-                         for v in verdicts],
-            "feedback": {v.notebook: _file_hash(self.feedback_path(row.student, v.notebook))
-                         for v in verdicts}}
+            "key": key,
+            "row": asdict(row),
+            "entry": sub.original.name if sub else "",
+            "sha256": sub.sha256 if sub else "",
+            "verdicts": [
+                {**asdict(v), "cells": {g: list(sc) for g, sc in v.cells.items()}} for v in verdicts
+            ],
+            "feedback": {
+                v.notebook: _file_hash(self.feedback_path(row.student, v.notebook))
+                for v in verdicts
+            },
+        }
 
     def forget(self, student: str) -> None:
         self.students.pop(student, None)
@@ -218,6 +248,8 @@ class GradingState:
         """Write the file atomically: an interrupted run leaves the previous or the new one."""
         self.out.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{STATE_FILE}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"format": STATE_FORMAT, "students": self.students},
-                                  sort_keys=True), encoding="utf-8")
+        tmp.write_text(
+            json.dumps({"format": STATE_FORMAT, "students": self.students}, sort_keys=True),
+            encoding="utf-8",
+        )
         os.replace(tmp, self.path)

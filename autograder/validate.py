@@ -42,15 +42,20 @@ class Validation:
 
 
 #: What ``import coursekit`` raises in a notebook being validated, as where it is graded.
-NO_COURSEKIT = ("coursekit cannot be imported where your notebook is graded (it holds the "
-                "reference solutions): write your answers with NumPy only")
+NO_COURSEKIT = (
+    "coursekit cannot be imported where your notebook is graded (it holds the "
+    "reference solutions): write your answers with NumPy only"
+)
 
 
 def _imports_coursekit(source: str) -> bool:
-    return any(line.split()[:2] in (["import", "coursekit"], ["from", "coursekit"])
-               or line.split()[:1] == ["import"] and "coursekit" in line
-               or line.strip().startswith("from coursekit.")
-               for line in source.splitlines())
+    return any(
+        line.split()[:2] in (["import", "coursekit"], ["from", "coursekit"])
+        or line.split()[:1] == ["import"]
+        and "coursekit" in line
+        or line.strip().startswith("from coursekit.")
+        for line in source.splitlines()
+    )
 
 
 def raising_line(traceback_text: str, functions=None) -> str:
@@ -92,19 +97,29 @@ def student_functions(nb) -> set[str]:
                 tree = ast.parse(cell.source)
             except SyntaxError:
                 continue
-            names |= {n.name for n in ast.walk(tree)
-                      if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+            names |= {
+                n.name
+                for n in ast.walk(tree)
+                if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+            }
     return names
 
 
-def _describe(last_line: str, traceback_text: str, cell_timeout: int,
-              functions=None) -> tuple[str, str]:
+def _describe(
+    last_line: str, traceback_text: str, cell_timeout: int, functions=None
+) -> tuple[str, str]:
     """One failure: the error's last line (or the time limit, by name) and where it was
     raised in the student's own code (``"raised in f, line 3: ..."``, or ``""``)."""
     last_line = last_line.strip().removesuffix(":")  # "NotImplementedError: " (no message)
     timed_out = any(name in last_line for name in TIMEOUT_ERRORS)
-    text = (f"ran out of time: the cell ran longer than {cell_timeout} s (an endless loop? a "
-            "loop that ignores max_iter?)") if timed_out else last_line
+    text = (
+        (
+            f"ran out of time: the cell ran longer than {cell_timeout} s (an endless loop? a "
+            "loop that ignores max_iter?)"
+        )
+        if timed_out
+        else last_line
+    )
     where = raising_line(traceback_text, functions)
     return text, (f"{'stopped' if timed_out else 'raised'} {where}" if where else "")
 
@@ -122,8 +137,13 @@ def _run(path: Path, cell_timeout: int, sandbox: bool, tmp: Path):
 
     config = course_config(tmp / "course", cell_timeout=cell_timeout)
     ipc_dir = ipc_folder(tmp)  # tmp/ipc, or a shorter folder when $TMPDIR is long
-    setup = execute.configure(config, limits=Limits(cpu_seconds=DEFAULT_TIMEOUT),
-                              sandbox=sandbox, ipc_dir=ipc_dir, runtime_dir=tmp / "runtime")
+    setup = execute.configure(
+        config,
+        limits=Limits(cpu_seconds=DEFAULT_TIMEOUT),
+        sandbox=sandbox,
+        ipc_dir=ipc_dir,
+        runtime_dir=tmp / "runtime",
+    )
     # ipykernel's own log lines and banner are the kernel's, not the notebook's (below
     # CRITICAL it prints its connection banner: the sandbox's clean environment has no
     # JPY_PARENT_PID to tell it that a client started it).
@@ -138,8 +158,11 @@ def _run(path: Path, cell_timeout: int, sandbox: bool, tmp: Path):
         os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(blocked.parent), saved]))
     try:
         # (Validator's list of preprocessors is not configurable: a subclass replaces it.)
-        validator = type("GradingValidator", (Validator,), {"preprocessors": [
-            CheckCellMetadata, ClearOutput, execute.ValidateExecute]})
+        validator = type(
+            "GradingValidator",
+            (Validator,),
+            {"preprocessors": [CheckCellMetadata, ClearOutput, execute.ValidateExecute]},
+        )
         return validator(config=config).validate(str(path.resolve())), setup
     finally:
         if ipc_dir.parent != tmp:
@@ -150,8 +173,9 @@ def _run(path: Path, cell_timeout: int, sandbox: bool, tmp: Path):
             os.environ["PYTHONPATH"] = saved
 
 
-def validate_notebook(path, cell_timeout: int = CELL_TIMEOUT,
-                      sandbox: bool | None = None) -> Validation:
+def validate_notebook(
+    path, cell_timeout: int = CELL_TIMEOUT, sandbox: bool | None = None
+) -> Validation:
     """Run a notebook top to bottom as grading does and report every failing check.
 
     Unlike ``nbgrader validate``, the outcome is a value (``ok``) the CLI turns into an exit
@@ -185,57 +209,87 @@ def validate_notebook(path, cell_timeout: int = CELL_TIMEOUT,
             sandbox = True
         except SandboxUnavailable as exc:
             sandbox = False
-            notes.append(f"ran without the grader's sandbox, so its limits were not applied "
-                         f"({str(exc).split(';')[0].split(' (')[0]})")
-    names = {c.source.strip(): c.metadata.get("nbgrader", {}).get("grade_id", "?")
-             for c in nb.cells}
+            notes.append(
+                f"ran without the grader's sandbox, so its limits were not applied "
+                f"({str(exc).split(';')[0].split(' (')[0]})"
+            )
+    names = {
+        c.source.strip(): c.metadata.get("nbgrader", {}).get("grade_id", "?") for c in nb.cells
+    }
     points = autograded_cells(nb)
     functions = student_functions(nb)
-    messages = [f"cell {c.metadata.get('nbgrader', {}).get('grade_id', '?')} imports "
-                f"coursekit: {NO_COURSEKIT}" for c in nb.cells
-                if c.cell_type == "code" and _imports_coursekit(c.source)
-                and c.metadata.get("nbgrader", {}).get("grade_id") not in points]
+    messages = [
+        f"cell {c.metadata.get('nbgrader', {}).get('grade_id', '?')} imports "
+        f"coursekit: {NO_COURSEKIT}"
+        for c in nb.cells
+        if c.cell_type == "code"
+        and _imports_coursekit(c.source)
+        and c.metadata.get("nbgrader", {}).get("grade_id") not in points
+    ]
     with tempfile.TemporaryDirectory(prefix="ag-validate-") as tmp:
         results, setup = _run(path, cell_timeout, sandbox, Path(tmp))
     for report in setup.reports.values():
         if report.output_limit:
-            messages.append(f"output limit reached: {report.output_limit}; grading stops the "
-                            "kernel there and the notebook scores 0")
+            messages.append(
+                f"output limit reached: {report.output_limit}; grading stops the "
+                "kernel there and the notebook scores 0"
+            )
     for cell in results.get("type_changed", []):
-        messages.append(f"a cell changed type from {cell['old_type']} to {cell['new_type']}: "
-                        f"{cell['source'][:60]!r}")
+        messages.append(
+            f"a cell changed type from {cell['old_type']} to {cell['new_type']}: "
+            f"{cell['source'][:60]!r}"
+        )
     for cell in results.get("changed", []):
-        messages.append(f"locked or test cell {names.get(cell['source'], '?')} was edited; "
-                        "restore it from the released notebook")
+        messages.append(
+            f"locked or test cell {names.get(cell['source'], '?')} was edited; "
+            "restore it from the released notebook"
+        )
     for cell in results.get("failed", []):
         gid = names.get(cell["source"], "?")
-        messages.append(_failed_cell(gid, cell["raw_error"], points.get(gid),
-                                     setup.further.get(gid, []), cell_timeout, functions))
+        messages.append(
+            _failed_cell(
+                gid,
+                cell["raw_error"],
+                points.get(gid),
+                setup.further.get(gid, []),
+                cell_timeout,
+                functions,
+            )
+        )
     return Validation(not messages, messages, notes)
 
 
-def _failed_cell(gid: str, raw_error: str, points: float | None, further: list,
-                 cell_timeout: int, functions=None) -> str:
+def _failed_cell(
+    gid: str, raw_error: str, points: float | None, further: list, cell_timeout: int, functions=None
+) -> str:
     """The message of one failed test cell: its first failure, then every later one."""
     from nbconvert.filters import strip_ansi
 
     err = [strip_ansi(ln) for ln in raw_error.splitlines() if ln.strip()]
     text, where = _describe(err[-1] if err else "failed", raw_error, cell_timeout, functions)
-    stake = (f"{points:g} point{'s' if points != 1 else ''} at stake"
-             if points is not None else "")
+    stake = f"{points:g} point{'s' if points != 1 else ''} at stake" if points is not None else ""
     extra = "; ".join(filter(None, [where, stake]))
     lines = [f"{gid} failed: {text}" + (f" ({extra})" if extra else "")]
     again = []
     for check in further:
         evalue = [ln for ln in strip_ansi(check.evalue).splitlines() if ln.strip()]
-        later, later_where = _describe(f"{check.ename}: {evalue[-1] if evalue else ''}",
-                                       check.traceback, cell_timeout, functions)
+        later, later_where = _describe(
+            f"{check.ename}: {evalue[-1] if evalue else ''}",
+            check.traceback,
+            cell_timeout,
+            functions,
+        )
         if (later, later_where) == (text, where):
             again.append(str(check.line))  # the same slip met again: said once
         else:
-            lines.append(f"    and line {check.line} of the cell: {later}"
-                         + (f" ({later_where})" if later_where else ""))
+            lines.append(
+                f"    and line {check.line} of the cell: {later}"
+                + (f" ({later_where})" if later_where else "")
+            )
     if again:
-        lines.insert(1, f"    (the same error again at line{'s' if len(again) > 1 else ''} "
-                        f"{', '.join(again)} of the cell)")
+        lines.insert(
+            1,
+            f"    (the same error again at line{'s' if len(again) > 1 else ''} "
+            f"{', '.join(again)} of the cell)",
+        )
     return "\n".join(lines)

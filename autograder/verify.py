@@ -68,8 +68,10 @@ def tamper_check(submitted_nb, release_nb, source_nb=None) -> list[str]:
         when nothing was touched.
     """
     submitted_nb = nbformat.from_dict(copy.deepcopy(dict(submitted_nb)))
-    problems = [f"metadata of {c}" if not c.startswith("nbgrader metadata") else c
-                for c in restore_nbgrader_metadata(submitted_nb, release_nb)]
+    problems = [
+        f"metadata of {c}" if not c.startswith("nbgrader metadata") else c
+        for c in restore_nbgrader_metadata(submitted_nb, release_nb)
+    ]
     submitted = {}
     for cell in submitted_nb.cells:
         gid = nbgrader_meta(cell).get("grade_id")
@@ -77,8 +79,11 @@ def tamper_check(submitted_nb, release_nb, source_nb=None) -> list[str]:
             submitted.setdefault(gid, cell)
     originals = {}
     if source_nb is not None:
-        originals = {nbgrader_meta(c).get("grade_id"): c.source.strip()
-                     for c in source_nb.cells if is_protected_cell(c)}
+        originals = {
+            nbgrader_meta(c).get("grade_id"): c.source.strip()
+            for c in source_nb.cells
+            if is_protected_cell(c)
+        }
     for cell in release_nb.cells:
         if not is_protected_cell(cell):
             continue
@@ -89,12 +94,19 @@ def tamper_check(submitted_nb, release_nb, source_nb=None) -> list[str]:
             problems.append(f"edited {gid}")
     # Moving a test cell above the code it tests (or below a later one) changes what it
     # checks, although its text is intact: the order of the graded cells must be kept.
-    release_ids = [nbgrader_meta(c).get("grade_id") for c in release_nb.cells
-                   if nbgrader_meta(c).get("grade_id") in submitted]
+    release_ids = [
+        nbgrader_meta(c).get("grade_id")
+        for c in release_nb.cells
+        if nbgrader_meta(c).get("grade_id") in submitted
+    ]
     kept = set(release_ids)
-    submitted_ids = list(dict.fromkeys(nbgrader_meta(c).get("grade_id")
-                                       for c in submitted_nb.cells
-                                       if nbgrader_meta(c).get("grade_id") in kept))
+    submitted_ids = list(
+        dict.fromkeys(
+            nbgrader_meta(c).get("grade_id")
+            for c in submitted_nb.cells
+            if nbgrader_meta(c).get("grade_id") in kept
+        )
+    )
     if submitted_ids != release_ids:
         moved = next(s for s, r in zip(submitted_ids, release_ids, strict=True) if s != r)
         problems.append(f"reordered {moved}")
@@ -146,8 +158,11 @@ def restore_nbgrader_metadata(submitted_nb, release_nb) -> list[str]:
     list of str
         One item per changed cell (``"test_gd_step: points 1000 -> 2"``); empty when none.
     """
-    release = [(nbgrader_meta(c)["grade_id"], c) for c in release_nb.cells
-               if nbgrader_meta(c).get("grade_id")]
+    release = [
+        (nbgrader_meta(c)["grade_id"], c)
+        for c in release_nb.cells
+        if nbgrader_meta(c).get("grade_id")
+    ]
     by_id = dict(release)
     cells = submitted_nb.cells
 
@@ -166,11 +181,14 @@ def restore_nbgrader_metadata(submitted_nb, release_nb) -> list[str]:
         if gid in owner:
             continue
         before = max((owner[g] for g in order[:pos] if g in owner), default=-1)
-        after = min((owner[g] for g in order[pos + 1:] if g in owner), default=len(cells))
+        after = min((owner[g] for g in order[pos + 1 :] if g in owner), default=len(cells))
         ref = by_id[gid]
         for i in range(before + 1, after):
-            if i not in taken and nbgrader_meta(cells[i]) and \
-                    cells[i].get("cell_type") == ref.get("cell_type"):
+            if (
+                i not in taken
+                and nbgrader_meta(cells[i])
+                and cells[i].get("cell_type") == ref.get("cell_type")
+            ):
                 old = nbgrader_meta(cells[i]).get("grade_id")
                 what = f"took the id of {old}" if old in by_id else f"renamed to {old!r}"
                 changes.append(f"{gid}: {what}")
@@ -182,8 +200,10 @@ def restore_nbgrader_metadata(submitted_nb, release_nb) -> list[str]:
         meta = nbgrader_meta(cell)
         if i in taken or not meta:
             continue
-        changes.append(f"nbgrader metadata removed from a cell the release does not have "
-                       f"(grade_id {meta.get('grade_id')!r})")
+        changes.append(
+            f"nbgrader metadata removed from a cell the release does not have "
+            f"(grade_id {meta.get('grade_id')!r})"
+        )
         del cell.metadata["nbgrader"]
     for gid, i in owner.items():
         ref_meta = dict(by_id[gid].metadata["nbgrader"])
@@ -237,8 +257,11 @@ def limits_reached(autograded_nb, report: dict | None = None) -> tuple[str, str]
     """
     report = report or {}
     if report.get("output_dropped_bytes"):
-        return ("crashed", f"output limit reached: the cells printed too much; "
-                           f"{report['output_dropped_bytes']} bytes were dropped")
+        return (
+            "crashed",
+            f"output limit reached: the cells printed too much; "
+            f"{report['output_dropped_bytes']} bytes were dropped",
+        )
     timed_out = []
     for index, cell in enumerate(autograded_nb.cells):
         if cell.get("cell_type") != "code":
@@ -247,11 +270,13 @@ def limits_reached(autograded_nb, report: dict | None = None) -> tuple[str, str]
         for ename, evalue in cell_errors(cell):
             if ename == "MemoryError":
                 return ("crashed", f"memory limit reached in {where} (MemoryError)")
-            if ename == "BlockingIOError" or (ename == "OSError" and
-                                              "Resource temporarily unavailable" in evalue):
+            if ename == "BlockingIOError" or (
+                ename == "OSError" and "Resource temporarily unavailable" in evalue
+            ):
                 return ("crashed", f"process limit reached in {where} ({ename}: {evalue})"[:300])
-            if ename == "OSError" and ("No space left on device" in evalue or
-                                       "File too large" in evalue):
+            if ename == "OSError" and (
+                "No space left on device" in evalue or "File too large" in evalue
+            ):
                 return ("crashed", f"disk limit reached in {where} ({ename}: {evalue})"[:300])
             if ename in TIMEOUT_ERRORS:
                 timed_out.append(where)
@@ -267,9 +292,14 @@ def _zero(cells: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float
     return {gid: (0.0, points) for gid, (_, points) in cells.items()}
 
 
-def verdict_from_autograded(notebook: str, autograded_nb, release_nb, source_nb,
-                            reported: dict[str, float] | None = None,
-                            report: dict | None = None) -> Verdict:
+def verdict_from_autograded(
+    notebook: str,
+    autograded_nb,
+    release_nb,
+    source_nb,
+    reported: dict[str, float] | None = None,
+    report: dict | None = None,
+) -> Verdict:
     """Recompute the score of one autograded notebook and decide its status.
 
     Parameters
@@ -293,8 +323,7 @@ def verdict_from_autograded(notebook: str, autograded_nb, release_nb, source_nb,
         status ``graded`` or ``timeout`` (a cell ran out of time) or ``crashed``.
     """
     expected = autograded_cells(release_nb)
-    restored = {nbgrader_meta(c).get("grade_id"): c for c in autograded_nb.cells
-                if is_test_cell(c)}
+    restored = {nbgrader_meta(c).get("grade_id"): c for c in autograded_nb.cells if is_test_cell(c)}
     source_tests = {nbgrader_meta(c)["grade_id"]: c for c in source_nb.cells if is_test_cell(c)}
     cells: dict[str, tuple[float, float]] = {}
     problems = []
@@ -313,8 +342,10 @@ def verdict_from_autograded(notebook: str, autograded_nb, release_nb, source_nb,
     if reported is not None:
         for gid, (score, _) in cells.items():
             if gid in reported and abs(float(reported[gid]) - score) > 1e-9:
-                problems.append(f"nbgrader recorded {reported[gid]} for {gid}, "
-                                f"the autograded notebook shows {score}")
+                problems.append(
+                    f"nbgrader recorded {reported[gid]} for {gid}, "
+                    f"the autograded notebook shows {score}"
+                )
     score = sum(s for s, _ in cells.values())
     max_score = sum(expected.values())
     if problems:

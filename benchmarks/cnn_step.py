@@ -70,8 +70,7 @@ def make_gemm(n=GEMM_N):
 
 def make_step(hw, conv="fast"):
     """A closure running one training step (forward, backward, Adam) and its FLOPs."""
-    model = vgg(CONFIG, input_shape=(1, hw, hw), n_classes=10, seed=0, dtype=np.float32,
-                conv=conv)
+    model = vgg(CONFIG, input_shape=(1, hw, hw), n_classes=10, seed=0, dtype=np.float32, conv=conv)
     rng = np.random.default_rng(0)
     x = rng.random((BATCH, 1, hw, hw), dtype=np.float32)
     y = rng.integers(0, 10, BATCH)
@@ -83,10 +82,19 @@ def make_torch_step(hw, torch):
     nn = torch.nn
     torch.manual_seed(0)
     net = nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(1, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(16, 16, 3, padding=1),
+        nn.ReLU(),
         nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(),
-        nn.MaxPool2d(2), nn.Flatten(), nn.Linear(32 * (hw // 4) ** 2, 10))
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(32, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(32 * (hw // 4) ** 2, 10),
+    )
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
     rng = np.random.default_rng(0)
@@ -139,21 +147,31 @@ def import_torch():
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--repeats", type=int, default=15,
-                   help="timed steps (and interleaved GEMMs, at least 5) per case")
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=15,
+        help="timed steps (and interleaved GEMMs, at least 5) per case",
+    )
     p.add_argument("--loop-repeats", type=int, default=3, help="timed loop-version steps")
     p.add_argument("--no-loop", action="store_true", help="skip the loop version")
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    p.add_argument("--against-torch", action="store_true",
-                   help="also time the same network in PyTorch, if importable")
+    p.add_argument(
+        "--against-torch",
+        action="store_true",
+        help="also time the same network in PyTorch, if importable",
+    )
     args = p.parse_args(argv)
     torch = None
     if args.against_torch:
         torch, why = import_torch()
         if torch is None:
             print(json.dumps({"torch": f"not importable ({why}); coursekit only"}), flush=True)
-    blas = [f"{i.get('internal_api')} {i.get('version')}" for i in threadpool_info()
-            if i.get("user_api") == "blas"]
+    blas = [
+        f"{i.get('internal_api')} {i.get('version')}"
+        for i in threadpool_info()
+        if i.get("user_api") == "blas"
+    ]
     one_thread = {}
     for threads in args.threads:
         if torch is not None:
@@ -165,14 +183,20 @@ def main(argv=None):
                 med = float(np.median(steps[:, 0]))
                 gemm_rate = 2 * GEMM_N**3 / float(np.median(gemms[:, 0])) / 1e9
                 rate = flops / med / 1e9
-                row = {"input": f"1x{hw}x{hw}", "threads": threads, "batch": BATCH,
-                       "step_ms": round(med * 1e3, 3),
-                       "step_ms_min": round(float(steps[:, 0].min()) * 1e3, 3),
-                       "step_cpu_ms": round(float(np.median(steps[:, 1])) * 1e3, 3),
-                       "gflops": round(rate, 2), "gemm_gflops": round(gemm_rate, 2),
-                       "gemm_efficiency": round(rate / gemm_rate, 3),
-                       "step_mflop": round(flops / 1e6, 2), "repeats": len(steps),
-                       "blas": ", ".join(blas)}
+                row = {
+                    "input": f"1x{hw}x{hw}",
+                    "threads": threads,
+                    "batch": BATCH,
+                    "step_ms": round(med * 1e3, 3),
+                    "step_ms_min": round(float(steps[:, 0].min()) * 1e3, 3),
+                    "step_cpu_ms": round(float(np.median(steps[:, 1])) * 1e3, 3),
+                    "gflops": round(rate, 2),
+                    "gemm_gflops": round(gemm_rate, 2),
+                    "gemm_efficiency": round(rate / gemm_rate, 3),
+                    "step_mflop": round(flops / 1e6, 2),
+                    "repeats": len(steps),
+                    "blas": ", ".join(blas),
+                }
                 if threads == 1:
                     one_thread[hw] = med
                 elif hw in one_thread:
@@ -181,16 +205,18 @@ def main(argv=None):
                 if tsteps is not None:
                     tmed = float(np.median(tsteps[:, 0]))
                     tcpu = float(np.median(tsteps[:, 1]))
-                    row.update({"torch_step_ms": round(tmed * 1e3, 3),
-                                "torch_step_cpu_ms": round(tcpu * 1e3, 3),
-                                "ratio_to_torch": round(med / tmed, 3),
-                                "cpu_ratio_to_torch": round(
-                                    float(np.median(steps[:, 1])) / tcpu, 3),
-                                "torch": torch.__version__})
+                    row.update(
+                        {
+                            "torch_step_ms": round(tmed * 1e3, 3),
+                            "torch_step_cpu_ms": round(tcpu * 1e3, 3),
+                            "ratio_to_torch": round(med / tmed, 3),
+                            "cpu_ratio_to_torch": round(float(np.median(steps[:, 1])) / tcpu, 3),
+                            "torch": torch.__version__,
+                        }
+                    )
                 if hw == 8 and not args.no_loop:
                     loop_step, _ = make_step(hw, conv="loop")
-                    lmed = float(np.median([timed(loop_step)[0]
-                                            for _ in range(args.loop_repeats)]))
+                    lmed = float(np.median([timed(loop_step)[0] for _ in range(args.loop_repeats)]))
                     row["loop_step_ms"] = round(lmed * 1e3, 1)
                     row["speedup"] = round(lmed / med, 1)
                 # Other processes' load: the numbers are only as quiet as the machine.

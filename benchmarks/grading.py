@@ -112,10 +112,10 @@ def synthetic_submissions(tmp: Path, n: int) -> Path:
     rel = tmp / "release"
     run([sys.executable, "-m", "autograder", "release", ASSIGNMENT, "--out", rel], REPO)
     release_nb = nbformat.read(str(rel / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"), as_version=4)
-    source_nb = nbformat.read(str(REPO / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"),
-                              as_version=4)
-    solutions = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source
-                 for c in source_nb.cells}
+    source_nb = nbformat.read(
+        str(REPO / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"), as_version=4
+    )
+    solutions = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in source_nb.cells}
     subs = tmp / "subs"
     for i in range(n):
         nb = nbformat.reads(nbformat.writes(release_nb), as_version=4)
@@ -141,36 +141,66 @@ def plain_nbgrader(tmp: Path, subs: Path, feedback: bool = False) -> tuple[float
     """Seconds of ``nbgrader autograde`` on every submission in a standard course directory,
     and of the ``generate_feedback`` that follows (0 unless ``feedback``)."""
     course = tmp / f"plain-{subs.name}"
-    shutil.copytree(REPO / "exercises" / ASSIGNMENT, course / "source" / ASSIGNMENT,
-                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    shutil.copytree(
+        REPO / "exercises" / ASSIGNMENT,
+        course / "source" / ASSIGNMENT,
+        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"),
+    )
     (course / "nbgrader_config.py").write_text(NBGRADER_CONFIG)
     for folder in sorted(subs.iterdir()):
         shutil.copytree(folder, course / "submitted" / folder.name / ASSIGNMENT)
     run([sys.executable, "-m", "nbgrader", "generate_assignment", ASSIGNMENT], course)
     # On an empty class nbgrader does all its set-up, then stops with this error.
-    seconds = run([sys.executable, "-m", "nbgrader", "autograde", ASSIGNMENT], course,
-                  expect_error="No notebooks were matched")
+    seconds = run(
+        [sys.executable, "-m", "nbgrader", "autograde", ASSIGNMENT],
+        course,
+        expect_error="No notebooks were matched",
+    )
     fb = 0.0
     if feedback:
         fb = run([sys.executable, "-m", "nbgrader", "generate_feedback", ASSIGNMENT], course)
     return seconds, fb
 
 
-def ours(tmp: Path, subs: Path, jobs: int, fork_server: bool = True,
-         cluster: str | None = None, repo: Path = REPO, tag: str = "") -> float:
+def ours(
+    tmp: Path,
+    subs: Path,
+    jobs: int,
+    fork_server: bool = True,
+    cluster: str | None = None,
+    repo: Path = REPO,
+    tag: str = "",
+) -> float:
     """Seconds of ``python -m autograder grade`` of the grader in ``repo`` (its exercises)."""
     out = tmp / f"ours{tag}-{subs.name}-jobs{jobs}-{fork_server}-{cluster}".replace(":", "")
     extra = [] if fork_server else ["--no-fork-server"]
     extra += ["--cluster", cluster] if cluster else []
-    return run([sys.executable, "-m", "autograder", "grade", ASSIGNMENT, subs, "--out", out,
-                "--jobs", str(jobs), "--no-progress", "--force", *extra], repo)
+    return run(
+        [
+            sys.executable,
+            "-m",
+            "autograder",
+            "grade",
+            ASSIGNMENT,
+            subs,
+            "--out",
+            out,
+            "--jobs",
+            str(jobs),
+            "--no-progress",
+            "--force",
+            *extra,
+        ],
+        repo,
+    )
 
 
 def checkout(rev: str, into: Path) -> Path:
     """The repository's files at git revision ``rev`` (``git archive``), in ``into``."""
     into.mkdir(parents=True)
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev], capture_output=True,
-                             check=True).stdout
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", rev], capture_output=True, check=True
+    ).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
     return into
 
@@ -208,7 +238,9 @@ def compare_with_baseline(rev: str, n: int, repeats: int) -> dict:
         return round(statistics.median(f(t) for t in rounds), 3)
 
     return {
-        "n": n, "repeats": repeats, "baseline": rev,
+        "n": n,
+        "repeats": repeats,
+        "baseline": rev,
         "ours_marginal_s_per_submission": median(lambda t: per_sub(t, "ours")),
         "baseline_marginal_s_per_submission": median(lambda t: per_sub(t, "baseline")),
         "nbgrader_marginal_s_per_submission": median(lambda t: per_sub(t, "nbgrader")),
@@ -216,7 +248,8 @@ def compare_with_baseline(rev: str, n: int, repeats: int) -> dict:
         "baseline_ratio": median(lambda t: t["ours"] / t["baseline"]),
         "marginal_ratio": median(lambda t: per_sub(t, "ours") / per_sub(t, "nbgrader")),
         "baseline_marginal_ratio_of_nbgrader_ratios": median(
-            lambda t: per_sub(t, "baseline") / per_sub(t, "nbgrader")),
+            lambda t: per_sub(t, "baseline") / per_sub(t, "nbgrader")
+        ),
         "rounds": [{k: round(v, 2) for k, v in t.items()} for t in rounds],
     }
 
@@ -240,22 +273,33 @@ def cluster_main(cluster: str, n: int, repeats: int, jobs: int = 2) -> dict:
     load.append(round(os.getloadavg()[0], 2))
     med = {k: statistics.median(v) for k, v in times.items()}
     result = {
-        "n": n, "repeats": repeats, "cluster": cluster, "jobs": jobs,
+        "n": n,
+        "repeats": repeats,
+        "cluster": cluster,
+        "jobs": jobs,
         "local_s_per_submission": round(med["local"] / n, 3),
         "cluster_s_per_submission": round(med["cluster"] / n, 3),
         "cluster_ratio": round(med["cluster"] / med["local"], 3),
-        "local_fixed_s": round(med["local0"], 2), "cluster_fixed_s": round(med["cluster0"], 2),
-        "cluster_marginal_ratio": round((med["cluster"] - med["cluster0"])
-                                        / (med["local"] - med["local0"]), 3),
+        "local_fixed_s": round(med["local0"], 2),
+        "cluster_fixed_s": round(med["cluster0"], 2),
+        "cluster_marginal_ratio": round(
+            (med["cluster"] - med["cluster0"]) / (med["local"] - med["local0"]), 3
+        ),
         "runs_s": {k: [round(t, 2) for t in v] for k, v in times.items()},
-        "load1_before_after": load, "cores": os.cpu_count(),
+        "load1_before_after": load,
+        "cores": os.cpu_count(),
     }
     print(json.dumps(result))
     return result
 
 
-def sizes_main(sizes: list[int], jobs_values: list[int], cluster: str | None = None,
-               repeats: int = 1, small: int = 6) -> list[dict]:
+def sizes_main(
+    sizes: list[int],
+    jobs_values: list[int],
+    cluster: str | None = None,
+    repeats: int = 1,
+    small: int = 6,
+) -> list[dict]:
     """The per-student cost a class pays, measured at class size and as projected (see the top).
 
     For each ``--jobs`` value: an empty class (the fixed cost), the default benchmark's small
@@ -286,7 +330,10 @@ def sizes_main(sizes: list[int], jobs_values: list[int], cluster: str | None = N
             measured = (t[n2] - t[n1]) / (n2 - n1)
             projected = (t[small] - fixed) / small  # what the default run's figure says
             result = {
-                "jobs": jobs, "cluster": cluster, "sizes": [n1, n2], "small_n": small,
+                "jobs": jobs,
+                "cluster": cluster,
+                "sizes": [n1, n2],
+                "small_n": small,
                 "repeats": repeats,
                 "measured_marginal_s_per_submission": round(measured, 3),
                 "projected_marginal_s_per_submission": round(projected, 3),
@@ -297,7 +344,9 @@ def sizes_main(sizes: list[int], jobs_values: list[int], cluster: str | None = N
                 "small_run_projected_300x5_min": round(5 * (fixed + 300 * projected) / 60, 1),
                 "goal_300x5_min": 15,
                 "run_s": {str(n): [round(x, 1) for x in v] for n, v in runs.items()},
-                "load1_before_after": load, "cores": os.cpu_count()}
+                "load1_before_after": load,
+                "cores": os.cpu_count(),
+            }
             print(json.dumps(result), flush=True)
             results.append(result)
     return results
@@ -307,20 +356,39 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=6, help="synthetic submissions (default 6)")
     p.add_argument("--skip-jobs2", action="store_true", help="only the one-at-a-time runs")
-    p.add_argument("--jobs", default="2,3",
-                   help="comma-separated --jobs values for the parallel runs (default 2,3: "
-                        "the cores, and one more, which fills the cores while kernels start)")
-    p.add_argument("--no-fork-server", action="store_true",
-                   help="also time ours with one new interpreter per student (the old way)")
-    p.add_argument("--cluster", metavar="ADDRESS",
-                   help="time grade --cluster ADDRESS (e.g. local:2) against --jobs 2 instead")
-    p.add_argument("--repeats", type=int, default=3,
-                   help="with --cluster or --baseline: alternate rounds (medians)")
-    p.add_argument("--sizes", help="two class sizes N1,N2: the marginal cost between them, "
-                                   "against the default run's projection (one JSON line per "
-                                   "--jobs value)")
-    p.add_argument("--baseline", metavar="REV",
-                   help="instead: compare with the grader of this git revision (see above)")
+    p.add_argument(
+        "--jobs",
+        default="2,3",
+        help="comma-separated --jobs values for the parallel runs (default 2,3: "
+        "the cores, and one more, which fills the cores while kernels start)",
+    )
+    p.add_argument(
+        "--no-fork-server",
+        action="store_true",
+        help="also time ours with one new interpreter per student (the old way)",
+    )
+    p.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="time grade --cluster ADDRESS (e.g. local:2) against --jobs 2 instead",
+    )
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="with --cluster or --baseline: alternate rounds (medians)",
+    )
+    p.add_argument(
+        "--sizes",
+        help="two class sizes N1,N2: the marginal cost between them, "
+        "against the default run's projection (one JSON line per "
+        "--jobs value)",
+    )
+    p.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="instead: compare with the grader of this git revision (see above)",
+    )
     args = p.parse_args(argv)
     if args.sizes:
         sizes = [int(x) for x in args.sizes.split(",")]
@@ -331,8 +399,9 @@ def main(argv=None) -> dict:
         except ValueError:
             p.error(f"--jobs: expected integers separated by commas, got {args.jobs!r}")
         if min(jobs_values) < 1 or args.repeats < 1:
-            p.error(f"--jobs and --repeats: expected integers >= 1, got {args.jobs!r}, "
-                    f"{args.repeats}")
+            p.error(
+                f"--jobs and --repeats: expected integers >= 1, got {args.jobs!r}, {args.repeats}"
+            )
         return sizes_main(sizes, jobs_values, args.cluster, args.repeats, small=args.n)
     if args.cluster:
         if args.repeats < 1:
@@ -344,9 +413,12 @@ def main(argv=None) -> dict:
         p.error(f"--repeats: expected an integer >= 1, got {args.repeats}")
     if args.baseline:
         load1 = os.getloadavg()[0]
-        result = {**compare_with_baseline(args.baseline, args.n, args.repeats),
-                  "load1": round(load1, 2), "load1_after": round(os.getloadavg()[0], 2),
-                  "cores": os.cpu_count()}
+        result = {
+            **compare_with_baseline(args.baseline, args.n, args.repeats),
+            "load1": round(load1, 2),
+            "load1_after": round(os.getloadavg()[0], 2),
+            "cores": os.cpu_count(),
+        }
         print(json.dumps(result))
         return result
     try:
@@ -399,7 +471,8 @@ def main(argv=None) -> dict:
         "projected_jobs": best_jobs,
         "projected_300x5_min_2cores": round(5 * (f_ours + 300 * m_best) / 60, 1),
         "nbgrader_projected_300x5_min": round(5 * (f_nbgrader + 300 * m_nbgrader) / 60, 1),
-        "ours_no_fork_server_s_per_submission": None if t_spawn is None
+        "ours_no_fork_server_s_per_submission": None
+        if t_spawn is None
         else round(t_spawn / args.n, 3),
         "load1": round(load1, 2),
         "cores": os.cpu_count(),

@@ -84,8 +84,15 @@ def _emit(stage: str, t0: float, c0: float, k0: float | None, **extra) -> None:
     global _ROLE
     if _ROLE == "grader" and Path(sys.argv[0]).name == "forkserver.py":
         _ROLE = "fork_server"  # sys.argv[0] is still "-m" while sitecustomize runs
-    rec = {"role": _ROLE, "pid": os.getpid(), "stage": stage, "t0": t0,
-           "wall": time.time() - t0, "cpu": _cpu_thread() - c0, **extra}
+    rec = {
+        "role": _ROLE,
+        "pid": os.getpid(),
+        "stage": stage,
+        "t0": t0,
+        "wall": time.time() - t0,
+        "cpu": _cpu_thread() - c0,
+        **extra,
+    }
     if k0 is not None:
         rec["kids"] = _children_cpu() - k0
     with open(_OUT / f"{os.getpid()}.jsonl", "a") as fh:
@@ -98,6 +105,7 @@ def _wrap(owner, attr: str, stage: str, kids: bool = False) -> None:
 
     fn = getattr(owner, attr)
     if inspect.iscoroutinefunction(fn):
+
         @functools.wraps(fn)
         async def wrapper(*a, **k):
             t0, c0 = time.time(), _cpu_thread()
@@ -107,6 +115,7 @@ def _wrap(owner, attr: str, stage: str, kids: bool = False) -> None:
             finally:
                 _emit(stage, t0, c0, k0)
     else:
+
         @functools.wraps(fn)
         def wrapper(*a, **k):
             t0, c0 = time.time(), _cpu_thread()
@@ -115,6 +124,7 @@ def _wrap(owner, attr: str, stage: str, kids: bool = False) -> None:
                 return fn(*a, **k)
             finally:
                 _emit(stage, t0, c0, k0)
+
     setattr(owner, attr, wrapper)
 
 
@@ -195,9 +205,19 @@ def install() -> None:
 
     NotebookClient._cleanup_kernel = cleanup_kernel
     _wrap(HTMLExporter, "from_notebook_node", "feedback_html")
-    for pp in (p.ClearOutput, p.DeduplicateIds, p.OverwriteKernelspec, p.OverwriteCells,
-               p.CheckCellMetadata, p.IgnorePattern, nbp.ClearMetadataPreprocessor,
-               p.LimitOutput, p.SaveAutoGrades, p.AssignLatePenalties, p.GetGrades):
+    for pp in (
+        p.ClearOutput,
+        p.DeduplicateIds,
+        p.OverwriteKernelspec,
+        p.OverwriteCells,
+        p.CheckCellMetadata,
+        p.IgnorePattern,
+        nbp.ClearMetadataPreprocessor,
+        p.LimitOutput,
+        p.SaveAutoGrades,
+        p.AssignLatePenalties,
+        p.GetGrades,
+    ):
         _wrap(pp, "preprocess", f"pp_{pp.__name__}")
     execute = _find("autograder.execute", "GradingExecute")
     if execute is not None:
@@ -209,22 +229,27 @@ def install() -> None:
     # The grading process (collect, hashing, verify, report, state).
     pipeline = _find("autograder.pipeline", "grade_assignment")
     if pipeline is not None:
-        for name, stage in [("collect", "collect"), ("hash_path", "hash_submission"),
-                            ("prepare", "prepare"), ("_verdicts_for", "verify"),
-                            ("write_feedback", "write_feedback"),
-                            ("record_in_gradebook", "record_in_gradebook"),
-                            ("record_of_run", "cohort_record"), ("run_key", "run_key"),
-                            ("student_key", "student_key"),
-                            ("write_grades_csv", "write_grades_csv"),
-                            ("write_report", "cohort_report"),
-                            ("run_with_retry", "run_student_wait")]:
+        for name, stage in [
+            ("collect", "collect"),
+            ("hash_path", "hash_submission"),
+            ("prepare", "prepare"),
+            ("_verdicts_for", "verify"),
+            ("write_feedback", "write_feedback"),
+            ("record_in_gradebook", "record_in_gradebook"),
+            ("record_of_run", "cohort_record"),
+            ("run_key", "run_key"),
+            ("student_key", "student_key"),
+            ("write_grades_csv", "write_grades_csv"),
+            ("write_report", "cohort_report"),
+            ("run_with_retry", "run_student_wait"),
+        ]:
             if hasattr(pipeline, name):
                 _wrap(pipeline, name, stage)
-        for mod, cls, meth, stage in [("autograder.state", "GradingState", "save", "state_save"),
-                                      ("autograder.state", "GradingState", "store",
-                                       "state_store"),
-                                      ("autograder.cohort", "CohortLog", "append",
-                                       "cohort_append")]:
+        for mod, cls, meth, stage in [
+            ("autograder.state", "GradingState", "save", "state_save"),
+            ("autograder.state", "GradingState", "store", "state_store"),
+            ("autograder.cohort", "CohortLog", "append", "cohort_append"),
+        ]:
             owner = _find(mod, cls)
             if owner is not None:
                 _wrap(getattr(owner, cls), meth, stage)
@@ -241,16 +266,22 @@ def summarise(folder: Path, n: int) -> dict:
     for path in folder.glob("*.jsonl"):
         for line in path.read_text().splitlines():
             rec = json.loads(line)
-            s = stages.setdefault(f"{rec['role']}/{rec['stage']}",
-                                  {"calls": 0, "cpu": 0.0, "kids": 0.0, "wall": 0.0})
+            s = stages.setdefault(
+                f"{rec['role']}/{rec['stage']}", {"calls": 0, "cpu": 0.0, "kids": 0.0, "wall": 0.0}
+            )
             s["calls"] += 1
             s["cpu"] += rec["cpu"]
             s["kids"] += rec.get("kids", 0.0)
             s["wall"] += rec["wall"]
-    return {k: {"calls_per_student": round(v["calls"] / n, 2),
-                "cpu_s": round(v["cpu"] / n, 4), "children_cpu_s": round(v["kids"] / n, 4),
-                "wall_s": round(v["wall"] / n, 4)}
-            for k, v in sorted(stages.items())}
+    return {
+        k: {
+            "calls_per_student": round(v["calls"] / n, 2),
+            "cpu_s": round(v["cpu"] / n, 4),
+            "children_cpu_s": round(v["kids"] / n, 4),
+            "wall_s": round(v["wall"] / n, 4),
+        }
+        for k, v in sorted(stages.items())
+    }
 
 
 def main(argv=None) -> dict:
@@ -263,11 +294,18 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=30, help="synthetic submissions (default 30)")
     p.add_argument("--jobs", type=int, default=1, help="grade --jobs (default 1)")
-    p.add_argument("--repo", type=Path, default=None,
-                   help="grade with the autograder of this checkout (e.g. a `git archive` of "
-                        "an earlier revision) instead of this one's")
-    p.add_argument("--cprofile", metavar="FILE",
-                   help="also write the students' processes' merged cProfile stats to FILE")
+    p.add_argument(
+        "--repo",
+        type=Path,
+        default=None,
+        help="grade with the autograder of this checkout (e.g. a `git archive` of "
+        "an earlier revision) instead of this one's",
+    )
+    p.add_argument(
+        "--cprofile",
+        metavar="FILE",
+        help="also write the students' processes' merged cProfile stats to FILE",
+    )
     args = p.parse_args(argv)
     if args.n < 1 or args.jobs < 1:
         p.error(f"--n and --jobs: expected integers >= 1, got {args.n}, {args.jobs}")
@@ -287,11 +325,26 @@ def main(argv=None) -> dict:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(probe), env.get("PYTHONPATH")]))
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "autograder", "grade", "gd_basics", subs,
-                               "--out", tmp / "out", "--force", "--jobs", str(args.jobs),
-                               "--no-progress"], cwd=args.repo or REPO, env=env,
-                              capture_output=True,
-                              text=True)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "autograder",
+                "grade",
+                "gd_basics",
+                subs,
+                "--out",
+                tmp / "out",
+                "--force",
+                "--jobs",
+                str(args.jobs),
+                "--no-progress",
+            ],
+            cwd=args.repo or REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         wall = time.perf_counter() - start
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if done.returncode != 0:
@@ -310,14 +363,20 @@ def main(argv=None) -> dict:
     student = stages.get("student/student_process", {})
     kernel = stages.get("student/kernel_total_cpu_before_shutdown", {})
     per_student = waited / args.n + student.get("cpu_s", 0) + kernel.get("children_cpu_s", 0)
-    result = {"n": args.n, "jobs": args.jobs, "repo": str(args.repo or REPO),
-              "wall_s": round(wall, 2),
-              "wall_per_student_s": round(wall / args.n, 3),
-              "cpu_per_student_s": round(per_student, 3),
-              "grader_and_server_cpu_per_student_s": round(waited / args.n, 3),
-              "student_process_cpu_s": student.get("cpu_s"),
-              "kernel_cpu_s": kernel.get("children_cpu_s"),
-              "stages": stages, "load1_before_after": load, "cores": os.cpu_count()}
+    result = {
+        "n": args.n,
+        "jobs": args.jobs,
+        "repo": str(args.repo or REPO),
+        "wall_s": round(wall, 2),
+        "wall_per_student_s": round(wall / args.n, 3),
+        "cpu_per_student_s": round(per_student, 3),
+        "grader_and_server_cpu_per_student_s": round(waited / args.n, 3),
+        "student_process_cpu_s": student.get("cpu_s"),
+        "kernel_cpu_s": kernel.get("children_cpu_s"),
+        "stages": stages,
+        "load1_before_after": load,
+        "cores": os.cpu_count(),
+    }
     print(json.dumps(result))
     return result
 

@@ -36,8 +36,13 @@ def main(argv=None):
     parser.add_argument("--variant", default="ring", choices=["gather", "allreduce", "ring"])
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     args = parser.parse_args(argv)
-    rows = scaling_table(args.procs, global_batch=args.global_batch, steps=args.steps,
-                         variant=args.variant, dtype=args.dtype)
+    rows = scaling_table(
+        args.procs,
+        global_batch=args.global_batch,
+        steps=args.steps,
+        variant=args.variant,
+        dtype=args.dtype,
+    )
     load = os.getloadavg()[0]
     for row in rows:
         row = {k: v for k, v in row.items() if not k.startswith("pingpong")}

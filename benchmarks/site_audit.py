@@ -40,8 +40,15 @@ ROOT = Path(__file__).resolve().parents[1]
 AXE_VERSION = "4.14.1"
 LIGHTHOUSE_VERSION = "12.8.2"
 CHROMIUM = "/usr/bin/chromium"
-CHROME_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROME_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 #: What a host compresses (fonts and images are compressed already).
 COMPRESSED = {".html", ".js", ".css", ".json", ".svg", ".txt", ".map", ".xml"}
 
@@ -62,8 +69,11 @@ class GzipHandler(http.server.SimpleHTTPRequestHandler):
         path = Path(self.translate_path(self.path))
         if path.is_dir():
             path = path / "index.html"
-        if (path.suffix not in COMPRESSED or not path.is_file()
-                or "gzip" not in self.headers.get("Accept-Encoding", "")):
+        if (
+            path.suffix not in COMPRESSED
+            or not path.is_file()
+            or "gzip" not in self.headers.get("Accept-Encoding", "")
+        ):
             return super().do_GET()
         key = (path, path.stat().st_mtime)
         body = self._cache.get(key)
@@ -94,14 +104,30 @@ def fetch_tools(tools: Path, lighthouse: bool) -> tuple[Path, Path | None]:
     """axe-core's ``axe.min.js`` and Lighthouse's CLI, fetched with npm into ``tools``."""
     axe = tools / "package" / "axe.min.js"
     if not axe.exists():
-        out = subprocess.run(["npm", "pack", "--silent", f"axe-core@{AXE_VERSION}"], cwd=tools,
-                             check=True, capture_output=True, text=True)
+        out = subprocess.run(
+            ["npm", "pack", "--silent", f"axe-core@{AXE_VERSION}"],
+            cwd=tools,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         with tarfile.open(tools / out.stdout.strip().splitlines()[-1]) as tar:
             tar.extractall(tools, filter="data")
     cli = tools / "node_modules" / "lighthouse" / "cli" / "index.js"
     if lighthouse and not cli.exists():
-        subprocess.run(["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix",
-                        str(tools), f"lighthouse@{LIGHTHOUSE_VERSION}"], check=True)
+        subprocess.run(
+            [
+                "npm",
+                "install",
+                "--silent",
+                "--no-audit",
+                "--no-fund",
+                "--prefix",
+                str(tools),
+                f"lighthouse@{LIGHTHOUSE_VERSION}",
+            ],
+            check=True,
+        )
     return axe, (cli if lighthouse else None)
 
 
@@ -109,8 +135,14 @@ def axe_counts(browser, url: str, axe_source: str) -> dict:
     """Failing elements by impact on the page at ``url``, and the course's serious ones."""
     context = browser.new_context(viewport={"width": 1280, "height": 1000})
     page = context.new_page()
-    page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(
-        ("http://127.0.0.1", "data:", "blob:")) else r.abort())
+    page.route(
+        "**/*",
+        lambda r: (
+            r.continue_()
+            if r.request.url.startswith(("http://127.0.0.1", "data:", "blob:"))
+            else r.abort()
+        ),
+    )
     try:
         page.goto(url, wait_until="networkidle")
         if page.locator(".widget-slider").count() or "widget-state" in page.content():
@@ -137,10 +169,20 @@ def lighthouse(cli: Path, url: str, workdir: Path) -> dict:
     """Lighthouse desktop scores, transferred bytes and the main timings of ``url``."""
     report = workdir / "report.json"
     subprocess.run(
-        ["node", str(cli), url, "--quiet", "--output=json", f"--output-path={report}",
-         "--preset=desktop", "--only-categories=accessibility,performance,seo,best-practices",
-         f"--chrome-flags={' '.join(CHROME_FLAGS)}"],
-        check=True, env=dict(os.environ, CHROME_PATH=CHROMIUM), timeout=600,
+        [
+            "node",
+            str(cli),
+            url,
+            "--quiet",
+            "--output=json",
+            f"--output-path={report}",
+            "--preset=desktop",
+            "--only-categories=accessibility,performance,seo,best-practices",
+            f"--chrome-flags={' '.join(CHROME_FLAGS)}",
+        ],
+        check=True,
+        env=dict(os.environ, CHROME_PATH=CHROMIUM),
+        timeout=600,
         stdout=subprocess.DEVNULL,
     )
     data = json.loads(report.read_text())
@@ -150,8 +192,10 @@ def lighthouse(cli: Path, url: str, workdir: Path) -> dict:
         return None if cats[name]["score"] is None else round(100 * cats[name]["score"])
 
     return {
-        "accessibility": score("accessibility"), "performance": score("performance"),
-        "seo": score("seo"), "best_practices": score("best-practices"),
+        "accessibility": score("accessibility"),
+        "performance": score("performance"),
+        "seo": score("seo"),
+        "best_practices": score("best-practices"),
         "transferred_bytes": int(audits["total-byte-weight"]["numericValue"]),
         "fcp_ms": round(audits["first-contentful-paint"]["numericValue"]),
         "lcp_ms": round(audits["largest-contentful-paint"]["numericValue"]),
@@ -179,8 +223,9 @@ def main(argv=None) -> None:
         axe_source = axe.read_text()
         server, base = serve(args.site)
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                        args=CHROME_FLAGS[1:])
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROME_FLAGS[1:]
+            )
             try:
                 for path in args.page or pages():
                     url = f"{base}/{path}"

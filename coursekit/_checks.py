@@ -51,8 +51,9 @@ def check_int(value, name: str, minimum: int | None = None) -> int:
     return int(value)
 
 
-def check_real(value, name: str, *, minimum=None, strict: bool = False,
-               allow_inf: bool = False) -> float:
+def check_real(
+    value, name: str, *, minimum=None, strict: bool = False, allow_inf: bool = False
+) -> float:
     """``value`` as a ``float``, finite unless ``allow_inf``; ``minimum`` is inclusive unless
     ``strict``.
 

@@ -185,9 +185,7 @@ def standardize(X):
     return (X - mean) / std, mean, std
 
 
-def batch_indices(
-    n_samples, batch_size, seed=0, shuffle=True
-) -> Iterator[tuple[int, np.ndarray]]:
+def batch_indices(n_samples, batch_size, seed=0, shuffle=True) -> Iterator[tuple[int, np.ndarray]]:
     """Infinite generator of ``(epoch, idx)`` mini-batches: the course's one batch order.
 
     Each epoch takes ``rng.permutation(n_samples)`` from a single generator
@@ -244,8 +242,7 @@ def spiral_data(n_per_class=100, n_classes=3, noise=0.2, seed=0):
     """
     m = check_int(n_per_class, "n_per_class", 2)
     k = check_int(n_classes, "n_classes", 2)
-    if not is_real(noise) \
-            or not (np.isfinite(noise) and noise >= 0):
+    if not is_real(noise) or not (np.isfinite(noise) and noise >= 0):
         raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
     rng = np.random.default_rng(seed)
     r = np.tile(np.linspace(0.0, 1.0, m), k)
@@ -265,8 +262,10 @@ def confusion_matrix(y_true, y_pred, n_classes):
     y_true = np.asarray(y_true)
     y_pred = np.asarray(y_pred)
     if y_true.ndim != 1 or y_pred.shape != y_true.shape:
-        raise ValueError(f"y_true and y_pred must be 1-d of the same length, got shapes "
-                         f"{y_true.shape} and {y_pred.shape}")
+        raise ValueError(
+            f"y_true and y_pred must be 1-d of the same length, got shapes "
+            f"{y_true.shape} and {y_pred.shape}"
+        )
     for name, v in (("y_true", y_true), ("y_pred", y_pred)):
         if v.size and (not np.issubdtype(v.dtype, np.integer) or v.min() < 0 or v.max() >= k):
             raise ValueError(f"{name} must hold integer labels in 0..{k - 1}")

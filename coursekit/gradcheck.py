@@ -35,11 +35,7 @@ def _check_eps(eps) -> float:
 
 def _perturbable(x) -> np.ndarray:
     """``x`` itself if it is a writable float array, else a float64 copy."""
-    if (
-        isinstance(x, np.ndarray)
-        and np.issubdtype(x.dtype, np.floating)
-        and x.flags.writeable
-    ):
+    if isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating) and x.flags.writeable:
         return x
     try:
         return np.array(x, dtype=np.float64)

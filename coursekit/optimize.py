@@ -683,8 +683,9 @@ def gradient_descent(
     with _quiet_overflow():  # an overflow is reported as divergence instead
         for k in range(max_iter + 1):
             if np.linalg.norm(g) <= tol:
-                return rec.result(True, f"converged: gradient norm <= tol after {k} iterations",
-                                  n_grad)
+                return rec.result(
+                    True, f"converged: gradient norm <= tol after {k} iterations", n_grad
+                )
             if k == max_iter:
                 break
             x = rule.update(x, g, _lr_at(sched, lr, k), state)  # plain rule: x - lr_k * g
@@ -914,8 +915,9 @@ def newton(f, x0, max_iter=50, tol=1e-10, line_search=True) -> OptimizeResult:
     with _quiet_overflow():
         for k in range(max_iter + 1):
             if np.linalg.norm(g) <= tol:
-                return rec.result(True, f"converged: gradient norm <= tol after {k} iterations",
-                                  n_grad)
+                return rec.result(
+                    True, f"converged: gradient norm <= tol after {k} iterations", n_grad
+                )
             if k == max_iter:
                 break
             try:
@@ -938,6 +940,7 @@ def newton(f, x0, max_iter=50, tol=1e-10, line_search=True) -> OptimizeResult:
 # =========================================================================== predicted by theory
 # The laws the chapters compare their runs with: the rate of momentum on a quadratic, the trial
 # steps of a line search, the variance of a mini-batch gradient.
+
 
 def momentum_rate(lr: float, beta: float, eigenvalues, *, nesterov: bool = False) -> float:
     r"""Asymptotic linear rate of momentum on a quadratic with the given Hessian eigenvalues.
@@ -1012,8 +1015,9 @@ def best_momentum(kappa: float) -> float:
     return float((1.0 - 1.0 / np.sqrt(kappa)) ** 2)
 
 
-def armijo_trials(f, x, d, *, eta0: float = 1.0, rho: float = 0.5, c: float = 1e-4,
-                  max_steps: int = 50) -> tuple[np.ndarray, np.ndarray, int]:
+def armijo_trials(
+    f, x, d, *, eta0: float = 1.0, rho: float = 0.5, c: float = 1e-4, max_steps: int = 50
+) -> tuple[np.ndarray, np.ndarray, int]:
     r"""The steps :math:`\eta_j = \eta_0 \rho^j` a backtracking search tries along ``d``.
 
     Parameters
@@ -1092,6 +1096,8 @@ def minibatch_gradient_variance(f: FiniteSum, x, batch_size: int) -> float:
     if n == 1:
         return 0.0
     return sigma2 / batch_size * (n - batch_size) / (n - 1)
+
+
 # =========================================================================== heavy-ball rate map
 def heavy_ball_rate_map(lrs, betas, mu, L) -> np.ndarray:
     r"""The heavy ball's worst-case linear rate on quadratics with curvatures in :math:`[\mu, L]`.

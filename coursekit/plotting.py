@@ -147,8 +147,15 @@ def contour_paths(
         )
         ax.plot(*path[0], marker="o", color="black", markersize=6, zorder=5)
     if minimizer is not None:
-        ax.plot(*np.asarray(minimizer), marker="*", color="black", markersize=14, zorder=6,
-                linestyle="none", label="minimiser")
+        ax.plot(
+            *np.asarray(minimizer),
+            marker="*",
+            color="black",
+            markersize=14,
+            zorder=6,
+            linestyle="none",
+            label="minimiser",
+        )
     ax.set_xlim(xlim)
     ax.set_ylim(ylim)
     ax.set_xlabel("$x_1$")
@@ -236,8 +243,9 @@ def rate_map(
         _, ax = new_figure()
     shown = np.ma.masked_where(rates >= 1.0, rates)
     ax.set_facecolor("0.85")  # the region that does not converge
-    mesh = ax.pcolormesh(lrs, betas, shown, cmap="viridis", vmin=float(np.min(rates)),
-                         vmax=1.0, shading="auto")
+    mesh = ax.pcolormesh(
+        lrs, betas, shown, cmap="viridis", vmin=float(np.min(rates)), vmax=1.0, shading="auto"
+    )
     ax.figure.colorbar(mesh, ax=ax, label=r"rate $\rho$ (error $\times\rho$ per step)")
     levels = [lv for lv in (0.5, 0.8, 0.9, 0.95, 0.99) if rates.min() < lv < 1.0]
     if levels:
@@ -246,8 +254,16 @@ def rate_map(
     ax.contour(lrs, betas, rates, levels=[1.0], colors="black", linewidths=1.6)
     for i, (label, (x, y)) in enumerate((marks or {}).items()):
         st = series_style(i + 1)
-        ax.plot([x], [y], linestyle="none", marker=st["marker"], color=st["color"],
-                markeredgecolor="black", markersize=10, label=label)
+        ax.plot(
+            [x],
+            [y],
+            linestyle="none",
+            marker=st["marker"],
+            color=st["color"],
+            markeredgecolor="black",
+            markersize=10,
+            label=label,
+        )
     if marks:
         ax.legend(fontsize="x-small", loc="lower left", framealpha=0.9)
     ax.set_xlabel(xlabel)
@@ -295,7 +311,7 @@ def region_colormap(n_classes, amount=0.7):
     n_classes = check_int(n_classes, "n_classes", 1)
     colours = []
     for hex_colour in PALETTE[:n_classes]:
-        rgb = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)]) / 255.0
+        rgb = np.array([int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)]) / 255.0
         colours.append(tuple(rgb + (1.0 - rgb) * amount))
     return ListedColormap(colours)
 
@@ -332,7 +348,7 @@ def channel_mosaic(maps, ncols=None, pad=1):
     for i in range(f):
         r, c = divmod(i, ncols)
         tile = maps[i] / peak[i] if peak[i] > 0 else maps[i]
-        out[r * (h + pad):r * (h + pad) + h, c * (w + pad):c * (w + pad) + w] = tile
+        out[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = tile
     return out
 
 
@@ -346,8 +362,16 @@ PHASE_STYLE = {
 }
 
 
-def gantt(intervals: Mapping[str, np.ndarray], *, ax=None, workers=None, time_unit: float = 1e-3,
-          unit_label: str = "ms", title: str | None = None, legend: bool = True):
+def gantt(
+    intervals: Mapping[str, np.ndarray],
+    *,
+    ax=None,
+    workers=None,
+    time_unit: float = 1e-3,
+    unit_label: str = "ms",
+    title: str | None = None,
+    legend: bool = True,
+):
     """Draw a per-worker timeline (one row a worker, one bar an interval, coloured by phase).
 
     Parameters
@@ -383,9 +407,13 @@ def gantt(intervals: Mapping[str, np.ndarray], *, ax=None, workers=None, time_un
         for k in rows:
             sel = (w == k) & (phase == ph)
             if sel.any():
-                ax.broken_barh(list(zip(start[sel], width[sel], strict=True)),
-                               (row_of[int(k)] - 0.4, 0.8), edgecolor="0.25", linewidth=0.3,
-                               **style)
+                ax.broken_barh(
+                    list(zip(start[sel], width[sel], strict=True)),
+                    (row_of[int(k)] - 0.4, 0.8),
+                    edgecolor="0.25",
+                    linewidth=0.3,
+                    **style,
+                )
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels([str(int(k)) for k in rows])
     ax.set_ylim(len(rows) - 0.5, -0.5)
@@ -396,6 +424,10 @@ def gantt(intervals: Mapping[str, np.ndarray], *, ax=None, workers=None, time_un
     if legend:
         from matplotlib.patches import Patch
 
-        ax.legend(handles=[Patch(label=ph, edgecolor="0.25", **PHASE_STYLE[ph]) for ph in PHASES],
-                  loc="upper right", fontsize="small", framealpha=0.9)
+        ax.legend(
+            handles=[Patch(label=ph, edgecolor="0.25", **PHASE_STYLE[ph]) for ph in PHASES],
+            loc="upper right",
+            fontsize="small",
+            framealpha=0.9,
+        )
     return ax

@@ -18,8 +18,9 @@ from coursekit._checks import check_int
 __all__ = ["median_seconds"]
 
 
-def median_seconds(fun: Callable[[], object], repeats: int = 3,
-                   clock: Callable[[], float] | None = None) -> float:
+def median_seconds(
+    fun: Callable[[], object], repeats: int = 3, clock: Callable[[], float] | None = None
+) -> float:
     """Median time of ``repeats`` calls of ``fun()`` (the median resists the occasional
     call slowed down by another process on a shared machine). ``clock`` is wall time
     (``time.perf_counter``) by default; ``time.thread_time`` counts this thread's CPU

@@ -41,8 +41,16 @@ REQUIREMENTS = ROOT / "requirements.txt"
 #: What a live chapter needs besides coursekit; pinned as in requirements.txt. myst-nb gives
 #: ``glue`` (the chapters quote their results through it); mpi4py and mpich only where a chapter
 #: starts MPI processes.
-RUNTIME = ("numpy", "matplotlib", "ipywidgets", "pillow", "scikit-learn", "tqdm",
-           "threadpoolctl", "myst-nb")
+RUNTIME = (
+    "numpy",
+    "matplotlib",
+    "ipywidgets",
+    "pillow",
+    "scikit-learn",
+    "tqdm",
+    "threadpoolctl",
+    "myst-nb",
+)
 MPI_RUNTIME = ("mpi4py", "mpich")
 
 _REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
@@ -58,11 +66,15 @@ def repository(config: dict) -> tuple[str, str, str]:
     url = config.get("repository", {}).get("url", "")
     match = re.fullmatch(r"https://github\.com/([^/]+/[^/]+?)(?:\.git)?/?", url.strip())
     if not match:
-        raise ValueError(f"_config.yml repository.url must be https://github.com/OWNER/NAME, "
-                         f"got {url!r}")
+        raise ValueError(
+            f"_config.yml repository.url must be https://github.com/OWNER/NAME, got {url!r}"
+        )
     sphinx_config = config.get("sphinx", {}).get("config", {})
-    return (match.group(1), config["repository"].get("branch", "main"),
-            sphinx_config.get("course_publish_branch", "gh-pages"))
+    return (
+        match.group(1),
+        config["repository"].get("branch", "main"),
+        sphinx_config.get("course_publish_branch", "gh-pages"),
+    )
 
 
 def toc_pagenames(toc_path: Path = TOC) -> list[str]:
@@ -84,8 +96,11 @@ def toc_pagenames(toc_path: Path = TOC) -> list[str]:
 
 def chapter_pagenames(toc_path: Path = TOC) -> list[str]:
     """The toc's pages that are notebooks (``book/foundations/gradient_descent``, ...)."""
-    return [p for p in toc_pagenames(toc_path)
-            if "kernelspec:" in (ROOT / f"{p}.md").read_text(encoding="utf-8")]
+    return [
+        p
+        for p in toc_pagenames(toc_path)
+        if "kernelspec:" in (ROOT / f"{p}.md").read_text(encoding="utf-8")
+    ]
 
 
 def pins(names, requirements: Path = REQUIREMENTS) -> list[str]:
@@ -112,28 +127,30 @@ def install_cell(packages: list[str]) -> nbformat.NotebookNode:
     It does nothing where coursekit is importable (a course checkout, Binder's image), so
     running it twice or locally is harmless.
     """
-    source = "\n".join([
-        "# Colab / Binder: install the course's package when it is missing (not on the website).",
-        "import importlib",
-        "import importlib.util",
-        "import subprocess",
-        "import sys",
-        "",
-        'if importlib.util.find_spec("coursekit") is None:',
-        "    subprocess.run(",
-        '        [sys.executable, "-m", "pip", "install", "-q",',
-        *[f"         {p!r}," for p in packages],
-        "        ],",
-        "        check=True,",
-        "    )",
-        "    importlib.invalidate_caches()",
-        "",
-        "# Colab's built-in widget manager predates ipywidgets 8 (Stack, jslink to it).",
-        'if "google.colab" in sys.modules:  # Colab imports it when the runtime starts',
-        "    from google.colab import output",
-        "",
-        "    output.enable_custom_widget_manager()",
-    ])
+    source = "\n".join(
+        [
+            "# Colab / Binder: install the course's package if it is missing (not on the site).",
+            "import importlib",
+            "import importlib.util",
+            "import subprocess",
+            "import sys",
+            "",
+            'if importlib.util.find_spec("coursekit") is None:',
+            "    subprocess.run(",
+            '        [sys.executable, "-m", "pip", "install", "-q",',
+            *[f"         {p!r}," for p in packages],
+            "        ],",
+            "        check=True,",
+            "    )",
+            "    importlib.invalidate_caches()",
+            "",
+            "# Colab's built-in widget manager predates ipywidgets 8 (Stack, jslink to it).",
+            'if "google.colab" in sys.modules:  # Colab imports it when the runtime starts',
+            "    from google.colab import output",
+            "",
+            "    output.enable_custom_widget_manager()",
+        ]
+    )
     cell = nbformat.v4.new_code_cell(source)
     cell.metadata["tags"] = ["install-coursekit"]
     return cell
@@ -147,16 +164,22 @@ def chapter_notebook(md_path: Path, coursekit_requirement: str) -> nbformat.Note
     packages = [coursekit_requirement, *pins(RUNTIME), *(pins(MPI_RUNTIME) if needs_mpi else [])]
     notebook.cells.insert(0, install_cell(packages))
     notebook.metadata.pop("jupytext", None)
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                       "language": "python"}
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.validate(notebook)
     return notebook
 
 
 def binder_requirements(coursekit_requirement: str) -> str:
     """``binder/requirements.txt``: the pinned runtime plus coursekit from the repository."""
-    lines = ["# Generated by tools/live_notebooks.py: the live chapters' environment on Binder.",
-             *pins(RUNTIME + MPI_RUNTIME), coursekit_requirement]
+    lines = [
+        "# Generated by tools/live_notebooks.py: the live chapters' environment on Binder.",
+        *pins(RUNTIME + MPI_RUNTIME),
+        coursekit_requirement,
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -188,11 +211,15 @@ def publish_tree(html: Path, out: Path, install_spec: str | None = None) -> list
 def configure(repo: str, config_path: Path = CONFIG) -> None:
     """Point ``repository.url`` of ``_config.yml`` at ``github.com/<repo>``, keeping comments."""
     if not _REPO_NAME.fullmatch(repo or ""):
-        raise ValueError(f"REPO must be OWNER/NAME as on GitHub (e.g. jane/gd-course), "
-                         f"got {repo!r}")
+        raise ValueError(
+            f"REPO must be OWNER/NAME as on GitHub (e.g. jane/gd-course), got {repo!r}"
+        )
     text = config_path.read_text(encoding="utf-8")
-    new, count = re.subn(r"(?m)^(repository:\n(?:[ \t]+.*\n)*?[ \t]+url:[ \t]*)\S+",
-                         lambda m: m.group(1) + f"https://github.com/{repo}", text)
+    new, count = re.subn(
+        r"(?m)^(repository:\n(?:[ \t]+.*\n)*?[ \t]+url:[ \t]*)\S+",
+        lambda m: m.group(1) + f"https://github.com/{repo}",
+        text,
+    )
     if count != 1:
         raise ValueError(f"{config_path} has no repository.url line to change")
     config_path.write_text(new, encoding="utf-8")
@@ -208,8 +235,11 @@ def main(argv=None) -> int:
     for command in (tree, push):
         command.add_argument("--html", type=Path, default=ROOT / "_build" / "html")
         command.add_argument("--out", type=Path, default=ROOT / "_build" / "publish")
-    tree.add_argument("--install-spec", default=None,
-                      help="pip requirement for coursekit in the install cell (default: the repo)")
+    tree.add_argument(
+        "--install-spec",
+        default=None,
+        help="pip requirement for coursekit in the install cell (default: the repo)",
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "configure":
@@ -221,8 +251,10 @@ def main(argv=None) -> int:
         if args.command == "publish":
             _, _, published = repository(read_config())
             ghp_import = Path(sys.executable).parent / "ghp-import"
-            subprocess.run([ghp_import, "--no-jekyll", "--push", "--force", "-b", published,
-                            args.out], check=True)
+            subprocess.run(
+                [ghp_import, "--no-jekyll", "--push", "--force", "-b", published, args.out],
+                check=True,
+            )
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

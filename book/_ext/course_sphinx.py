@@ -125,7 +125,8 @@ def _frames_to_files(app, pagename, templatename, context, doctree):
         attributes = dict(getattr(js, "attributes", {}) or {})
         if attributes.get("type") == WIDGET_STATE_TYPE and attributes.get("body"):
             body, _ = move_frames_to_files(
-                attributes["body"], Path(app.outdir), lambda p: pathto(p, resource=True))
+                attributes["body"], Path(app.outdir), lambda p: pathto(p, resource=True)
+            )
             state = json.loads(body.replace(r"<\/script>", "</script>"))
             prune_widget_state(state)
             attributes["body"] = json.dumps(state).replace("</script>", r"<\/script>")
@@ -210,8 +211,9 @@ def _describe_page(app, pagename, templatename, context, doctree):
     text = first_prose(doctree) if doctree is not None else ""
     site = app.config.html_title or app.config.project
     description = shorten(text or f"{context.get('title', '')}: {site}")
-    context["metatags"] = (metatags + f'\n<meta name="description" '
-                           f'content="{html.escape(description, quote=True)}" />')
+    context["metatags"] = (
+        metatags + f'\n<meta name="description" content="{html.escape(description, quote=True)}" />'
+    )
 
 
 #: Layout and style attributes of a widget that default to ``null`` in the browser's models
@@ -295,16 +297,22 @@ def _defer_scripts(app, pagename, templatename, context, doctree):
     for js in scripts:
         attributes = dict(getattr(js, "attributes", {}) or {})
         name = str(js.filename or "")
-        if (name and "://" not in name and not name.endswith(_KEEP_BLOCKING)
-                and not {"async", "defer", "body"} & attributes.keys()):
+        if (
+            name
+            and "://" not in name
+            and not name.endswith(_KEEP_BLOCKING)
+            and not {"async", "defer", "body"} & attributes.keys()
+        ):
             attributes["defer"] = "defer"
             js = type(js)(js.filename, priority=js.priority, **attributes)
         deferred.append(js)
     context["script_files"] = deferred
 
 
-_FONTAWESOME_JS = re.compile(r'\s*<script defer src="[^"]*_static/scripts/fontawesome\.js[^"]*">'
-                             r"</script>")
+_FONTAWESOME_JS = re.compile(
+    r'\s*<script defer src="[^"]*_static/scripts/fontawesome\.js[^"]*">'
+    r"</script>"
+)
 _SEARCH_SCRIPT = re.compile(r'<script src="([^"]*(?:searchtools|language_data|searchindex)\.js)">')
 
 

@@ -60,9 +60,7 @@ def launch_urls(
 
 
 def _point_launch_buttons(app, pagename, templatename, context, doctree):
-    groups = [
-        b for b in context.get("header_buttons", []) if b.get("label") == "launch-buttons"
-    ]
+    groups = [b for b in context.get("header_buttons", []) if b.get("label") == "launch-buttons"]
     if not groups:
         return
     theme = app.config.html_theme_options

@@ -31,5 +31,13 @@ only when a progress bar is asked for) and returns plain data for the book to pl
 from . import collectives, compression, cost, offload, scaling, simulate
 from .simulate import Cluster, SimulationHistory
 
-__all__ = ["collectives", "compression", "cost", "offload", "scaling", "simulate", "Cluster",
-           "SimulationHistory"]
+__all__ = [
+    "collectives",
+    "compression",
+    "cost",
+    "offload",
+    "scaling",
+    "simulate",
+    "Cluster",
+    "SimulationHistory",
+]

@@ -42,8 +42,15 @@ import numpy as np
 from coursekit._checks import check_int, check_real
 from coursekit.data import batch_indices
 
-__all__ = ["warmup_linear", "noise_scale", "NoiseScale", "batch_sweep", "BatchRun",
-           "steps_to_target", "time_to_target"]
+__all__ = [
+    "warmup_linear",
+    "noise_scale",
+    "NoiseScale",
+    "batch_sweep",
+    "BatchRun",
+    "steps_to_target",
+    "time_to_target",
+]
 
 
 def warmup_linear(base_lr, base_batch, batch, warmup_steps=0, max_lr=None):
@@ -150,8 +157,9 @@ def noise_scale(objective, x, idx=None):
     if callable(getattr(objective, "sample_grads", None)):
         G = np.asarray(objective.sample_grads(x, rows), dtype=float)
     else:
-        G = np.stack([np.asarray(objective.grad(x, rows[i:i + 1]), dtype=float)
-                      for i in range(rows.size)])
+        G = np.stack(
+            [np.asarray(objective.grad(x, rows[i : i + 1]), dtype=float) for i in range(rows.size)]
+        )
     n = rows.size
     mean = G.mean(axis=0)
     trace = float(((G - mean) ** 2).sum() / (n - 1))
@@ -186,8 +194,20 @@ class BatchRun:
     diverged: bool
 
 
-def batch_sweep(objective, x0, batches, *, epochs, base_lr, base_batch, warmup_epochs=0.0,
-                evals_per_epoch=4, eval_idx=None, seed=0, max_lr=None):
+def batch_sweep(
+    objective,
+    x0,
+    batches,
+    *,
+    epochs,
+    base_lr,
+    base_batch,
+    warmup_epochs=0.0,
+    evals_per_epoch=4,
+    eval_idx=None,
+    seed=0,
+    max_lr=None,
+):
     r"""Plain mini-batch SGD for each batch size, with the linear scaling rule and warm-up.
 
     Every run sees the same number of samples (``epochs`` passes over the data, the course's
@@ -240,8 +260,7 @@ def batch_sweep(objective, x0, batches, *, epochs, base_lr, base_batch, warmup_e
         it = batch_indices(n, m, seed=seed)
         for t in range(total + 1):
             if t in marks:
-                loss = objective.value(x, eval_idx) if eval_idx is not None else \
-                    objective.value(x)
+                loss = objective.value(x, eval_idx) if eval_idx is not None else objective.value(x)
                 steps.append(t)
                 losses.append(loss)
                 if not np.isfinite(loss) or loss > 1e6:
@@ -252,8 +271,16 @@ def batch_sweep(objective, x0, batches, *, epochs, base_lr, base_batch, warmup_e
             _, idx = next(it)
             with np.errstate(over="ignore", invalid="ignore"):
                 x = x - sched(None, t) * np.asarray(objective.grad(x, idx), dtype=x.dtype)
-        out.append(BatchRun(batch=m, lr=sched(None, total), steps=np.array(steps),
-                            losses=np.array(losses), x=x, diverged=diverged))
+        out.append(
+            BatchRun(
+                batch=m,
+                lr=sched(None, total),
+                steps=np.array(steps),
+                losses=np.array(losses),
+                x=x,
+                diverged=diverged,
+            )
+        )
     return out
 
 
@@ -264,8 +291,9 @@ def steps_to_target(steps, losses, target):
     steps = np.asarray(steps, dtype=float)
     losses = np.asarray(losses, dtype=float)
     if steps.shape != losses.shape or steps.ndim != 1 or steps.size == 0:
-        raise ValueError(f"steps and losses must be 1-D of equal length, got {steps.shape} and "
-                         f"{losses.shape}")
+        raise ValueError(
+            f"steps and losses must be 1-D of equal length, got {steps.shape} and {losses.shape}"
+        )
     hit = np.flatnonzero(losses <= target)
     if hit.size == 0:
         return math.inf
@@ -277,8 +305,18 @@ def steps_to_target(steps, losses, target):
     return float(steps[j - 1] + frac * (steps[j] - steps[j - 1]))
 
 
-def time_to_target(steps_by_batch, per_worker_batch, worker_counts, *, flops_per_sample, rate,
-                   n_bytes, latency, bandwidth, algorithm="ring"):
+def time_to_target(
+    steps_by_batch,
+    per_worker_batch,
+    worker_counts,
+    *,
+    flops_per_sample,
+    rate,
+    n_bytes,
+    latency,
+    bandwidth,
+    algorithm="ring",
+):
     r"""Weak scaling's time to a target: statistical part times hardware part, per :math:`p`.
 
     With :math:`b` samples per worker the global batch is :math:`m = p b`; the steps to the
@@ -319,8 +357,10 @@ def time_to_target(steps_by_batch, per_worker_batch, worker_counts, *, flops_per
     p = np.array([check_int(q, "worker_counts", 1) for q in worker_counts])
     m = p * b
     if m.min() < ms[0] or m.max() > ms[-1]:
-        raise ValueError(f"worker_counts: p * b must lie within the measured batches "
-                         f"[{ms[0]:g}, {ms[-1]:g}], got {m.min()}..{m.max()}")
+        raise ValueError(
+            f"worker_counts: p * b must lie within the measured batches "
+            f"[{ms[0]:g}, {ms[-1]:g}], got {m.min()}..{m.max()}"
+        )
     with np.errstate(divide="ignore"):
         steps = np.exp(np.interp(np.log(m), np.log(ms), np.log(S)))
     w = check_real(flops_per_sample, "flops_per_sample", minimum=0.0)

@@ -71,8 +71,9 @@ class FlatCNN:
             shape = ", ".join(map(str, model.input_shape))
             raise ValueError(f"X must have shape (n, {shape}), got {X.shape}")
         if y.shape != (X.shape[0],) or not np.issubdtype(y.dtype, np.integer):
-            raise ValueError(f"y must be integer labels of shape ({X.shape[0]},), got "
-                             f"{y.dtype} {y.shape}")
+            raise ValueError(
+                f"y must be integer labels of shape ({X.shape[0]},), got {y.dtype} {y.shape}"
+            )
         self.model = model
         self.X = X.astype(model.dtype, copy=False)
         self.y = y
@@ -93,8 +94,12 @@ class FlatCNN:
     def unflatten(self, x) -> dict:
         """The vector ``x`` (d,) as ``{name: array}`` shaped like the model's parameters."""
         x = self._check_x(x)
-        return {k: x[lo:hi].reshape(s) for k, lo, hi, s in
-                zip(self._keys, self._cuts[:-1], self._cuts[1:], self._shapes, strict=True)}
+        return {
+            k: x[lo:hi].reshape(s)
+            for k, lo, hi, s in zip(
+                self._keys, self._cuts[:-1], self._cuts[1:], self._shapes, strict=True
+            )
+        }
 
     def _check_x(self, x):
         x = np.asarray(x)
@@ -107,11 +112,13 @@ class FlatCNN:
             return np.arange(self.n_samples)
         rows = np.asarray(idx)
         if rows.ndim != 1 or not np.issubdtype(rows.dtype, np.integer):
-            raise ValueError(f"idx must be a 1-D array of row indices, got {rows.dtype} "
-                             f"{rows.shape}")
+            raise ValueError(
+                f"idx must be a 1-D array of row indices, got {rows.dtype} {rows.shape}"
+            )
         if rows.size and (rows.min() < 0 or rows.max() >= self.n_samples):
-            raise ValueError(f"idx must lie in [0, {self.n_samples}), got {rows.min()}.."
-                             f"{rows.max()}")
+            raise ValueError(
+                f"idx must lie in [0, {self.n_samples}), got {rows.min()}..{rows.max()}"
+            )
         return rows
 
     # ------------------------------------------------------------- FiniteSum
@@ -125,7 +132,7 @@ class FlatCNN:
             raise ValueError("idx must hold at least one row")
         total = 0.0
         for lo in range(0, rows.size, chunk):
-            part = rows[lo:lo + chunk]
+            part = rows[lo : lo + chunk]
             loss, _ = softmax_cross_entropy(self.model.forward(self.X[part]), self.y[part])
             total += float(loss) * part.size
         self.model._caches = []
@@ -178,8 +185,7 @@ def digits_cnn(dtype=np.float64, seed=0, n_train=None, config=CONFIG):
     if n_train is not None:
         n_train = check_int(n_train, "n_train", 1)
         if n_train > X_tr.shape[0]:
-            raise ValueError(f"n_train must be <= {X_tr.shape[0]} (training images), "
-                             f"got {n_train}")
+            raise ValueError(f"n_train must be <= {X_tr.shape[0]} (training images), got {n_train}")
         X_tr, y_tr = X_tr[:n_train], y_tr[:n_train]
     model = vgg(config, input_shape=X.shape[1:], n_classes=10, seed=seed, dtype=dtype)
     return FlatCNN(model, X_tr, y_tr), (X_te, y_te)
@@ -215,8 +221,9 @@ def measure_rate(objective, batch_size=64, repeats=5, seed=0):
     x = objective.x0
     times = []
     for r in range(repeats + 1):
-        idx = rng.choice(objective.n_samples, size=min(batch_size, objective.n_samples),
-                         replace=False)
+        idx = rng.choice(
+            objective.n_samples, size=min(batch_size, objective.n_samples), replace=False
+        )
         t0 = time.perf_counter()
         objective.grad(x, idx)
         if r:

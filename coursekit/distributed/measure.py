@@ -41,8 +41,9 @@ def mpiexec() -> Path:
     """The ``mpiexec`` next to this Python (the mpich wheel's, pinned in requirements.txt)."""
     path = Path(sys.executable).parent / "mpiexec"
     if not path.exists():
-        raise FileNotFoundError(f"no mpiexec next to {sys.executable}: is the mpich wheel "
-                                "installed (requirements.txt)?")
+        raise FileNotFoundError(
+            f"no mpiexec next to {sys.executable}: is the mpich wheel installed (requirements.txt)?"
+        )
     return path
 
 
@@ -67,14 +68,21 @@ def launch(n_proc, args, timeout=600):
         One per JSON line rank 0 printed.
     """
     n_proc = check_int(n_proc, "n_proc", 1)
-    cmd = [str(mpiexec()), "-n", str(n_proc), sys.executable, "-m", "coursekit.distributed.mpi",
-           *map(str, args)]
+    cmd = [
+        str(mpiexec()),
+        "-n",
+        str(n_proc),
+        sys.executable,
+        "-m",
+        "coursekit.distributed.mpi",
+        *map(str, args),
+    ]
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
-                         check=False)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, check=False)
     if out.returncode != 0:
-        raise RuntimeError(f"mpiexec -n {n_proc} failed (exit {out.returncode}): "
-                           f"{out.stderr[-1500:]}")
+        raise RuntimeError(
+            f"mpiexec -n {n_proc} failed (exit {out.returncode}): {out.stderr[-1500:]}"
+        )
     return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
 
 
@@ -86,8 +94,7 @@ def _check_procs(procs, global_batch, variant):
     global_batch = check_int(global_batch, "global_batch", 1)
     for p in procs:
         if global_batch % p:
-            raise ValueError(f"procs: every count must divide global_batch={global_batch}, "
-                             f"got {p}")
+            raise ValueError(f"procs: every count must divide global_batch={global_batch}, got {p}")
     check_choice(variant, "variant", tuple(MODEL_OF))
     return procs, global_batch
 
@@ -107,8 +114,19 @@ def _launch_runs(procs, global_batch, args, timeout):
     return runs, fit
 
 
-def scaling_table(procs=(1, 2), *, global_batch=256, steps=20, variant="ring", model="cnn",
-                  dtype="float32", n_samples=1437, lr=0.05, cores=None, timeout=600):
+def scaling_table(
+    procs=(1, 2),
+    *,
+    global_batch=256,
+    steps=20,
+    variant="ring",
+    model="cnn",
+    dtype="float32",
+    n_samples=1437,
+    lr=0.05,
+    cores=None,
+    timeout=600,
+):
     r"""Measure one training run per :math:`P` and predict each with the cost model.
 
     The run with :math:`P = 2` (or the smallest :math:`P \ge 2`) also measures the ping-pong
@@ -142,8 +160,21 @@ def scaling_table(procs=(1, 2), *, global_batch=256, steps=20, variant="ring", m
     """
     procs, global_batch = _check_procs(procs, global_batch, variant)
     cores = os.cpu_count() if cores is None else check_int(cores, "cores", 1)
-    args = ["--model", model, "--dtype", dtype, "--variant", variant, "--steps", steps,
-            "--n-samples", n_samples, "--lr", lr, "--no-losses"]
+    args = [
+        "--model",
+        model,
+        "--dtype",
+        dtype,
+        "--variant",
+        variant,
+        "--steps",
+        steps,
+        "--n-samples",
+        n_samples,
+        "--lr",
+        lr,
+        "--no-losses",
+    ]
     runs, fit = _launch_runs(procs, global_batch, args, timeout)
     alpha, bw = fit["latency"], fit["bandwidth"]
     c1 = runs[1]["compute_time_median"]

@@ -54,8 +54,17 @@ from coursekit.objectives import LeastSquares
 
 from .simulate import _shard_sizes
 
-__all__ = ["VARIANTS", "MODELS", "ring_allreduce", "workload", "shard_sum", "train",
-           "train_offload", "pingpong", "main"]
+__all__ = [
+    "VARIANTS",
+    "MODELS",
+    "ring_allreduce",
+    "workload",
+    "shard_sum",
+    "train",
+    "train_offload",
+    "pingpong",
+    "main",
+]
 
 #: Aggregation variants of :func:`train`.
 VARIANTS = ("gather", "allreduce", "ring")
@@ -100,8 +109,10 @@ def ring_allreduce(comm, sendbuf, recvbuf=None):
         raise ValueError(f"sendbuf must be 1-D, got shape {send.shape}")
     acc = np.empty_like(send) if recvbuf is None else recvbuf
     if acc.shape != send.shape or acc.dtype != send.dtype:
-        raise ValueError(f"recvbuf must have shape {send.shape} and dtype {send.dtype}, got "
-                         f"{acc.shape} {acc.dtype}")
+        raise ValueError(
+            f"recvbuf must have shape {send.shape} and dtype {send.dtype}, got "
+            f"{acc.shape} {acc.dtype}"
+        )
     kind = MPI.DOUBLE if send.dtype == np.float64 else MPI.FLOAT
     p, r = comm.Get_size(), comm.Get_rank()
     if p == 1:
@@ -135,8 +146,9 @@ def ring_allreduce(comm, sendbuf, recvbuf=None):
     return acc
 
 
-def workload(model="lsq", dtype="float64", n_samples=256, n_features=5, noise=0.1, data_seed=0,
-             init_seed=0):
+def workload(
+    model="lsq", dtype="float64", n_samples=256, n_features=5, noise=0.1, data_seed=0, init_seed=0
+):
     r"""The objective every rank trains, and its starting point: the same on every rank.
 
     - ``"lsq"``: ``make_regression(n_samples, n_features, noise, seed=data_seed)`` and
@@ -157,8 +169,10 @@ def workload(model="lsq", dtype="float64", n_samples=256, n_features=5, noise=0.
         raise ValueError(f"dtype must be float32 or float64, got {dtype}")
     if model == "lsq":
         if dtype != np.float64:
-            raise ValueError("dtype: the least-squares model computes in float64 only; "
-                             "float32 is for --model cnn")
+            raise ValueError(
+                "dtype: the least-squares model computes in float64 only; "
+                "float32 is for --model cnn"
+            )
         X, y, _ = make_regression(n_samples, n_features, noise=noise, seed=data_seed)
         f = LeastSquares(X, y)
         return f, np.zeros(f.dim)
@@ -228,8 +242,9 @@ def train(
     p, rank = comm.Get_size(), comm.Get_rank()
     f, x = workload(model, dtype, n_samples, n_features, noise, data_seed, init_seed)
     if p * batch_size > f.n_samples:
-        raise ValueError(f"batch_size * processes must be <= n_samples ({p} * {batch_size} > "
-                         f"{f.n_samples})")
+        raise ValueError(
+            f"batch_size * processes must be <= n_samples ({p} * {batch_size} > {f.n_samples})"
+        )
     rule = optimize.get_rule(rule)
     state = rule.init(x)
     batches = batch_indices(f.n_samples, p * batch_size, seed=seed)
@@ -256,13 +271,23 @@ def train(
     t_total = MPI.Wtime() - t_start
     slowest, median = _slowest_rank(comm, times)
     return dict(
-        variant=variant, model=model, dtype=str(np.dtype(dtype)), processes=p, steps=steps,
-        lr=lr, batch_size=batch_size, seed=seed, x=x.tolist(), losses=losses,
+        variant=variant,
+        model=model,
+        dtype=str(np.dtype(dtype)),
+        processes=p,
+        steps=steps,
+        lr=lr,
+        batch_size=batch_size,
+        seed=seed,
+        x=x.tolist(),
+        losses=losses,
         compute_time=float(slowest[0].mean()) if steps else 0.0,
         comm_time=float(slowest[1].mean()) if steps else 0.0,
         step_time=t_total / max(steps, 1),
-        compute_time_median=float(median[0]), comm_time_median=float(median[1]),
-        step_time_median=float(median[2]), n_bytes=x.size * x.itemsize,
+        compute_time_median=float(median[0]),
+        comm_time_median=float(median[1]),
+        step_time_median=float(median[2]),
+        n_bytes=x.size * x.itemsize,
     )
 
 
@@ -368,15 +393,26 @@ def train_offload(
         comm.Reduce(local, total if rank == 0 else None, op=MPI.SUM, root=0)
         if rank == 0:
             x = rule.update(x, total / idx.size, lr, state).astype(x.dtype, copy=False)
-        times[:, t] = MPI.Wtime() - t0, (t2 - t1) if rank == 0 else 0.0, \
-            (t2 - t1) if rank > 0 else 0.0
+        times[:, t] = (
+            MPI.Wtime() - t0,
+            (t2 - t1) if rank == 0 else 0.0,
+            (t2 - t1) if rank > 0 else 0.0,
+        )
     _, median = _slowest_rank(comm, times)
     comm.Bcast(x, root=0)
     return dict(
-        variant="offload", keep=keep, counts=[] if counts is None else counts.tolist(),
-        model=model, dtype=str(np.dtype(dtype)), processes=p, steps=steps,
-        batch_size=batch_size, x=x.tolist(), step_time_median=float(median[0]),
-        local_time_median=float(median[1]), helper_time_median=float(median[2]),
+        variant="offload",
+        keep=keep,
+        counts=[] if counts is None else counts.tolist(),
+        model=model,
+        dtype=str(np.dtype(dtype)),
+        processes=p,
+        steps=steps,
+        batch_size=batch_size,
+        x=x.tolist(),
+        step_time_median=float(median[0]),
+        local_time_median=float(median[1]),
+        helper_time_median=float(median[2]),
         n_bytes=x.size * x.itemsize,
     )
 
@@ -441,14 +477,26 @@ def main(argv=None):
         description="Synchronous data-parallel SGD on least squares or chapter 7's CNN with MPI "
         "(run under mpiexec).",
     )
-    parser.add_argument("--model", default="lsq", choices=MODELS,
-                        help="lsq: least squares; cnn: chapter 7's CNN on digits")
-    parser.add_argument("--dtype", default="float64", choices=["float32", "float64"],
-                        help="of parameters, gradients and messages (float32: --model cnn)")
+    parser.add_argument(
+        "--model",
+        default="lsq",
+        choices=MODELS,
+        help="lsq: least squares; cnn: chapter 7's CNN on digits",
+    )
+    parser.add_argument(
+        "--dtype",
+        default="float64",
+        choices=["float32", "float64"],
+        help="of parameters, gradients and messages (float32: --model cnn)",
+    )
     parser.add_argument("--init-seed", type=int, default=0, help="the CNN's initial weights")
     parser.add_argument("--variant", default="allreduce", choices=[*VARIANTS, "all"])
-    parser.add_argument("--n-samples", type=int, default=256,
-                        help="rows of the data set (cnn: the first n training images, <= 1437)")
+    parser.add_argument(
+        "--n-samples",
+        type=int,
+        default=256,
+        help="rows of the data set (cnn: the first n training images, <= 1437)",
+    )
     parser.add_argument("--n-features", type=int, default=5)
     parser.add_argument("--noise", type=float, default=0.1)
     parser.add_argument("--steps", type=int, default=20)
@@ -457,14 +505,24 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="batch order")
     parser.add_argument("--data-seed", type=int, default=0, help="the synthetic data set")
     parser.add_argument("--rule", default=None, help="update rule name (default plain SGD)")
-    parser.add_argument("--no-losses", action="store_true",
-                        help="skip rank 0's full-loss evaluation (timings only)")
-    parser.add_argument("--pingpong", action="store_true",
-                        help="first print a ping-pong between ranks 0 and 1 (fastest of 20 "
-                        "round trips per size) and its alpha-beta fit")
-    parser.add_argument("--offload", type=float, nargs="+", default=None, metavar="LAMBDA",
-                        help="partial offloading instead: rank 0 keeps each fraction LAMBDA of "
-                        "the batch (--batch-size: the whole batch), ranks 1.. do the rest")
+    parser.add_argument(
+        "--no-losses", action="store_true", help="skip rank 0's full-loss evaluation (timings only)"
+    )
+    parser.add_argument(
+        "--pingpong",
+        action="store_true",
+        help="first print a ping-pong between ranks 0 and 1 (fastest of 20 "
+        "round trips per size) and its alpha-beta fit",
+    )
+    parser.add_argument(
+        "--offload",
+        type=float,
+        nargs="+",
+        default=None,
+        metavar="LAMBDA",
+        help="partial offloading instead: rank 0 keeps each fraction LAMBDA of "
+        "the batch (--batch-size: the whole batch), ranks 1.. do the rest",
+    )
     args = parser.parse_args(argv)
     if args.model == "lsq" and args.dtype != "float64":
         parser.error("--dtype float32 needs --model cnn (least squares computes in float64)")
@@ -476,8 +534,18 @@ def main(argv=None):
         seconds = pingpong(comm, sizes, statistic="min")
         if comm.Get_rank() == 0:
             latency, bandwidth = fit_latency_bandwidth(sizes, seconds)
-            print(json.dumps({"measure": "pingpong", "sizes": sizes, "seconds": seconds.tolist(),
-                              "latency": latency, "bandwidth": bandwidth}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "measure": "pingpong",
+                        "sizes": sizes,
+                        "seconds": seconds.tolist(),
+                        "latency": latency,
+                        "bandwidth": bandwidth,
+                    }
+                ),
+                flush=True,
+            )
     if args.offload is not None:
         if comm.Get_size() < 2:
             parser.error("--offload needs at least 2 processes (mpiexec -n 2 or more)")

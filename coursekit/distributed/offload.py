@@ -86,8 +86,16 @@ __all__ = [
 
 
 def _paths(
-    work, local_rate, remote_rates, link_rates, data_bytes, result_bytes, latency, single=False,
-    param_bytes=0.0, data="streamed",
+    work,
+    local_rate,
+    remote_rates,
+    link_rates,
+    data_bytes,
+    result_bytes,
+    latency,
+    single=False,
+    param_bytes=0.0,
+    data="streamed",
 ):
     """Return ``a`` and per-helper ``b`` (k,), ``c`` (k,) of the module's model."""
     W = check_real(work, "work", minimum=0.0, strict=True)
@@ -179,8 +187,16 @@ def step_time(
     """
     lam = _fraction(lam)
     a, b, c = _paths(
-        work, local_rate, remote_rate, link_rate, data_bytes, result_bytes, latency, single=True,
-        param_bytes=param_bytes, data=data,
+        work,
+        local_rate,
+        remote_rate,
+        link_rate,
+        data_bytes,
+        result_bytes,
+        latency,
+        single=True,
+        param_bytes=param_bytes,
+        data=data,
     )
     t = np.maximum(lam * a, _remote_time(lam, b[0], c[0]))
     return float(t) if t.ndim == 0 else t
@@ -209,8 +225,16 @@ def optimal_fraction(
         :math:`\lambda^* \in (0, 1]`; exactly 1 when offloading does not pay (:math:`c \ge a`).
     """
     a, b, c = _paths(
-        work, local_rate, remote_rate, link_rate, data_bytes, result_bytes, latency, single=True,
-        param_bytes=param_bytes, data=data,
+        work,
+        local_rate,
+        remote_rate,
+        link_rate,
+        data_bytes,
+        result_bytes,
+        latency,
+        single=True,
+        param_bytes=param_bytes,
+        data=data,
     )
     if c[0] >= a:
         return 1.0
@@ -241,8 +265,16 @@ def offload_pays(
     bool
     """
     a, _, c = _paths(
-        work, local_rate, remote_rate, link_rate, data_bytes, result_bytes, latency, single=True,
-        param_bytes=param_bytes, data=data,
+        work,
+        local_rate,
+        remote_rate,
+        link_rate,
+        data_bytes,
+        result_bytes,
+        latency,
+        single=True,
+        param_bytes=param_bytes,
+        data=data,
     )
     return bool(c[0] < a)
 
@@ -308,8 +340,17 @@ def split_time(
     -------
     float or ndarray, shape (m,)
     """
-    a, b, c = _paths(work, local_rate, remote_rates, link_rates, data_bytes, result_bytes, latency,
-                     param_bytes=param_bytes, data=data)
+    a, b, c = _paths(
+        work,
+        local_rate,
+        remote_rates,
+        link_rates,
+        data_bytes,
+        result_bytes,
+        latency,
+        param_bytes=param_bytes,
+        data=data,
+    )
     lam = _fraction(fractions, "fractions")
     if lam.shape[-1] != b.size + 1:
         raise ValueError(
@@ -351,8 +392,17 @@ def optimal_split(
     -------
     OffloadPlan
     """
-    a, b, c = _paths(work, local_rate, remote_rates, link_rates, data_bytes, result_bytes, latency,
-                     param_bytes=param_bytes, data=data)
+    a, b, c = _paths(
+        work,
+        local_rate,
+        remote_rates,
+        link_rates,
+        data_bytes,
+        result_bytes,
+        latency,
+        param_bytes=param_bytes,
+        data=data,
+    )
     k = b.size
     order = np.argsort(c, kind="stable")
     num, den = 1.0, 1.0 / a
@@ -544,8 +594,9 @@ def train_offloaded(
     w = check_real(flops_per_sample, "flops_per_sample", minimum=0.0, strict=True)
     s = check_real(sample_bytes, "sample_bytes", minimum=0.0)
     P, G = _message_sizes(objective, x0, param_bytes, result_bytes)
-    a1, b1, c = _paths(w, local_rate, remote_rates, link_rates, s, G, latency,
-                       param_bytes=P, data=data)
+    a1, b1, c = _paths(
+        w, local_rate, remote_rates, link_rates, s, G, latency, param_bytes=P, data=data
+    )
     lam = _check_split(fractions, n_helpers=b1.size)
     rule = optimize.get_rule(rule)
     state = rule.init(x)
@@ -568,10 +619,26 @@ def train_offloaded(
         counts[t] = k_t
         if record_losses:
             losses[t + 1] = objective.value(x)
-    predicted = split_time(lam, m * w, local_rate, remote_rates, link_rates, m * s, G, latency,
-                           param_bytes=P, data=data)
-    return OffloadRun(x=x, losses=losses, wall_clock=wall, step_times=times, counts=counts,
-                      predicted=float(predicted))
+    predicted = split_time(
+        lam,
+        m * w,
+        local_rate,
+        remote_rates,
+        link_rates,
+        m * s,
+        G,
+        latency,
+        param_bytes=P,
+        data=data,
+    )
+    return OffloadRun(
+        x=x,
+        losses=losses,
+        wall_clock=wall,
+        step_times=times,
+        counts=counts,
+        predicted=float(predicted),
+    )
 
 
 def _message_sizes(objective, x0, param_bytes, result_bytes):
@@ -580,16 +647,20 @@ def _message_sizes(objective, x0, param_bytes, result_bytes):
     # float64 copy the training loop keeps.
     value_bytes = np.dtype(getattr(objective, "dtype", np.asarray(x0).dtype)).itemsize
     d = np.asarray(x0).size
-    return (d * value_bytes if param_bytes is None else param_bytes,
-            d * value_bytes if result_bytes is None else result_bytes)
+    return (
+        d * value_bytes if param_bytes is None else param_bytes,
+        d * value_bytes if result_bytes is None else result_bytes,
+    )
 
 
 def _check_split(fractions, n_helpers: int) -> np.ndarray:
     """``fractions`` of the central node and ``n_helpers`` helpers, summing to 1."""
     lam = _fraction(fractions, "fractions")
     if lam.shape != (n_helpers + 1,):
-        raise ValueError(f"fractions must have {n_helpers + 1} entries (central node + "
-                         f"{n_helpers} helpers), got shape {lam.shape}")
+        raise ValueError(
+            f"fractions must have {n_helpers + 1} entries (central node + "
+            f"{n_helpers} helpers), got shape {lam.shape}"
+        )
     if not np.isclose(lam.sum(), 1.0):
         raise ValueError(f"fractions must sum to 1, got {lam.sum()}")
     return lam
@@ -631,12 +702,28 @@ def offload_curves(
     """
     if not is_int(n) or n < 2:
         raise ValueError(f"n must be an integer >= 2 (grid points), got {n!r}")
-    kw = dict(work=work, local_rate=local_rate, remote_rate=remote_rate, link_rate=link_rate,
-              data_bytes=data_bytes, result_bytes=result_bytes, latency=latency,
-              param_bytes=param_bytes, data=data)
+    kw = dict(
+        work=work,
+        local_rate=local_rate,
+        remote_rate=remote_rate,
+        link_rate=link_rate,
+        data_bytes=data_bytes,
+        result_bytes=result_bytes,
+        latency=latency,
+        param_bytes=param_bytes,
+        data=data,
+    )
     a, b, c = _paths(
-        work, local_rate, remote_rate, link_rate, data_bytes, result_bytes, latency, single=True,
-        param_bytes=param_bytes, data=data,
+        work,
+        local_rate,
+        remote_rate,
+        link_rate,
+        data_bytes,
+        result_bytes,
+        latency,
+        single=True,
+        param_bytes=param_bytes,
+        data=data,
     )
     lam = np.linspace(0.0, 1.0, n)
     lam_star = optimal_fraction(**kw)

@@ -408,7 +408,11 @@ class _Network:
         # Half of the parameter-server all-reduce: max(m, k) slots of N/k bytes.
         return (
             cost.allreduce_time(
-                n_bytes, m, self.cluster.latency, self.cluster.bandwidth, "parameter_server",
+                n_bytes,
+                m,
+                self.cluster.latency,
+                self.cluster.bandwidth,
+                "parameter_server",
                 self.shards,
             )
             / 2
@@ -456,7 +460,10 @@ class _Network:
                 n_bytes = n_awaited * self.up_bytes + p * self.down_bytes
             else:
                 total = cost.allreduce_time(
-                    self.up_bytes, p, self.cluster.latency, self.cluster.bandwidth,
+                    self.up_bytes,
+                    p,
+                    self.cluster.latency,
+                    self.cluster.bandwidth,
                     self.algorithm,
                 )
                 push = pull = total / 2  # reduce half and broadcast half are symmetric
@@ -543,15 +550,24 @@ class _Setup:
     def compute_times(self, sizes) -> np.ndarray:
         """Seconds each worker computes its shard: :math:`n_i w / F_i \\cdot M_{t,i}`."""
         cluster = self.cluster
-        return sizes * self.flops_per_sample / cluster.rates * cluster.slowdowns(
-            self.clock_rng, self.n_workers
+        return (
+            sizes
+            * self.flops_per_sample
+            / cluster.rates
+            * cluster.slowdowns(self.clock_rng, self.n_workers)
         )
 
     def compressor(self) -> Compressor | None:
         if self.compression is None:
             return None
-        return Compressor(self.compression, self.n_workers, self.x0.size, k=self.k,
-                          levels=self.levels, rng=self.quantizer_rng)
+        return Compressor(
+            self.compression,
+            self.n_workers,
+            self.x0.size,
+            k=self.k,
+            levels=self.levels,
+            rng=self.quantizer_rng,
+        )
 
 
 def _check_cluster(cluster, n_workers) -> Cluster:
@@ -635,9 +651,30 @@ def _check_topk(k, d: int) -> int:
     return k
 
 
-def _set_up(objective, x0, n_workers, strategy, steps, lr, batch_size, seed, *, cluster,
-            algorithm, shards, backups, period, compression, k, levels, rule, schedule, split,
-            flops_per_sample, message_bytes) -> _Setup:
+def _set_up(
+    objective,
+    x0,
+    n_workers,
+    strategy,
+    steps,
+    lr,
+    batch_size,
+    seed,
+    *,
+    cluster,
+    algorithm,
+    shards,
+    backups,
+    period,
+    compression,
+    k,
+    levels,
+    rule,
+    schedule,
+    split,
+    flops_per_sample,
+    message_bytes,
+) -> _Setup:
     """Check :func:`simulate`'s arguments (in the order of its signature) into a :class:`_Setup`."""
     strategy = check_choice(strategy, "strategy", STRATEGIES)
     algorithm = check_choice(algorithm, "algorithm", cost.ALGORITHMS)
@@ -675,17 +712,36 @@ def _set_up(objective, x0, n_workers, strategy, steps, lr, batch_size, seed, *, 
     up_bytes = compressed_bytes(d, x.itemsize, compression, k, levels)
     if message_bytes is not None:
         if compression is not None:
-            raise ValueError("message_bytes cannot be combined with compression (compressed "
-                             "sizes follow the objective's d)")
+            raise ValueError(
+                "message_bytes cannot be combined with compression (compressed "
+                "sizes follow the objective's d)"
+            )
         full_bytes = up_bytes = check_real(message_bytes, "message_bytes", minimum=0.0)
     return _Setup(
-        objective=objective, x0=x, cluster=cluster, strategy=strategy, algorithm=algorithm,
-        steps=steps, lr=lr, batch_size=b, global_batch=global_batch, seed=seed, shards=shards,
-        backups=backups, period=period, compression=compression, k=k, levels=levels, rule=rule,
+        objective=objective,
+        x0=x,
+        cluster=cluster,
+        strategy=strategy,
+        algorithm=algorithm,
+        steps=steps,
+        lr=lr,
+        batch_size=b,
+        global_batch=global_batch,
+        seed=seed,
+        shards=shards,
+        backups=backups,
+        period=period,
+        compression=compression,
+        k=k,
+        levels=levels,
+        rule=rule,
         schedule=schedule,
-        shard_weights=offload.proportional_split(cluster.rates) if split == "proportional"
+        shard_weights=offload.proportional_split(cluster.rates)
+        if split == "proportional"
         else None,
-        flops_per_sample=w, up_bytes=up_bytes, full_bytes=full_bytes,
+        flops_per_sample=w,
+        up_bytes=up_bytes,
+        full_bytes=full_bytes,
         vectorised=callable(getattr(objective, "sample_grads", None)),
     )
 
@@ -711,8 +767,7 @@ class _Record:
             if timeline
             else None
         )
-        self.bar = _progress(steps, progress,
-                             f"simulate {setup.strategy}/{setup.algorithm} p={p}")
+        self.bar = _progress(steps, progress, f"simulate {setup.strategy}/{setup.algorithm} p={p}")
         self.converged = True
         self.message = f"completed {steps} steps"
         self.steps_done = steps
@@ -788,8 +843,9 @@ def _progress(total, enabled, desc):
 def _run_sync(setup: _Setup, record: _Record) -> np.ndarray:
     """``"sync"`` and ``"backup"``: one global batch per step, the first p - b gradients used."""
     f, p = setup.objective, setup.n_workers
-    network = _Network(setup.cluster, setup.algorithm, setup.shards, setup.up_bytes,
-                       setup.full_bytes)
+    network = _Network(
+        setup.cluster, setup.algorithm, setup.shards, setup.up_bytes, setup.full_bytes
+    )
     n_awaited = p - setup.backups
     compressor = setup.compressor()
     x = setup.x0
@@ -826,8 +882,9 @@ def _run_sync(setup: _Setup, record: _Record) -> np.ndarray:
 def _run_local_sgd(setup: _Setup, record: _Record) -> np.ndarray:
     """``"local_sgd"``: every worker steps on its own copy; every ``period`` steps, average."""
     f, p = setup.objective, setup.n_workers
-    network = _Network(setup.cluster, setup.algorithm, setup.shards, setup.full_bytes,
-                       setup.full_bytes)
+    network = _Network(
+        setup.cluster, setup.algorithm, setup.shards, setup.full_bytes, setup.full_bytes
+    )
     x = setup.x0
     models = np.tile(x, (p, 1))
     state = setup.rule.init(models)  # each worker keeps its own rule state across averages
@@ -870,19 +927,23 @@ class _AsyncWorkers:
 
     def __init__(self, setup: _Setup):
         self.setup = setup
-        self.batches = batch_indices(setup.objective.n_samples, setup.batch_size,
-                                     seed=setup.seed)
+        self.batches = batch_indices(setup.objective.n_samples, setup.batch_size, seed=setup.seed)
         self.running = []  # heap of (compute_end, worker, compute_start, version, samples, g)
 
     def start(self, worker: int, start_time: float, x_copy: np.ndarray, version: int) -> None:
         setup = self.setup
         _, idx = next(self.batches)
-        duration = (idx.size * setup.flops_per_sample / setup.cluster.rates[worker]
-                    * setup.cluster.slowdowns(setup.clock_rng, 1)[0])
+        duration = (
+            idx.size
+            * setup.flops_per_sample
+            / setup.cluster.rates[worker]
+            * setup.cluster.slowdowns(setup.clock_rng, 1)[0]
+        )
         with optimize._quiet_overflow():
             g = np.asarray(setup.objective.grad(x_copy, idx), dtype=float)
-        heapq.heappush(self.running, (start_time + duration, worker, start_time, version,
-                                      idx.size, g))
+        heapq.heappush(
+            self.running, (start_time + duration, worker, start_time, version, idx.size, g)
+        )
 
     def next_finished(self) -> tuple:
         return heapq.heappop(self.running)
@@ -936,8 +997,12 @@ def _run_async(setup: _Setup, record: _Record) -> np.ndarray:
     return x
 
 
-_RUNNERS = {"sync": _run_sync, "backup": _run_sync, "local_sgd": _run_local_sgd,
-            "async": _run_async}
+_RUNNERS = {
+    "sync": _run_sync,
+    "backup": _run_sync,
+    "local_sgd": _run_local_sgd,
+    "async": _run_async,
+}
 
 
 # =========================================================================== simulate
@@ -1033,10 +1098,27 @@ def simulate(
     # Long only by its docstring, the reference of every option; the work is in _set_up and
     # the runners.
     setup = _set_up(
-        objective, x0, n_workers, strategy, steps, lr, batch_size, seed, cluster=cluster,
-        algorithm=algorithm, shards=shards, backups=backups, period=period,
-        compression=compression, k=k, levels=levels, rule=rule, schedule=schedule, split=split,
-        flops_per_sample=flops_per_sample, message_bytes=message_bytes,
+        objective,
+        x0,
+        n_workers,
+        strategy,
+        steps,
+        lr,
+        batch_size,
+        seed,
+        cluster=cluster,
+        algorithm=algorithm,
+        shards=shards,
+        backups=backups,
+        period=period,
+        compression=compression,
+        k=k,
+        levels=levels,
+        rule=rule,
+        schedule=schedule,
+        split=split,
+        flops_per_sample=flops_per_sample,
+        message_bytes=message_bytes,
     )
     record = _Record(setup, record_params, timeline, progress)
     x = _RUNNERS[setup.strategy](setup, record)

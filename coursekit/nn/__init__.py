@@ -25,7 +25,17 @@ from coursekit.nn.layers import (
 from coursekit.nn.model import VGG, vgg
 
 __all__ = [
-    "conv2d_forward", "conv2d_backward", "conv2d_forward_naive", "conv2d_backward_naive",
-    "maxpool_forward", "maxpool_backward", "relu_forward", "relu_backward",
-    "linear_forward", "linear_backward", "softmax_cross_entropy", "VGG", "vgg",
+    "conv2d_forward",
+    "conv2d_backward",
+    "conv2d_forward_naive",
+    "conv2d_backward_naive",
+    "maxpool_forward",
+    "maxpool_backward",
+    "relu_forward",
+    "relu_backward",
+    "linear_forward",
+    "linear_backward",
+    "softmax_cross_entropy",
+    "VGG",
+    "vgg",
 ]

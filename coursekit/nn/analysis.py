@@ -30,9 +30,19 @@ from coursekit.nn import layers
 from coursekit.nn.model import VGG
 from coursekit.timing import median_seconds  # the book's one timer; still in __all__
 
-__all__ = ["layer_flops", "step_flops", "param_count", "feature_maps", "summary",
-           "median_seconds", "make_gemm", "make_train_step", "conv_speedup", "step_speedup",
-           "step_breakdown"]
+__all__ = [
+    "layer_flops",
+    "step_flops",
+    "param_count",
+    "feature_maps",
+    "summary",
+    "median_seconds",
+    "make_gemm",
+    "make_train_step",
+    "conv_speedup",
+    "step_speedup",
+    "step_breakdown",
+]
 
 
 def layer_flops(model, batch_size=1, input_grad=False):
@@ -51,8 +61,7 @@ def layer_flops(model, batch_size=1, input_grad=False):
         One per layer: ``name``, ``kind``, ``out_shape`` (C, H, W) or (K,), ``params``
         (number of scalars), ``forward``, ``backward`` (FLOPs, ints).
     """
-    if not is_int(batch_size) \
-            or batch_size < 1:
+    if not is_int(batch_size) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     rows = []
     for i, layer in enumerate(model.layers):
@@ -70,8 +79,16 @@ def layer_flops(model, batch_size=1, input_grad=False):
             macs = batch_size * d * k
             fwd, bwd = 2 * macs, 4 * macs
             params = d * k + k
-        rows.append({"name": layer.name, "kind": layer.kind, "out_shape": layer.out_shape,
-                     "params": int(params), "forward": int(fwd), "backward": int(bwd)})
+        rows.append(
+            {
+                "name": layer.name,
+                "kind": layer.kind,
+                "out_shape": layer.out_shape,
+                "params": int(params),
+                "forward": int(fwd),
+                "backward": int(bwd),
+            }
+        )
     return rows
 
 
@@ -102,7 +119,7 @@ def feature_maps(model, x):
     maps = {}
     for layer, out in zip(model.layers, outputs, strict=True):
         if layer.kind == "relu":
-            maps["conv" + layer.name[len("relu"):]] = out
+            maps["conv" + layer.name[len("relu") :]] = out
     return maps
 
 
@@ -111,12 +128,15 @@ def summary(model, batch_size=1):
     rows = layer_flops(model, batch_size)
     lines = [f"{'layer':<8}{'output':>16}{'params':>10}{'fwd MFLOP':>12}{'bwd MFLOP':>12}"]
     for r in rows:
-        lines.append(f"{r['name']:<8}{str(r['out_shape']):>16}{r['params']:>10}"
-                     f"{r['forward'] / 1e6:>12.3f}{r['backward'] / 1e6:>12.3f}")
+        lines.append(
+            f"{r['name']:<8}{str(r['out_shape']):>16}{r['params']:>10}"
+            f"{r['forward'] / 1e6:>12.3f}{r['backward'] / 1e6:>12.3f}"
+        )
     tot_f = sum(r["forward"] for r in rows)
     tot_b = sum(r["backward"] for r in rows)
-    lines.append(f"{'total':<8}{'':>16}{param_count(model):>10}{tot_f / 1e6:>12.3f}"
-                 f"{tot_b / 1e6:>12.3f}")
+    lines.append(
+        f"{'total':<8}{'':>16}{param_count(model):>10}{tot_f / 1e6:>12.3f}{tot_b / 1e6:>12.3f}"
+    )
     return "\n".join(lines)
 
 
@@ -186,9 +206,13 @@ def conv_speedup(x_shape=(16, 16, 8, 8), n_filters=16, repeats=3, seed=0, dtype=
     y_fast = layers.conv2d_forward(x, wt, b, 1, 1)[0]
     loop_s = median_seconds(lambda: layers.conv2d_forward_naive(x, wt, b, 1, 1), repeats)
     fast_s = median_seconds(lambda: layers.conv2d_forward(x, wt, b, 1, 1), repeats)
-    return {"loop_s": loop_s, "fast_s": fast_s, "speedup": loop_s / fast_s,
-            "max_abs_diff": float(np.max(np.abs(y_loop - y_fast))),
-            "flops": 2 * n * f * h * w * c * 9}
+    return {
+        "loop_s": loop_s,
+        "fast_s": fast_s,
+        "speedup": loop_s / fast_s,
+        "max_abs_diff": float(np.max(np.abs(y_loop - y_fast))),
+        "flops": 2 * n * f * h * w * c * 9,
+    }
 
 
 def step_speedup(model_fast: VGG, model_loop: VGG, x, y, repeats=3):
@@ -206,13 +230,18 @@ def step_speedup(model_fast: VGG, model_loop: VGG, x, y, repeats=3):
             raise TypeError(f"{name} must be a coursekit.nn.model.VGG, got {type(m).__name__}")
     _, g_fast = model_fast.loss(x, y)
     _, g_loop = model_loop.loss(x, y)
-    diff = max(float(np.max(np.abs(g_loop[k] - g_fast[k])) / max(np.max(np.abs(g_loop[k])),
-                                                                    1e-30))
-               for k in g_loop)
+    diff = max(
+        float(np.max(np.abs(g_loop[k] - g_fast[k])) / max(np.max(np.abs(g_loop[k])), 1e-30))
+        for k in g_loop
+    )
     loop_s = median_seconds(lambda: model_loop.loss(x, y), repeats)
     fast_s = median_seconds(lambda: model_fast.loss(x, y), repeats)
-    return {"loop_s": loop_s, "fast_s": fast_s, "speedup": loop_s / fast_s,
-            "max_rel_grad_diff": diff}
+    return {
+        "loop_s": loop_s,
+        "fast_s": fast_s,
+        "speedup": loop_s / fast_s,
+        "max_rel_grad_diff": diff,
+    }
 
 
 def step_breakdown(model: VGG, x, y, repeats=5, clock: Callable[[], float] = time.perf_counter):
@@ -265,8 +294,16 @@ def step_breakdown(model: VGG, x, y, repeats=5, clock: Callable[[], float] = tim
             bwd[r, i] = clock() - t0
     model.grads = {k: grads[k] for k in model.params}  # as model.backward leaves them
     fwd, bwd = np.median(fwd[1:], axis=0), np.median(bwd[1:], axis=0)
-    rows = [{"name": layer.name, "kind": layer.kind, "forward_s": float(fwd[i]),
-             "backward_s": float(bwd[i])} for i, layer in enumerate(model.layers)]
-    rows.append({"name": "loss", "kind": "loss", "forward_s": float(fwd[n_layers]),
-                 "backward_s": 0.0})
+    rows = [
+        {
+            "name": layer.name,
+            "kind": layer.kind,
+            "forward_s": float(fwd[i]),
+            "backward_s": float(bwd[i]),
+        }
+        for i, layer in enumerate(model.layers)
+    ]
+    rows.append(
+        {"name": "loss", "kind": "loss", "forward_s": float(fwd[n_layers]), "backward_s": 0.0}
+    )
     return rows

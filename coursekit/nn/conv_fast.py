@@ -51,11 +51,24 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-__all__ = ["CHUNK_BYTES", "Workspace", "conv_output_shape", "chunk_size", "im2col", "col2im",
-           "col2im_rows", "flat_shape", "pad_flat", "row_patches", "kernel_rows",
-           "row_slice", "rows_product",
-           "blas_threads", "conv2d_gemm_forward",
-           "conv2d_gemm_backward"]
+__all__ = [
+    "CHUNK_BYTES",
+    "Workspace",
+    "conv_output_shape",
+    "chunk_size",
+    "im2col",
+    "col2im",
+    "col2im_rows",
+    "flat_shape",
+    "pad_flat",
+    "row_patches",
+    "kernel_rows",
+    "row_slice",
+    "rows_product",
+    "blas_threads",
+    "conv2d_gemm_forward",
+    "conv2d_gemm_backward",
+]
 
 #: Target size of one chunk's patch matrix (a fraction of a 1 MB L2 + a shared L3).
 CHUNK_BYTES = 2 * 1024 * 1024
@@ -98,8 +111,9 @@ class Workspace:
     @property
     def nbytes(self):
         """Total bytes held."""
-        return (sum(b.nbytes for b in self._buffers.values())
-                + sum(c.nbytes for c in self._children.values()))
+        return sum(b.nbytes for b in self._buffers.values()) + sum(
+            c.nbytes for c in self._children.values()
+        )
 
 
 def _scratch(ws, name, shape, dtype, zeros=False):
@@ -131,7 +145,7 @@ def im2col(x, kh, kw, stride, pad, ws=None):
     if pad:
         # Borders are zeroed when the buffer is created and never written afterwards.
         xp = _scratch(ws, "xpad", (n, c, h + 2 * pad, w + 2 * pad), x.dtype, zeros=True)
-        xp[:, :, pad:pad + h, pad:pad + w] = x
+        xp[:, :, pad : pad + h, pad : pad + w] = x
     else:
         xp = x
     cols = _scratch(ws, "cols", (n, c, kh, kw, ho, wo), x.dtype)
@@ -139,7 +153,7 @@ def im2col(x, kh, kw, stride, pad, ws=None):
     for u in range(kh):
         for v in range(kw):
             # One strided slice of the whole chunk per kernel offset.
-            cols[:, :, u, v] = xp[:, :, u:u + hspan:stride, v:v + wspan:stride]
+            cols[:, :, u, v] = xp[:, :, u : u + hspan : stride, v : v + wspan : stride]
     return cols
 
 
@@ -156,10 +170,10 @@ def col2im(cols, x_shape, stride, pad, ws=None, out=None):
     hspan, wspan = stride * (ho - 1) + 1, stride * (wo - 1) + 1
     for u in range(kh):
         for v in range(kw):
-            xp[:, :, u:u + hspan:stride, v:v + wspan:stride] += cols[:, :, u, v]
+            xp[:, :, u : u + hspan : stride, v : v + wspan : stride] += cols[:, :, u, v]
     if out is None:
         out = np.empty(x_shape, cols.dtype)
-    out[...] = xp[:, :, pad:pad + h, pad:pad + w]
+    out[...] = xp[:, :, pad : pad + h, pad : pad + w]
     return out
 
 
@@ -178,7 +192,7 @@ def pad_flat(x, kw, pad, out):
     """
     n, c, h, w = x.shape
     hp, wp = h + 2 * pad, w + 2 * pad
-    out[:, :, :hp * wp].reshape(n, c, hp, wp)[:, :, pad:pad + h, pad:pad + w] = x
+    out[:, :, : hp * wp].reshape(n, c, hp, wp)[:, :, pad : pad + h, pad : pad + w] = x
     return out
 
 
@@ -203,8 +217,7 @@ def row_patches(xp, kw, wp, ws=None, name="rows"):
     rows = _scratch(ws, name, (n, c, kw, length - kw + 1), xp.dtype)
     # The kw shifted copies as ONE strided view, copied in one call.
     s0, s1, item = xp.strides[0], xp.strides[1], xp.itemsize
-    np.copyto(rows, as_strided(xp, shape=rows.shape, strides=(s0, s1, item, item),
-                               writeable=False))
+    np.copyto(rows, as_strided(xp, shape=rows.shape, strides=(s0, s1, item, item), writeable=False))
     return rows
 
 
@@ -217,7 +230,7 @@ def kernel_rows(w):
 def row_slice(rows, u, wp, span):
     """Patch rows of kernel row ``u``: the ``(N, C kw, span)`` view starting at ``u wp``."""
     n, c, kw, _ = rows.shape
-    return rows[..., u * wp:u * wp + span].reshape(n, c * kw, span)
+    return rows[..., u * wp : u * wp + span].reshape(n, c * kw, span)
 
 
 def rows_product(wrows, rows, wp, span, out, tmp):
@@ -247,10 +260,10 @@ def col2im_rows(cols, x_shape, pad, ws=None, out=None):
     for u in range(kh):
         for v in range(kw):
             off = u * wp + v
-            xp[:, :, off:off + span] += cols[:, :, u, v]
+            xp[:, :, off : off + span] += cols[:, :, u, v]
     if out is None:
         out = np.empty(x_shape, cols.dtype)
-    out[...] = xp[:, :, :hp * wp].reshape(n, c, hp, wp)[:, :, pad:pad + h, pad:pad + w]
+    out[...] = xp[:, :, : hp * wp].reshape(n, c, hp, wp)[:, :, pad : pad + h, pad : pad + w]
     return out
 
 
@@ -265,6 +278,7 @@ def _blas_controllers():
     if _BLAS_CONTROLLERS is None:
         try:
             from threadpoolctl import ThreadpoolController
+
             _BLAS_CONTROLLERS = ThreadpoolController().select(user_api="blas").lib_controllers
         except Exception:  # threadpoolctl is optional: run on one thread
             _BLAS_CONTROLLERS = []
@@ -316,6 +330,7 @@ def _run_chunks(work, n, nb, threads=None):
             return [work(0, starts)]
         if _EXECUTOR is None or _EXECUTOR._max_workers < workers:
             from concurrent.futures import ThreadPoolExecutor
+
             _EXECUTOR = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="conv")
         groups = [starts[i::workers] for i in range(workers)]
         return list(_EXECUTOR.map(work, range(workers), groups))
@@ -363,8 +378,11 @@ def conv2d_gemm_forward(x, w, b, stride, pad, ws=None, out=None, relu=False):
     nb = chunk_size(n, k, hw, x.itemsize, parts=threads)
     # Stride 1: the padded input of the whole batch is kept for the backward pass
     # (each chunk pads its own images into it).
-    xflat = _scratch(ws, "xflat", flat_shape(x.shape, kw, pad), x.dtype, zeros=True) \
-        if stride == 1 else None
+    xflat = (
+        _scratch(ws, "xflat", flat_shape(x.shape, kw, pad), x.dtype, zeros=True)
+        if stride == 1
+        else None
+    )
 
     def work(worker, starts):
         for n0 in starts:
@@ -376,8 +394,14 @@ def conv2d_gemm_forward(x, w, b, stride, pad, ws=None, out=None, relu=False):
                 xp = pad_flat(x[n0:n1], kw, pad, xflat[n0:n1])
                 # Y_n = sum_u W_u X_{n,u}: one product per kernel row u, on slices of the
                 # kw shifted copies (image n of the NCHW output, Ho x Wp).
-                rows_product(wrows, row_patches(xp, kw, wcols, cws), wcols, hw,
-                             y.reshape(m, f, hw), _scratch(cws, "tmp", (m, f, hw), x.dtype))
+                rows_product(
+                    wrows,
+                    row_patches(xp, kw, wcols, cws),
+                    wcols,
+                    hw,
+                    y.reshape(m, f, hw),
+                    _scratch(cws, "tmp", (m, f, hw), x.dtype),
+                )
             else:
                 cols = im2col(x[n0:n1], kh, kw, stride, pad, cws)
                 # (F, K) @ (nb, K, Ho Wo) -> (nb, F, Ho Wo): image n of the NCHW output.
@@ -421,7 +445,7 @@ def conv2d_gemm_backward(dout, cache, need_dx=True, dx=None, relu_out=None):
         # The flipped kernels with input and output channels swapped, row by row.
         w2rows = kernel_rows(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
         p2 = kh - 1 - pad  # the gradient image's padding
-        wq = wo + 2 * p2   # its row length
+        wq = wo + 2 * p2  # its row length
     threads = _threads_for(2 * n * f * k * hw * (2 if need_dx else 1))
     nb = chunk_size(n, k, hw, x.itemsize, parts=threads)
 
@@ -437,10 +461,11 @@ def conv2d_gemm_backward(dout, cache, need_dx=True, dx=None, relu_out=None):
                 rows = row_patches(xflat[n0:n1], kw, wcols, cws)
                 # Zero gradient on the wrapped-around columns, written once at allocation.
                 if same:
-                    dflat = _scratch(cws, "dflat", flat_shape((m, f, ho, wo), kw, pad),
-                                     x.dtype, zeros=True)
+                    dflat = _scratch(
+                        cws, "dflat", flat_shape((m, f, ho, wo), kw, pad), x.dtype, zeros=True
+                    )
                     off = pad * wcols + pad
-                    dext = dflat[:, :, off:off + ho * wcols].reshape(m, f, ho, wcols)
+                    dext = dflat[:, :, off : off + ho * wcols].reshape(m, f, ho, wcols)
                 else:
                     dext = _scratch(cws, "dext", (m, f, ho, wcols), x.dtype, zeros=True)
                 if relu_out is None:
@@ -458,8 +483,7 @@ def conv2d_gemm_backward(dout, cache, need_dx=True, dx=None, relu_out=None):
                 # dW[:, :, u]^T = sum_n X_{n,u} Delta_n^T, one kernel row u at a time.
                 part = _scratch(cws, "dwpart", (m, c * kw, f), x.dtype)
                 for u in range(kh):
-                    np.matmul(row_slice(rows, u, wcols, hw), dchunk.transpose(0, 2, 1),
-                              out=part)
+                    np.matmul(row_slice(rows, u, wcols, hw), dchunk.transpose(0, 2, 1), out=part)
                     dwt[u] += part.sum(axis=0).reshape(c, kw, f)
             else:
                 # dW^T = sum_n X_n Delta_n^T: (nb, K, HW) @ (nb, HW, F), summed over the chunk.
@@ -474,17 +498,28 @@ def conv2d_gemm_backward(dout, cache, need_dx=True, dx=None, relu_out=None):
                 if same:
                     dq = dflat
                 else:
-                    dq = pad_flat(dext[..., :wo], kw, p2,
-                                  _scratch(cws, "dq", flat_shape((m, f, ho, wo), kw, p2),
-                                           x.dtype, zeros=True))
+                    dq = pad_flat(
+                        dext[..., :wo],
+                        kw,
+                        p2,
+                        _scratch(
+                            cws, "dq", flat_shape((m, f, ho, wo), kw, p2), x.dtype, zeros=True
+                        ),
+                    )
                 ydx = _scratch(cws, "ydx", (m, c, h, wq), x.dtype)
-                rows_product(w2rows, row_patches(dq, kw, wq, cws, "drows"), wq, h * wq,
-                             ydx.reshape(m, c, -1), _scratch(cws, "tmpdx", (m, c, h * wq),
-                                                             x.dtype))
+                rows_product(
+                    w2rows,
+                    row_patches(dq, kw, wq, cws, "drows"),
+                    wq,
+                    h * wq,
+                    ydx.reshape(m, c, -1),
+                    _scratch(cws, "tmpdx", (m, c, h * wq), x.dtype),
+                )
                 dx[n0:n1] = ydx[..., :wd]
             elif need_dx:
-                dcols = _scratch(cws, "dcols", (m, c, kh, kw) + ((hw,) if stride == 1
-                                                                 else (ho, wo)), x.dtype)
+                dcols = _scratch(
+                    cws, "dcols", (m, c, kh, kw) + ((hw,) if stride == 1 else (ho, wo)), x.dtype
+                )
                 np.matmul(wmat.T, dchunk, out=dcols.reshape(m, k, hw))
                 if stride == 1:
                     col2im_rows(dcols, (m, c, h, wd), pad, cws, out=dx[n0:n1])

@@ -23,9 +23,17 @@ from coursekit._checks import check_int
 from coursekit.nn import conv_fast
 
 __all__ = [
-    "conv2d_forward_naive", "conv2d_backward_naive", "conv2d_forward", "conv2d_backward",
-    "maxpool_forward", "maxpool_backward", "relu_forward", "relu_backward",
-    "linear_forward", "linear_backward", "softmax_cross_entropy",
+    "conv2d_forward_naive",
+    "conv2d_backward_naive",
+    "conv2d_forward",
+    "conv2d_backward",
+    "maxpool_forward",
+    "maxpool_backward",
+    "relu_forward",
+    "relu_backward",
+    "linear_forward",
+    "linear_backward",
+    "softmax_cross_entropy",
 ]
 
 
@@ -55,13 +63,17 @@ def _check_conv_args(x, w, b, stride, pad):
     n, c, h, wd = x.shape
     f, cw, kh, kw = w.shape
     if cw != c:
-        raise ValueError(f"w has {cw} input channels (shape {w.shape}) but x has {c} "
-                         f"(shape {x.shape}); expected w of shape (F, {c}, kh, kw)")
+        raise ValueError(
+            f"w has {cw} input channels (shape {w.shape}) but x has {c} "
+            f"(shape {x.shape}); expected w of shape (F, {c}, kh, kw)"
+        )
     if b.shape != (f,):
         raise ValueError(f"b must have shape ({f},) to match w {w.shape}, got {b.shape}")
     if kh > h + 2 * pad or kw > wd + 2 * pad:
-        raise ValueError(f"kernel {kh}x{kw} (w shape {w.shape}) is larger than the padded "
-                         f"input {h + 2 * pad}x{wd + 2 * pad} (x shape {x.shape}, pad={pad})")
+        raise ValueError(
+            f"kernel {kh}x{kw} (w shape {w.shape}) is larger than the padded "
+            f"input {h + 2 * pad}x{wd + 2 * pad} (x shape {x.shape}, pad={pad})"
+        )
     if min(x.shape) == 0 or min(w.shape) == 0:
         raise ValueError(f"x {x.shape} and w {w.shape} must have no zero-length axis")
     return x, w, b, stride, pad
@@ -70,8 +82,9 @@ def _check_conv_args(x, w, b, stride, pad):
 def _check_dout(dout, expected_shape, dtype):
     dout = _as_float("dout", dout)
     if dout.shape != tuple(expected_shape):
-        raise ValueError(f"dout must have the forward output's shape {tuple(expected_shape)}, "
-                         f"got {dout.shape}")
+        raise ValueError(
+            f"dout must have the forward output's shape {tuple(expected_shape)}, got {dout.shape}"
+        )
     return dout.astype(dtype, copy=False)
 
 
@@ -112,7 +125,7 @@ def conv2d_forward_naive(x, w, b, stride=1, pad=0):
             for i in range(Ho):
                 for j in range(Wo):
                     r, c = i * stride, j * stride
-                    patch = xp[n, :, r:r + kh, c:c + kw]
+                    patch = xp[n, :, r : r + kh, c : c + kw]
                     out[n, f, i, j] = np.sum(patch * w[f]) + b[f]
     return out, (x, w, b, stride, pad)
 
@@ -153,7 +166,7 @@ def conv2d_backward_naive(dout, cache):
                     dw[f] += dout[n, f, i, j] * xp[n, :, rows, cols]
                     dxp[n, :, rows, cols] += dout[n, f, i, j] * w[f]
     db = dout.sum(axis=(0, 2, 3))
-    dx = dxp[:, :, pad:pad + H, pad:pad + W]
+    dx = dxp[:, :, pad : pad + H, pad : pad + W]
     return dx, dw, db
 
 
@@ -208,8 +221,9 @@ def conv2d_backward(dout, cache, need_dx=True):
     db : ndarray, shape (F,)
     """
     x, w, stride, pad = cache[:4]
-    ho, wo = conv_fast.conv_output_shape(x.shape[2], x.shape[3], w.shape[2], w.shape[3],
-                                         stride, pad)
+    ho, wo = conv_fast.conv_output_shape(
+        x.shape[2], x.shape[3], w.shape[2], w.shape[3], stride, pad
+    )
     dout = _check_dout(dout, (x.shape[0], w.shape[0], ho, wo), x.dtype)
     return conv_fast.conv2d_gemm_backward(dout, cache, need_dx=need_dx)
 
@@ -244,8 +258,9 @@ def maxpool_forward(x, size=2, stride=2):
     stride = check_int(stride, "stride", 1)
     n, c, h, w = x.shape
     if size > h or size > w:
-        raise ValueError(f"pool size {size} is larger than the input's H x W = {h} x {w} "
-                         f"(x shape {x.shape})")
+        raise ValueError(
+            f"pool size {size} is larger than the input's H x W = {h} x {w} (x shape {x.shape})"
+        )
     if size == stride == 2 and h % 2 == 0 and w % 2 == 0:
         return _maxpool2x2_forward(x)
     ho, wo = (h - size) // stride + 1, (w - size) // stride + 1
@@ -256,7 +271,7 @@ def maxpool_forward(x, size=2, stride=2):
         for v in range(size):
             if u == v == 0:
                 continue
-            win = x[:, :, u:u + hspan:stride, v:v + wspan:stride]
+            win = x[:, :, u : u + hspan : stride, v : v + wspan : stride]
             # Strictly greater keeps the FIRST maximum, so ties send the gradient once.
             better = win > out
             np.copyto(out, win, where=better)
@@ -266,10 +281,10 @@ def maxpool_forward(x, size=2, stride=2):
 
 def _maxpool2x2_forward(x):
     n, c, h, w = x.shape
-    pairs = np.ascontiguousarray(x).reshape(-1, 2)        # horizontal neighbours
-    right_wins = pairs[:, 1] > pairs[:, 0]                # ties stay left
+    pairs = np.ascontiguousarray(x).reshape(-1, 2)  # horizontal neighbours
+    right_wins = pairs[:, 1] > pairs[:, 0]  # ties stay left
     best = np.maximum(pairs[:, 0], pairs[:, 1]).reshape(n * c * (h // 2), 2, w // 2)
-    bottom_wins = best[:, 1] > best[:, 0]                 # ties stay on top
+    bottom_wins = best[:, 1] > best[:, 0]  # ties stay on top
     out = np.maximum(best[:, 0], best[:, 1]).reshape(n, c, h // 2, w // 2)
     return out, ("2x2", x.shape, x.dtype, right_wins, bottom_wins)
 
@@ -306,7 +321,7 @@ def maxpool_backward(dout, cache):
     dx = np.zeros(x_shape, dout.dtype)
     for u in range(size):
         for v in range(size):
-            sel = dx[:, :, u:u + hspan:stride, v:v + wspan:stride]
+            sel = dx[:, :, u : u + hspan : stride, v : v + wspan : stride]
             # Overlapping windows (stride < size) add up; within one offset no overlap.
             sel += np.where(arg == u * size + v, dout, 0)
     return dx
@@ -352,8 +367,10 @@ def linear_forward(x, w, b):
     b = _as_float("b", b, 1).astype(x.dtype, copy=False)
     x2 = x.reshape(x.shape[0], -1)
     if x2.shape[1] != w.shape[0]:
-        raise ValueError(f"x flattens to (N, D) = {x2.shape} but w has shape {w.shape}; "
-                         f"expected w of shape ({x2.shape[1]}, M)")
+        raise ValueError(
+            f"x flattens to (N, D) = {x2.shape} but w has shape {w.shape}; "
+            f"expected w of shape ({x2.shape[1]}, M)"
+        )
     if b.shape != (w.shape[1],):
         raise ValueError(f"b must have shape ({w.shape[1]},) to match w {w.shape}, got {b.shape}")
     return x2 @ w + b, (x, w)
@@ -404,15 +421,17 @@ def softmax_cross_entropy(logits, y):
     z = _as_float("logits", logits, 2)
     y = np.asarray(y)
     if y.shape != (z.shape[0],):
-        raise ValueError(f"y must have shape ({z.shape[0]},) to match logits {z.shape}, "
-                         f"got {y.shape}")
+        raise ValueError(
+            f"y must have shape ({z.shape[0]},) to match logits {z.shape}, got {y.shape}"
+        )
     if y.size and not np.issubdtype(y.dtype, np.integer):
         if not np.all(np.equal(np.mod(y, 1), 0)):
             raise ValueError("y must hold integer class labels")
         y = y.astype(np.int64)
     if y.size and (y.min() < 0 or y.max() >= z.shape[1]):
-        raise ValueError(f"y must hold labels in 0..{z.shape[1] - 1}, got range "
-                         f"{y.min()}..{y.max()}")
+        raise ValueError(
+            f"y must hold labels in 0..{z.shape[1] - 1}, got range {y.min()}..{y.max()}"
+        )
     n = z.shape[0]
     if n == 0:
         raise ValueError("logits must hold at least one row")

@@ -75,9 +75,11 @@ class VGG:
             c, h, w = shape
             if item == "M":
                 if h < 2 or w < 2:
-                    raise ValueError(f"config: max-pool 'M' at an input of H x W = {h} x {w}; "
-                                     f"input_shape {self.input_shape} is too small for config "
-                                     f"{self.config}")
+                    raise ValueError(
+                        f"config: max-pool 'M' at an input of H x W = {h} x {w}; "
+                        f"input_shape {self.input_shape} is too small for config "
+                        f"{self.config}"
+                    )
                 n_pool += 1
                 out = (c, h // 2, w // 2)
                 self.layers.append(Layer("pool", f"pool{n_pool}", shape, out))
@@ -89,15 +91,17 @@ class VGG:
                 self.layers.append(Layer("relu", f"relu{n_conv}", (f, h, w), (f, h, w)))
                 # He et al. (2015): Var w = 2 / fan_in keeps the ReLU activations' scale.
                 fan_in = c * 9
-                self.params[name + ".w"] = (rng.standard_normal((f, c, 3, 3))
-                                            * np.sqrt(2.0 / fan_in)).astype(self.dtype)
+                self.params[name + ".w"] = (
+                    rng.standard_normal((f, c, 3, 3)) * np.sqrt(2.0 / fan_in)
+                ).astype(self.dtype)
                 self.params[name + ".b"] = np.zeros(f, self.dtype)
                 out = (f, h, w)
             shape = out
         d = int(np.prod(shape))
         self.layers.append(Layer("linear", "fc", shape, (self.n_classes,)))
-        self.params["fc.w"] = (rng.standard_normal((d, self.n_classes))
-                               * np.sqrt(2.0 / d)).astype(self.dtype)
+        self.params["fc.w"] = (rng.standard_normal((d, self.n_classes)) * np.sqrt(2.0 / d)).astype(
+            self.dtype
+        )
         self.params["fc.b"] = np.zeros(self.n_classes, self.dtype)
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
 
@@ -105,8 +109,9 @@ class VGG:
     def _check_x(self, x):
         x = np.asarray(x)
         if x.ndim != 4 or x.shape[1:] != self.input_shape:
-            raise ValueError(f"x must have shape (N, {', '.join(map(str, self.input_shape))}), "
-                             f"got {x.shape}")
+            raise ValueError(
+                f"x must have shape (N, {', '.join(map(str, self.input_shape))}), got {x.shape}"
+            )
         if not np.issubdtype(x.dtype, np.number):
             raise TypeError(f"x must be numeric, got dtype {x.dtype}")
         return x.astype(self.dtype, copy=False)
@@ -140,15 +145,23 @@ class VGG:
         """One layer's forward pass: ``(output, cache)`` (what :meth:`forward` loops over)."""
         p = self.params
         if layer.kind == "conv" and self.conv == "loop":
-            return layers.conv2d_forward_naive(x, p[layer.name + ".w"], p[layer.name + ".b"],
-                                               stride=1, pad=1)
+            return layers.conv2d_forward_naive(
+                x, p[layer.name + ".w"], p[layer.name + ".b"], stride=1, pad=1
+            )
         if layer.kind == "conv":
             # conv2d_forward's GEMM path with the ReLU fused in (applied chunk by chunk
             # while in cache) and the output in a buffer the layer reuses every step.
             out = layer.workspace.get("out", (x.shape[0], *layer.out_shape), self.dtype)
-            y, cache = conv_fast.conv2d_gemm_forward(x, p[layer.name + ".w"],
-                                                     p[layer.name + ".b"], 1, 1,
-                                                     layer.workspace, out=out, relu=True)
+            y, cache = conv_fast.conv2d_gemm_forward(
+                x,
+                p[layer.name + ".w"],
+                p[layer.name + ".b"],
+                1,
+                1,
+                layer.workspace,
+                out=out,
+                relu=True,
+            )
             return y, (cache, y)
         if layer.kind == "relu" and self.conv == "fast":
             return x, None  # done inside the convolution above
@@ -194,10 +207,14 @@ class VGG:
             d, dw, db = layers.conv2d_backward_naive(d, cache)
         else:
             conv_cache, out = cache
-            dx = layer.workspace.get("dx", (d.shape[0], *layer.in_shape), self.dtype) \
-                if need_dx else None
-            d, dw, db = conv_fast.conv2d_gemm_backward(d, conv_cache, need_dx=need_dx, dx=dx,
-                                                       relu_out=out)
+            dx = (
+                layer.workspace.get("dx", (d.shape[0], *layer.in_shape), self.dtype)
+                if need_dx
+                else None
+            )
+            d, dw, db = conv_fast.conv2d_gemm_backward(
+                d, conv_cache, need_dx=need_dx, dx=dx, relu_out=out
+            )
         grads[layer.name + ".w"], grads[layer.name + ".b"] = dw, db
         return d
 
@@ -216,8 +233,10 @@ class VGG:
     def predict(self, x, batch_size=512):
         """Predicted class of each image, ``(N,)`` ints (evaluated in chunks of ``batch_size``)."""
         x = self._check_x(x)
-        out = [np.argmax(self.forward(x[i:i + batch_size]), axis=1)
-               for i in range(0, x.shape[0], batch_size)]
+        out = [
+            np.argmax(self.forward(x[i : i + batch_size]), axis=1)
+            for i in range(0, x.shape[0], batch_size)
+        ]
         self._caches = []
         return np.concatenate(out) if out else np.zeros(0, np.int64)
 
@@ -230,12 +249,20 @@ class VGG:
         return int(sum(v.size for v in self.params.values()))
 
     def __repr__(self):
-        return (f"VGG(config={self.config}, input_shape={self.input_shape}, "
-                f"n_classes={self.n_classes}, params={self.num_params()}, dtype={self.dtype})")
+        return (
+            f"VGG(config={self.config}, input_shape={self.input_shape}, "
+            f"n_classes={self.n_classes}, params={self.num_params()}, dtype={self.dtype})"
+        )
 
 
-def vgg(config=(16, 16, "M", 32, 32, "M"), input_shape=(1, 8, 8), n_classes=10, seed=0,
-        dtype=np.float32, conv="fast"):
+def vgg(
+    config=(16, 16, "M", 32, 32, "M"),
+    input_shape=(1, 8, 8),
+    n_classes=10,
+    seed=0,
+    dtype=np.float32,
+    conv="fast",
+):
     r"""Build a VGG-style network.
 
     Parameters
@@ -266,12 +293,9 @@ def vgg(config=(16, 16, "M", 32, 32, "M"), input_shape=(1, 8, 8), n_classes=10, 
         elif not is_int(item) or item < 1:
             raise ValueError(f"config entries must be positive ints or 'M', got {item!r}")
     input_shape = tuple(input_shape)
-    if len(input_shape) != 3 or any(
-            not is_int(s) or s < 1
-            for s in input_shape):
+    if len(input_shape) != 3 or any(not is_int(s) or s < 1 for s in input_shape):
         raise ValueError(f"input_shape must be (C, H, W) of positive ints, got {input_shape}")
-    if not is_int(n_classes) \
-            or n_classes < 2:
+    if not is_int(n_classes) or n_classes < 2:
         raise ValueError(f"n_classes must be an int >= 2, got {n_classes!r}")
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):

@@ -38,8 +38,15 @@ from coursekit.data import confusion_matrix
 from coursekit.nn import layers
 from coursekit.nn.model import VGG, vgg
 
-__all__ = ["TrainResult", "train", "train_digits", "digits_split", "ConfusionRun",
-           "train_with_confusion", "main"]
+__all__ = [
+    "TrainResult",
+    "train",
+    "train_digits",
+    "digits_split",
+    "ConfusionRun",
+    "train_with_confusion",
+    "main",
+]
 
 #: Defaults of the digits run (reach >= 98 % test accuracy in a few seconds).
 DIGITS_DEFAULTS = {"epochs": 15, "batch_size": 32, "lr": 3e-3, "rule": "adam", "seed": 0}
@@ -90,11 +97,13 @@ def _check_xy(name_x, X, name_y, y, model):
     X = np.asarray(X)
     y = np.asarray(y)
     if X.ndim != 4 or X.shape[1:] != model.input_shape:
-        raise ValueError(f"{name_x} must have shape (N, {', '.join(map(str, model.input_shape))})"
-                         f", got {X.shape}")
+        raise ValueError(
+            f"{name_x} must have shape (N, {', '.join(map(str, model.input_shape))}), got {X.shape}"
+        )
     if y.shape != (X.shape[0],):
-        raise ValueError(f"{name_y} must have shape ({X.shape[0]},) to match {name_x}, "
-                         f"got {y.shape}")
+        raise ValueError(
+            f"{name_y} must have shape ({X.shape[0]},) to match {name_x}, got {y.shape}"
+        )
     if not np.issubdtype(y.dtype, np.integer):
         raise TypeError(f"{name_y} must hold integer labels, got dtype {y.dtype}")
     if y.size and (y.min() < 0 or y.max() >= model.n_classes):
@@ -104,9 +113,22 @@ def _check_xy(name_x, X, name_y, y, model):
     return X.astype(model.dtype, copy=False), y
 
 
-def train(model, X_train, y_train, X_test=None, y_test=None, epochs=10, batch_size=32,
-          lr=1e-3, rule="adam", schedule=None, seed=0, shuffle=True, progress=False,
-          callback=None):
+def train(
+    model,
+    X_train,
+    y_train,
+    X_test=None,
+    y_test=None,
+    epochs=10,
+    batch_size=32,
+    lr=1e-3,
+    rule="adam",
+    schedule=None,
+    seed=0,
+    shuffle=True,
+    progress=False,
+    callback=None,
+):
     r"""Train ``model`` by mini-batch gradient descent with a coursekit update rule.
 
     Parameters
@@ -141,8 +163,7 @@ def train(model, X_train, y_train, X_test=None, y_test=None, epochs=10, batch_si
         X_test, y_test = _check_xy("X_test", X_test, "y_test", y_test, model)
     if not is_int(epochs) or epochs < 1:
         raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
-    if not is_real(lr) or not (np.isfinite(lr)
-                                                                       and lr > 0):
+    if not is_real(lr) or not (np.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
     n = X_train.shape[0]
     # batch_indices validates batch_size (ValueError naming it).
@@ -155,12 +176,12 @@ def train(model, X_train, y_train, X_test=None, y_test=None, epochs=10, batch_si
     states = {k: rule.init(v) for k, v in model.params.items()}
     previous = dict(model.params)
 
-    hist = {k: [] for k in ("epoch", "loss", "train_acc", "test_acc", "seconds",
-                            "eval_seconds")}
+    hist = {k: [] for k in ("epoch", "loss", "train_acc", "test_acc", "seconds", "eval_seconds")}
     result = TrainResult(model=model, history=hist)
     bar = None
     if progress:
         from tqdm.auto import tqdm
+
         bar = tqdm(total=epochs, desc="train", unit="epoch")
     t = 0
     try:
@@ -170,8 +191,7 @@ def train(model, X_train, y_train, X_test=None, y_test=None, epochs=10, batch_si
             for _ in range(steps_per_epoch):
                 _, idx = next(batches)
                 loss, grads = model.loss(X_train[idx], y_train[idx])
-                if not (np.isfinite(loss) and all(np.all(np.isfinite(g))
-                                                  for g in grads.values())):
+                if not (np.isfinite(loss) and all(np.all(np.isfinite(g)) for g in grads.values())):
                     # Back to the last parameters with a finite loss
                     # (updates made new arrays: the old ones are intact).
                     model.params.update(previous)
@@ -180,8 +200,7 @@ def train(model, X_train, y_train, X_test=None, y_test=None, epochs=10, batch_si
                 previous = dict(model.params)
                 lr_t = float(schedule(lr, t))
                 for k in model.params:
-                    model.params[k] = rule.update(model.params[k], grads[k], lr_t,
-                                                  states[k])
+                    model.params[k] = rule.update(model.params[k], grads[k], lr_t, states[k])
                 total += loss * len(idx)
                 t += 1
             seconds = time.perf_counter() - t0
@@ -193,13 +212,13 @@ def train(model, X_train, y_train, X_test=None, y_test=None, epochs=10, batch_si
             hist["epoch"].append(epoch + 1)
             hist["loss"].append(total / n)
             hist["train_acc"].append(model.accuracy(X_train, y_train))
-            hist["test_acc"].append(model.accuracy(X_test, y_test) if has_test
-                                    else float("nan"))
+            hist["test_acc"].append(model.accuracy(X_test, y_test) if has_test else float("nan"))
             hist["seconds"].append(seconds)
             hist["eval_seconds"].append(time.perf_counter() - t1)
             if bar is not None:
-                bar.set_postfix(loss=f"{hist['loss'][-1]:.4f}",
-                                test_acc=f"{hist['test_acc'][-1]:.4f}")
+                bar.set_postfix(
+                    loss=f"{hist['loss'][-1]:.4f}", test_acc=f"{hist['test_acc'][-1]:.4f}"
+                )
                 bar.update(1)
             if callback is not None:
                 callback(epoch + 1, hist)
@@ -213,10 +232,17 @@ def train(model, X_train, y_train, X_test=None, y_test=None, epochs=10, batch_si
     return result
 
 
-def train_digits(epochs=DIGITS_DEFAULTS["epochs"], batch_size=DIGITS_DEFAULTS["batch_size"],
-                 lr=DIGITS_DEFAULTS["lr"], rule=DIGITS_DEFAULTS["rule"],
-                 seed=DIGITS_DEFAULTS["seed"], config=(16, 16, "M", 32, 32, "M"),
-                 dtype=np.float32, schedule=None, progress=False):
+def train_digits(
+    epochs=DIGITS_DEFAULTS["epochs"],
+    batch_size=DIGITS_DEFAULTS["batch_size"],
+    lr=DIGITS_DEFAULTS["lr"],
+    rule=DIGITS_DEFAULTS["rule"],
+    seed=DIGITS_DEFAULTS["seed"],
+    config=(16, 16, "M", 32, 32, "M"),
+    dtype=np.float32,
+    schedule=None,
+    progress=False,
+):
     """Train ``vgg(config)`` on scikit-learn's digits, split 80/20 with seed 0.
 
     ``seed`` seeds both the initial weights and the batch order; the split is fixed.
@@ -227,8 +253,20 @@ def train_digits(epochs=DIGITS_DEFAULTS["epochs"], batch_size=DIGITS_DEFAULTS["b
     """
     X_tr, X_te, y_tr, y_te = digits_split(dtype)
     model = vgg(config, input_shape=X_tr.shape[1:], n_classes=10, seed=seed, dtype=dtype)
-    return train(model, X_tr, y_tr, X_te, y_te, epochs=epochs, batch_size=batch_size, lr=lr,
-                 rule=rule, schedule=schedule, seed=seed, progress=progress)
+    return train(
+        model,
+        X_tr,
+        y_tr,
+        X_te,
+        y_te,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        rule=rule,
+        schedule=schedule,
+        seed=seed,
+        progress=progress,
+    )
 
 
 def digits_split(dtype=np.float32):
@@ -267,8 +305,17 @@ class ConfusionRun:
         return float(np.trace(c) / c.sum())
 
 
-def train_with_confusion(split, *, batch_size, epochs, lr=3e-3, rule="adam", seed=0,
-                         config=(16, 16, "M", 32, 32, "M"), dtype=np.float32) -> ConfusionRun:
+def train_with_confusion(
+    split,
+    *,
+    batch_size,
+    epochs,
+    lr=3e-3,
+    rule="adam",
+    seed=0,
+    config=(16, 16, "M", 32, 32, "M"),
+    dtype=np.float32,
+) -> ConfusionRun:
     """Train a fresh ``vgg(config)`` with :func:`coursekit.nn.train.train` and record the test
     set's confusion matrix after every epoch (and before the first).
 
@@ -284,15 +331,26 @@ def train_with_confusion(split, *, batch_size, epochs, lr=3e-3, rule="adam", see
     confusion = [confusion_matrix(y_te, model.predict(X_te), 10)]
     total = 0.0
     for i in range(0, len(y_tr), 512):
-        logits = model.forward(X_tr[i:i + 512])
-        total += layers.softmax_cross_entropy(logits, y_tr[i:i + 512])[0] * len(logits)
+        logits = model.forward(X_tr[i : i + 512])
+        total += layers.softmax_cross_entropy(logits, y_tr[i : i + 512])[0] * len(logits)
     initial_loss = total / len(y_tr)
 
     def record(epoch, history):
         confusion.append(confusion_matrix(y_te, model.predict(X_te), 10))
 
-    result = train(model, X_tr, y_tr, X_te, y_te, epochs=epochs, batch_size=batch_size, lr=lr,
-                   rule=rule, seed=seed, callback=record)
+    result = train(
+        model,
+        X_tr,
+        y_tr,
+        X_te,
+        y_te,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        rule=rule,
+        seed=seed,
+        callback=record,
+    )
     return ConfusionRun(result, confusion, initial_loss, batch_size)
 
 
@@ -300,29 +358,45 @@ def main(argv=None):
     """Command-line entry point (``python -m coursekit.nn.train --help``)."""
     p = argparse.ArgumentParser(
         prog="python -m coursekit.nn.train",
-        description="Train the NumPy VGG-style CNN on scikit-learn's digits (80/20 split).")
+        description="Train the NumPy VGG-style CNN on scikit-learn's digits (80/20 split).",
+    )
     p.add_argument("--epochs", type=int, default=DIGITS_DEFAULTS["epochs"])
     p.add_argument("--batch-size", type=int, default=DIGITS_DEFAULTS["batch_size"])
-    p.add_argument("--rule", default=DIGITS_DEFAULTS["rule"],
-                   help=f"update rule: {', '.join(sorted(optimize.RULES))}")
+    p.add_argument(
+        "--rule",
+        default=DIGITS_DEFAULTS["rule"],
+        help=f"update rule: {', '.join(sorted(optimize.RULES))}",
+    )
     p.add_argument("--lr", type=float, default=DIGITS_DEFAULTS["lr"])
     p.add_argument("--schedule", default=None, help="constant, step, 1/t or cosine")
     p.add_argument("--seed", type=int, default=DIGITS_DEFAULTS["seed"])
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    p.add_argument("--threads", type=int, default=None,
-                   help="BLAS threads (threadpoolctl); default: the library's own choice")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="BLAS threads (threadpoolctl); default: the library's own choice",
+    )
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     p.add_argument("--json", action="store_true", help="print the history as JSON too")
     args = p.parse_args(argv)
 
     def run():
-        return train_digits(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                            rule=args.rule, seed=args.seed, dtype=np.dtype(args.dtype),
-                            schedule=args.schedule, progress=not args.no_progress)
+        return train_digits(
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            rule=args.rule,
+            seed=args.seed,
+            dtype=np.dtype(args.dtype),
+            schedule=args.schedule,
+            progress=not args.no_progress,
+        )
 
     try:
         if args.threads is not None:
             from threadpoolctl import threadpool_limits
+
             with threadpool_limits(args.threads):
                 res = run()
         else:
@@ -330,11 +404,13 @@ def main(argv=None):
     except (ValueError, TypeError) as exc:
         p.error(str(exc))
     last_loss = res.history["loss"][-1] if res.history["loss"] else float("nan")
-    print(f"rule={args.rule} epochs={len(res.history['epoch'])} batch_size={args.batch_size} "
-          f"lr={args.lr:g} loss={last_loss:.4f} "
-          f"train_acc={res.train_acc:.4f} test_acc={res.test_acc:.4f} "
-          f"train_seconds={res.train_seconds:.2f} steps={res.n_steps} "
-          f"params={res.model.num_params()} {res.message}")
+    print(
+        f"rule={args.rule} epochs={len(res.history['epoch'])} batch_size={args.batch_size} "
+        f"lr={args.lr:g} loss={last_loss:.4f} "
+        f"train_acc={res.train_acc:.4f} test_acc={res.test_acc:.4f} "
+        f"train_seconds={res.train_seconds:.2f} steps={res.n_steps} "
+        f"params={res.model.num_params()} {res.message}"
+    )
     if args.json:
         print(json.dumps(res.history))
     return 0 if res.converged else 1

@@ -104,8 +104,7 @@ def two_layer_loss(params, X, y, l2=0.0):
     grads : dict, same keys and shapes as ``params``
     """
     _check_params(params)
-    if not is_real(l2) or not (np.isfinite(l2)
-                                                                       and l2 >= 0):
+    if not is_real(l2) or not (np.isfinite(l2) and l2 >= 0):
         raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}")
     # forward: affine -> ReLU -> affine -> softmax cross-entropy
     a1, cache1 = layers.linear_forward(X, params["W1"], params["b1"])
@@ -117,8 +116,7 @@ def two_layer_loss(params, X, y, l2=0.0):
     da1 = layers.relu_backward(dh, cache_relu)
     _, dW1, db1 = layers.linear_backward(da1, cache1)
     if l2:
-        loss += 0.5 * l2 * (np.sum(params["W1"] ** 2)
-                            + np.sum(params["W2"] ** 2))
+        loss += 0.5 * l2 * (np.sum(params["W1"] ** 2) + np.sum(params["W2"] ** 2))
         dW1 = dW1 + l2 * params["W1"]
         dW2 = dW2 + l2 * params["W2"]
     return float(loss), {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
@@ -153,8 +151,19 @@ class TwoLayerHistory:
     params: dict = field(default_factory=dict)
 
 
-def train_two_layer(params, X, y, *, lr=1.0, epochs=600, batch_size=None, rule=None, l2=1e-3,
-                    seed=0, snapshot_epochs=EPOCHS):
+def train_two_layer(
+    params,
+    X,
+    y,
+    *,
+    lr=1.0,
+    epochs=600,
+    batch_size=None,
+    rule=None,
+    l2=1e-3,
+    seed=0,
+    snapshot_epochs=EPOCHS,
+):
     r"""Train the two-layer network by (mini-batch) gradient descent.
 
     Each step updates every parameter array :math:`p` with the batch gradient,
@@ -183,8 +192,7 @@ def train_two_layer(params, X, y, *, lr=1.0, epochs=600, batch_size=None, rule=N
     """
     _check_params(params)
     epochs = check_int(epochs, "epochs", 0)
-    if not is_real(lr) or not (np.isfinite(lr)
-                                                                       and lr > 0):
+    if not is_real(lr) or not (np.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
     n = len(y)
     b = n if batch_size is None else batch_size

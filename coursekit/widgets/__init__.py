@@ -20,8 +20,19 @@ from coursekit.widgets.sgd import batch_size_explorer, schedule_animation
 
 __all__ = ["FrameSlider", "frame_slider", "learning_rate_explorer", "condition_number_explorer"]
 # Chapters 2-5.
-__all__ += ["feature_scaling_explorer", "batch_size_explorer", "schedule_animation",
-            "momentum_explorer", "rate_map_explorer", "newton_race"]
+__all__ += [
+    "feature_scaling_explorer",
+    "batch_size_explorer",
+    "schedule_animation",
+    "momentum_explorer",
+    "rate_map_explorer",
+    "newton_race",
+]
 # Chapters 6-9.
-__all__ += ["backprop_explorer", "training_explorer", "feature_map_explorer", "workers_explorer",
-            "offload_explorer"]
+__all__ += [
+    "backprop_explorer",
+    "training_explorer",
+    "feature_map_explorer",
+    "workers_explorer",
+    "offload_explorer",
+]

@@ -26,8 +26,9 @@ from coursekit.widgets.frames import FrameSlider, frame_slider
 __all__ = ["backprop_explorer"]
 
 
-def backprop_explorer(epochs: Sequence[int] = EPOCHS, *, n_hidden=64, lr=1.0, l2=1e-3,
-                      seed=0) -> FrameSlider:
+def backprop_explorer(
+    epochs: Sequence[int] = EPOCHS, *, n_hidden=64, lr=1.0, l2=1e-3, seed=0
+) -> FrameSlider:
     """Slide over training epochs of the two-layer network on the spirals.
 
     Each frame: the decision regions and the data (left) and the full-data loss and
@@ -38,49 +39,109 @@ def backprop_explorer(epochs: Sequence[int] = EPOCHS, *, n_hidden=64, lr=1.0, l2
     X, y = spiral_data(seed=seed)
     X_test, y_test = spiral_data(seed=seed + 1)
     k = int(y.max()) + 1
-    hist = train_two_layer(init_two_layer(2, n_hidden, k, seed=seed), X, y, lr=lr,
-                           epochs=epochs[-1], l2=l2, seed=seed, snapshot_epochs=epochs)
-    held_out = {e: float(np.mean(two_layer_predict(hist.snapshots[e], X_test) == y_test))
-                for e in epochs}
+    hist = train_two_layer(
+        init_two_layer(2, n_hidden, k, seed=seed),
+        X,
+        y,
+        lr=lr,
+        epochs=epochs[-1],
+        l2=l2,
+        seed=seed,
+        snapshot_epochs=epochs,
+    )
+    held_out = {
+        e: float(np.mean(two_layer_predict(hist.snapshots[e], X_test) == y_test)) for e in epochs
+    }
     lim = (-1.15, 1.15)
     light = region_colormap(k)
 
     def draw(e):
         fig, (ax, ax_loss) = new_figure(9.0, 3.8, ncols=2)
         _, _, classes = decision_regions(hist.snapshots[e], lim, lim, n=120)
-        ax.imshow(classes, cmap=light, vmin=-0.5, vmax=k - 0.5, origin="lower",
-                  extent=(*lim, *lim), interpolation="nearest")
+        ax.imshow(
+            classes,
+            cmap=light,
+            vmin=-0.5,
+            vmax=k - 0.5,
+            origin="lower",
+            extent=(*lim, *lim),
+            interpolation="nearest",
+        )
         for c in range(k):
             st = series_style(c)
-            ax.scatter(*X[y == c].T, s=12, color=st["color"], marker=st["marker"],
-                       edgecolors="k", linewidths=0.3, label=f"class {c}")
-        ax.set(xlim=lim, ylim=lim, aspect="equal", xlabel="$x_1$", ylabel="$x_2$",
-               title=f"decision regions after {e} epochs")
+            ax.scatter(
+                *X[y == c].T,
+                s=12,
+                color=st["color"],
+                marker=st["marker"],
+                edgecolors="k",
+                linewidths=0.3,
+                label=f"class {c}",
+            )
+        ax.set(
+            xlim=lim,
+            ylim=lim,
+            aspect="equal",
+            xlabel="$x_1$",
+            ylabel="$x_2$",
+            title=f"decision regions after {e} epochs",
+        )
         ax.legend(loc="lower right", fontsize="x-small", framealpha=0.9)
         steps = np.arange(len(hist.losses))
         ax_loss.plot(steps, hist.losses, color="0.8", linewidth=1.5)
-        ax_loss.plot(steps[:e + 1], hist.losses[:e + 1], color=PALETTE[0], linewidth=2,
-                     label="training loss")
+        ax_loss.plot(
+            steps[: e + 1],
+            hist.losses[: e + 1],
+            color=PALETTE[0],
+            linewidth=2,
+            label="training loss",
+        )
         ax_loss.plot([e], [hist.losses[e]], "o", color=PALETTE[0])
-        ax_loss.set(yscale="log", xlabel="epoch (one full-batch gradient step)",
-                    ylabel="cross-entropy loss", title="loss and accuracy")
+        ax_loss.set(
+            yscale="log",
+            xlabel="epoch (one full-batch gradient step)",
+            ylabel="cross-entropy loss",
+            title="loss and accuracy",
+        )
         acc_ax = ax_loss.twinx()
-        acc_ax.plot(steps[:e + 1], hist.accuracy[:e + 1], color=PALETTE[1], linestyle="--",
-                    linewidth=2, label="training accuracy")
+        acc_ax.plot(
+            steps[: e + 1],
+            hist.accuracy[: e + 1],
+            color=PALETTE[1],
+            linestyle="--",
+            linewidth=2,
+            label="training accuracy",
+        )
         shown = [ep for ep in epochs if ep <= e]
-        acc_ax.plot(shown, [held_out[ep] for ep in shown], linestyle="none", marker="s",
-                    markersize=5, color=PALETTE[2], label="held-out accuracy")
+        acc_ax.plot(
+            shown,
+            [held_out[ep] for ep in shown],
+            linestyle="none",
+            marker="s",
+            markersize=5,
+            color=PALETTE[2],
+            label="held-out accuracy",
+        )
         acc_ax.set(ylim=(0, 1.02), ylabel="accuracy")
         lines = ax_loss.get_lines()[1:2] + acc_ax.get_lines()[:2]
-        ax_loss.legend(lines, [ln.get_label() for ln in lines], loc="center right",
-                       fontsize="small")
+        ax_loss.legend(
+            lines, [ln.get_label() for ln in lines], loc="center right", fontsize="small"
+        )
         return fig
 
     def caption(e):
-        return (f"After {e} epochs: loss {hist.losses[e]:.3f}, "
-                f"training accuracy {100 * hist.accuracy[e]:.1f} %, "
-                f"held-out accuracy {100 * held_out[e]:.1f} %.")
+        return (
+            f"After {e} epochs: loss {hist.losses[e]:.3f}, "
+            f"training accuracy {100 * hist.accuracy[e]:.1f} %, "
+            f"held-out accuracy {100 * held_out[e]:.1f} %."
+        )
 
     # Play animates the training; the slider still jumps to any epoch.
-    return frame_slider(epochs, draw, description="epochs of gradient descent",
-                        caption=caption, play=True, interval_ms=700)
+    return frame_slider(
+        epochs,
+        draw,
+        description="epochs of gradient descent",
+        caption=caption,
+        play=True,
+        interval_ms=700,
+    )

@@ -53,10 +53,16 @@ def feature_map_explorer(model: VGG, image, label=None) -> FrameSlider:
         ax_in.set_axis_off()
         m = maps[name]
         mosaic = channel_mosaic(m)
-        title = (f"{name}: {m.shape[0]} channels of {m.shape[1]} x {m.shape[2]}, "
-                 f"each scaled to its max ({silent[name]} all zero)")
-        shown = ax.imshow(np.ma.masked_invalid(mosaic), vmin=0, vmax=1,
-                          cmap=colormaps["viridis"].with_extremes(bad="white"))
+        title = (
+            f"{name}: {m.shape[0]} channels of {m.shape[1]} x {m.shape[2]}, "
+            f"each scaled to its max ({silent[name]} all zero)"
+        )
+        shown = ax.imshow(
+            np.ma.masked_invalid(mosaic),
+            vmin=0,
+            vmax=1,
+            cmap=colormaps["viridis"].with_extremes(bad="white"),
+        )
         ax.set_title(title, fontsize="medium")
         ax.set_axis_off()
         fig.colorbar(shown, ax=ax, shrink=0.8, label="activation / channel max")
@@ -64,8 +70,10 @@ def feature_map_explorer(model: VGG, image, label=None) -> FrameSlider:
 
     def caption(name):
         m = maps[name]
-        return (f"{name}: {m.shape[0]} feature maps of {m.shape[1]} x {m.shape[2]} pixels after "
-                f"the ReLU; {silent[name]} of them are zero everywhere for this image.")
+        return (
+            f"{name}: {m.shape[0]} feature maps of {m.shape[1]} x {m.shape[2]} pixels after "
+            f"the ReLU; {silent[name]} of them are zero everywhere for this image."
+        )
 
     return frame_slider(names, draw, description="conv layer", caption=caption)
 
@@ -86,9 +94,13 @@ def training_explorer(runs: Mapping[str, ConfusionRun]) -> FrameSlider:
             losses = runs[lab].losses
             st = series_style(i)
             ax.plot(np.arange(len(losses)), losses, color="0.85", linewidth=1.5)
-            ax.plot(np.arange(e + 1), losses[:e + 1], label=lab, markersize=4, **st)
-        ax.set(yscale="log", xlabel="epoch", ylabel="training loss",
-               title="loss per epoch (same gradient work)")
+            ax.plot(np.arange(e + 1), losses[: e + 1], label=lab, markersize=4, **st)
+        ax.set(
+            yscale="log",
+            xlabel="epoch",
+            ylabel="training loss",
+            title="loss per epoch (same gradient work)",
+        )
         ax.legend(fontsize="x-small", loc="lower left")
         for ax_c, lab in zip(axes[1:], shown, strict=True):
             c = runs[lab].confusion[e]
@@ -98,20 +110,37 @@ def training_explorer(runs: Mapping[str, ConfusionRun]) -> FrameSlider:
             # the frames quick to render).
             for i, j in zip(*np.nonzero(c), strict=True):
                 if i != j:
-                    ax_c.text(j, i, str(c[i, j]), ha="center", va="center", fontsize=6,
-                              color=PALETTE[1], fontweight="bold",
-                              bbox={"facecolor": "white", "alpha": 0.8, "pad": 0.6,
-                                    "linewidth": 0})
+                    ax_c.text(
+                        j,
+                        i,
+                        str(c[i, j]),
+                        ha="center",
+                        va="center",
+                        fontsize=6,
+                        color=PALETTE[1],
+                        fontweight="bold",
+                        bbox={"facecolor": "white", "alpha": 0.8, "pad": 0.6, "linewidth": 0},
+                    )
             ax_c.set(xticks=range(10), yticks=range(10), xlabel="predicted", ylabel="true")
             ax_c.tick_params(labelsize=7)
-            ax_c.set_title(f"{lab}\ntest accuracy {100 * runs[lab].test_accuracy(e):.0f} %",
-                           fontsize="small")
+            ax_c.set_title(
+                f"{lab}\ntest accuracy {100 * runs[lab].test_accuracy(e):.0f} %", fontsize="small"
+            )
         return fig
 
     def caption(e):
-        parts = [f"{lab}: loss {runs[lab].losses[e]:.3f}, test accuracy "
-                 f"{100 * runs[lab].test_accuracy(e):.1f} %" for lab in labels]
+        parts = [
+            f"{lab}: loss {runs[lab].losses[e]:.3f}, test accuracy "
+            f"{100 * runs[lab].test_accuracy(e):.1f} %"
+            for lab in labels
+        ]
         return f"After {e} epochs. " + "; ".join(parts) + "."
 
-    return frame_slider(list(range(epochs + 1)), draw, description="epoch", caption=caption,
-                        play=True, interval_ms=900)
+    return frame_slider(
+        list(range(epochs + 1)),
+        draw,
+        description="epoch",
+        caption=caption,
+        play=True,
+        interval_ms=900,
+    )

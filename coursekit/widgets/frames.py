@@ -110,9 +110,11 @@ def frame_html(png: bytes, alt: str, *, width: str = "100%") -> str:
         raise ValueError("alt: expected a non-empty description of the picture")
     w, h = png_size(png)
     data = base64.b64encode(png).decode("ascii")
-    return (f'<img class="{FRAME_IMG_CLASS}" src="data:image/png;base64,{data}" '
-            f'alt="{html.escape(alt)}" width="{w}" height="{h}" loading="lazy" '
-            f'style="width: {html.escape(width)}; height: auto">')
+    return (
+        f'<img class="{FRAME_IMG_CLASS}" src="data:image/png;base64,{data}" '
+        f'alt="{html.escape(alt)}" width="{w}" height="{h}" loading="lazy" '
+        f'style="width: {html.escape(width)}; height: auto">'
+    )
 
 
 def _check_labels(values: Sequence, labels: Sequence[str] | None) -> list[str]:
@@ -121,9 +123,7 @@ def _check_labels(values: Sequence, labels: Sequence[str] | None) -> list[str]:
     if labels is None:
         return [f"{v:.3g}" if isinstance(v, float) else str(v) for v in values]
     if len(labels) != len(values):
-        raise ValueError(
-            f"labels: expected one label per value ({len(values)}), got {len(labels)}"
-        )
+        raise ValueError(f"labels: expected one label per value ({len(values)}), got {len(labels)}")
     if len(set(labels)) != len(labels):
         raise ValueError("labels: expected distinct labels (the slider shows them)")
     return list(labels)
@@ -229,8 +229,14 @@ def frame_slider(
 
     player = None
     if play:
-        player = widgets.Play(value=start, min=0, max=len(values) - 1, step=1,
-                              interval=interval_ms, description="play")
+        player = widgets.Play(
+            value=start,
+            min=0,
+            max=len(values) - 1,
+            step=1,
+            interval=interval_ms,
+            description="play",
+        )
         js_links.append(widgets.jslink((player, "value"), (slider, "index")))
         widgets.link((player, "value"), (slider, "index"))
     return FrameSlider(slider, stack, frames, play=player, js_links=js_links)

@@ -50,8 +50,9 @@ def condition_number_sweep(
     runs = []
     for kappa in kappas:
         f = Quadratic.with_condition_number(kappa, dim=2, seed=seed)
-        runs.append((f, gradient_descent(f, x0, lr=2.0 / (kappa + 1.0), max_iter=max_iter,
-                                          tol=tol)))
+        runs.append(
+            (f, gradient_descent(f, x0, lr=2.0 / (kappa + 1.0), max_iter=max_iter, tol=tol))
+        )
     return runs
 
 
@@ -67,8 +68,10 @@ def _status(result: OptimizeResult) -> str:
     if "diverged" in result.message:
         return result.message
     if result.losses[-1] > result.losses[0]:
-        return (f"diverging: the loss grew from {result.losses[0]:.1e} to "
-                f"{result.losses[-1]:.1e} in {result.nit} steps")
+        return (
+            f"diverging: the loss grew from {result.losses[0]:.1e} to "
+            f"{result.losses[-1]:.1e} in {result.nit} steps"
+        )
     return f"not converged after {result.nit} steps (loss {result.fun:.1e})"
 
 
@@ -89,29 +92,46 @@ def learning_rate_explorer(
     f = Quadratic.with_condition_number(kappa, dim=2, seed=seed)
     lipschitz = f.L
     lrs = [c / lipschitz for c in multiples]
-    results = dict(zip(multiples, learning_rate_sweep(f, x0, lrs, max_iter=max_iter),
-                       strict=True))
+    results = dict(zip(multiples, learning_rate_sweep(f, x0, lrs, max_iter=max_iter), strict=True))
     window = 5.0
     levels = _quadratic_levels(f, window)
 
     def draw(c):
         result = results[c]
         fig, (ax, ax_loss) = new_figure(9.0, 3.8, ncols=2)
-        contour_paths(f, {f"$\\eta$ = {c:g}/L": result.path}, xlim=(-window, window),
-                      ylim=(-window, window), ax=ax, levels=levels, minimizer=f.minimizer,
-                      title=f"iterates, $\\kappa$ = {kappa:g}")
-        loss_curves({f"$\\eta$ = {c:g}/L": result.losses - f.value(f.minimizer)}, ax=ax_loss,
-                    title="optimality gap")
+        contour_paths(
+            f,
+            {f"$\\eta$ = {c:g}/L": result.path},
+            xlim=(-window, window),
+            ylim=(-window, window),
+            ax=ax,
+            levels=levels,
+            minimizer=f.minimizer,
+            title=f"iterates, $\\kappa$ = {kappa:g}",
+        )
+        loss_curves(
+            {f"$\\eta$ = {c:g}/L": result.losses - f.value(f.minimizer)},
+            ax=ax_loss,
+            title="optimality gap",
+        )
         ax_loss.set_xlim(0, max_iter)
         ax_loss.set_ylim(1e-8, 1e6)
         return fig
 
     def caption(c):
-        return (f"Learning rate {c:g}/L = {c / lipschitz:.3g} on a quadratic with L = "
-                f"{lipschitz:g} and condition number {kappa:g}: {_status(results[c])}.")
+        return (
+            f"Learning rate {c:g}/L = {c / lipschitz:.3g} on a quadratic with L = "
+            f"{lipschitz:g} and condition number {kappa:g}: {_status(results[c])}."
+        )
 
-    return frame_slider(multiples, draw, description="learning rate η × L",
-                        labels=[f"{c:g}" for c in multiples], caption=caption, value=1.0)
+    return frame_slider(
+        multiples,
+        draw,
+        description="learning rate η × L",
+        labels=[f"{c:g}" for c in multiples],
+        caption=caption,
+        value=1.0,
+    )
 
 
 def condition_number_explorer(
@@ -126,21 +146,32 @@ def condition_number_explorer(
     Each frame shows the zig-zag of the iterates and the measured gap against the predicted
     linear rate :math:`\\left(\\frac{\\kappa-1}{\\kappa+1}\\right)^{2k}`.
     """
-    runs = dict(zip(kappas, condition_number_sweep(kappas, x0, max_iter=max_iter, seed=seed),
-                    strict=True))
+    runs = dict(
+        zip(kappas, condition_number_sweep(kappas, x0, max_iter=max_iter, seed=seed), strict=True)
+    )
     window = 5.0
 
     def draw(kappa):
         f, result = runs[kappa]
         fig, (ax, ax_loss) = new_figure(9.0, 3.8, ncols=2)
-        contour_paths(f, {"GD, $\\eta = 2/(L+\\mu)$": result.path}, xlim=(-window, window),
-                      ylim=(-window, window), ax=ax, levels=_quadratic_levels(f, window),
-                      minimizer=f.minimizer, title=f"$\\kappa$ = {kappa:g}")
+        contour_paths(
+            f,
+            {"GD, $\\eta = 2/(L+\\mu)$": result.path},
+            xlim=(-window, window),
+            ylim=(-window, window),
+            ax=ax,
+            levels=_quadratic_levels(f, window),
+            minimizer=f.minimizer,
+            title=f"$\\kappa$ = {kappa:g}",
+        )
         q = (kappa - 1.0) / (kappa + 1.0)
         steps = np.arange(len(result.losses))
         predicted = result.losses[0] * q ** (2 * steps)
-        loss_curves({"measured": result.losses, "predicted $q^{2k}$": predicted}, ax=ax_loss,
-                    title=f"gap, contraction q = {q:.3f}")
+        loss_curves(
+            {"measured": result.losses, "predicted $q^{2k}$": predicted},
+            ax=ax_loss,
+            title=f"gap, contraction q = {q:.3f}",
+        )
         ax_loss.set_xlim(0, max_iter)
         ax_loss.set_ylim(1e-14, 1e3)
         return fig
@@ -148,8 +179,15 @@ def condition_number_explorer(
     def caption(kappa):
         _, result = runs[kappa]
         q = (kappa - 1.0) / (kappa + 1.0)
-        return (f"Condition number {kappa:g}: each step shrinks the error by at most "
-                f"q = (κ-1)/(κ+1) = {q:.3f}; gradient descent {_status(result)}.")
+        return (
+            f"Condition number {kappa:g}: each step shrinks the error by at most "
+            f"q = (κ-1)/(κ+1) = {q:.3f}; gradient descent {_status(result)}."
+        )
 
-    return frame_slider(kappas, draw, description="condition number κ",
-                        labels=[f"{k:g}" for k in kappas], caption=caption)
+    return frame_slider(
+        kappas,
+        draw,
+        description="condition number κ",
+        labels=[f"{k:g}" for k in kappas],
+        caption=caption,
+    )

@@ -58,8 +58,14 @@ class ScalingRun:
     run_std: OptimizeResult
 
 
-def scaled_regression(scale: float, *, n_samples: int = 200, noise: float = 0.5,
-                      correlation: float = 0.3, seed: int = 0) -> LeastSquares:
+def scaled_regression(
+    scale: float,
+    *,
+    n_samples: int = 200,
+    noise: float = 0.5,
+    correlation: float = 0.3,
+    seed: int = 0,
+) -> LeastSquares:
     r"""A two-feature regression whose second feature is multiplied by ``scale``.
 
     The features come from :func:`coursekit.data.make_regression` and are mixed so that their
@@ -88,14 +94,19 @@ def scaled_regression(scale: float, *, n_samples: int = 200, noise: float = 0.5,
         raise ValueError(f"correlation must lie in (-1, 1), got {correlation!r}")
     X, y, _ = make_regression(n_samples=n_samples, n_features=2, noise=noise, seed=seed)
     # Mix the two independent columns: corr(x1, x2) ~ correlation for standard normal inputs.
-    X = np.column_stack([X[:, 0], correlation * X[:, 0]
-                         + np.sqrt(1.0 - correlation**2) * X[:, 1]])
+    X = np.column_stack([X[:, 0], correlation * X[:, 0] + np.sqrt(1.0 - correlation**2) * X[:, 1]])
     X[:, 1] *= scale
     return LeastSquares(X, y)
 
 
-def scaling_sweep(scales: Sequence[float] = SCALES, *, max_iter: int = 200, tol: float = 1e-8,
-                  seed: int = 0, **problem) -> list[ScalingRun]:
+def scaling_sweep(
+    scales: Sequence[float] = SCALES,
+    *,
+    max_iter: int = 200,
+    tol: float = 1e-8,
+    seed: int = 0,
+    **problem,
+) -> list[ScalingRun]:
     r"""For each scale: gradient descent with :math:`\eta = 1/L` on raw and standardised data.
 
     With :math:`\eta = 1/L` each eigen-direction :math:`i` of the Hessian shrinks by
@@ -122,12 +133,17 @@ def scaling_sweep(scales: Sequence[float] = SCALES, *, max_iter: int = 200, tol:
         Xs, _, _ = standardize(raw.X)
         std = LeastSquares(Xs, raw.y - raw.y.mean())
         w0 = np.zeros(2)
-        runs.append(ScalingRun(
-            scale=float(s), raw=raw, standardized=std, kappa_raw=raw.condition_number,
-            kappa_std=std.condition_number,
-            run_raw=gradient_descent(raw, w0, lr=1.0 / raw.L, max_iter=max_iter, tol=tol),
-            run_std=gradient_descent(std, w0, lr=1.0 / std.L, max_iter=max_iter, tol=tol),
-        ))
+        runs.append(
+            ScalingRun(
+                scale=float(s),
+                raw=raw,
+                standardized=std,
+                kappa_raw=raw.condition_number,
+                kappa_std=std.condition_number,
+                run_raw=gradient_descent(raw, w0, lr=1.0 / raw.L, max_iter=max_iter, tol=tol),
+                run_std=gradient_descent(std, w0, lr=1.0 / std.L, max_iter=max_iter, tol=tol),
+            )
+        )
     return runs
 
 
@@ -136,8 +152,9 @@ def _window(center: np.ndarray, start: np.ndarray) -> tuple[tuple, tuple]:
     return ((center[0] - half, center[0] + half), (center[1] - half, center[1] + half))
 
 
-def feature_scaling_explorer(scales: Sequence[float] = SCALES, *, max_iter: int = 200,
-                             seed: int = 0) -> FrameSlider:
+def feature_scaling_explorer(
+    scales: Sequence[float] = SCALES, *, max_iter: int = 200, seed: int = 0
+) -> FrameSlider:
     r"""Slide the scale of feature 2; watch gradient descent (:math:`\eta = 1/L`) slow down.
 
     Each frame shows the raw problem's contours in weight space with the iterates (left), and
@@ -150,28 +167,51 @@ def feature_scaling_explorer(scales: Sequence[float] = SCALES, *, max_iter: int 
         w_star = r.raw.solution()
         xlim, ylim = _window(w_star, r.run_raw.path[0])
         fig, (ax, ax_loss) = new_figure(9.0, 3.8, ncols=2)
-        contour_paths(r.raw, {"GD, raw features": r.run_raw.path}, xlim=xlim, ylim=ylim,
-                      ax=ax, levels=18, log_levels=True, minimizer=w_star,
-                      title=f"raw features, feature 2 × {s:g}: κ = {r.kappa_raw:.3g}")
+        contour_paths(
+            r.raw,
+            {"GD, raw features": r.run_raw.path},
+            xlim=xlim,
+            ylim=ylim,
+            ax=ax,
+            levels=18,
+            log_levels=True,
+            minimizer=w_star,
+            title=f"raw features, feature 2 × {s:g}: κ = {r.kappa_raw:.3g}",
+        )
         ax.set_xlabel("$w_1$")
         ax.set_ylabel("$w_2$")
         f_raw = r.raw.value(w_star)
         f_std = r.standardized.value(r.standardized.solution())
-        loss_curves({f"raw (κ = {r.kappa_raw:.3g})": r.run_raw.losses - f_raw,
-                     f"standardised (κ = {r.kappa_std:.3g})": r.run_std.losses - f_std},
-                    ax=ax_loss, title="optimality gap, $\\eta = 1/L$")
+        loss_curves(
+            {
+                f"raw (κ = {r.kappa_raw:.3g})": r.run_raw.losses - f_raw,
+                f"standardised (κ = {r.kappa_std:.3g})": r.run_std.losses - f_std,
+            },
+            ax=ax_loss,
+            title="optimality gap, $\\eta = 1/L$",
+        )
         ax_loss.set_xlim(0, max_iter)
         ax_loss.set_ylim(1e-16, 1e2)
         return fig
 
     def caption(s):
         r = runs[s]
-        steps = (f"converged in {r.run_raw.nit} steps" if r.run_raw.converged
-                 else f"not converged after {r.run_raw.nit} steps")
-        return (f"Feature 2 multiplied by {s:g}: the Hessian's condition number is "
-                f"{r.kappa_raw:.3g} (raw) against {r.kappa_std:.3g} (standardised); gradient "
-                f"descent on the raw features {steps}, on the standardised ones it converged "
-                f"in {r.run_std.nit} steps.")
+        steps = (
+            f"converged in {r.run_raw.nit} steps"
+            if r.run_raw.converged
+            else f"not converged after {r.run_raw.nit} steps"
+        )
+        return (
+            f"Feature 2 multiplied by {s:g}: the Hessian's condition number is "
+            f"{r.kappa_raw:.3g} (raw) against {r.kappa_std:.3g} (standardised); gradient "
+            f"descent on the raw features {steps}, on the standardised ones it converged "
+            f"in {r.run_std.nit} steps."
+        )
 
-    return frame_slider(list(scales), draw, description="scale of feature 2",
-                        labels=[f"{s:g}" for s in scales], caption=caption)
+    return frame_slider(
+        list(scales),
+        draw,
+        description="scale of feature 2",
+        labels=[f"{s:g}" for s in scales],
+        caption=caption,
+    )

@@ -39,8 +39,9 @@ def race_runs(f=None, x0=(-1.2, 1.0), *, max_iter: int = 3000) -> dict[str, Opti
     f = Rosenbrock() if f is None else f
     return {
         "gradient descent": gradient_descent(f, x0, lr=1.9e-3, max_iter=max_iter, tol=1e-10),
-        "heavy ball": gradient_descent(f, x0, lr=1e-3, max_iter=max_iter, tol=1e-10,
-                                       rule=Momentum(0.9)),
+        "heavy ball": gradient_descent(
+            f, x0, lr=1e-3, max_iter=max_iter, tol=1e-10, rule=Momentum(0.9)
+        ),
         "Newton + line search": newton(f, x0, max_iter=100, tol=1e-10),
     }
 
@@ -59,15 +60,31 @@ def newton_race(steps: Sequence[int] = RACE_STEPS, x0=(-1.2, 1.0)) -> FrameSlide
     def draw(k):
         fig, (ax, ax_loss) = new_figure(9.0, 3.8, ncols=2)
         paths = {label: r.path[: k + 1] for label, r in runs.items()}
-        contour_paths(f, paths, xlim=(-1.6, 1.6), ylim=(-0.6, 1.8), ax=ax, levels=20,
-                      log_levels=True, minimizer=x_star, title=f"after {k} iterations")
+        contour_paths(
+            f,
+            paths,
+            xlim=(-1.6, 1.6),
+            ylim=(-0.6, 1.8),
+            ax=ax,
+            levels=20,
+            log_levels=True,
+            minimizer=x_star,
+            title=f"after {k} iterations",
+        )
         ax.legend(fontsize="x-small", loc="lower right", framealpha=0.9)
         for i, (label, r) in enumerate(runs.items()):
             losses = np.maximum(r.losses[: k + 1], tiny)
             st = series_style(i)
-            ax_loss.plot(np.arange(len(losses)) + 1, losses, color=st["color"],
-                         linestyle=st["linestyle"], marker=st["marker"],
-                         markevery=max(1, len(losses) // 12), markersize=4, label=label)
+            ax_loss.plot(
+                np.arange(len(losses)) + 1,
+                losses,
+                color=st["color"],
+                linestyle=st["linestyle"],
+                marker=st["marker"],
+                markevery=max(1, len(losses) // 12),
+                markersize=4,
+                label=label,
+            )
         ax_loss.set_xscale("log")
         ax_loss.set_yscale("log")
         ax_loss.set_xlim(1, max(steps) + 1)
@@ -87,5 +104,6 @@ def newton_race(steps: Sequence[int] = RACE_STEPS, x0=(-1.2, 1.0)) -> FrameSlide
             parts.append(f"{label}: f = {r.losses[j]:.1e}{done}")
         return f"After {k} iterations: " + "; ".join(parts) + "."
 
-    return frame_slider(list(steps), draw, description="iterations", caption=caption,
-                        play=True, interval_ms=800)
+    return frame_slider(
+        list(steps), draw, description="iterations", caption=caption, play=True, interval_ms=800
+    )

@@ -39,8 +39,11 @@ def best_constants(kappa: float) -> dict[str, tuple[float, float, float]]:
     s = np.sqrt(kappa)
     return {
         "gradient descent, best η": (2.0 / (1.0 + mu), 0.0, (kappa - 1) / (kappa + 1)),
-        "heavy ball, Polyak's η and β": (4.0 / (1.0 + np.sqrt(mu)) ** 2,
-                                         ((s - 1) / (s + 1)) ** 2, (s - 1) / (s + 1)),
+        "heavy ball, Polyak's η and β": (
+            4.0 / (1.0 + np.sqrt(mu)) ** 2,
+            ((s - 1) / (s + 1)) ** 2,
+            (s - 1) / (s + 1),
+        ),
     }
 
 
@@ -51,26 +54,38 @@ def rate_map_explorer(kappas: Sequence[float] = KAPPAS, *, n: int = 161) -> Fram
     the marks are the best constants of gradient descent (:math:`\beta = 0`) and of the heavy
     ball (:func:`best_constants`).
     """
-    lrs = np.linspace(4.0 / n, 4.0, n)           # eta L in (0, 4]
+    lrs = np.linspace(4.0 / n, 4.0, n)  # eta L in (0, 4]
     betas = np.linspace(0.0, 0.995, n)
     maps = {k: heavy_ball_rate_map(lrs, betas, 1.0 / k, 1.0) for k in kappas}
 
     def draw(kappa):
         fig, ax = new_figure(7.0, 4.4)
         best = best_constants(kappa)
-        rate_map(lrs, betas, maps[kappa], ax=ax,
-                 marks={label: (x, y) for label, (x, y, _) in best.items()},
-                 title=f"heavy ball on quadratics with κ = {kappa:g}")
+        rate_map(
+            lrs,
+            betas,
+            maps[kappa],
+            ax=ax,
+            marks={label: (x, y) for label, (x, y, _) in best.items()},
+            title=f"heavy ball on quadratics with κ = {kappa:g}",
+        )
         return fig
 
     def caption(kappa):
         (gd_eta, _, gd_rate), (hb_eta, hb_beta, hb_rate) = best_constants(kappa).values()
         smallest = float(maps[kappa].min())
-        return (f"κ = {kappa:g}: the best rate on this grid is {smallest:.4f}; gradient descent's "
-                f"best (η L = {gd_eta:.3f}, β = 0) is {gd_rate:.4f}, the heavy ball's "
-                f"(η L = {hb_eta:.3f}, β = {hb_beta:.3f}) is {hb_rate:.4f}. Grey: no "
-                f"convergence, beyond η L = 2(1 + β).")
+        return (
+            f"κ = {kappa:g}: the best rate on this grid is {smallest:.4f}; gradient descent's "
+            f"best (η L = {gd_eta:.3f}, β = 0) is {gd_rate:.4f}, the heavy ball's "
+            f"(η L = {hb_eta:.3f}, β = {hb_beta:.3f}) is {hb_rate:.4f}. Grey: no "
+            f"convergence, beyond η L = 2(1 + β)."
+        )
 
-    return frame_slider(list(kappas), draw, description="condition number κ",
-                        labels=[f"{k:g}" for k in kappas], caption=caption, value=kappas[3]
-                        if len(kappas) > 3 else None)
+    return frame_slider(
+        list(kappas),
+        draw,
+        description="condition number κ",
+        labels=[f"{k:g}" for k in kappas],
+        caption=caption,
+        value=kappas[3] if len(kappas) > 3 else None,
+    )

@@ -40,8 +40,15 @@ def sgd_problem(n_samples: int = 200, noise: float = 1.0, seed: int = 0) -> Leas
     return LeastSquares(X, y)
 
 
-def batch_size_runs(f: FiniteSum, batch_sizes: Sequence[int], *, lr: float = 0.2,
-                    epochs: int = 5, x0=X0, seed: int = 0) -> dict[int, OptimizeResult]:
+def batch_size_runs(
+    f: FiniteSum,
+    batch_sizes: Sequence[int],
+    *,
+    lr: float = 0.2,
+    epochs: int = 5,
+    x0=X0,
+    seed: int = 0,
+) -> dict[int, OptimizeResult]:
     r"""One :func:`coursekit.optimize.sgd` run per batch size, all with the same sample budget.
 
     Every run makes ``epochs`` passes over the data, i.e. computes ``epochs * n`` per-sample
@@ -54,9 +61,16 @@ def batch_size_runs(f: FiniteSum, batch_sizes: Sequence[int], *, lr: float = 0.2
     return {b: sgd(f, x0, lr=lr, batch_size=b, epochs=epochs, seed=seed) for b in batch_sizes}
 
 
-def schedule_runs(f: FiniteSum, schedules: Mapping[str, object], *, lr: float = 0.2,
-                  batch_size: int = 1, epochs: int = 12, x0=X0,
-                  seed: int = 0) -> dict[str, OptimizeResult]:
+def schedule_runs(
+    f: FiniteSum,
+    schedules: Mapping[str, object],
+    *,
+    lr: float = 0.2,
+    batch_size: int = 1,
+    epochs: int = 12,
+    x0=X0,
+    seed: int = 0,
+) -> dict[str, OptimizeResult]:
     """One SGD run per learning-rate schedule (same batches: same ``seed``).
 
     Parameters
@@ -68,9 +82,10 @@ def schedule_runs(f: FiniteSum, schedules: Mapping[str, object], *, lr: float = 
     -------
     dict label -> OptimizeResult
     """
-    return {label: sgd(f, x0, lr=lr, batch_size=batch_size, epochs=epochs, seed=seed,
-                       schedule=s)
-            for label, s in schedules.items()}
+    return {
+        label: sgd(f, x0, lr=lr, batch_size=batch_size, epochs=epochs, seed=seed, schedule=s)
+        for label, s in schedules.items()
+    }
 
 
 def _gap_by_epoch(result: OptimizeResult, f_star: float, n: int, batch_size: int):
@@ -80,8 +95,9 @@ def _gap_by_epoch(result: OptimizeResult, f_star: float, n: int, batch_size: int
     return steps / per_epoch, np.maximum(result.losses - f_star, np.finfo(float).tiny)
 
 
-def batch_size_explorer(batch_sizes: Sequence[int] = BATCH_SIZES, *, lr: float = 0.2,
-                        epochs: int = 5, seed: int = 0) -> FrameSlider:
+def batch_size_explorer(
+    batch_sizes: Sequence[int] = BATCH_SIZES, *, lr: float = 0.2, epochs: int = 5, seed: int = 0
+) -> FrameSlider:
     """Slide the batch size at a fixed budget of ``epochs`` passes over the data.
 
     Each frame: the iterates on the contour plot (left) and the gap against epochs (right),
@@ -97,18 +113,32 @@ def batch_size_explorer(batch_sizes: Sequence[int] = BATCH_SIZES, *, lr: float =
     def draw(b):
         result = runs[b]
         fig, (ax, ax_loss) = new_figure(9.0, 3.8, ncols=2)
-        contour_paths(f, {f"batch size {b}": result.path}, xlim=window[0], ylim=window[1],
-                      ax=ax, levels=14, log_levels=True, minimizer=w_star,
-                      title=f"{epochs} epochs, batch size {b}")
+        contour_paths(
+            f,
+            {f"batch size {b}": result.path},
+            xlim=window[0],
+            ylim=window[1],
+            ax=ax,
+            levels=14,
+            log_levels=True,
+            minimizer=w_star,
+            title=f"{epochs} epochs, batch size {b}",
+        )
         ax.set_xlabel("$w_1$")
         ax.set_ylabel("$w_2$")
         epochs_gd, gap_gd = _gap_by_epoch(full, f_star, f.n_samples, f.n_samples)
-        ax_loss.plot(epochs_gd, gap_gd, color="0.55", linewidth=2.5, marker="o", markersize=4,
-                     label="full batch (GD)")
+        ax_loss.plot(
+            epochs_gd,
+            gap_gd,
+            color="0.55",
+            linewidth=2.5,
+            marker="o",
+            markersize=4,
+            label="full batch (GD)",
+        )
         x_axis, gap = _gap_by_epoch(result, f_star, f.n_samples, b)
         style = series_style(0)
-        ax_loss.plot(x_axis, gap, color=style["color"], linewidth=1.2,
-                     label=f"batch size {b}")
+        ax_loss.plot(x_axis, gap, color=style["color"], linewidth=1.2, label=f"batch size {b}")
         ax_loss.set_yscale("log")
         ax_loss.set_ylim(1e-6, 1e2)
         ax_loss.set_xlim(0, epochs)
@@ -124,18 +154,26 @@ def batch_size_explorer(batch_sizes: Sequence[int] = BATCH_SIZES, *, lr: float =
         per_epoch = -(-f.n_samples // b)
         sd = np.sqrt(minibatch_gradient_variance(f, w_star, b))
         tail = result.losses[-per_epoch:] - f_star
-        return (f"Batch size {b}: {per_epoch} updates per epoch, {result.nit} in all, each "
-                f"computing {b} sample gradient{'s' if b > 1 else ''}. At the solution a batch "
-                f"gradient is off by {sd:.3g} on average (root-mean-square); the gap over the "
-                f"last epoch averages {np.mean(tail):.2g}.")
+        return (
+            f"Batch size {b}: {per_epoch} updates per epoch, {result.nit} in all, each "
+            f"computing {b} sample gradient{'s' if b > 1 else ''}. At the solution a batch "
+            f"gradient is off by {sd:.3g} on average (root-mean-square); the gap over the "
+            f"last epoch averages {np.mean(tail):.2g}."
+        )
 
-    return frame_slider(list(batch_sizes), draw, description="batch size",
-                        labels=[str(b) for b in batch_sizes], caption=caption,
-                        value=10 if 10 in batch_sizes else None)
+    return frame_slider(
+        list(batch_sizes),
+        draw,
+        description="batch size",
+        labels=[str(b) for b in batch_sizes],
+        caption=caption,
+        value=10 if 10 in batch_sizes else None,
+    )
 
 
-def schedule_animation(*, lr: float = 0.2, epochs: int = 12, decay: float = 0.05,
-                       seed: int = 0) -> FrameSlider:
+def schedule_animation(
+    *, lr: float = 0.2, epochs: int = 12, decay: float = 0.05, seed: int = 0
+) -> FrameSlider:
     r"""Play SGD (batch size 1) epoch by epoch with a constant and a decaying learning rate.
 
     Left: the iterates of the current epoch, zoomed on the solution (the constant rate keeps
@@ -146,10 +184,16 @@ def schedule_animation(*, lr: float = 0.2, epochs: int = 12, decay: float = 0.05
     w_star = f.solution()
     f_star = f.value(w_star)
     n = f.n_samples
-    runs = schedule_runs(f, {f"constant $\\eta$ = {lr:g}": None,
-                             f"$\\eta_t$ = {lr:g} / (1 + {decay:g} t)":
-                             get_schedule("1/t", decay=decay)},
-                         lr=lr, epochs=epochs, seed=seed)
+    runs = schedule_runs(
+        f,
+        {
+            f"constant $\\eta$ = {lr:g}": None,
+            f"$\\eta_t$ = {lr:g} / (1 + {decay:g} t)": get_schedule("1/t", decay=decay),
+        },
+        lr=lr,
+        epochs=epochs,
+        seed=seed,
+    )
     half = 1.5
     xlim = (w_star[0] - half, w_star[0] + half)
     ylim = (w_star[1] - half, w_star[1] + half)
@@ -157,21 +201,44 @@ def schedule_animation(*, lr: float = 0.2, epochs: int = 12, decay: float = 0.05
     def draw(e):
         fig, (ax, ax_loss) = new_figure(9.0, 3.8, ncols=2)
         # The iterates of this epoch as a cloud of points: their spread is the noise ball.
-        contour_paths(f, {}, xlim=xlim, ylim=ylim, ax=ax, levels=12, minimizer=w_star,
-                      title=f"iterates of epoch {e}, zoomed on $w^*$")
+        contour_paths(
+            f,
+            {},
+            xlim=xlim,
+            ylim=ylim,
+            ax=ax,
+            levels=12,
+            minimizer=w_star,
+            title=f"iterates of epoch {e}, zoomed on $w^*$",
+        )
         for i, (label, r) in enumerate(runs.items()):
-            cloud = r.path[(e - 1) * n + 1: e * n + 1]
+            cloud = r.path[(e - 1) * n + 1 : e * n + 1]
             style = series_style(i)
-            ax.plot(cloud[:, 0], cloud[:, 1], linestyle="none", marker=style["marker"],
-                    color=style["color"], markersize=3.5, alpha=0.8, label=label, zorder=7)
+            ax.plot(
+                cloud[:, 0],
+                cloud[:, 1],
+                linestyle="none",
+                marker=style["marker"],
+                color=style["color"],
+                markersize=3.5,
+                alpha=0.8,
+                label=label,
+                zorder=7,
+            )
         ax.set_xlabel("$w_1$")
         ax.set_ylabel("$w_2$")
         ax.legend(fontsize="small", loc="lower right", framealpha=0.9)
         for i, (label, r) in enumerate(runs.items()):
             x_axis, gap = _gap_by_epoch(r, f_star, n, 1)
             style = series_style(i)
-            ax_loss.plot(x_axis[: e * n + 1], gap[: e * n + 1], color=style["color"],
-                         linestyle=style["linestyle"], linewidth=1.0, label=label)
+            ax_loss.plot(
+                x_axis[: e * n + 1],
+                gap[: e * n + 1],
+                color=style["color"],
+                linestyle=style["linestyle"],
+                linewidth=1.0,
+                label=label,
+            )
         ax_loss.set_yscale("log")
         ax_loss.set_xlim(0, epochs)
         ax_loss.set_ylim(1e-8, 1e2)
@@ -185,12 +252,13 @@ def schedule_animation(*, lr: float = 0.2, epochs: int = 12, decay: float = 0.05
     def caption(e):
         parts = []
         for label, r in runs.items():
-            tail = r.losses[(e - 1) * n + 1: e * n + 1] - f_star
+            tail = r.losses[(e - 1) * n + 1 : e * n + 1] - f_star
             name = "constant rate" if label.startswith("constant") else "decaying rate"
             parts.append(f"{name}: mean gap {np.mean(tail):.2g}")
         return f"Epoch {e} of {epochs} ({e * n} updates); " + "; ".join(parts) + "."
 
     # At most 8 frames (page weight): every epoch early on, then every other one.
     values = sorted({e for e in (1, 2, 3, 4, 6, 8, 10, 12, epochs) if e <= epochs})
-    return frame_slider(values, draw, description="epoch", caption=caption, play=True,
-                        interval_ms=700)
+    return frame_slider(
+        values, draw, description="epoch", caption=caption, play=True, interval_ms=700
+    )

@@ -25,9 +25,14 @@ def run_cli(*args, timeout=600, cwd=None) -> subprocess.CompletedProcess:
     """``python -m autograder ARGS`` exactly as an instructor runs it: no activated venv."""
     env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "PYTHONPATH"}}
     env["PATH"] = "/usr/bin:/bin"
-    return subprocess.run([sys.executable, "-m", "autograder", *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout, env=env,
-                          cwd=cwd or REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "autograder", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=cwd or REPO,
+    )
 
 
 def grade_id(cell) -> str | None:
@@ -79,6 +84,8 @@ def tree_hashes(root: Path) -> dict[str, str]:
     out = {}
     for p in sorted(Path(root).rglob("*")):
         if p.is_file():
-            out[p.relative_to(root).as_posix()] = (hashlib.sha256(p.read_bytes()).hexdigest(),
-                                                   p.stat().st_mtime_ns)
+            out[p.relative_to(root).as_posix()] = (
+                hashlib.sha256(p.read_bytes()).hexdigest(),
+                p.stat().st_mtime_ns,
+            )
     return out

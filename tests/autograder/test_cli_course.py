@@ -41,14 +41,22 @@ def plain_nbgrader(tmp: Path) -> dict[str, dict[str, float | None]]:
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     for cmd in (["generate_assignment", "ps1"], ["autograde", "ps1"]):
-        proc = subprocess.run([sys.executable, "-m", "nbgrader", *cmd], cwd=course, env=env,
-                              capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(
+            [sys.executable, "-m", "nbgrader", *cmd],
+            cwd=course,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
         if cmd[0] == "generate_assignment":
             shutil.copyfile(course / "gradebook.db", tmp / "fresh.db")
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", COURSE_ID) as gb:
-        return {s.student.id: {g.name: g.auto_score for nb in s.notebooks for g in nb.grades}
-                for s in gb.find_assignment("ps1").submissions}
+        return {
+            s.student.id: {g.name: g.auto_score for nb in s.notebooks for g in nb.grades}
+            for s in gb.find_assignment("ps1").submissions
+        }
 
 
 @pytest.fixture(scope="module")
@@ -57,18 +65,36 @@ def both(tmp_path_factory):
     plain = plain_nbgrader(tmp)
     before = tree_hashes(FIXTURE)
     out = tmp / "ours"
-    proc = run_cli("grade", "ps1", FIXTURE / "submissions", "--course", FIXTURE / "course",
-                   "--out", out, "--jobs", 2, "--no-progress")
+    proc = run_cli(
+        "grade",
+        "ps1",
+        FIXTURE / "submissions",
+        "--course",
+        FIXTURE / "course",
+        "--out",
+        out,
+        "--jobs",
+        2,
+        "--no-progress",
+    )
     with open(out / "grades.csv", newline="") as fh:
         rows = {r["student"]: r for r in csv.DictReader(fh)}
-    return {"plain": plain, "proc": proc, "rows": rows, "out": out, "before": before,
-            "fresh": tmp / "fresh.db"}
+    return {
+        "plain": plain,
+        "proc": proc,
+        "rows": rows,
+        "out": out,
+        "before": before,
+        "fresh": tmp / "fresh.db",
+    }
 
 
 def test_same_scores_as_plain_nbgrader(both):
     assert both["proc"].returncode == 0, both["proc"].stderr[-2000:]
-    source = {n: autograded_cells(read_notebook(FIXTURE / "course" / "source" / "ps1" /
-                                                f"{n}.ipynb")) for n in ("problem1", "problem2")}
+    source = {
+        n: autograded_cells(read_notebook(FIXTURE / "course" / "source" / "ps1" / f"{n}.ipynb"))
+        for n in ("problem1", "problem2")
+    }
     tests = {gid for cells in source.values() for gid in cells}
     assert tests, "ps1 has autograded test cells"
     assert set(both["rows"]) == set(both["plain"]) == {"bitdiddle", "hacker"}
@@ -85,8 +111,10 @@ def test_cell_scores_in_our_gradebook_match_nbgrader(both):
     from nbgrader.api import Course, Gradebook
 
     with Gradebook(f"sqlite:///{both['out'] / 'gradebook.db'}", COURSE_ID) as gb:
-        ours = {s.student.id: {g.name: g.auto_score for nb in s.notebooks for g in nb.grades}
-                for s in gb.find_assignment("ps1").submissions}
+        ours = {
+            s.student.id: {g.name: g.auto_score for nb in s.notebooks for g in nb.grades}
+            for s in gb.find_assignment("ps1").submissions
+        }
         # Recorded under the other course's id, never ours (nbgrader itself adds a
         # "default_course" row in plain use too).
         courses = {c.id for c in gb.db.query(Course).all()}
@@ -116,10 +144,13 @@ def test_export_into_the_course_gradebook(both):
     proc = run_cli("export", both["out"], "--gradebook", both["fresh"])
     assert proc.returncode == 0, proc.stderr[-2000:]
     with Gradebook(f"sqlite:///{both['fresh']}", COURSE_ID) as gb:
-        got = {s.student.id: {g.name: g.auto_score for nb in s.notebooks for g in nb.grades}
-               for s in gb.find_assignment("ps1").submissions}
-    tests = set(autograded_cells(read_notebook(FIXTURE / "course" / "source" / "ps1" /
-                                               "problem1.ipynb")))
+        got = {
+            s.student.id: {g.name: g.auto_score for nb in s.notebooks for g in nb.grades}
+            for s in gb.find_assignment("ps1").submissions
+        }
+    tests = set(
+        autograded_cells(read_notebook(FIXTURE / "course" / "source" / "ps1" / "problem1.ipynb"))
+    )
     assert set(got) == set(both["plain"])
     for student, cells in both["plain"].items():
         assert {g: got[student][g] for g in tests} == {g: cells[g] for g in tests}

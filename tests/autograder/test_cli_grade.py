@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 
 CELL_TIMEOUT = 8
 
-LOOP_TOO_LATE = '''def gradient_descent_path(A, b, x0, lr, tol=1e-8, max_iter=1000):
+LOOP_TOO_LATE = """def gradient_descent_path(A, b, x0, lr, tol=1e-8, max_iter=1000):
     x = np.array(x0, dtype=float)
     path = [x]
     for _ in range(max_iter):
@@ -37,33 +37,35 @@ LOOP_TOO_LATE = '''def gradient_descent_path(A, b, x0, lr, tol=1e-8, max_iter=10
         if np.linalg.norm(quadratic_grad(A, b, x)) <= tol:
             break
     return np.array(path)
-'''
-COLUMN_GRAD = '''def quadratic_grad(A, b, x):
+"""
+COLUMN_GRAD = """def quadratic_grad(A, b, x):
     return (A @ x - b).reshape(-1, 1)
-'''
+"""
 # Right for d = 2, the visible tests' dimension, and wrong (an IndexError) for d = 1.
-ONLY_2D_STEP = ("def gd_step(A, b, x, lr):\n    g = quadratic_grad(A, b, x)\n"
-                "    return np.array([x[0] - lr * g[0], x[1] - lr * g[1]])\n")
-HANGING_LOOP = '''def gradient_descent_path(A, b, x0, lr, tol=1e-8, max_iter=1000):
+ONLY_2D_STEP = (
+    "def gd_step(A, b, x, lr):\n    g = quadratic_grad(A, b, x)\n"
+    "    return np.array([x[0] - lr * g[0], x[1] - lr * g[1]])\n"
+)
+HANGING_LOOP = """def gradient_descent_path(A, b, x0, lr, tol=1e-8, max_iter=1000):
     while True:
         pass
-'''
+"""
 
 # student -> (status, score) expected
 EXPECTED = {
-    "alice": ("graded", 10.0),           # the instructor's solution, as a student submits it
-    "bob": ("graded", 0.0),              # the untouched release
-    "carol smith": ("graded", 5.0),      # LMS zip: nested, __MACOSX junk, extra file; loop wrong
-    "dan": ("graded", 2.0),              # gradient (d, 1): parts 1 and 3 (his loop breaks)
-    "eve": ("missing", 0.0),             # no notebook at all
-    "frank": ("invalid", 0.0),           # not JSON
-    "gina": ("invalid", 0.0),            # corrupt zip
-    "hank": ("invalid", 0.0),            # zip with ../ path traversal
-    "ivy": ("tampered", 10.0),           # edited a test cell: graded on the instructor's tests
-    "jack": ("graded", 10.0),            # renamed notebook, clearly the assignment
-    "kim": ("timeout", 5.0),             # infinite loop in part 3 only
-    "lou": ("crashed", 0.0),             # os._exit kills the kernel
-    "max": ("graded", 8.0),              # passes every visible test, fails part 2's hidden
+    "alice": ("graded", 10.0),  # the instructor's solution, as a student submits it
+    "bob": ("graded", 0.0),  # the untouched release
+    "carol smith": ("graded", 5.0),  # LMS zip: nested, __MACOSX junk, extra file; loop wrong
+    "dan": ("graded", 2.0),  # gradient (d, 1): parts 1 and 3 (his loop breaks)
+    "eve": ("missing", 0.0),  # no notebook at all
+    "frank": ("invalid", 0.0),  # not JSON
+    "gina": ("invalid", 0.0),  # corrupt zip
+    "hank": ("invalid", 0.0),  # zip with ../ path traversal
+    "ivy": ("tampered", 10.0),  # edited a test cell: graded on the instructor's tests
+    "jack": ("graded", 10.0),  # renamed notebook, clearly the assignment
+    "kim": ("timeout", 5.0),  # infinite loop in part 3 only
+    "lou": ("crashed", 0.0),  # os._exit kills the kernel
+    "max": ("graded", 8.0),  # passes every visible test, fails part 2's hidden
 }
 
 
@@ -74,8 +76,12 @@ def hidden_lines(source_nb) -> list[str]:
     """
     assert "BEGIN HIDDEN TESTS" not in "".join(c.source for c in source_nb.cells)
     text = (SOURCE_NB.parent / "hidden_tests.py").read_text()
-    return [ln.strip() for ln in text.splitlines() if len(ln.strip()) >= 25
-            and not ln.strip().startswith(("#", '"', "f\"", "'", "import ", "from "))]
+    return [
+        ln.strip()
+        for ln in text.splitlines()
+        if len(ln.strip()) >= 25
+        and not ln.strip().startswith(("#", '"', 'f"', "'", "import ", "from "))
+    ]
 
 
 GRADE_OPTIONS = ("--jobs", 2, "--timeout", 240, "--cell-timeout", CELL_TIMEOUT)
@@ -98,13 +104,18 @@ def panel(tmp_path_factory, release_nb):
     write_zip(subs, "alice", {"gd_basics.ipynb": nbformat.writes(release_nb)})
     write_folder(subs, "bob", release_nb)
     partial = with_solutions(release_nb, source_nb, {"gradient_descent_path": LOOP_TOO_LATE})
-    write_zip(subs, "carol smith", {
-        "carol/gd_basics.ipynb": nbformat.writes(partial),
-        "carol/notes.txt": "my notes",
-        "__MACOSX/carol/._gd_basics.ipynb": b"\x00\x05\x16\x07junk",
-    })
-    write_folder(subs, "dan", with_solutions(release_nb, source_nb,
-                                             {"quadratic_grad": COLUMN_GRAD}))
+    write_zip(
+        subs,
+        "carol smith",
+        {
+            "carol/gd_basics.ipynb": nbformat.writes(partial),
+            "carol/notes.txt": "my notes",
+            "__MACOSX/carol/._gd_basics.ipynb": b"\x00\x05\x16\x07junk",
+        },
+    )
+    write_folder(
+        subs, "dan", with_solutions(release_nb, source_nb, {"quadratic_grad": COLUMN_GRAD})
+    )
     (subs / "eve").mkdir()
     (subs / "eve" / "answers.txt").write_text("I could not do it")
     (subs / "frank").mkdir()
@@ -113,18 +124,30 @@ def panel(tmp_path_factory, release_nb):
     write_zip(subs, "hank", {"../escaped.ipynb": nbformat.writes(solution)})
     write_folder(subs, "ivy", edit_cell(solution, "test_gd_step", "print('all good')"))
     write_folder(subs, "jack", solution, name="gd_basics (1).ipynb")
-    write_folder(subs, "kim", with_solutions(release_nb, source_nb,
-                                             {"gradient_descent_path": HANGING_LOOP}))
-    write_folder(subs, "lou", with_solutions(release_nb, source_nb,
-                                             {"quadratic_grad": "import os\nos._exit(1)\n"}))
+    write_folder(
+        subs, "kim", with_solutions(release_nb, source_nb, {"gradient_descent_path": HANGING_LOOP})
+    )
+    write_folder(
+        subs,
+        "lou",
+        with_solutions(release_nb, source_nb, {"quadratic_grad": "import os\nos._exit(1)\n"}),
+    )
     write_folder(subs, "max", with_solutions(release_nb, source_nb, {"gd_step": ONLY_2D_STEP}))
     before = tree_hashes(subs)
     proc = run_cli("grade", ASSIGNMENT, subs, "--out", out, *GRADE_OPTIONS, timeout=900)
     with open(out / "grades.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    return {"proc": proc, "rows": rows, "subs": subs, "out": out, "before": before,
-            "after": tree_hashes(subs), "root": root, "source_nb": source_nb,
-            "release_nb": release_nb}
+    return {
+        "proc": proc,
+        "rows": rows,
+        "subs": subs,
+        "out": out,
+        "before": before,
+        "after": tree_hashes(subs),
+        "root": root,
+        "source_nb": source_nb,
+        "release_nb": release_nb,
+    }
 
 
 def test_cli_exits_zero_with_one_row_per_student(panel):
@@ -207,8 +230,15 @@ def test_instructor_gradebook_matches_csv(panel):
 
 def test_only_outputs_in_out_dir(panel):
     names = {p.name for p in panel["out"].iterdir()}
-    assert names == {"grades.csv", "feedback", "gradebook.db", "grading_state.json",
-                     "cohort.jsonl", "report.html", "report.csv"}
+    assert names == {
+        "grades.csv",
+        "feedback",
+        "gradebook.db",
+        "grading_state.json",
+        "cohort.jsonl",
+        "report.html",
+        "report.csv",
+    }
 
 
 def test_regrading_into_an_existing_gradebook(panel, tmp_path):
@@ -228,8 +258,9 @@ def test_regrading_into_an_existing_gradebook(panel, tmp_path):
         rows = {r["student"]: r["status"] for r in csv.DictReader(fh)}
     assert rows == {"eve": "missing", "frank": "invalid"}
     assert "2 unchanged submission(s)" in proc.stdout
-    forced = run_cli("grade", ASSIGNMENT, subs, "--out", out, *GRADE_OPTIONS, "--no-progress",
-                     "--force")
+    forced = run_cli(
+        "grade", ASSIGNMENT, subs, "--out", out, *GRADE_OPTIONS, "--no-progress", "--force"
+    )
     assert forced.returncode == 0, forced.stderr[-2000:]
     assert "unchanged" not in forced.stdout
     with open(out / "grades.csv", newline="") as fh:
@@ -251,8 +282,9 @@ def test_rerun_is_idempotent_and_skips_unchanged(panel, tmp_path):
     # judged by the time it took: on a loaded machine preparing alone takes a minute.)
     assert f"{len(EXPECTED)} unchanged submission(s)" in again.stdout
     assert ", 0 graded now" in again.stdout
-    assert {k: v[0] for k, v in tree_hashes(out / "feedback").items()} == \
-        {k: v[0] for k, v in pages.items()}
+    assert {k: v[0] for k, v in tree_hashes(out / "feedback").items()} == {
+        k: v[0] for k, v in pages.items()
+    }
 
     # bob hands in the solution (a new SUBMISSIONS export): bob alone is graded again.
     subs = tmp_path / "subs"
@@ -263,8 +295,9 @@ def test_rerun_is_idempotent_and_skips_unchanged(panel, tmp_path):
     assert changed.returncode == 0, changed.stderr[-2000:]
     rows = {r["student"]: r for r in read_rows(out)}
     assert (rows["bob"]["status"], float(rows["bob"]["score"])) == ("graded", 10.0)
-    assert {k: r for k, r in rows.items() if k != "bob"} == \
-        {r["student"]: r for r in panel["rows"] if r["student"] != "bob"}
+    assert {k: r for k, r in rows.items() if k != "bob"} == {
+        r["student"]: r for r in panel["rows"] if r["student"] != "bob"
+    }
     assert f"{len(EXPECTED) - 1} unchanged submission(s)" in changed.stdout
     assert "1 graded now" in changed.stdout
 

@@ -14,20 +14,41 @@ pytestmark = pytest.mark.slow
 
 def cell(source, gid, **flags):
     c = new_code_cell(source)
-    c.metadata["nbgrader"] = {"grade": False, "solution": False, "locked": False,
-                              "grade_id": gid, "schema_version": 3, "task": False, **flags}
+    c.metadata["nbgrader"] = {
+        "grade": False,
+        "solution": False,
+        "locked": False,
+        "grade_id": gid,
+        "schema_version": 3,
+        "task": False,
+        **flags,
+    }
     return c
 
 
 def source(k: int):
-    nb = new_notebook(cells=[
-        cell(f"def f(x):\n    ### BEGIN SOLUTION\n    return {k} * x\n    ### END SOLUTION", "f",
-             solution=True),
-        cell(f"assert f(1) == {k}\n### BEGIN HIDDEN TESTS\nassert f(7) == {7 * k}, 'hidden'\n"
-             "### END HIDDEN TESTS", "test_f", grade=True, locked=True, points=k),
-    ])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
+    nb = new_notebook(
+        cells=[
+            cell(
+                f"def f(x):\n    ### BEGIN SOLUTION\n    return {k} * x\n    ### END SOLUTION",
+                "f",
+                solution=True,
+            ),
+            cell(
+                f"assert f(1) == {k}\n### BEGIN HIDDEN TESTS\nassert f(7) == {7 * k}, 'hidden'\n"
+                "### END HIDDEN TESTS",
+                "test_f",
+                grade=True,
+                locked=True,
+                points=k,
+            ),
+        ]
+    )
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     return nb
 
 
@@ -42,8 +63,18 @@ def test_two_notebooks_one_row_worst_status_summed_score(tmp_path):
     for name, k in (("first", 2), ("second", 3)):
         nbformat.write(source(k), str(subs / "both" / f"{name}.ipynb"))
     nbformat.write(source(3), str(subs / "one" / "second.ipynb"))
-    proc = run_cli("grade", "pair", subs, "--out", tmp_path / "out", "--jobs", 2,
-                   "--exercises", tmp_path / "ex", "--no-progress")
+    proc = run_cli(
+        "grade",
+        "pair",
+        subs,
+        "--out",
+        tmp_path / "out",
+        "--jobs",
+        2,
+        "--exercises",
+        tmp_path / "ex",
+        "--no-progress",
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     with open(tmp_path / "out" / "grades.csv", newline="") as fh:
         rows = {r["student"]: r for r in csv.DictReader(fh)}

@@ -39,11 +39,14 @@ PARTLY_SOLVED = 2
 # The ``wrong`` student's last part: a mistake a student could make, failing the test cell.
 WRONG_LAST = {
     # Kept the 1/n of the gradient in the solution of the normal equations.
-    "linreg_sgd": ("normal_equations",
-                   "def normal_equations(X, y):\n"
-                   "    return np.linalg.solve(X.T @ X, X.T @ y) / len(y)\n"),
+    "linreg_sgd": (
+        "normal_equations",
+        "def normal_equations(X, y):\n    return np.linalg.solve(X.T @ X, X.T @ y) / len(y)\n",
+    ),
     # Forgot to record the starting point in the path.
-    "newton": ("newton_path", '''def newton_path(x0, a=1.0, b=100.0, tol=1e-10, max_iter=100):
+    "newton": (
+        "newton_path",
+        """def newton_path(x0, a=1.0, b=100.0, tol=1e-10, max_iter=100):
     def f(z):
         return rosenbrock(z, a, b)
 
@@ -57,9 +60,12 @@ WRONG_LAST = {
         x = x + backtracking(f, x, d, g) * d
         path.append(x)
     return np.array(path)
-'''),
+""",
+    ),
     # Did not divide the gradient by the batch size (the loss is a mean).
-    "cnn_layers": ("softmax_cross_entropy", '''def softmax_cross_entropy(logits, y):
+    "cnn_layers": (
+        "softmax_cross_entropy",
+        """def softmax_cross_entropy(logits, y):
     z = logits - logits.max(axis=1, keepdims=True)
     log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
     rows = np.arange(len(y))
@@ -67,9 +73,12 @@ WRONG_LAST = {
     dlogits = np.exp(log_p)
     dlogits[rows, y] -= 1.0
     return loss, dlogits
-'''),
+""",
+    ),
     # Swapped the central node's and the helper's compute rates.
-    "distributed": ("optimal_fraction", '''def optimal_fraction(work, local_rate, remote_rate,
+    "distributed": (
+        "optimal_fraction",
+        """def optimal_fraction(work, local_rate, remote_rate,
                      link_rate, data_bytes=0.0, result_bytes=0.0, latency=0.0):
     a = work / remote_rate
     b = data_bytes / link_rate + work / local_rate
@@ -77,9 +86,12 @@ WRONG_LAST = {
     if c >= a:
         return 1.0
     return (b + c) / (a + b)
-'''),
+""",
+    ),
     # Priced the all-reduce of the workers as a central node's, 2 (p - 1) (alpha + N / B).
-    "offloading": ("best_worker_count", '''def best_worker_count(steps_by_batch, per_worker_batch,
+    "offloading": (
+        "best_worker_count",
+        """def best_worker_count(steps_by_batch, per_worker_batch,
                       worker_counts, flops_per_sample, rate, n_bytes, latency, bandwidth):
     times = []
     for p in worker_counts:
@@ -90,13 +102,17 @@ WRONG_LAST = {
     if np.isinf(times[i]):
         raise ValueError("no worker count reaches the target")
     return worker_counts[i], times[i]
-'''),
+""",
+    ),
     # Kept chapter 4's first tuning (eta = 1/L) instead of solving for the fastest one.
-    "momentum": ("heavy_ball_tuning", '''def heavy_ball_tuning(mu, L):
+    "momentum": (
+        "heavy_ball_tuning",
+        """def heavy_ball_tuning(mu, L):
     if not 0 < mu <= L:
         raise ValueError("need 0 < mu <= L")
     return 1.0 / L, (1.0 - np.sqrt(mu / L)) ** 2
-'''),
+""",
+    ),
 }
 
 CHEAT = """np.allclose = lambda *a, **k: True
@@ -112,14 +128,20 @@ GRADE_OPTIONS = ("--jobs", 2, "--timeout", 240, "--cell-timeout", 30, "--no-prog
 
 def autograded_points(source_nb) -> dict[str, float]:
     """``test grade id -> points`` of the autograded (code) test cells of the source."""
-    return {grade_id(c): float(c.metadata["nbgrader"]["points"]) for c in source_nb.cells
-            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")}
+    return {
+        grade_id(c): float(c.metadata["nbgrader"]["points"])
+        for c in source_nb.cells
+        if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")
+    }
 
 
 def solution_ids(source_nb) -> list[str]:
     """Grade ids of the code solution cells, in notebook order (one per part)."""
-    return [grade_id(c) for c in source_nb.cells
-            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")]
+    return [
+        grade_id(c)
+        for c in source_nb.cells
+        if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")
+    ]
 
 
 def build_panel(subs, assignment, release_nb, source_nb) -> dict[str, tuple[str, float]]:
@@ -168,10 +190,12 @@ def panels(tmp_path_factory):
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = {}
     for assignment in ASSIGNMENTS:
-        source_nb = nbformat.read(str(REPO / "exercises" / assignment / f"{assignment}.ipynb"),
-                                  as_version=4)
-        release_nb = nbformat.read(str(root / "release" / assignment / f"{assignment}.ipynb"),
-                                   as_version=4)
+        source_nb = nbformat.read(
+            str(REPO / "exercises" / assignment / f"{assignment}.ipynb"), as_version=4
+        )
+        release_nb = nbformat.read(
+            str(root / "release" / assignment / f"{assignment}.ipynb"), as_version=4
+        )
         subs, out = root / assignment / "submissions", root / assignment / "out"
         subs.mkdir(parents=True)
         expected = build_panel(subs, assignment, release_nb, source_nb)
@@ -183,9 +207,16 @@ def panels(tmp_path_factory):
         if (out / "grades.csv").exists():
             with open(out / "grades.csv", newline="") as fh:
                 rows = list(csv.DictReader(fh))
-        results[assignment] = {"proc": proc, "rows": rows, "expected": expected,
-                               "before": before, "after": tree_hashes(subs), "out": out,
-                               "points": autograded_points(source_nb), "seconds": seconds}
+        results[assignment] = {
+            "proc": proc,
+            "rows": rows,
+            "expected": expected,
+            "before": before,
+            "after": tree_hashes(subs),
+            "out": out,
+            "points": autograded_points(source_nb),
+            "seconds": seconds,
+        }
     return results
 
 
@@ -199,8 +230,9 @@ def test_one_row_per_student_and_submissions_unchanged(panels, assignment):
     assert f"{len(students)} students:" in res["proc"].stdout
 
 
-@pytest.mark.parametrize("student", ["correct", "partly", "wrong", "missing", "invalid",
-                                     "renamed", "cheat"])
+@pytest.mark.parametrize(
+    "student", ["correct", "partly", "wrong", "missing", "invalid", "renamed", "cheat"]
+)
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_status_and_score(panels, assignment, student):
     res = panels[assignment]
@@ -215,8 +247,9 @@ def test_status_and_score(panels, assignment, student):
     if student in {"partly", "wrong", "cheat"}:
         # The failed test cells are named, exactly those of the parts not done right.
         failed = {g for g in res["points"] if g in row["detail"]}
-        assert failed == {g for g in res["points"]
-                          if res["points"][g] and g not in _passed(res, student)}, row
+        assert failed == {
+            g for g in res["points"] if res["points"][g] and g not in _passed(res, student)
+        }, row
     # Every student gets a feedback page (a short one with the reason when nothing ran).
     assert (res["out"] / "feedback" / student / f"{assignment}.html").is_file()
 

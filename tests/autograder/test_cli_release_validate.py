@@ -26,11 +26,18 @@ def secret_lines(nb) -> list[str]:
 
 def test_release_has_no_solution_and_no_hidden_test(released):
     source = nbformat.read(str(SOURCE_NB), as_version=4)
-    public = {ln.strip() for c in nbformat.read(str(released), as_version=4).cells
-              for ln in c.source.splitlines()}
-    hidden = [ln.strip() for ln in (SOURCE_NB.parent / "hidden_tests.py").read_text()
-              .splitlines() if len(ln.strip()) >= 25 and ln.strip() not in public
-              and not ln.strip().startswith(("#", '"', "f\"", "'", "import ", "from "))]
+    public = {
+        ln.strip()
+        for c in nbformat.read(str(released), as_version=4).cells
+        for ln in c.source.splitlines()
+    }
+    hidden = [
+        ln.strip()
+        for ln in (SOURCE_NB.parent / "hidden_tests.py").read_text().splitlines()
+        if len(ln.strip()) >= 25
+        and ln.strip() not in public
+        and not ln.strip().startswith(("#", '"', 'f"', "'", "import ", "from "))
+    ]
     secrets = secret_lines(source) + hidden
     assert len(secrets) > 10
     text = released.read_text()
@@ -53,8 +60,7 @@ def test_release_zip_matches_folder(released):
 
 def test_release_leaves_no_nbgrader_litter():
     assert not (REPO / "gradebook.db").exists()
-    assert sorted(p.name for p in SOURCE_NB.parent.iterdir()) == [SOURCE_NB.name,
-                                                                   "hidden_tests.py"]
+    assert sorted(p.name for p in SOURCE_NB.parent.iterdir()) == [SOURCE_NB.name, "hidden_tests.py"]
 
 
 def test_release_unknown_assignment_fails_clearly(tmp_path):

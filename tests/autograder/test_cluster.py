@@ -43,21 +43,37 @@ BOUND = 600
 # --------------------------------------------------------------------------- no processes
 
 
-@pytest.mark.parametrize("text", ["local:1", "local:12", "tcp://127.0.0.1:8786",
-                                  "tcp://localhost:8786", "tcp://[::1]:8786",
-                                  "tls://grader.example.org:8786", "tls://10.0.0.5:8786"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "local:1",
+        "local:12",
+        "tcp://127.0.0.1:8786",
+        "tcp://localhost:8786",
+        "tcp://[::1]:8786",
+        "tls://grader.example.org:8786",
+        "tls://10.0.0.5:8786",
+    ],
+)
 def test_addresses_that_are_accepted(text):
     address = parse_address(text)
     assert address.text == text
     assert (address.workers is None) == (not text.startswith("local:"))
 
 
-@pytest.mark.parametrize("text, match", [
-    ("local:0", "N >= 1"), ("local:two", "N >= 1"), ("", "expected local:N"),
-    ("127.0.0.1:8786", "expected local:N"), ("http://127.0.0.1:8786", "expected local:N"),
-    ("tcp://127.0.0.1", "expected local:N"), ("tcp://10.0.0.5:8786", "refusing plain tcp"),
-    ("tcp://grader.example.org:8786", "refusing plain tcp"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("local:0", "N >= 1"),
+        ("local:two", "N >= 1"),
+        ("", "expected local:N"),
+        ("127.0.0.1:8786", "expected local:N"),
+        ("http://127.0.0.1:8786", "expected local:N"),
+        ("tcp://127.0.0.1", "expected local:N"),
+        ("tcp://10.0.0.5:8786", "refusing plain tcp"),
+        ("tcp://grader.example.org:8786", "refusing plain tcp"),
+    ],
+)
 def test_addresses_that_are_refused(text, match):
     with pytest.raises(ValueError, match=match) as info:
         parse_address(text)
@@ -70,8 +86,16 @@ def test_insecure_cluster_allows_plain_tcp_elsewhere():
 
 def test_the_cli_refuses_plain_tcp_to_another_machine(tmp_path):
     (tmp_path / "subs").mkdir()
-    proc = run_cli("grade", ASSIGNMENT, tmp_path / "subs", "--out", tmp_path / "out",
-                   "--cluster", "tcp://10.0.0.5:8786", timeout=120)
+    proc = run_cli(
+        "grade",
+        ASSIGNMENT,
+        tmp_path / "subs",
+        "--out",
+        tmp_path / "out",
+        "--cluster",
+        "tcp://10.0.0.5:8786",
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert "refusing plain tcp:// to 10.0.0.5" in proc.stderr
     assert not (tmp_path / "out").exists()
@@ -101,16 +125,33 @@ class DaskProcesses:
         self.others: set[int] = set()  # processes left by a killed worker
         #: ``{"ca": ..., "cert": ..., "key": ...}``: scheduler, workers and clients use TLS.
         self.tls = tls
-        self.tls_args = [] if tls is None else ["--tls-ca-file", tls["ca"], "--tls-cert",
-                                                tls["cert"], "--tls-key", tls["key"]]
+        self.tls_args = (
+            []
+            if tls is None
+            else ["--tls-ca-file", tls["ca"], "--tls-cert", tls["cert"], "--tls-key", tls["key"]]
+        )
         folder = root / "scheduler"
         folder.mkdir(parents=True)
         sched_file = folder / "scheduler.json"
         protocol = ["--protocol", "tls"] if tls else []
         self.scheduler = self._start(
-            [DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-             "--scheduler-file", sched_file, "--idle-timeout", str(BOUND), *protocol,
-             *self.tls_args], folder)
+            [
+                DASK,
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                sched_file,
+                "--idle-timeout",
+                str(BOUND),
+                *protocol,
+                *self.tls_args,
+            ],
+            folder,
+        )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not sched_file.exists():
             assert self.scheduler.poll() is None, (folder / "log").read_text()[-2000:]
@@ -120,9 +161,14 @@ class DaskProcesses:
 
     def _start(self, cmd, folder: Path, path: str = "/usr/bin:/bin") -> subprocess.Popen:
         log = open(folder / "log", "wb")  # the process writes it until stopped
-        proc = subprocess.Popen(["/usr/bin/timeout", "-s", "KILL", str(BOUND), *map(str, cmd)],
-                                cwd=folder, stdout=log, stderr=subprocess.STDOUT,
-                                env=env_with_path(path), start_new_session=True)
+        proc = subprocess.Popen(
+            ["/usr/bin/timeout", "-s", "KILL", str(BOUND), *map(str, cmd)],
+            cwd=folder,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env_with_path(path),
+            start_new_session=True,
+        )
         log.close()
         self.procs.append(proc)
         return proc
@@ -133,19 +179,42 @@ class DaskProcesses:
         folder.mkdir()
         # `timeout` runs the worker as its child, without exec: the worker's pid is found
         # below it (a SIGKILL must reach the worker itself).
-        return self._start([DASK, "worker", self.address, "--nthreads", "1", "--no-nanny",
-                            "--no-dashboard", "--host", "127.0.0.1", "--name", name,
-                            "--local-directory", folder, *self.tls_args], folder, path)
+        return self._start(
+            [
+                DASK,
+                "worker",
+                self.address,
+                "--nthreads",
+                "1",
+                "--no-nanny",
+                "--no-dashboard",
+                "--host",
+                "127.0.0.1",
+                "--name",
+                name,
+                "--local-directory",
+                folder,
+                *self.tls_args,
+            ],
+            folder,
+            path,
+        )
 
     def wait_for_workers(self, n: int) -> None:
         from distributed import Client
         from distributed.security import Security
 
-        security = None if self.tls is None else Security(
-            tls_ca_file=str(self.tls["ca"]), tls_client_cert=str(self.tls["cert"]),
-            tls_client_key=str(self.tls["key"]), require_encryption=True)
-        with Client(self.address, timeout=60, set_as_default=False,
-                    security=security) as client:
+        security = (
+            None
+            if self.tls is None
+            else Security(
+                tls_ca_file=str(self.tls["ca"]),
+                tls_client_cert=str(self.tls["cert"]),
+                tls_client_key=str(self.tls["key"]),
+                require_encryption=True,
+            )
+        )
+        with Client(self.address, timeout=60, set_as_default=False, security=security) as client:
             client.wait_for_workers(n, timeout=180)
 
     def stop(self) -> None:
@@ -173,18 +242,34 @@ def panel(tmp_path_factory, release_nb):
     subs = tmp_path_factory.mktemp("cluster-panel") / "subs"
     source_nb = nbformat.read(str(SOURCE_NB), as_version=4)
     write_folder(subs, "alice", with_solutions(release_nb, source_nb))
-    write_folder(subs, "dan", with_solutions(release_nb, source_nb,
-                                             {"quadratic_grad": COLUMN_GRAD}))
+    write_folder(
+        subs, "dan", with_solutions(release_nb, source_nb, {"quadratic_grad": COLUMN_GRAD})
+    )
     (subs / "eve").mkdir()
     (subs / "eve" / "answers.txt").write_text("no notebook")
-    write_folder(subs, "lou", with_solutions(release_nb, source_nb,
-                                             {"quadratic_grad": "import os\nos._exit(1)\n"}))
+    write_folder(
+        subs,
+        "lou",
+        with_solutions(release_nb, source_nb, {"quadratic_grad": "import os\nos._exit(1)\n"}),
+    )
     return subs
 
 
 def grade_cmd(subs, out, *extra) -> list[str]:
-    return [sys.executable, "-m", "autograder", "grade", ASSIGNMENT, str(subs), "--out",
-            str(out), "--no-progress", "--timeout", "240", *map(str, extra)]
+    return [
+        sys.executable,
+        "-m",
+        "autograder",
+        "grade",
+        ASSIGNMENT,
+        str(subs),
+        "--out",
+        str(out),
+        "--no-progress",
+        "--timeout",
+        "240",
+        *map(str, extra),
+    ]
 
 
 def cell_scores(out: Path) -> list[tuple]:
@@ -195,15 +280,20 @@ def cell_scores(out: Path) -> list[tuple]:
         subs = gb.find_assignment(ASSIGNMENT).submissions
         students = [s.student.id for s in subs]
         assert len(students) == len(set(students)), students
-        return sorted((s.student.id, nb.name, g.name, g.auto_score) for s in subs
-                      for nb in s.notebooks for g in nb.grades)
+        return sorted(
+            (s.student.id, nb.name, g.name, g.auto_score)
+            for s in subs
+            for nb in s.notebooks
+            for g in nb.grades
+        )
 
 
 @pytest.fixture(scope="module")
 def local_run(panel, tmp_path_factory):
     out = tmp_path_factory.mktemp("cluster-local") / "out"
-    proc = run_cli("grade", ASSIGNMENT, panel, "--out", out, "--jobs", 2, "--no-progress",
-                   "--timeout", 240)
+    proc = run_cli(
+        "grade", ASSIGNMENT, panel, "--out", out, "--jobs", 2, "--no-progress", "--timeout", 240
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out
 
@@ -227,11 +317,17 @@ def assert_same_as_local(out: Path, local: Path) -> None:
 
 
 @pytest.mark.slow
-def test_a_scheduler_and_two_workers_grade_like_the_local_run(panel, local_run, dask_cluster,
-                                                              tmp_path):
+def test_a_scheduler_and_two_workers_grade_like_the_local_run(
+    panel, local_run, dask_cluster, tmp_path
+):
     out = tmp_path / "out"
-    proc = subprocess.run(grade_cmd(panel, out, "--cluster", dask_cluster.address),
-                          cwd=REPO, capture_output=True, text=True, timeout=BOUND)
+    proc = subprocess.run(
+        grade_cmd(panel, out, "--cluster", dask_cluster.address),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=BOUND,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert_same_as_local(out, local_run)
     # The feedback pages are the workers' nbgrader pages (checked here), not status pages.
@@ -254,9 +350,14 @@ def test_a_worker_killed_mid_student_loses_nothing(panel, local_run, dask_cluste
 
     out = tmp_path / "out"
     victim = psutil.Process(dask_worker_pid(dask_cluster.procs[1]))  # w1
-    grader = subprocess.Popen(grade_cmd(panel, out, "--cluster", dask_cluster.address),
-                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, start_new_session=True)
+    grader = subprocess.Popen(
+        grade_cmd(panel, out, "--cluster", dask_cluster.address),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         # Mid-student: a student's process (forked by the worker's fork server) is running.
         deadline, students = time.monotonic() + 300, []
@@ -290,8 +391,13 @@ def test_a_worker_without_bubblewrap_grades_nobody_unsandboxed(panel, tmp_path):
         subs = tmp_path / "subs"
         shutil.copytree(panel / "alice", subs / "alice")
         out = tmp_path / "out"
-        proc = subprocess.run(grade_cmd(subs, out, "--cluster", procs.address), cwd=REPO,
-                              capture_output=True, text=True, timeout=BOUND)
+        proc = subprocess.run(
+            grade_cmd(subs, out, "--cluster", procs.address),
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=BOUND,
+        )
     finally:
         procs.stop()
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -299,21 +405,30 @@ def test_a_worker_without_bubblewrap_grades_nobody_unsandboxed(panel, tmp_path):
         (row,) = csv.DictReader(fh)
     assert (row["student"], row["score"], row["status"]) == ("alice", "0", "crashed")
     assert row["detail"].startswith("could not run: worker ")
-    assert "cannot sandbox the kernel" in row["detail"] and "`bwrap` is not installed" in \
-        row["detail"] and "--unsafe-no-sandbox" not in row["detail"]
+    assert (
+        "cannot sandbox the kernel" in row["detail"]
+        and "`bwrap` is not installed" in row["detail"]
+        and "--unsafe-no-sandbox" not in row["detail"]
+    )
     # Not remembered: the next run (on a worker that can sandbox) grades alice.
     assert json.loads((out / "grading_state.json").read_text())["students"] == {}
     # No kernel ran: alice's page is the status page.
-    assert "Status: <b>crashed</b>" in (out / "feedback" / "alice" /
-                                          f"{ASSIGNMENT}.html").read_text()
+    assert (
+        "Status: <b>crashed</b>" in (out / "feedback" / "alice" / f"{ASSIGNMENT}.html").read_text()
+    )
 
 
 @pytest.mark.slow
 def test_an_unreachable_scheduler_stops_the_run_before_grading(panel, tmp_path):
     out = tmp_path / "out"
     start = time.monotonic()
-    proc = subprocess.run(grade_cmd(panel, out, "--cluster", f"tcp://127.0.0.1:{free_port()}"),
-                          cwd=REPO, capture_output=True, text=True, timeout=BOUND)
+    proc = subprocess.run(
+        grade_cmd(panel, out, "--cluster", f"tcp://127.0.0.1:{free_port()}"),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=BOUND,
+    )
     assert proc.returncode == 2
     assert "could not reach the Dask scheduler at tcp://127.0.0.1:" in proc.stderr
     assert "nothing was graded" in proc.stderr
@@ -325,8 +440,14 @@ def test_an_unreachable_scheduler_stops_the_run_before_grading(panel, tmp_path):
 def test_local_cluster_interrupted_then_resumed(panel, local_run, tmp_path):
     out = tmp_path / "out"
     cmd = grade_cmd(panel, out, "--cluster", "local:2")
-    first = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, start_new_session=True)
+    first = subprocess.Popen(
+        cmd,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     state, stored = out / "grading_state.json", {}
     try:
         deadline = time.monotonic() + 300
@@ -358,13 +479,16 @@ def test_local_cluster_interrupted_then_resumed(panel, local_run, tmp_path):
 @pytest.mark.slow
 def test_without_cluster_dask_is_not_imported(tmp_path):
     (tmp_path / "subs").mkdir()
-    code = ("import sys\nfrom autograder.pipeline import grade_assignment\n"
-            f"grade_assignment({ASSIGNMENT!r}, {str(tmp_path / 'subs')!r}, "
-            f"{str(tmp_path / 'out')!r}, progress=False)\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('dask', 'distributed')))\n")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                          text=True, timeout=BOUND)
+    code = (
+        "import sys\nfrom autograder.pipeline import grade_assignment\n"
+        f"grade_assignment({ASSIGNMENT!r}, {str(tmp_path / 'subs')!r}, "
+        f"{str(tmp_path / 'out')!r}, progress=False)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('dask', 'distributed')))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=BOUND
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip().splitlines()[-1] == "[]"
 
@@ -374,16 +498,55 @@ def make_certificates(folder: Path) -> dict:
     folder.mkdir()
 
     def ssl(*args):
-        subprocess.run(["openssl", *map(str, args)], cwd=folder, check=True,
-                       capture_output=True, timeout=120)
+        subprocess.run(
+            ["openssl", *map(str, args)], cwd=folder, check=True, capture_output=True, timeout=120
+        )
 
-    ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
-        "-days", "1", "-subj", "/CN=grading test CA")
-    ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "node.key", "-out", "node.csr",
-        "-subj", "/CN=127.0.0.1")
+    ssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=grading test CA",
+    )
+    ssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "node.key",
+        "-out",
+        "node.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    )
     (folder / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
-    ssl("x509", "-req", "-in", "node.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-        "-CAcreateserial", "-out", "node.pem", "-days", "1", "-extfile", "ext.cnf")
+    ssl(
+        "x509",
+        "-req",
+        "-in",
+        "node.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "node.pem",
+        "-days",
+        "1",
+        "-extfile",
+        "ext.cnf",
+    )
     return {"ca": folder / "ca.pem", "cert": folder / "node.pem", "key": folder / "node.key"}
 
 
@@ -400,13 +563,14 @@ def test_tls_as_documented(panel, tmp_path):
         procs.worker("w1")
         procs.wait_for_workers(1)
         refused = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=BOUND)
-        env = {**os.environ,
-               "DASK_DISTRIBUTED__COMM__TLS__CA_FILE": str(tls["ca"]),
-               "DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT": str(tls["cert"]),
-               "DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY": str(tls["key"]),
-               "DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION": "True"}
-        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=BOUND,
-                              env=env)
+        env = {
+            **os.environ,
+            "DASK_DISTRIBUTED__COMM__TLS__CA_FILE": str(tls["ca"]),
+            "DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT": str(tls["cert"]),
+            "DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY": str(tls["key"]),
+            "DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION": "True",
+        }
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=BOUND, env=env)
     finally:
         procs.stop()
     assert refused.returncode == 2 and "could not reach the Dask scheduler" in refused.stderr

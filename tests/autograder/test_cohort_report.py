@@ -38,12 +38,15 @@ CHROMIUM = "/usr/bin/chromium"
 
 
 def test_failure_message_keeps_the_case_and_drops_the_header():
-    hidden = ("hidden test (run by the grader after your notebook):\n"
-              "quadratic_grad (random test 0, d=1) returned shape (1, 1); expected (1,)\n"
-              "(and 5 more hidden case(s) of this cell failed)")
+    hidden = (
+        "hidden test (run by the grader after your notebook):\n"
+        "quadratic_grad (random test 0, d=1) returned shape (1, 1); expected (1,)\n"
+        "(and 5 more hidden case(s) of this cell failed)"
+    )
     assert failure_message("AssertionError", hidden) == (
         "hidden: AssertionError: quadratic_grad (random test 0, d=1) returned shape (1, 1); "
-        "expected (1,)")
+        "expected (1,)"
+    )
     assert failure_message("NotImplementedError", "") == "NotImplementedError"
     assert failure_message("ValueError", "x" * 500).startswith("ValueError: xxx")
     assert len(failure_message("ValueError", "x" * 500)) == 200
@@ -52,42 +55,70 @@ def test_failure_message_keeps_the_case_and_drops_the_header():
 def _cell(gid, source, seconds, error=None, test=True):
     cell = nbformat.v4.new_code_cell(source)
     if gid:
-        cell.metadata["nbgrader"] = {"grade_id": gid, "grade": test, "solution": not test,
-                                     "locked": test, "points": 2}
+        cell.metadata["nbgrader"] = {
+            "grade_id": gid,
+            "grade": test,
+            "solution": not test,
+            "locked": test,
+            "points": 2,
+        }
     start = 1.0
     cell.metadata["execution"] = {
         "iopub.execute_input": f"2026-01-01T00:00:{start:09.6f}Z",
-        "shell.execute_reply": f"2026-01-01T00:00:{start + seconds:09.6f}Z"}
+        "shell.execute_reply": f"2026-01-01T00:00:{start + seconds:09.6f}Z",
+    }
     if error:
-        cell.outputs = [nbformat.v4.new_output("error", ename=error[0], evalue=error[1],
-                                               traceback=[])]
+        cell.outputs = [
+            nbformat.v4.new_output("error", ename=error[0], evalue=error[1], traceback=[])
+        ]
     return cell
 
 
 def test_student_record_reads_times_and_failures_and_withholds_leaks():
-    nb = nbformat.v4.new_notebook(cells=[
-        _cell("f", "def f(): ...", 0.5, test=False),
-        _cell("test_f", "assert f() == 1", 1.25, ("AssertionError", "f() returned None")),
-        _cell("test_g", "check(g)", 0.25, ("AssertionError", "expected = Secret(A).grad(x)")),
-        _cell(None, "print('free cell')", 2.0),
-        _cell("test_h", "assert h()", 0.125),
-    ])
-    v = Verdict("hw", "graded", 2.0, 6.0, "", {"test_f": (0.0, 2.0), "test_g": (0.0, 2.0),
-                                               "test_h": (2.0, 2.0)})
-    rec = student_record("ann", [v], {"hw": nb}, seconds=7.5,
-                          secrets=["expected = Secret(A).grad(x)"])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            _cell("f", "def f(): ...", 0.5, test=False),
+            _cell("test_f", "assert f() == 1", 1.25, ("AssertionError", "f() returned None")),
+            _cell("test_g", "check(g)", 0.25, ("AssertionError", "expected = Secret(A).grad(x)")),
+            _cell(None, "print('free cell')", 2.0),
+            _cell("test_h", "assert h()", 0.125),
+        ]
+    )
+    v = Verdict(
+        "hw",
+        "graded",
+        2.0,
+        6.0,
+        "",
+        {"test_f": (0.0, 2.0), "test_g": (0.0, 2.0), "test_h": (2.0, 2.0)},
+    )
+    rec = student_record(
+        "ann", [v], {"hw": nb}, seconds=7.5, secrets=["expected = Secret(A).grad(x)"]
+    )
     entry = rec["notebooks"]["hw"]
     assert rec["seconds"] == 7.5 and entry["status"] == "graded"
-    assert entry["failures"] == {"test_f": ["AssertionError: f() returned None"],
-                                 "test_g": [WITHHELD]}
-    assert dict(entry["times"]) == {"f": 0.5, "test_f": 1.25, "test_g": 0.25, "cell 4": 2.0,
-                                    "test_h": 0.125}
+    assert entry["failures"] == {
+        "test_f": ["AssertionError: f() returned None"],
+        "test_g": [WITHHELD],
+    }
+    assert dict(entry["times"]) == {
+        "f": 0.5,
+        "test_f": 1.25,
+        "test_g": 0.25,
+        "cell 4": 2.0,
+        "test_h": 0.125,
+    }
     assert slowest_cells(rec) == [("cell 4", 2.0), ("test_f", 1.25), ("f", 0.5)]
     # A notebook that did not run: its cells, no times, no messages.
-    missing = student_record("bob", [Verdict("hw", "missing", 0.0, 6.0, "no notebook",
-                                             {"test_f": (0.0, 2.0)})])
-    assert missing["notebooks"]["hw"] == {"status": "missing", "cells": [["test_f", 0.0, 2.0]],
-                                          "times": [], "failures": {}}
+    missing = student_record(
+        "bob", [Verdict("hw", "missing", 0.0, 6.0, "no notebook", {"test_f": (0.0, 2.0)})]
+    )
+    assert missing["notebooks"]["hw"] == {
+        "status": "missing",
+        "cells": [["test_f", 0.0, 2.0]],
+        "times": [],
+        "failures": {},
+    }
 
 
 def test_cohort_log_keeps_the_last_line_and_skips_a_cut_one(tmp_path):
@@ -113,8 +144,7 @@ def _out(root: Path, assignment: str, students: dict) -> Path:
         v = Verdict(assignment, status, sum(scores.values()), 2.0 * len(scores), "", cells)
         rows.append(StudentRow(name, assignment, v.score, v.max_score, status))
         rec = student_record(name, [v], seconds=1.0 + len(name))
-        rec["notebooks"][assignment]["failures"] = {g: msgs for g, s in scores.items()
-                                                    if s < 2.0}
+        rec["notebooks"][assignment]["failures"] = {g: msgs for g, s in scores.items() if s < 2.0}
         log.append(rec)
     write_grades_csv(rows, out / "grades.csv")
     return out
@@ -148,8 +178,7 @@ def test_pass_rates_and_messages_count_the_students_whose_notebook_ran(tmp_path)
     with open(out / "report.csv", newline="") as fh:
         rows = {r["cell"]: r for r in csv.DictReader(fh)}
     assert rows["t1"]["passed"] == "2" and rows["t1"]["ran"] == "4"  # ann, dov of 4
-    assert (rows["t1"]["failure_1"], rows["t1"]["count_1"]) == ("AssertionError: wrong shape",
-                                                                "2")
+    assert (rows["t1"]["failure_1"], rows["t1"]["count_1"]) == ("AssertionError: wrong shape", "2")
 
 
 def test_several_outputs_and_their_errors(tmp_path):
@@ -177,12 +206,14 @@ def graded(tmp_path_factory, release_nb):
     source_nb = nbformat.read(str(SOURCE_NB), as_version=4)
     write_folder(subs, "alice", with_solutions(release_nb, source_nb))
     write_folder(subs, "bob", release_nb)
-    write_folder(subs, "dan", with_solutions(release_nb, source_nb,
-                                             {"quadratic_grad": COLUMN_GRAD}))
+    write_folder(
+        subs, "dan", with_solutions(release_nb, source_nb, {"quadratic_grad": COLUMN_GRAD})
+    )
     (subs / "eve").mkdir()
     (subs / "eve" / "notes.txt").write_text("no notebook")
-    proc = run_cli("grade", ASSIGNMENT, subs, "--out", out, "--jobs", 2, "--no-progress",
-                   "--timeout", 240)
+    proc = run_cli(
+        "grade", ASSIGNMENT, subs, "--out", out, "--jobs", 2, "--no-progress", "--timeout", 240
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out, proc.stdout
 
@@ -200,8 +231,11 @@ def test_grade_writes_the_report_from_real_grading(graded):
         # The cell scores add up to the row of grades.csv.
         assert sum(s for _, s, _ in entry["cells"]) == float(grades[name]["score"])
         # In the notebook's order.
-        assert [g for g, _, _ in entry["cells"]] == ["test_quadratic_grad", "test_gd_step",
-                                                    "test_gradient_descent_path"]
+        assert [g for g, _, _ in entry["cells"]] == [
+            "test_quadratic_grad",
+            "test_gd_step",
+            "test_gradient_descent_path",
+        ]
         assert (rec["seconds"] is None) == (name == "eve")
         assert bool(entry["times"]) == (name != "eve")
     with open(out / "report.csv", newline="") as fh:
@@ -215,8 +249,12 @@ def test_grade_writes_the_report_from_real_grading(graded):
     assert any("returned shape" in m for m in messages), messages
     # Never a line of the hidden tests in the page.
     hidden = (SOURCE_NB.parent / "hidden_tests.py").read_text()
-    code = [ln.strip() for ln in hidden.splitlines() if len(ln.strip()) >= 25
-            and not ln.strip().startswith(("#", '"', "f\"", "'", "import ", "from "))]
+    code = [
+        ln.strip()
+        for ln in hidden.splitlines()
+        if len(ln.strip()) >= 25
+        and not ln.strip().startswith(("#", '"', 'f"', "'", "import ", "from "))
+    ]
     page = (out / "report.html").read_text()
     assert code and not [ln for ln in code if ln in page]
 
@@ -235,9 +273,11 @@ def test_the_report_renders_offline_in_chromium(graded, tmp_path):
     out, _ = graded
     errors, blocked = [], []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                    args=["--no-sandbox", "--disable-gpu",
-                                          "--disable-background-networking"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
 
@@ -265,8 +305,9 @@ def test_the_report_renders_offline_in_chromium(graded, tmp_path):
 
 
 def test_a_folder_graded_before_cohort_jsonl_still_gets_a_report(tmp_path):
-    out = _out(tmp_path, "hw1", {"ann": ("graded", {"t1": 2.0}, []),
-                                 "bob": ("missing", {"t1": 0.0}, [])})
+    out = _out(
+        tmp_path, "hw1", {"ann": ("graded", {"t1": 2.0}, []), "bob": ("missing", {"t1": 0.0}, [])}
+    )
     (out / COHORT_FILE).unlink()
     text = write_report([out]).read_text()
     assert "2 student(s) have no cell details" in text and "grade --force" in text

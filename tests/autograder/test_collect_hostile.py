@@ -62,12 +62,15 @@ def test_a_zip_with_too_many_entries_is_refused_before_it_is_parsed(tmp_path, mo
         for i in range(collect.MAX_ENTRIES + 1):
             zf.writestr(f"f{i}", b"")
     parsed = []
-    monkeypatch.setattr(zipfile.ZipFile, "_RealGetContents",
-                        lambda self: parsed.append(1), raising=True)
+    monkeypatch.setattr(
+        zipfile.ZipFile, "_RealGetContents", lambda self: parsed.append(1), raising=True
+    )
     (sub,) = collect.collect(subs, EXPECTED, tmp_path / "work")
     assert sub.status == "invalid"
-    assert sub.detail == f"zip holds {collect.MAX_ENTRIES + 1} entries; the limit is " \
-                         f"{collect.MAX_ENTRIES}"
+    assert (
+        sub.detail == f"zip holds {collect.MAX_ENTRIES + 1} entries; the limit is "
+        f"{collect.MAX_ENTRIES}"
+    )
     assert parsed == []  # refused from the end-of-directory record alone
 
 
@@ -103,17 +106,22 @@ def test_hashing_a_huge_or_deep_folder_stops_at_its_budget_or_entry_cap(tmp_path
         (many / f"f{i}").touch()
     (tmp_path / "subs" / "ok").mkdir()
     hashes = collect.entry_hashes(tmp_path / "subs", seconds=60)
-    assert hashes["many"] == f"{collect.UNHASHABLE}the folder holds more than " \
-                             f"{collect.MAX_ENTRIES} entries"
+    assert (
+        hashes["many"] == f"{collect.UNHASHABLE}the folder holds more than "
+        f"{collect.MAX_ENTRIES} entries"
+    )
     assert hashes["ok"] == collect.hash_path(tmp_path / "subs" / "ok")
     # Collection takes the hashes as they are: that student is invalid with the reason,
     # never copied; the others are collected.
     copied = []
     real_copy = collect.copy_folder
-    monkeypatch.setattr(collect, "copy_folder", lambda src, *a: copied.append(src.name)
-                        or real_copy(src, *a))
-    subs = {s.student: s for s in collect.collect(tmp_path / "subs", EXPECTED,
-                                                    tmp_path / "work", hashes=hashes)}
+    monkeypatch.setattr(
+        collect, "copy_folder", lambda src, *a: copied.append(src.name) or real_copy(src, *a)
+    )
+    subs = {
+        s.student: s
+        for s in collect.collect(tmp_path / "subs", EXPECTED, tmp_path / "work", hashes=hashes)
+    }
     assert subs["many"].status == "invalid"
     assert subs["many"].detail == f"the folder holds more than {collect.MAX_ENTRIES} entries"
     assert subs["deep"].status is None and subs["ok"].status is None
@@ -146,11 +154,12 @@ def test_the_folder_hash_is_the_one_earlier_runs_stored(tmp_path):
     assert collect.hash_path(root) == h.hexdigest()
 
 
-@pytest.mark.parametrize("name", ["=HYPERLINK(\"http://x\")", "+1+1", "-2", "@SUM(A1)",
-                                  "\tx", "\rx"])
+@pytest.mark.parametrize("name", ['=HYPERLINK("http://x")', "+1+1", "-2", "@SUM(A1)", "\tx", "\rx"])
 def test_the_lms_export_neutralises_formulas_and_grades_csv_keeps_names(tmp_path, name):
-    rows = [StudentRow(name, "a1", 3.0, 10.0, "graded", ""),
-            StudentRow("ann lee", "a1", 10.0, 10.0, "graded", "")]
+    rows = [
+        StudentRow(name, "a1", 3.0, 10.0, "graded", ""),
+        StudentRow("ann lee", "a1", 10.0, 10.0, "graded", ""),
+    ]
     write_grades_csv(rows, tmp_path / "g" / "grades.csv")
     with open(tmp_path / "g" / "grades.csv", newline="", encoding="utf-8") as fh:
         assert {r["student"] for r in csv.DictReader(fh)} == {name, "ann lee"}
@@ -178,8 +187,12 @@ def test_the_cli_run_never_blocks_on_special_files(tmp_path, release_nb):
     with open(out / "grades.csv", newline="") as fh:
         rows = {r["student"]: r for r in csv.DictReader(fh)}
     assert {s: (r["status"], float(r["score"])) for s, r in rows.items()} == {
-        "alice": ("graded", 10.0), "x": ("invalid", 0.0), "dev": ("missing", 0.0),
-        "bob": ("missing", 0.0), "many": ("invalid", 0.0)}
+        "alice": ("graded", 10.0),
+        "x": ("invalid", 0.0),
+        "dev": ("missing", 0.0),
+        "bob": ("missing", 0.0),
+        "many": ("invalid", 0.0),
+    }
     assert rows["many"]["detail"] == f"the folder holds more than {collect.MAX_ENTRIES} entries"
     assert "named pipe" in rows["x"]["detail"]
     assert f"named pipe ignored: {ASSIGNMENT}.ipynb" in rows["dev"]["detail"]

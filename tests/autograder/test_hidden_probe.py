@@ -20,22 +20,35 @@ from autograder import _codec, hidden, sandbox
 from autograder.hidden import Call, Case, Got, HiddenTests, check_array, check_number
 
 DTYPES = st.sampled_from([np.float64, np.float32, np.int64, np.int32, np.uint8, np.bool_])
-ARRAYS = DTYPES.flatmap(lambda dt: hnp.arrays(dt, hnp.array_shapes(min_dims=0, max_dims=3,
-                                                                     max_side=4)))
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-2**60, 2**60),
-                    st.floats(allow_nan=False), st.text(max_size=20))
-VALUES = st.recursive(st.one_of(SCALARS, ARRAYS),
-                      lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                              st.tuples(inner, inner),
-                                              st.dictionaries(st.text(max_size=5), inner,
-                                                              max_size=3)),
-                      max_leaves=8)
+ARRAYS = DTYPES.flatmap(
+    lambda dt: hnp.arrays(dt, hnp.array_shapes(min_dims=0, max_dims=3, max_side=4))
+)
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**60), 2**60),
+    st.floats(allow_nan=False),
+    st.text(max_size=20),
+)
+VALUES = st.recursive(
+    st.one_of(SCALARS, ARRAYS),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.tuples(inner, inner),
+        st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    ),
+    max_leaves=8,
+)
 
 
 def same(a, b) -> bool:
     if isinstance(a, np.ndarray):
-        return isinstance(b, np.ndarray) and a.dtype == b.dtype and a.shape == b.shape and \
-            np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
+        return (
+            isinstance(b, np.ndarray)
+            and a.dtype == b.dtype
+            and a.shape == b.shape
+            and np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
+        )
     if isinstance(a, (list, tuple)):
         return type(a) is type(b) and len(a) == len(b) and all(map(same, a, b))
     if isinstance(a, dict):
@@ -57,11 +70,13 @@ def test_codec_makes_other_objects_opaque_and_refuses_forged_data():
     got = _codec.decode(_codec.encode({"x": Secret(), "f": lambda: 1}))
     assert isinstance(got["x"], _codec.Opaque) and got["x"].type_name == "Secret"
     assert _codec.decode(_codec.encode(np.array([1 + 2j]))).type_name == "ndarray"
-    for forged in ({"nd": ["|O", [1], "AAAAAAAAAAA="]},        # object dtype: never decoded
-                   {"nd": ["<f8", [3], "AAAAAAAAAAA="]},       # 8 bytes for 3 floats
-                   {"nd": ["<f8", [-1], ""]},
-                   {"pickle": "gASVBQAAAAAAAACMAXiULg=="},
-                   {"seq": [{"seq": []}], "tuple": False, "extra": 1}):
+    for forged in (
+        {"nd": ["|O", [1], "AAAAAAAAAAA="]},  # object dtype: never decoded
+        {"nd": ["<f8", [3], "AAAAAAAAAAA="]},  # 8 bytes for 3 floats
+        {"nd": ["<f8", [-1], ""]},
+        {"pickle": "gASVBQAAAAAAAACMAXiULg=="},
+        {"seq": [{"seq": []}], "tuple": False, "extra": 1},
+    ):
         with pytest.raises(ValueError):
             _codec.decode(forged)
 
@@ -88,7 +103,9 @@ def _tests(expected_sign=1.0):
                 check_array(what, got.value, expected_sign * 2 * x)
                 if not np.array_equal(got.kept["x"], x):
                     raise AssertionError(f"{what} changed x in place")
+
             yield Case(what, Call("scale(x)", keep=["x"], x=x), check)
+
     return tests
 
 
@@ -97,17 +114,22 @@ def test_probe_judges_correct_wrong_raising_and_mutating_answers():
     ok = {"np": np, "scale": lambda x: 2 * x}
     assert hidden.run_in_namespace(tests, "test_scale", ok) == []
     wrong = {"np": np, "scale": lambda x: 3 * x}
-    assert "scale (random test 0) is wrong" in hidden.run_in_namespace(tests, "test_scale",
-                                                                       wrong)[0]
+    assert (
+        "scale (random test 0) is wrong" in hidden.run_in_namespace(tests, "test_scale", wrong)[0]
+    )
     raising = {"scale": lambda x: 1 / 0}
-    assert hidden.run_in_namespace(tests, "test_scale", raising)[0] == \
-        "scale (random test 0) raised ZeroDivisionError: division by zero"
+    assert (
+        hidden.run_in_namespace(tests, "test_scale", raising)[0]
+        == "scale (random test 0) raised ZeroDivisionError: division by zero"
+    )
 
     def in_place(x):
         x *= 2
         return x
-    assert "changed x in place" in hidden.run_in_namespace(tests, "test_scale",
-                                                           {"scale": in_place})[0]
+
+    assert (
+        "changed x in place" in hidden.run_in_namespace(tests, "test_scale", {"scale": in_place})[0]
+    )
 
 
 def test_probe_verdict_ignores_what_the_namespace_patched():
@@ -136,6 +158,7 @@ def test_a_case_that_runs_out_of_time_skips_the_rest_of_its_cell():
     env = {"scale": lambda x: [0 for _ in iter(int, 1)], "print": print}
     import contextlib
     import io
+
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
         exec(compile(src, "probe", "exec"), env)
@@ -153,8 +176,11 @@ def test_inputs_are_taken_when_the_call_is_made():
 
 
 def test_check_number_and_check_array_messages_say_what_to_fix():
-    with pytest.raises(AssertionError, match=r"returned None; expected a NumPy array of shape "
-                       r"\(1,\) \(did you forget a `return`\?\)"):
+    with pytest.raises(
+        AssertionError,
+        match=r"returned None; expected a NumPy array of shape "
+        r"\(1,\) \(did you forget a `return`\?\)",
+    ):
         check_array("f(x)", None, [1.0])
     with pytest.raises(AssertionError, match=r"returned shape \(2, 1\); expected \(2,\)"):
         check_array("f(x)", np.zeros((2, 1)), [0.0, 0.0])
@@ -162,11 +188,17 @@ def test_check_number_and_check_array_messages_say_what_to_fix():
         check_number("g(x)", "1.0", 1.0)
     check_number("g(x)", np.array(2.0), 2.0)
     check_number("g(x)", np.float64(2.0), 2.0)
-    with pytest.raises(AssertionError, match=r"array of shape \(1,\); expected a single number "
-                       r"\(return float\(value\)"):
+    with pytest.raises(
+        AssertionError,
+        match=r"array of shape \(1,\); expected a single number "
+        r"\(return float\(value\)",
+    ):
         check_number("g(x)", np.array([2.0]), 2.0)
-    with pytest.raises(AssertionError, match=r"returned a list; expected a NumPy array of shape "
-                       r"\(2,\) \(convert it with np.array"):
+    with pytest.raises(
+        AssertionError,
+        match=r"returned a list; expected a NumPy array of shape "
+        r"\(2,\) \(convert it with np.array",
+    ):
         check_array("f(x)", [1.0, 2.0], [1.0, 2.0])
     # Plain floats in messages, not np.float64(...).
     with pytest.raises(AssertionError, match=r"it returned 3.0; expected 1.0$"):
@@ -204,14 +236,19 @@ def test_sandbox_command_hides_everything_but_the_kernel_needs(tmp_path):
     (cwd / "student.ipynb").write_text("{}")
     conn = tmp_path / "kernel.json"
     conn.write_text("{}")
-    cmd = sandbox.wrap(["python", "-m", "ipykernel_launcher"], cwd=str(cwd),
-                       connection_file=str(conn), limits=sandbox.Limits(memory_mb=1024))
+    cmd = sandbox.wrap(
+        ["python", "-m", "ipykernel_launcher"],
+        cwd=str(cwd),
+        connection_file=str(conn),
+        limits=sandbox.Limits(memory_mb=1024),
+    )
     assert cmd[0] == "prlimit" and f"--as={1024 * 2**20}" in cmd
     binds = {cmd[i + 1] for i, a in enumerate(cmd) if a == "--ro-bind"}
     assert str(cwd / "data.csv") in binds and str(conn) in binds
     assert str(cwd / "student.ipynb") not in binds
-    assert not any("exercises" in b or b.startswith("/tmp/pytest") and b.endswith(".db")
-                   for b in binds)
+    assert not any(
+        "exercises" in b or b.startswith("/tmp/pytest") and b.endswith(".db") for b in binds
+    )
     assert "--unshare-pid" in cmd and "--die-with-parent" in cmd and "--clearenv" in cmd
 
 
@@ -227,23 +264,32 @@ def test_the_sandboxed_kernel_starts_without_its_debugger_and_without_the_refere
     cwd.mkdir()
     conn = tmp_path / "kernel.json"
     conn.write_text("{}")
-    code = ("import importlib.util as u\n"
-            "from ipykernel.debugger import _is_debugpy_available\n"
-            "import numpy, ipykernel.ipkernel\n"
-            "print('debugger', _is_debugpy_available)\n"
-            "for name in ('debugpy.server', 'coursekit.optimize', 'autograder.hidden'):\n"
-            "    try:\n"
-            "        found = u.find_spec(name) is not None\n"
-            "    except ImportError:\n"
-            "        found = False\n"
-            "    print(name, found)\n")
-    cmd = sandbox.wrap([sys.executable, "-c", code], cwd=str(cwd), connection_file=str(conn),
-                       limits=sandbox.Limits())
+    code = (
+        "import importlib.util as u\n"
+        "from ipykernel.debugger import _is_debugpy_available\n"
+        "import numpy, ipykernel.ipkernel\n"
+        "print('debugger', _is_debugpy_available)\n"
+        "for name in ('debugpy.server', 'coursekit.optimize', 'autograder.hidden'):\n"
+        "    try:\n"
+        "        found = u.find_spec(name) is not None\n"
+        "    except ImportError:\n"
+        "        found = False\n"
+        "    print(name, found)\n"
+    )
+    cmd = sandbox.wrap(
+        [sys.executable, "-c", code],
+        cwd=str(cwd),
+        connection_file=str(conn),
+        limits=sandbox.Limits(),
+    )
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split("\n")[:4] == ["debugger False", "debugpy.server False",
-                                           "coursekit.optimize False",
-                                           "autograder.hidden False"]
+    assert done.stdout.split("\n")[:4] == [
+        "debugger False",
+        "debugpy.server False",
+        "coursekit.optimize False",
+        "autograder.hidden False",
+    ]
     # Outside the sandbox (the grader's own interpreter) all of them are there.
     assert importlib.util.find_spec("debugpy.server") is not None
 
@@ -296,8 +342,12 @@ def test_sandbox_command_for_a_grader_that_is_not_root(tmp_path, monkeypatch):
     cwd.mkdir()
     conn = tmp_path / "kernel.json"
     conn.write_text("{}")
-    cmd = sandbox.wrap(["python", "-m", "ipykernel_launcher"], cwd=str(cwd),
-                       connection_file=str(conn), limits=sandbox.Limits(processes=10))
+    cmd = sandbox.wrap(
+        ["python", "-m", "ipykernel_launcher"],
+        cwd=str(cwd),
+        connection_file=str(conn),
+        limits=sandbox.Limits(processes=10),
+    )
     assert sandbox.sandbox_uid() is None
     assert "--unshare-user" in cmd and "setpriv" not in cmd and "--cap-add" not in cmd
     assert "--nproc=47" in cmd
@@ -308,9 +358,12 @@ GD_HIDDEN = Path(__file__).resolve().parents[2] / "exercises" / "gd_basics" / "h
 
 def _verdicts(tests, value):
     """Each grade id's failures when the kernel returned ``value`` for every call."""
-    return {gid: hidden.judge(tests.cases(gid),
-                              [Got(value, None, dict(c.call.inputs)) for c in tests.cases(gid)])
-            for gid in tests.grade_ids}
+    return {
+        gid: hidden.judge(
+            tests.cases(gid), [Got(value, None, dict(c.call.inputs)) for c in tests.cases(gid)]
+        )
+        for gid in tests.grade_ids
+    }
 
 
 def test_cases_built_by_the_fork_server_are_the_ones_a_student_process_would_build(tmp_path):
@@ -322,8 +375,9 @@ def test_cases_built_by_the_fork_server_are_the_ones_a_student_process_would_bui
     fresh = hidden.load_built(copy)
     assert fresh is not built and fresh.grade_ids == built.grade_ids
     for gid in built.grade_ids:
-        assert [c.call.plain() for c in built.cases(gid)] == \
-            [c.call.plain() for c in fresh.cases(gid)]
+        assert [c.call.plain() for c in built.cases(gid)] == [
+            c.call.plain() for c in fresh.cases(gid)
+        ]
     assert _verdicts(built, 0.0) == _verdicts(fresh, 0.0) and all(_verdicts(built, 0.0).values())
     built = hidden.load(GD_HIDDEN)
     pid = os.fork()

@@ -32,22 +32,22 @@ from autograder_helpers import (
 pytestmark = pytest.mark.slow
 
 #: gd_step with the wrong sign: parts 2 and 3 (7 of 10 points) are wrong, part 1 is right.
-WRONG_STEP = '''def gd_step(A, b, x, lr):
+WRONG_STEP = """def gd_step(A, b, x, lr):
     return x + lr * quadratic_grad(A, b, x)
-'''
+"""
 
 #: Each cheat goes on top of WRONG_STEP's cell: it must not win back the 7 points.
 CHEATS = {
     # Every comparison in the kernel says "equal".
     "numpy": "np.allclose = lambda *a, **k: True\nnp.array_equal = lambda *a, **k: True\n"
-             "np.isclose = lambda *a, **k: True\n",
+    "np.isclose = lambda *a, **k: True\n",
     # The notebook's own test helpers, and assert's exception, neutralised.
     "helpers": "check_array = lambda *a, **k: None\nimport builtins\n"
-               "builtins.AssertionError = type('Quiet', (Warning,), {})\n",
+    "builtins.AssertionError = type('Quiet', (Warning,), {})\n",
     # An IPython input transformer that turns every later test cell into `pass`.
     "transformer": "get_ipython().input_transformers_post.append(\n"
-                   "    lambda lines: ['pass\\n'] if any('Visible tests' in ln for ln in lines)"
-                   " else lines)\n",
+    "    lambda lines: ['pass\\n'] if any('Visible tests' in ln for ln in lines)"
+    " else lines)\n",
     # IPython's error reporting swallowed: failing cells look clean.
     "ipython": "get_ipython().set_custom_exc((BaseException,), lambda *a, **k: None)\n",
 }
@@ -55,7 +55,7 @@ CHEATS = {
 #: Extra cells (after the setup cell) of students whose own answers are all correct.
 ATTACKS = {
     # Delete or overwrite every gradebook and grade file it can reach, here or above.
-    "gradebook": '''import glob, os, shutil
+    "gradebook": """import glob, os, shutil
 hits = []
 # Up to seven levels above the working folder (the private course's gradebook is three
 # levels up in plain nbgrader), all of /tmp (the other students' private copies), and /.
@@ -68,9 +68,9 @@ for pattern in ["../" * k + "**/gradebook.db" for k in range(7)] + [
         except OSError:
             pass
 print("HITS", hits)
-''',
+""",
     # Look for the hidden tests, the sources and the reference implementation.
-    "snoop": '''import os
+    "snoop": """import os
 found = []
 for top in ["/", os.path.expanduser("~"), "/tmp"]:
     for root, dirs, files in os.walk(top):
@@ -84,9 +84,9 @@ try:
     print("COURSEKIT", coursekit.__file__)
 except ImportError as exc:
     print("NO COURSEKIT:", exc)
-''',
+""",
     # Try to kill the grader: the parent process, and every process it may signal.
-    "killparent": '''import os, signal
+    "killparent": """import os, signal
 for target in (os.getppid(), 1):
     try:
         os.kill(target, signal.SIGKILL)
@@ -94,29 +94,29 @@ for target in (os.getppid(), 1):
         print("cannot kill", target, exc)
 os.kill(-1, signal.SIGKILL)
 print("STILL RUNNING")
-''',
+""",
     # Sleep in C with the interrupt signals blocked: only the wall-clock limit ends it.
-    "csleep": '''import ctypes, signal
+    "csleep": """import ctypes, signal
 signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGALRM})
 ctypes.CDLL(None).sleep(3600)
-''',
+""",
     # A fork bomb (each child sleeps): the process limit stops it.
-    "forkbomb": '''import os, time
+    "forkbomb": """import os, time
 while True:
     if os.fork() == 0:
         time.sleep(600)
         os._exit(0)
-''',
+""",
     # A memory bomb: the address-space limit stops it.
-    "membomb": '''hog = []
+    "membomb": """hog = []
 while True:
     hog.append(bytearray(100 * 2**20))
-''',
+""",
     # Fill the disk: one ever-growing file in the working folder.
-    "diskbomb": '''with open("fill.bin", "wb") as fh:
+    "diskbomb": """with open("fill.bin", "wb") as fh:
     while True:
         fh.write(b"x" * 2**20)
-''',
+""",
     # 20 MB of output.
     "hugeoutput": "print('x' * (20 * 2**20))\n",
 }
@@ -137,19 +137,25 @@ EXPECTED = {
     "hugeoutput": ("crashed", 0.0),
     "diskbomb": ("crashed", 0.0),
 }
-DETAILS = {"reordered": "reordered test_quadratic_grad", "deleted": "deleted test_gd_step",
-           "csleep": "did not stop when interrupted", "forkbomb": "process limit",
-           "membomb": "memory limit", "diskbomb": "disk limit",
-           "hugeoutput": "output limit", "coursekit": "test_quadratic_grad"}
+DETAILS = {
+    "reordered": "reordered test_quadratic_grad",
+    "deleted": "deleted test_gd_step",
+    "csleep": "did not stop when interrupted",
+    "forkbomb": "process limit",
+    "membomb": "memory limit",
+    "diskbomb": "disk limit",
+    "hugeoutput": "output limit",
+    "coursekit": "test_quadratic_grad",
+}
 HONEST = {"alice": ("graded", 10.0), "bob": ("graded", 8.0)}
 
 #: A whole-student limit long enough for a cold kernel, short enough for the C sleep.
 OPTIONS = ("--jobs", 2, "--timeout", 45, "--cell-timeout", 15, "--no-progress")
 
-COURSEKIT_GRAD = '''def quadratic_grad(A, b, x):
+COURSEKIT_GRAD = """def quadratic_grad(A, b, x):
     from coursekit.objectives import Quadratic
     return Quadratic(A, b).grad(x)
-'''
+"""
 
 
 def _with_cell_after_setup(nb, source: str):
@@ -185,12 +191,13 @@ def hostile(tmp_path_factory, release_nb):
     _honest(subs, release_nb, source_nb)
     solution = with_solutions(release_nb, source_nb)
     for name, cheat in CHEATS.items():
-        write_folder(subs, name, with_solutions(release_nb, source_nb,
-                                                {"gd_step": WRONG_STEP + cheat}))
-    write_folder(subs, "coursekit", with_solutions(release_nb, source_nb,
-                                                   {"quadratic_grad": COURSEKIT_GRAD}))
-    write_folder(subs, "reordered", _move_before(solution, "test_quadratic_grad",
-                                                 "quadratic_grad"))
+        write_folder(
+            subs, name, with_solutions(release_nb, source_nb, {"gd_step": WRONG_STEP + cheat})
+        )
+    write_folder(
+        subs, "coursekit", with_solutions(release_nb, source_nb, {"quadratic_grad": COURSEKIT_GRAD})
+    )
+    write_folder(subs, "reordered", _move_before(solution, "test_quadratic_grad", "quadratic_grad"))
     deleted = nbformat.reads(nbformat.writes(solution), as_version=4)
     deleted.cells = [c for c in deleted.cells if grade_id(c) != "test_gd_step"]
     write_folder(subs, "deleted", deleted)
@@ -203,8 +210,15 @@ def hostile(tmp_path_factory, release_nb):
     _honest(alone_subs, release_nb, source_nb)
     alone = run_cli("grade", ASSIGNMENT, alone_subs, "--out", alone_out, *OPTIONS, timeout=600)
     assert alone.returncode == 0, alone.stderr[-2000:]
-    return {"proc": proc, "out": out, "rows": _rows(out), "alone": _rows(alone_out),
-            "before": before, "after": tree_hashes(subs), "source_nb": source_nb}
+    return {
+        "proc": proc,
+        "out": out,
+        "rows": _rows(out),
+        "alone": _rows(alone_out),
+        "before": before,
+        "after": tree_hashes(subs),
+        "source_nb": source_nb,
+    }
 
 
 def test_every_student_has_one_row_and_the_run_ends_normally(hostile):
@@ -245,8 +259,7 @@ def test_submissions_are_untouched(hostile):
 
 
 def _feedback(hostile, student) -> str:
-    return html.unescape((hostile["out"] / "feedback" / student / f"{ASSIGNMENT}.html")
-                         .read_text())
+    return html.unescape((hostile["out"] / "feedback" / student / f"{ASSIGNMENT}.html").read_text())
 
 
 def test_kernel_sees_no_gradebook_no_sources_no_hidden_tests_no_coursekit(hostile):
@@ -259,8 +272,12 @@ def test_kernel_sees_no_gradebook_no_sources_no_hidden_tests_no_coursekit(hostil
 
 def test_no_feedback_quotes_the_hidden_tests(hostile):
     text = (SOURCE_NB.parent / "hidden_tests.py").read_text()
-    code = [ln.strip() for ln in text.splitlines() if len(ln.strip()) >= 25
-            and not ln.strip().startswith(("#", '"', "f\"", "'", "import ", "from "))]
+    code = [
+        ln.strip()
+        for ln in text.splitlines()
+        if len(ln.strip()) >= 25
+        and not ln.strip().startswith(("#", '"', 'f"', "'", "import ", "from "))
+    ]
     assert code
     for student in hostile["rows"]:
         page = " ".join(_feedback(hostile, student).split())
@@ -280,10 +297,23 @@ def test_without_the_sandbox_the_verdict_still_holds(tmp_path, release_nb):
     source_nb = nbformat.read(str(SOURCE_NB), as_version=4)
     subs, out = tmp_path / "subs", tmp_path / "out"
     write_folder(subs, "alice", with_solutions(release_nb, source_nb))
-    write_folder(subs, "numpy", with_solutions(release_nb, source_nb,
-                                               {"gd_step": WRONG_STEP + CHEATS["numpy"]}))
-    proc = run_cli("grade", ASSIGNMENT, subs, "--out", out, "--unsafe-no-sandbox",
-                   "--jobs", 2, "--no-progress", timeout=600)
+    write_folder(
+        subs,
+        "numpy",
+        with_solutions(release_nb, source_nb, {"gd_step": WRONG_STEP + CHEATS["numpy"]}),
+    )
+    proc = run_cli(
+        "grade",
+        ASSIGNMENT,
+        subs,
+        "--out",
+        out,
+        "--unsafe-no-sandbox",
+        "--jobs",
+        2,
+        "--no-progress",
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = {s: (r["status"], float(r["score"])) for s, r in _rows(out).items()}
     assert rows == {"alice": ("graded", 10.0), "numpy": ("graded", 8.0)}

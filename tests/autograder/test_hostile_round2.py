@@ -44,32 +44,34 @@ RSS_MARGIN_MB = 150
 #: Each goes after the setup cell of a correct notebook; every one sends > 100 MB.
 FLOODS = {
     "flood-metadata": "from IPython.display import display\n"
-                      "for _ in range(60):\n"
-                      "    display({'text/plain': 'x'}, metadata={'pad': 'm' * 2**21}, raw=True)\n",
+    "for _ in range(60):\n"
+    "    display({'text/plain': 'x'}, metadata={'pad': 'm' * 2**21}, raw=True)\n",
     "flood-updates": "from IPython.display import display\n"
-                     "h = display({'text/plain': 'start'}, raw=True, display_id=True)\n"
-                     "for _ in range(60):\n"
-                     "    h.update({'text/plain': 'u' * 2**21}, raw=True)\n",
+    "h = display({'text/plain': 'start'}, raw=True, display_id=True)\n"
+    "for _ in range(60):\n"
+    "    h.update({'text/plain': 'u' * 2**21}, raw=True)\n",
     "flood-comm": "from ipykernel.comm import Comm\n"
-                  "c = Comm(target_name='flood')\n"
-                  "for _ in range(60):\n"
-                  "    c.send({'pad': 'c' * 2**21})\n",
+    "c = Comm(target_name='flood')\n"
+    "for _ in range(60):\n"
+    "    c.send({'pad': 'c' * 2**21})\n",
     "flood-foreign": "k = get_ipython().kernel\n"
-                     "for _ in range(60):\n"
-                     "    k.session.send(k.iopub_socket, 'stream',\n"
-                     "                   {'name': 'stdout', 'text': 'f' * 2**21},\n"
-                     "                   parent={'header': {'msg_id': 'another-request'}})\n",
+    "for _ in range(60):\n"
+    "    k.session.send(k.iopub_socket, 'stream',\n"
+    "                   {'name': 'stdout', 'text': 'f' * 2**21},\n"
+    "                   parent={'header': {'msg_id': 'another-request'}})\n",
     "flood-oneshot": "from IPython.display import display\n"
-                     "display({'text/plain': 'o' * (300 * 2**20)}, raw=True)\n",
+    "display({'text/plain': 'o' * (300 * 2**20)}, raw=True)\n",
     "flood-prints": "for _ in range(300000):\n    print('p' * 100)\n",
     "flood-error": "raise ValueError('e' * (100 * 2**20))\n",
 }
 
 #: A correct student who prints and displays a little: far below the limit, graded as usual.
-CHATTY = ("from IPython.display import display\n"
-          "for i in range(2000):\n    print('step', i, 'of a long loop')\n"
-          "h = display({'text/plain': 'progress 0'}, raw=True, display_id=True)\n"
-          "for i in range(50):\n    h.update({'text/plain': f'progress {i}'}, raw=True)\n")
+CHATTY = (
+    "from IPython.display import display\n"
+    "for i in range(2000):\n    print('step', i, 'of a long loop')\n"
+    "h = display({'text/plain': 'progress 0'}, raw=True, display_id=True)\n"
+    "for i in range(50):\n    h.update({'text/plain': f'progress {i}'}, raw=True)\n"
+)
 
 
 def _meta(nb, gid):
@@ -99,9 +101,20 @@ def tampered_notebooks(release_nb, source_nb) -> dict:
     _meta(nb, "test_gradient_descent_path")["nbgrader"]["grade"] = False
     out["meta-grade-off"] = nb
     nb = _copy(wrong)
-    bonus = nbformat.v4.new_code_cell("print('bonus')", metadata={"nbgrader": {
-        "grade": True, "grade_id": "bonus", "locked": True, "points": 100,
-        "schema_version": 3, "solution": False, "task": False}})
+    bonus = nbformat.v4.new_code_cell(
+        "print('bonus')",
+        metadata={
+            "nbgrader": {
+                "grade": True,
+                "grade_id": "bonus",
+                "locked": True,
+                "points": 100,
+                "schema_version": 3,
+                "solution": False,
+                "task": False,
+            }
+        },
+    )
     nb.cells.append(bonus)
     out["meta-bonus"] = nb
     nb = _copy(good)
@@ -206,10 +219,30 @@ def panel(tmp_path_factory, release_nb):
     env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "PYTHONPATH"}}
     env["PATH"] = "/usr/bin:/bin"
     with PeakMemory() as memory:
-        proc = subprocess.run([sys.executable, "-m", "autograder", "grade", ASSIGNMENT,
-                               str(subs), "--out", str(out), "--jobs", "2", "--timeout", "120",
-                               "--output-mb", str(OUTPUT_MB), "--no-progress"],
-                              capture_output=True, text=True, timeout=1200, env=env, cwd=REPO)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "autograder",
+                "grade",
+                ASSIGNMENT,
+                str(subs),
+                "--out",
+                str(out),
+                "--jobs",
+                "2",
+                "--timeout",
+                "120",
+                "--output-mb",
+                str(OUTPUT_MB),
+                "--no-progress",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=1200,
+            env=env,
+            cwd=REPO,
+        )
     assert proc.returncode == 0, proc.stderr[-2000:]
     with open(out / "grades.csv", newline="") as fh:
         rows = {r["student"]: r for r in csv.DictReader(fh)}
@@ -228,8 +261,9 @@ def test_every_student_has_one_row(panel):
 def test_each_student_gets_its_status_score_and_reason(panel, student):
     row = panel["rows"][student]
     status, score, phrase = EXPECTED[student]
-    assert (row["status"], float(row["score"]), float(row["max_score"])) == \
-        (status, score, 10.0), row
+    assert (row["status"], float(row["score"]), float(row["max_score"])) == (status, score, 10.0), (
+        row
+    )
     assert phrase in row["detail"], row
     # Nothing that only makes sense next to a log.
     assert not re.search(r"traceback|nbgrader update|see the", row["detail"], re.I), row
@@ -252,11 +286,15 @@ def test_restoring_metadata_names_every_change(release_nb):
     from autograder.verify import restore_nbgrader_metadata
 
     source_nb = nbformat.read(str(SOURCE_NB), as_version=4)
-    release_meta = [(c.cell_type, c.metadata.get("nbgrader")) for c in release_nb.cells
-                    if "nbgrader" in c.metadata]
+    release_meta = [
+        (c.cell_type, c.metadata.get("nbgrader"))
+        for c in release_nb.cells
+        if "nbgrader" in c.metadata
+    ]
     for student, nb in tampered_notebooks(release_nb, source_nb).items():
         changes = restore_nbgrader_metadata(nb, release_nb)
         assert bool(changes) == (student != "meta-harmless"), (student, changes)
-        assert [(c.cell_type, c.metadata.get("nbgrader")) for c in nb.cells
-                if "nbgrader" in c.metadata] == release_meta, student
+        assert [
+            (c.cell_type, c.metadata.get("nbgrader")) for c in nb.cells if "nbgrader" in c.metadata
+        ] == release_meta, student
         assert autograded_cells(nb) == autograded_cells(release_nb)

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.slow
 
 #: Ends ipykernel's heartbeat thread, binds a ROUTER at its address and waits 4 s for the
 #: grader's ping, which it would answer with 8 MB, many times. Prints what happened.
-HIJACK_HEARTBEAT = '''import time, zmq
+HIJACK_HEARTBEAT = """import time, zmq
 _app = get_ipython().kernel.parent
 _hb = _app.heartbeat
 _addr = f"{_hb.transport}://{_hb.ip}-{_hb.port}"
@@ -46,7 +46,7 @@ while time.monotonic() < _end:
             _router.send_multipart([_peer, b"", b"h" * 2**21])
             _sent += 2**21
 print(f"heartbeat: {_pings} ping(s), {_sent} bytes sent back")
-'''
+"""
 
 
 def _notebook_with(release_nb, source: str, tmp_path: Path) -> Path:
@@ -60,8 +60,13 @@ def _notebook_with(release_nb, source: str, tmp_path: Path) -> Path:
 
 def _printed(autograded: Path, marker: str) -> str:
     nb = nbformat.read(str(autograded), as_version=4)
-    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
-                   for o in c.get("outputs", []) if marker in o.get("text", ""))
+    return "".join(
+        o.get("text", "")
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if marker in o.get("text", "")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -87,20 +92,25 @@ DEEP = "w" * 80
 
 
 @pytest.mark.parametrize("how", ["timeout", "crash"])
-def test_the_kernels_socket_folder_never_outlives_its_student(tmp_path, release_nb, prep,
-                                                               monkeypatch, how):
+def test_the_kernels_socket_folder_never_outlives_its_student(
+    tmp_path, release_nb, prep, monkeypatch, how
+):
     # A temporary folder of this test's own: whatever the student's process made there and
     # left is seen (a folder left in /tmp would be lost among other runs').
     monkeypatch.setenv("TMPDIR", str(tmp_path / "t"))
     (tmp_path / "t").mkdir()
-    code = ("while True:\n    pass\n" if how == "timeout"
-            else "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
+    code = (
+        "while True:\n    pass\n"
+        if how == "timeout"
+        else "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n"
+    )
     sub = _notebook_with(release_nb, code, tmp_path)
     work = tmp_path / DEEP / "run"
     wall = 12 if how == "timeout" else 300
     result = run_student(prep, how, {ASSIGNMENT: sub}, work, timeout=wall, cell_timeout=120)
-    assert result.status in {"timeout", "crashed"} and how[:5] in result.status + \
-        result.detail.lower(), result
+    assert (
+        result.status in {"timeout", "crashed"} and how[:5] in result.status + result.detail.lower()
+    ), result
     # Nothing of the student's is left in the temporary folder: before, a timeout left the
     # socket folder, and every kernel its connection file (with the key that signs messages).
     assert sorted(p.name for p in (tmp_path / "t").iterdir()) == []

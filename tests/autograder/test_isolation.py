@@ -37,7 +37,7 @@ from autograder_helpers import (
 
 pytestmark = pytest.mark.slow
 
-SNIFF = r'''import ast, json, os, socket, time
+SNIFF = r"""import ast, json, os, socket, time
 import zmq
 
 def _own_inodes():
@@ -123,12 +123,12 @@ print("RECEIVED", _received)
 print("STOLEN", sorted(STOLEN))
 print("TCP", _tcp)
 print("ABSTRACT", _abstract)
-'''
+"""
 
 #: The sniffer's solution cells: the stolen definition, if any.
 STEAL = 'exec(STOLEN.get("{name}", "raise NotImplementedError()"))\n'
 
-LISTEN = r'''import socket, time
+LISTEN = r"""import socket, time
 _tcp = socket.socket()
 _tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 _abs = socket.socket(socket.AF_UNIX)
@@ -153,7 +153,7 @@ while time.time() < _end:
         conn.close()
         _served += 1
 print("SERVED", _served)
-'''
+"""
 
 
 def _after_setup(nb, source: str):
@@ -169,19 +169,36 @@ def pair(tmp_path_factory, release_nb):
     root = tmp_path_factory.mktemp("isolation")
     subs, out = root / "subs", root / "out"
     names = ("quadratic_grad", "gd_step", "gradient_descent_path")
-    sniffer = with_solutions(release_nb, source_nb,
-                             {n: STEAL.format(name=n) for n in names})
+    sniffer = with_solutions(release_nb, source_nb, {n: STEAL.format(name=n) for n in names})
     write_folder(subs, "a-sniffer", _after_setup(sniffer, SNIFF))
     write_folder(subs, "b-victim", _after_setup(with_solutions(release_nb, source_nb), LISTEN))
-    proc = run_cli("grade", ASSIGNMENT, subs, "--out", out, "--jobs", 2, "--timeout", 150,
-                   "--no-progress", timeout=600)
+    proc = run_cli(
+        "grade",
+        ASSIGNMENT,
+        subs,
+        "--out",
+        out,
+        "--jobs",
+        2,
+        "--timeout",
+        150,
+        "--no-progress",
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     with open(out / "grades.csv", newline="") as fh:
         rows = {r["student"]: r for r in csv.DictReader(fh)}
     # What each notebook printed: the feedback page's lines without their markup (the cells'
     # code, also on the page, never has these lines alone).
-    pages = {s: {ln.strip() for ln in html.unescape(re.sub(r"<[^>]+>", "", (
-        out / "feedback" / s / f"{ASSIGNMENT}.html").read_text())).splitlines()} for s in rows}
+    pages = {
+        s: {
+            ln.strip()
+            for ln in html.unescape(
+                re.sub(r"<[^>]+>", "", (out / "feedback" / s / f"{ASSIGNMENT}.html").read_text())
+            ).splitlines()
+        }
+        for s in rows
+    }
     return rows, pages
 
 

@@ -27,8 +27,11 @@ pytestmark = pytest.mark.slow
 def _can_unshare() -> bool:
     if shutil.which("unshare") is None or shutil.which("bwrap") is None:
         return False
-    probe = subprocess.run(["unshare", "--user", "--map-user=1000", "--map-group=1000", "id",
-                            "-u"], capture_output=True, text=True)
+    probe = subprocess.run(
+        ["unshare", "--user", "--map-user=1000", "--map-group=1000", "id", "-u"],
+        capture_output=True,
+        text=True,
+    )
     return probe.returncode == 0 and probe.stdout.strip() == "1000"
 
 
@@ -43,15 +46,34 @@ def test_grading_as_a_user_who_is_not_root(tmp_path, release_nb):
     snoop.cells.insert(at, nbformat.v4.new_code_cell(ATTACKS["snoop"]))
     write_folder(subs, "snoop", snoop)
     env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "PYTHONPATH"}}
-    proc = subprocess.run(["unshare", "--user", "--map-user=1000", "--map-group=1000",
-                           sys.executable, "-m", "autograder", "grade", ASSIGNMENT, str(subs),
-                           "--out", str(out), "--jobs", "2", "--no-progress"],
-                          capture_output=True, text=True, timeout=600, cwd=REPO, env=env)
+    proc = subprocess.run(
+        [
+            "unshare",
+            "--user",
+            "--map-user=1000",
+            "--map-group=1000",
+            sys.executable,
+            "-m",
+            "autograder",
+            "grade",
+            ASSIGNMENT,
+            str(subs),
+            "--out",
+            str(out),
+            "--jobs",
+            "2",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     with open(out / "grades.csv", newline="") as fh:
         rows = {r["student"]: (r["status"], float(r["score"])) for r in csv.DictReader(fh)}
-    assert rows == {"alice": ("graded", 10.0), "bob": ("graded", 8.0),
-                    "snoop": ("graded", 10.0)}
+    assert rows == {"alice": ("graded", 10.0), "bob": ("graded", 8.0), "snoop": ("graded", 10.0)}
     page = html.unescape((out / "feedback" / "snoop" / f"{ASSIGNMENT}.html").read_text())
     assert "FOUND []" in page
     assert "NO COURSEKIT: No module named 'coursekit'" in page

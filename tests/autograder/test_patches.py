@@ -35,9 +35,10 @@ def test_the_patched_libraries_are_pinned_at_the_versions_the_patches_were_check
         if m:
             pins[m.group(1).lower().replace("_", "-")] = m.group(2)
     for name, version in patches.CHECKED_AGAINST.items():
-        assert pins.get(name.lower().replace("_", "-")) == version, \
-            f"{name} is pinned at {pins.get(name.lower())}, the patches were checked against " \
+        assert pins.get(name.lower().replace("_", "-")) == version, (
+            f"{name} is pinned at {pins.get(name.lower())}, the patches were checked against "
             f"{version}: read autograder/patches.py again, then update CHECKED_AGAINST"
+        )
 
 
 def test_install_is_idempotent():
@@ -56,8 +57,9 @@ def _execute(setup: GradingSetup) -> GradingExecute:
     config = Config()
     config.GradingExecute.setup = setup
     ex = GradingExecute(config=config)
-    ex.nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3",
-                                                              "display_name": "Python 3"}})
+    ex.nb = nbformat.v4.new_notebook(
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}}
+    )
     return ex
 
 
@@ -86,13 +88,21 @@ def test_two_setups_in_one_process_do_not_mix():
 
 
 def test_collect_imports_neither_the_verdict_nor_the_running_of_students():
-    code = ("import sys, json, autograder.collect, jsonschema; "
-            "print(json.dumps(sorted(n for n, m in sys.modules.items() if m is not None)))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=ROOT).stdout
+    code = (
+        "import sys, json, autograder.collect, jsonschema; "
+        "print(json.dumps(sorted(n for n, m in sys.modules.items() if m is not None)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout
     loaded = set(json.loads(out))
     # Importing the package refused rfc3987_syntax before nbformat imported jsonschema.
     assert "jsonschema" in loaded and "rfc3987_syntax" not in loaded
     assert "autograder.collect" in loaded and "autograder.notebook" in loaded
-    assert not loaded & {"autograder.verify", "autograder.run", "autograder.child",
-                         "autograder.execute", "autograder.course"}, loaded
+    assert not loaded & {
+        "autograder.verify",
+        "autograder.run",
+        "autograder.child",
+        "autograder.execute",
+        "autograder.course",
+    }, loaded

@@ -62,19 +62,37 @@ def test_run_key_includes_the_verdict_code(tmp_path):
     src.mkdir()
     (src / "hw.ipynb").write_text("{}")
     here = verdict_code_hash()
-    assert run_key(src, timeout=300, cell_timeout=60) == \
-        run_key(src, timeout=300, cell_timeout=60, code=here)
-    assert run_key(src, timeout=300, cell_timeout=60, code="other") != \
-        run_key(src, timeout=300, cell_timeout=60, code=here)
+    assert run_key(src, timeout=300, cell_timeout=60) == run_key(
+        src, timeout=300, cell_timeout=60, code=here
+    )
+    assert run_key(src, timeout=300, cell_timeout=60, code="other") != run_key(
+        src, timeout=300, cell_timeout=60, code=here
+    )
     # This interpreter's coursekit and autograder are the ones hashed.
     assert here == code_hash([REPO / "coursekit", REPO / "autograder"])
 
 
 def grade(repo, subs, out):
     """``python -m autograder grade`` run from ``repo`` (its packages are the ones imported)."""
-    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", ASSIGNMENT, str(subs),
-                           "--out", str(out), "--no-progress", "--timeout", "240"],
-                          cwd=repo, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "autograder",
+            "grade",
+            ASSIGNMENT,
+            str(subs),
+            "--out",
+            str(out),
+            "--no-progress",
+            "--timeout",
+            "240",
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     with open(out / "grades.csv", newline="") as fh:
         (row,) = list(csv.DictReader(fh))

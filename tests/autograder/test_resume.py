@@ -27,10 +27,22 @@ def test_a_killed_run_resumes_where_it_stopped(tmp_path, release_nb):
     subs, out = tmp_path / "subs", tmp_path / "out"
     for name in STUDENTS:
         write_folder(subs, name, with_solutions(release_nb))
-    cmd = [sys.executable, "-m", "autograder", "grade", ASSIGNMENT, str(subs), "--out",
-           str(out), "--jobs", "1", "--no-progress"]
-    first = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, start_new_session=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "autograder",
+        "grade",
+        ASSIGNMENT,
+        str(subs),
+        "--out",
+        str(out),
+        "--jobs",
+        "1",
+        "--no-progress",
+    ]
+    first = subprocess.Popen(
+        cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     state = out / "grading_state.json"
     deadline = time.monotonic() + 300
     stored = {}

@@ -19,11 +19,11 @@ pytestmark = pytest.mark.slow
 
 #: The student's cell starts a process of its own, then never returns. (The sandbox lets the
 #: kernel write nowhere the test could read: the process is found by its unique command line.)
-HANG = '''import subprocess, time
+HANG = """import subprocess, time
 _child = subprocess.Popen(["sleep", "{seconds}"])
 while True:
     time.sleep(0.05)
-'''
+"""
 
 
 def sleepers(seconds: int) -> list[int]:
@@ -31,8 +31,11 @@ def sleepers(seconds: int) -> list[int]:
     found = []
     for proc in Path("/proc").iterdir():
         try:
-            if proc.name.isdigit() and (proc / "cmdline").read_bytes() == \
-                    f"sleep\0{seconds}\0".encode() and alive(int(proc.name)):
+            if (
+                proc.name.isdigit()
+                and (proc / "cmdline").read_bytes() == f"sleep\0{seconds}\0".encode()
+                and alive(int(proc.name))
+            ):
                 found.append(int(proc.name))
         except OSError:
             pass
@@ -61,8 +64,16 @@ def test_wall_clock_timeout_kills_kernel_and_its_children(tmp_path, release_nb, 
     seen = []
     try:
         with ThreadPoolExecutor(1) as pool:
-            future = pool.submit(run_student, prep, "hangs", {ASSIGNMENT: sub}, tmp_path / "run",
-                                 timeout=limit, cell_timeout=120, server=server)
+            future = pool.submit(
+                run_student,
+                prep,
+                "hangs",
+                {ASSIGNMENT: sub},
+                tmp_path / "run",
+                timeout=limit,
+                cell_timeout=120,
+                server=server,
+            )
             while not future.done():
                 seen = seen or sleepers(seconds)
                 time.sleep(0.1)
@@ -74,8 +85,9 @@ def test_wall_clock_timeout_kills_kernel_and_its_children(tmp_path, release_nb, 
             server.proc.wait()
             good = tmp_path / "good.ipynb"
             nbformat.write(with_solutions(release_nb), str(good))
-            after = run_student(prep, "good", {ASSIGNMENT: good}, tmp_path / "run2",
-                                timeout=120, server=server)
+            after = run_student(
+                prep, "good", {ASSIGNMENT: good}, tmp_path / "run2", timeout=120, server=server
+            )
             assert after.status is None and not server.ready, after
             assert sum(after.reported[ASSIGNMENT].values()) == prep.max_score
     finally:

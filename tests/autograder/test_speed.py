@@ -25,8 +25,9 @@ def test_cached_templates_render_the_same_page_without_compiling(monkeypatch):
     # server's); this test starts from nbconvert's own method (another test may have patched
     # it already) and monkeypatch puts whatever was there back after it.
     create = TemplateExporter._create_environment
-    monkeypatch.setattr(TemplateExporter, "_create_environment",
-                        getattr(create, "__wrapped__", create))
+    monkeypatch.setattr(
+        TemplateExporter, "_create_environment", getattr(create, "__wrapped__", create)
+    )
     nb, resources = forkserver.warm_notebook()
     plain = forkserver.feedback_page(nb, resources)
     cache = patches.template_bytecode_cache()
@@ -114,8 +115,9 @@ def test_remembered_highlighting_is_the_highlighting_computed_once(monkeypatch):
     assert patches.highlight_cache() is store  # installed once
     calls = []
     real = hl._pygments_highlight
-    monkeypatch.setattr(hl, "_pygments_highlight",
-                        lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    monkeypatch.setattr(
+        hl, "_pygments_highlight", lambda *a, **k: calls.append(a[0]) or real(*a, **k)
+    )
     h = hl.Highlight2HTML(pygments_lexer="ipython3")
     assert h(source) == plain and h(source) == plain
     assert hl.Highlight2HTML(pygments_lexer="python")(source) == other

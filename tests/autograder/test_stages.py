@@ -34,8 +34,14 @@ from autograder.verify import Verdict, tamper_check, verdict_from_autograded
 
 def cell(source, gid, *, grade=False, solution=False, locked=False, points=0, outputs=()):
     c = new_code_cell(source)
-    c.metadata["nbgrader"] = {"grade": grade, "solution": solution, "locked": locked,
-                              "grade_id": gid, "schema_version": 3, "task": False}
+    c.metadata["nbgrader"] = {
+        "grade": grade,
+        "solution": solution,
+        "locked": locked,
+        "grade_id": gid,
+        "schema_version": 3,
+        "task": False,
+    }
     if grade:
         c.metadata["nbgrader"]["points"] = points
     c.outputs = list(outputs)
@@ -46,13 +52,18 @@ HIDDEN = "### BEGIN HIDDEN TESTS\nassert secret_function_call(12345) == 1\n### E
 
 
 def source_notebook():
-    return new_notebook(cells=[
-        cell("import numpy as np", "setup", locked=True),
-        cell("def f(x):\n    ### BEGIN SOLUTION\n    return 2 * x + 1\n    ### END SOLUTION", "f",
-             solution=True),
-        cell("assert f(1) == 3\n" + HIDDEN, "test_f", grade=True, locked=True, points=2),
-        cell("assert f(2) == 5", "test_f2", grade=True, locked=True, points=3),
-    ])
+    return new_notebook(
+        cells=[
+            cell("import numpy as np", "setup", locked=True),
+            cell(
+                "def f(x):\n    ### BEGIN SOLUTION\n    return 2 * x + 1\n    ### END SOLUTION",
+                "f",
+                solution=True,
+            ),
+            cell("assert f(1) == 3\n" + HIDDEN, "test_f", grade=True, locked=True, points=2),
+            cell("assert f(2) == 5", "test_f2", grade=True, locked=True, points=3),
+        ]
+    )
 
 
 def release_notebook():
@@ -63,8 +74,12 @@ def release_notebook():
 
 
 def error(ename="AssertionError", evalue="wrong"):
-    return new_output("error", ename=ename, evalue=evalue,
-                      traceback=["Traceback", "assert secret_function_call(12345) == 1", ename])
+    return new_output(
+        "error",
+        ename=ename,
+        evalue=evalue,
+        traceback=["Traceback", "assert secret_function_call(12345) == 1", ename],
+    )
 
 
 def autograded(errors_in=(), ename="AssertionError"):
@@ -106,8 +121,10 @@ def test_course_config_rejects_bad_timeout(tmp_path):
 # ------------------------------------------------------------------- verify
 
 
-@pytest.mark.parametrize("failing, score", [((), 5.0), (("test_f",), 3.0),
-                                            (("test_f2",), 2.0), (("test_f", "test_f2"), 0.0)])
+@pytest.mark.parametrize(
+    "failing, score",
+    [((), 5.0), (("test_f",), 3.0), (("test_f2",), 2.0), (("test_f", "test_f2"), 0.0)],
+)
 def test_verdict_scores_like_nbgrader(failing, score):
     v = verdict_from_autograded("nb", autograded(failing), release_notebook(), source_notebook())
     assert (v.status, v.score, v.max_score) == ("graded", score, 5.0)
@@ -115,12 +132,18 @@ def test_verdict_scores_like_nbgrader(failing, score):
 
 
 def test_verdict_timeout_and_disagreement():
-    v = verdict_from_autograded("nb", autograded(["test_f2"], "CellTimeoutError"),
-                                release_notebook(), source_notebook())
+    v = verdict_from_autograded(
+        "nb", autograded(["test_f2"], "CellTimeoutError"), release_notebook(), source_notebook()
+    )
     assert (v.status, v.score) == ("timeout", 2.0)
     # The gradebook says 5 but the notebook shows a failure: someone interfered.
-    v = verdict_from_autograded("nb", autograded(["test_f"]), release_notebook(),
-                                source_notebook(), reported={"test_f": 2.0, "test_f2": 3.0})
+    v = verdict_from_autograded(
+        "nb",
+        autograded(["test_f"]),
+        release_notebook(),
+        source_notebook(),
+        reported={"test_f": 2.0, "test_f2": 3.0},
+    )
     assert v.status == "crashed" and v.score == 0.0
 
 
@@ -186,8 +209,11 @@ def make_subs(tmp_path):
     nb = nbformat.writes(release_notebook())
     (subs / "ann").mkdir()
     (subs / "ann" / "hw.ipynb").write_text(nb)
-    write_zip(subs, "ben jones", {"deep/er/hw.ipynb": nb, "__MACOSX/deep/er/._hw.ipynb": b"\0",
-                                  "deep/readme.txt": "x"})
+    write_zip(
+        subs,
+        "ben jones",
+        {"deep/er/hw.ipynb": nb, "__MACOSX/deep/er/._hw.ipynb": b"\0", "deep/readme.txt": "x"},
+    )
     write_zip(subs, "cat", {"../../outside.ipynb": nb})
     write_zip(subs, "dov", {"/abs/hw.ipynb": nb})
     (subs / "eli.zip").write_bytes(b"PK\x03\x04nonsense")
@@ -209,9 +235,17 @@ def test_collect_statuses_and_copies(tmp_path):
     assert tree_hashes(subs) == before
     assert sorted(got) == ["ann", "ben jones", "cat", "dov", "eli", "fay", "gus", "hal", "ivy"]
     status = {k: v.notebooks["hw"].status for k, v in got.items()}
-    assert status == {"ann": None, "ben jones": None, "cat": "invalid", "dov": "invalid",
-                      "eli": "invalid", "fay": None, "gus": "invalid", "hal": "missing",
-                      "ivy": "invalid"}
+    assert status == {
+        "ann": None,
+        "ben jones": None,
+        "cat": "invalid",
+        "dov": "invalid",
+        "eli": "invalid",
+        "fay": None,
+        "gus": "invalid",
+        "hal": "missing",
+        "ivy": "invalid",
+    }
     for ok in ("ann", "ben jones", "fay"):
         path = got[ok].notebooks["hw"].path
         assert (tmp_path / "work") in path.parents  # graded from the copy, never the original
@@ -247,8 +281,14 @@ def test_collect_one_row_per_student_when_entries_clash(tmp_path):
 
 
 @settings(deadline=None)  # it writes files: a loaded machine took 317 ms for one example
-@given(st.lists(st.sampled_from(["dir", ".zip", ".ZIP", ".pdf", ".txt"]), min_size=1,
-                max_size=5, unique=True))
+@given(
+    st.lists(
+        st.sampled_from(["dir", ".zip", ".ZIP", ".pdf", ".txt"]),
+        min_size=1,
+        max_size=5,
+        unique=True,
+    )
+)
 def test_entry_rank_prefers_folder_then_zip(kinds):
     import tempfile
     from pathlib import Path
@@ -271,7 +311,7 @@ def test_safe_extract_refuses_symlinks(tmp_path):
     zpath = tmp_path / "link.zip"
     with zipfile.ZipFile(zpath, "w") as zf:
         info = zipfile.ZipInfo("hw.ipynb")
-        info.external_attr = (0o120777 << 16)
+        info.external_attr = 0o120777 << 16
         zf.writestr(info, "/etc/passwd")
     with pytest.raises(ValueError, match="symbolic link"):
         safe_extract(zpath, tmp_path / "out")
@@ -283,7 +323,7 @@ def test_safe_extract_refuses_symlinks(tmp_path):
 def test_combine_and_csv_roundtrip(tmp_path):
     v1 = Verdict("a", "graded", 3.0, 5.0, "failed: t1")
     v2 = Verdict("b", "missing", 0.0, 4.0, "no b.ipynb")
-    row = combine("zoë, \"q\"", "hw", [v1, v2])
+    row = combine('zoë, "q"', "hw", [v1, v2])
     assert (row.score, row.max_score, row.status) == (3.0, 9.0, "missing")
     assert row.detail == "a: failed: t1; b: no b.ipynb"
     rows = [row, StudentRow("amy", "hw", 9.0, 9.0, "graded")]
@@ -301,8 +341,9 @@ def test_combine_and_csv_roundtrip(tmp_path):
 def test_kill_tagged_kills_only_the_tagged(tmp_path):
     env = dict(os.environ)
     env[JOB_TAG_ENV] = "tag-under-test"
-    tagged = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], env=env,
-                              start_new_session=True)
+    tagged = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"], env=env, start_new_session=True
+    )
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         time.sleep(0.3)

@@ -45,9 +45,11 @@ def test_keys_change_with_everything_that_can_change_a_grade(tmp_path):
     cfg.write_text("c = get_config()\n")
     base = run_key(src, None, timeout=300, cell_timeout=60)
     assert base == run_key(src, None, timeout=300, cell_timeout=60)
-    others = {run_key(src, cfg, timeout=300, cell_timeout=60),
-              run_key(src, None, timeout=301, cell_timeout=60),
-              run_key(src, None, timeout=300, cell_timeout=61)}
+    others = {
+        run_key(src, cfg, timeout=300, cell_timeout=60),
+        run_key(src, None, timeout=301, cell_timeout=60),
+        run_key(src, None, timeout=300, cell_timeout=61),
+    }
     (src / "hw.ipynb").write_text('{"cells": [1]}')
     others.add(run_key(src, None, timeout=300, cell_timeout=60))
     assert base not in others and len(others) == 4
@@ -56,17 +58,19 @@ def test_keys_change_with_everything_that_can_change_a_grade(tmp_path):
     k = student_key(base, sub)
     assert k != student_key(base, Submission("amy", tmp_path / "amy", sha256="a" * 64))
     assert k != student_key(base, Submission("amy", tmp_path / "amy.zip", sha256="b" * 64))
-    assert k != student_key(base, Submission("amy", tmp_path / "amy.zip", sha256="a" * 64,
-                                             note="amy.pdf ignored"))
+    assert k != student_key(
+        base, Submission("amy", tmp_path / "amy.zip", sha256="a" * 64, note="amy.pdf ignored")
+    )
     with pytest.raises(ValueError, match="sub"):
         student_key(base, Submission("amy", tmp_path / "amy.zip"))
 
 
 def test_state_roundtrip_and_invalidation(tmp_path):
     out = tmp_path / "out"
-    verdicts = [Verdict("a", "graded", 2.0, 5.0, "failed: t2", {"t1": (2.0, 2.0),
-                                                               "t2": (0.0, 3.0)}),
-                Verdict("b", "missing", 0.0, 1.0, "no b.ipynb", {"u": (0.0, 1.0)})]
+    verdicts = [
+        Verdict("a", "graded", 2.0, 5.0, "failed: t2", {"t1": (2.0, 2.0), "t2": (0.0, 3.0)}),
+        Verdict("b", "missing", 0.0, 1.0, "no b.ipynb", {"u": (0.0, 1.0)}),
+    ]
     row = StudentRow("zoë q", "hw", 2.0, 6.0, "missing", "a: failed: t2; b: no b.ipynb")
     for v in verdicts:
         write_feedback(out, row.student, "hw", v, None)
@@ -90,15 +94,24 @@ scores = st.floats(min_value=0, max_value=100, allow_nan=False).map(lambda x: ro
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.lists(st.dictionaries(st.sampled_from(["amy", "bo", "cy d", "dee", "zoë"]), scores,
-                                min_size=0, max_size=5), min_size=1, max_size=4))
+@given(
+    st.lists(
+        st.dictionaries(
+            st.sampled_from(["amy", "bo", "cy d", "dee", "zoë"]), scores, min_size=0, max_size=5
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
 def test_export_totals_are_sums_over_assignments(tmp_path_factory, classes):
     tmp = tmp_path_factory.mktemp("export")
     dirs = []
     for i, marks in enumerate(classes):
         d = tmp / f"a{i}"
-        write_grades_csv([StudentRow(s, f"hw{i}", x, 100.0, "graded") for s, x in marks.items()],
-                         d / "grades.csv")
+        write_grades_csv(
+            [StudentRow(s, f"hw{i}", x, 100.0, "graded") for s, x in marks.items()],
+            d / "grades.csv",
+        )
         dirs.append(d)
     path = export_lms(dirs, tmp / "lms.csv")
     with open(path, newline="", encoding="utf-8") as fh:
@@ -121,9 +134,10 @@ def test_export_refuses_bad_input(tmp_path):
         export_lms([], tmp_path / "x.csv")
     with pytest.raises(ValueError, match="grades.csv"):
         export_lms([tmp_path], tmp_path / "x.csv")
-    write_grades_csv([StudentRow("a", "hw1", 1, 2, "graded"), StudentRow("b", "hw2", 1, 2,
-                                                                        "graded")],
-                     tmp_path / "mix" / "grades.csv")
+    write_grades_csv(
+        [StudentRow("a", "hw1", 1, 2, "graded"), StudentRow("b", "hw2", 1, 2, "graded")],
+        tmp_path / "mix" / "grades.csv",
+    )
     with pytest.raises(ValueError, match="mixes"):
         export_lms([tmp_path / "mix"], tmp_path / "x.csv")
     write_grades_csv([StudentRow("a", "hw1", 1, 2, "graded")], tmp_path / "one" / "grades.csv")
@@ -132,18 +146,23 @@ def test_export_refuses_bad_input(tmp_path):
 
 
 def test_export_cli(tmp_path):
-    write_grades_csv([StudentRow("amy", "hw1", 3, 5, "graded"),
-                      StudentRow("bo b", "hw1", 0, 5, "missing", "no hw1.ipynb")],
-                     tmp_path / "g1" / "grades.csv")
-    write_grades_csv([StudentRow("amy", "hw2", 2.5, 4, "tampered")],
-                     tmp_path / "g2" / "grades.csv")
+    write_grades_csv(
+        [
+            StudentRow("amy", "hw1", 3, 5, "graded"),
+            StudentRow("bo b", "hw1", 0, 5, "missing", "no hw1.ipynb"),
+        ],
+        tmp_path / "g1" / "grades.csv",
+    )
+    write_grades_csv([StudentRow("amy", "hw2", 2.5, 4, "tampered")], tmp_path / "g2" / "grades.csv")
     before = hash_path(tmp_path / "g1")
     proc = run_cli("export", tmp_path / "g1", tmp_path / "g2", "--out", tmp_path / "lms.csv")
     assert proc.returncode == 0, proc.stderr
     with open(tmp_path / "lms.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert rows == [{"student": "amy", "total": "5.5", "hw1": "3", "hw2": "2.5"},
-                    {"student": "bo b", "total": "0", "hw1": "0", "hw2": ""}]
+    assert rows == [
+        {"student": "amy", "total": "5.5", "hw1": "3", "hw2": "2.5"},
+        {"student": "bo b", "total": "0", "hw1": "0", "hw2": ""},
+    ]
     assert hash_path(tmp_path / "g1") == before
     bad = run_cli("export", tmp_path / "nowhere", "--out", tmp_path / "x.csv")
     assert bad.returncode == 2 and "grades.csv" in bad.stderr

@@ -42,8 +42,12 @@ def _config():
 def publish_tree(site, tmp_path_factory):
     """The folder `make publish` would push, prepared by the real CLI (no remote)."""
     out = tmp_path_factory.mktemp("publish") / "tree"
-    done = subprocess.run([sys.executable, TOOL, "publish-tree", "--html", site, "--out", out],
-                          capture_output=True, text=True, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, TOOL, "publish-tree", "--html", site, "--out", out],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr
     return out
 
@@ -106,18 +110,29 @@ def test_configure_moves_every_link_to_the_fork(tmp_path):
     repo, branch, published = live_notebooks.repository(loaded)
     assert repo == "jane-doe/gd-course"
     assert live_notebooks.coursekit_spec(repo, branch).endswith(
-        "git+https://github.com/jane-doe/gd-course@main")
-    urls = launch_links.launch_urls(loaded["repository"]["url"], published, "notebooks",
-                                    "book/networks/cnn", "https://mybinder.org",
-                                    "https://colab.research.google.com")
-    assert urls["Colab"] == ("https://colab.research.google.com/github/jane-doe/gd-course/blob/"
-                             "gh-pages/notebooks/book/networks/cnn.ipynb")
-    assert urls["Binder"] == ("https://mybinder.org/v2/gh/jane-doe/gd-course/gh-pages"
-                              "?urlpath=lab/tree/notebooks/book/networks/cnn.ipynb")
+        "git+https://github.com/jane-doe/gd-course@main"
+    )
+    urls = launch_links.launch_urls(
+        loaded["repository"]["url"],
+        published,
+        "notebooks",
+        "book/networks/cnn",
+        "https://mybinder.org",
+        "https://colab.research.google.com",
+    )
+    assert urls["Colab"] == (
+        "https://colab.research.google.com/github/jane-doe/gd-course/blob/"
+        "gh-pages/notebooks/book/networks/cnn.ipynb"
+    )
+    assert urls["Binder"] == (
+        "https://mybinder.org/v2/gh/jane-doe/gd-course/gh-pages"
+        "?urlpath=lab/tree/notebooks/book/networks/cnn.ipynb"
+    )
 
 
-@pytest.mark.parametrize("bad", ["", "jane", "jane/gd course", "https://github.com/jane/x",
-                                 "a/b/c"])
+@pytest.mark.parametrize(
+    "bad", ["", "jane", "jane/gd course", "https://github.com/jane/x", "a/b/c"]
+)
 def test_configure_refuses_a_name_that_is_not_owner_slash_repo(tmp_path, bad):
     config = tmp_path / "_config.yml"
     config.write_text((ROOT / "_config.yml").read_text())
@@ -134,8 +149,14 @@ def test_make_configure_without_repo_says_how():
 
 def test_launch_urls_refuse_a_repository_that_is_not_github():
     with pytest.raises(ValueError, match="GitHub repository"):
-        launch_links.launch_urls("https://gitlab.com/a/b", "gh-pages", "notebooks", "x",
-                                 "https://mybinder.org", "https://colab.research.google.com")
+        launch_links.launch_urls(
+            "https://gitlab.com/a/b",
+            "gh-pages",
+            "notebooks",
+            "x",
+            "https://mybinder.org",
+            "https://colab.research.google.com",
+        )
 
 
 @pytest.mark.browser
@@ -154,6 +175,7 @@ def test_launch_menu_shows_both_buttons_for_the_configured_repository(page, site
 
 # --- Running every generated notebook from scratch -------------------------------------------
 
+
 def _fresh_environment(root: Path) -> Path:
     """A venv that sees the course's pinned dependencies but not coursekit; its python.
 
@@ -163,13 +185,20 @@ def _fresh_environment(root: Path) -> Path:
     site-packages (mpiexec and the proxy it starts in bin/, libmpi in lib/) are linked where
     `pip install mpich` puts them, since mpi4py looks for libmpi under the venv's prefix.
     """
-    venv_site = Path(sys.prefix, "lib", f"python{sys.version_info.major}.{sys.version_info.minor}",
-                     "site-packages")
+    venv_site = Path(
+        sys.prefix,
+        "lib",
+        f"python{sys.version_info.major}.{sys.version_info.minor}",
+        "site-packages",
+    )
     mirror = root / "deps"
     mirror.mkdir()
     for entry in venv_site.iterdir():
-        if "coursekit" in entry.name or entry.name.startswith("__editable__") \
-                or entry.name.endswith(".pth"):
+        if (
+            "coursekit" in entry.name
+            or entry.name.startswith("__editable__")
+            or entry.name.endswith(".pth")
+        ):
             continue
         (mirror / entry.name).symlink_to(entry)
     fresh = root / "venv"
@@ -186,8 +215,9 @@ def _fresh_environment(root: Path) -> Path:
 
 def _base_python() -> str:
     """The interpreter the project's venv was made from (same version, no packages)."""
-    return str(Path(sys.base_prefix, "bin", f"python{sys.version_info.major}."
-                                             f"{sys.version_info.minor}"))
+    return str(
+        Path(sys.base_prefix, "bin", f"python{sys.version_info.major}.{sys.version_info.minor}")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -196,8 +226,11 @@ def coursekit_wheel(tmp_path_factory):
     out = tmp_path_factory.mktemp("wheel")
     had_build_dir = (ROOT / "build").exists()
     try:
-        subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", out, ROOT],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", out, ROOT],
+            check=True,
+            capture_output=True,
+        )
     finally:
         if not had_build_dir:  # setuptools leaves build/ in the source tree
             shutil.rmtree(ROOT / "build", ignore_errors=True)
@@ -211,8 +244,22 @@ def test_every_live_notebook_runs_from_scratch(site, tmp_path, coursekit_wheel, 
 
     tree = tmp_path / "tree"
     spec = f"coursekit[plot,data,progress] @ {coursekit_wheel.as_uri()}"
-    done = subprocess.run([sys.executable, TOOL, "publish-tree", "--html", site, "--out", tree,
-                           "--install-spec", spec], capture_output=True, text=True, cwd=ROOT)
+    done = subprocess.run(
+        [
+            sys.executable,
+            TOOL,
+            "publish-tree",
+            "--html",
+            site,
+            "--out",
+            tree,
+            "--install-spec",
+            spec,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr
     python = _fresh_environment(tmp_path)
     has_coursekit = [python, "-c", "import importlib.util as u; print(u.find_spec('coursekit'))"]
@@ -221,9 +268,15 @@ def test_every_live_notebook_runs_from_scratch(site, tmp_path, coursekit_wheel, 
 
     kernels = tmp_path / "jupyter" / "kernels" / "fresh"
     kernels.mkdir(parents=True)
-    (kernels / "kernel.json").write_text(json.dumps({
-        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "fresh", "language": "python"}))
+    (kernels / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "fresh",
+                "language": "python",
+            }
+        )
+    )
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     monkeypatch.setenv("PIP_NO_INDEX", "1")  # the install cell must not need the network here
     monkeypatch.setenv("MPLBACKEND", "Agg")
@@ -232,10 +285,16 @@ def test_every_live_notebook_runs_from_scratch(site, tmp_path, coursekit_wheel, 
         nb = nbformat.read(path, as_version=4)
         workdir = tmp_path / "run" / pagename
         workdir.mkdir(parents=True)
-        NotebookClient(nb, kernel_name="fresh", timeout=600,
-                       resources={"metadata": {"path": str(workdir)}}).execute()
-        errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
-                  if o.get("output_type") == "error"]
+        NotebookClient(
+            nb, kernel_name="fresh", timeout=600, resources={"metadata": {"path": str(workdir)}}
+        ).execute()
+        errors = [
+            o
+            for c in nb.cells
+            if c.cell_type == "code"
+            for o in c.get("outputs", [])
+            if o.get("output_type") == "error"
+        ]
         assert not errors, f"{pagename}: {errors[0]['ename']}: {errors[0]['evalue']}"
         # The next chapter must install coursekit itself again.
         subprocess.run([python, "-m", "pip", "uninstall", "-q", "-y", "coursekit"], check=True)

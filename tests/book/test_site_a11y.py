@@ -43,7 +43,8 @@ TAB_STOP_KINDS = {"link", "button", "summary", "scrollable"}
 
 def _load_extension():
     spec = importlib.util.spec_from_file_location(
-        "course_sphinx", ROOT / "book" / "_ext" / "course_sphinx.py")
+        "course_sphinx", ROOT / "book" / "_ext" / "course_sphinx.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -72,8 +73,9 @@ def _png(width, height, colour=(200, 30, 30)):
 
 
 def _state_with(*values):
-    models = {f"m{i}": {"model_name": "HTMLModel", "state": {"value": v}}
-              for i, v in enumerate(values)}
+    models = {
+        f"m{i}": {"model_name": "HTMLModel", "state": {"value": v}} for i, v in enumerate(values)
+    }
     models["s"] = {"model_name": "SliderModel", "state": {"description": "</script> x"}}
     return json.dumps({"version_major": 2, "state": models}).replace("</script>", r"<\/script>")
 
@@ -93,8 +95,9 @@ def test_frames_move_to_files_named_by_content_and_the_state_points_at_them(tmp_
     assert moved == 3
     assert r"<\/script>" in new_json and "</script>" not in new_json
     state = json.loads(new_json.replace(r"<\/script>", "</script>"))["state"]
-    srcs = [re.search(r'src="([^"]*)"', state[f"m{i}"]["state"]["value"]).group(1)
-            for i in range(4)]
+    srcs = [
+        re.search(r'src="([^"]*)"', state[f"m{i}"]["state"]["value"]).group(1) for i in range(4)
+    ]
     assert srcs[0] == srcs[2] != srcs[1], "equal frames share one file, different ones do not"
     assert srcs[3] == "data:image/png;base64,AAAA", "only the course's frames are moved"
     for src, png in zip(srcs[:2], (red, blue), strict=True):
@@ -146,9 +149,11 @@ The first real paragraph of prose, long enough to tell a search engine what the 
 
 
 def test_repaired_markup_names_toggles_by_their_text_and_lists_citations_as_items():
-    body = ('<details><summary aria-label="Toggle hidden content"><p>Show code cell source</p>'
-            '</summary></details><div role="list"><div class="citation" '
-            'role="doc-biblioentry">A.</div></div>')
+    body = (
+        '<details><summary aria-label="Toggle hidden content"><p>Show code cell source</p>'
+        '</summary></details><div role="list"><div class="citation" '
+        'role="doc-biblioentry">A.</div></div>'
+    )
     fixed = ext.repair_markup(body)
     assert "aria-label" not in fixed and "<summary><p>Show code cell source" in fixed
     assert 'role="listitem"' in fixed and "doc-biblioentry" not in fixed
@@ -180,20 +185,27 @@ def test_plain_code_spans_are_unwrapped_and_coloured_ones_kept():
 
 
 def test_layout_nulls_leave_the_widget_state_and_the_rest_stays():
-    state = {"state": {
-        "l": {"model_name": "LayoutModel", "state": {"width": None, "height": "80px",
-                                                       "_model_name": "LayoutModel"}},
-        "h": {"model_name": "HTMLModel", "state": {"tooltip": None, "value": "x"}}}}
+    state = {
+        "state": {
+            "l": {
+                "model_name": "LayoutModel",
+                "state": {"width": None, "height": "80px", "_model_name": "LayoutModel"},
+            },
+            "h": {"model_name": "HTMLModel", "state": {"tooltip": None, "value": "x"}},
+        }
+    }
     assert ext.prune_widget_state(state) == 1
     assert state["state"]["l"]["state"] == {"height": "80px", "_model_name": "LayoutModel"}
     assert state["state"]["h"]["state"] == {"tooltip": None, "value": "x"}
 
 
 def test_the_head_filter_drops_fontawesome_js_and_defers_the_search_scripts():
-    head = ('<link href="_static/styles/theme.css" rel="stylesheet" />\n  <script defer '
-            'src="../_static/scripts/fontawesome.js?digest=1"></script>\n'
-            '<script src="../_static/searchtools.js"></script>'
-            '<script src="../searchindex.js"></script><script src="../_static/other.js"></script>')
+    head = (
+        '<link href="_static/styles/theme.css" rel="stylesheet" />\n  <script defer '
+        'src="../_static/scripts/fontawesome.js?digest=1"></script>\n'
+        '<script src="../_static/searchtools.js"></script>'
+        '<script src="../searchindex.js"></script><script src="../_static/other.js"></script>'
+    )
     out = str(ext.course_head(head))
     assert "fontawesome" not in out and out.startswith('<link href="_static/styles/theme.css"')
     assert '<script defer src="../_static/searchtools.js">' in out
@@ -205,8 +217,9 @@ def test_the_head_filter_drops_fontawesome_js_and_defers_the_search_scripts():
 
 
 def _widget_state(html):
-    match = re.search(r'<script type="application/vnd.jupyter.widget-state\+json">(.*?)</script>',
-                      html, re.S)
+    match = re.search(
+        r'<script type="application/vnd.jupyter.widget-state\+json">(.*?)</script>', html, re.S
+    )
     return None if match is None else json.loads(match.group(1).replace(r"<\/script>", "</script>"))
 
 
@@ -269,8 +282,9 @@ def test_page_has_a_description_a_favicon_sized_figures_and_deferred_scripts(sit
 def npm_pack(spec: str, dest: Path) -> Path:
     """Unpack the npm package ``spec`` (``name@version``) into ``dest``; returns ``dest``."""
     with tempfile.TemporaryDirectory() as tmp:
-        out = subprocess.run(["npm", "pack", "--silent", spec], cwd=tmp, capture_output=True,
-                             text=True, timeout=300)
+        out = subprocess.run(
+            ["npm", "pack", "--silent", spec], cwd=tmp, capture_output=True, text=True, timeout=300
+        )
         if out.returncode != 0:
             pytest.fail(f"npm pack {spec} failed (npm registry reachable?): {out.stderr[-500:]}")
         with tarfile.open(Path(tmp) / out.stdout.strip().splitlines()[-1]) as tar:
@@ -313,14 +327,19 @@ def _axe(page, axe_source):
 
 @pytest.mark.browser
 @pytest.mark.parametrize("path", PAGES)
-def test_axe_finds_no_serious_violation_in_what_the_course_renders(page, site, site_url, path,
-                                                                   axe_source):
+def test_axe_finds_no_serious_violation_in_what_the_course_renders(
+    page, site, site_url, path, axe_source
+):
     """What axe-core finds outside <article> is the theme's (navigation, search, colour-mode
     button): README's accessibility note lists it with the upstream issue."""
     _open(page, f"{site_url}/{path}", (site / path).read_text())
-    course = [(v["id"], v["impact"], n["target"], n["html"])
-              for v in _axe(page, axe_source) if v["impact"] in ("critical", "serious")
-              for n in v["nodes"] if n["inArticle"]]
+    course = [
+        (v["id"], v["impact"], n["target"], n["html"])
+        for v in _axe(page, axe_source)
+        if v["impact"] in ("critical", "serious")
+        for n in v["nodes"]
+        if n["inArticle"]
+    ]
     assert course == []
 
 
@@ -346,7 +365,8 @@ def _frames(page, load=True):
         for i in range(stacks.count()):
             stacks.nth(i).scroll_into_view_if_needed()
             stacks.nth(i).locator("img.frame-image").evaluate(
-                "(img) => img.decode().catch(() => null)")
+                "(img) => img.decode().catch(() => null)"
+            )
     return page.evaluate("""() => [...document.querySelectorAll('.frame-stack')].map((s) => {
         const img = s.querySelector('img.frame-image');
         const caption = s.querySelector('.frame-caption');
@@ -376,12 +396,16 @@ def _move(page, handle, i):
 def test_sliders_play_buttons_and_frames_speak_to_a_screen_reader(page, site, site_url, path):
     n = _open(page, f"{site_url}/{path}", (site / path).read_text())
     # Every formula typeset (mathjax-in-slices.js), each with its MathML for screen readers.
-    maths = page.evaluate(r"""async () => { await window.MathJax.startup.promise;
+    maths = (
+        page.evaluate(r"""async () => { await window.MathJax.startup.promise;
         const math = [...document.querySelectorAll('.math')];
         return {n: math.length, raw: math.filter((m) => /\\[([]/.test(m.textContent)
                     && !m.querySelector('mjx-container')).length,
                 mml: math.filter((m) => m.querySelector('mjx-assistive-mml math')).length};
-    }""") if "mathjax/tex-chtml.js" in (site / path).read_text() else {"n": 0, "raw": 0, "mml": 0}
+    }""")
+        if "mathjax/tex-chtml.js" in (site / path).read_text()
+        else {"n": 0, "raw": 0, "mml": 0}
+    )
     assert maths["raw"] == 0 and maths["mml"] == maths["n"], maths
     sliders = _sliders(page)
     assert len(sliders) == n
@@ -453,8 +477,10 @@ def test_few_tab_presses_lead_from_the_heading_to_the_first_widget(page, site, s
             break
     assert stops[0]["kind"] == "skip", stops[0]
     assert stops[-1]["kind"] == "slider", [s["what"] for s in stops]
-    first = page.evaluate("() => document.querySelector('article .widget-slider .noUi-handle')"
-                          " === document.activeElement")
+    first = page.evaluate(
+        "() => document.querySelector('article .widget-slider .noUi-handle')"
+        " === document.activeElement"
+    )
     assert first, "the skip link leads to the chapter's first slider"
 
 

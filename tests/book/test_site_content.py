@@ -20,8 +20,9 @@ def _html_pages(site):
 
 
 def test_widget_pages_load_the_widget_manager_from_the_site(site):
-    pages_with_state = [p for p in _html_pages(site)
-                        if "application/vnd.jupyter.widget-state+json" in p.read_text()]
+    pages_with_state = [
+        p for p in _html_pages(site) if "application/vnd.jupyter.widget-state+json" in p.read_text()
+    ]
     assert pages_with_state, "no page carries saved widget state: widgets were not executed"
     for page in pages_with_state:
         html = page.read_text()
@@ -71,11 +72,16 @@ def _protected_lines():
     # coursekit as a chapter does, `numeric = numerical_grad_array(`: public by choice).
     chapters = "\n".join(p.read_text() for p in sorted((ROOT / "book").rglob("*.md")))
     for hidden in sorted((ROOT / "exercises").glob("*/hidden_tests.py")):
-        protected |= {line.strip() for line in hidden.read_text().splitlines()
-                      if not line.strip().startswith(("#", '"', "f\"", "'"))
-                      and line.strip() not in chapters}
-    return {line for line in protected - given
-            if len(line) >= 25 and not line.startswith(("import ", "from "))}
+        protected |= {
+            line.strip()
+            for line in hidden.read_text().splitlines()
+            if not line.strip().startswith(("#", '"', 'f"', "'")) and line.strip() not in chapters
+        }
+    return {
+        line
+        for line in protected - given
+        if len(line) >= 25 and not line.startswith(("import ", "from "))
+    }
 
 
 def _site_texts(site):
@@ -92,8 +98,9 @@ def test_no_solution_or_hidden_test_reaches_the_site(site):
     protected = _protected_lines()
     if not protected:
         pytest.fail("found no solution or hidden-test lines in exercises/: the check is vacuous")
-    leaks = [(where, line) for where, text in _site_texts(site)
-             for line in protected if line in text]
+    leaks = [
+        (where, line) for where, text in _site_texts(site) for line in protected if line in text
+    ]
     assert leaks == []
 
 
@@ -103,15 +110,21 @@ ASSIGNMENTS = sorted(p.name for p in (ROOT / "exercises").iterdir() if p.is_dir(
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_every_exercise_is_downloadable_in_its_released_form(site, assignment):
     # Sphinx copies {download} targets to _downloads/ (the chapter's own .ipynb is elsewhere).
-    downloads = [p for p in (site / "_downloads").rglob("*")
-                 if p.name in (f"{assignment}.ipynb", f"{assignment}.zip")]
+    downloads = [
+        p
+        for p in (site / "_downloads").rglob("*")
+        if p.name in (f"{assignment}.ipynb", f"{assignment}.zip")
+    ]
     names = {p.suffix for p in downloads}
     assert names == {".ipynb", ".zip"}, f"no chapter links the {assignment} notebook and zip"
     for path in downloads:
         if path.suffix == ".zip":
             with zipfile.ZipFile(path) as zf:
-                texts = [zf.read(n).decode(errors="replace") for n in zf.namelist()
-                         if n.endswith(".ipynb")]
+                texts = [
+                    zf.read(n).decode(errors="replace")
+                    for n in zf.namelist()
+                    if n.endswith(".ipynb")
+                ]
         else:
             texts = [path.read_text()]
         assert texts, path
@@ -220,11 +233,18 @@ def test_chapter_glues_its_numbers_and_guards_its_claims(chapter):
     # Every key the prose pastes is made by the chapter itself: a literal string, or an
     # f-string of its code whose fixed parts fit (f"test_acc_h{h}" makes test_acc_h128).
     keys = {m.split(":")[0] for m in GLUE_ROLE.findall(source)}
-    made = [re.compile(".+".join(map(re.escape, re.split(r"\{[^}]*\}", f))))
-            for f in re.findall(r"""\bf["']([\w{}.\[\]'"]*?)["']""", source)
-            if "{" in f and len(re.sub(r"\{[^}]*\}", "", f)) >= 3]  # f"{key}" proves nothing
-    missing = sorted(k for k in keys if f'"{k}"' not in source and f"'{k}'" not in source
-                     and not any(m.fullmatch(k) for m in made))
+    made = [
+        re.compile(".+".join(map(re.escape, re.split(r"\{[^}]*\}", f))))
+        for f in re.findall(r"""\bf["']([\w{}.\[\]'"]*?)["']""", source)
+        if "{" in f and len(re.sub(r"\{[^}]*\}", "", f)) >= 3
+    ]  # f"{key}" proves nothing
+    missing = sorted(
+        k
+        for k in keys
+        if f'"{k}"' not in source
+        and f"'{k}'" not in source
+        and not any(m.fullmatch(k) for m in made)
+    )
     assert missing == [], f"{chapter} pastes keys it never makes: {missing}"
 
 
@@ -239,7 +259,10 @@ def test_every_glued_number_reaches_the_page(site, chapter):
 
 
 def test_no_page_has_an_unresolved_glue_key(site):
-    bad = [(p.name, marker) for p in _chapter_pages(site)
-           for marker in ("{glue", 'class="problematic"', 'class="system-message"')
-           if marker in p.read_text()]
+    bad = [
+        (p.name, marker)
+        for p in _chapter_pages(site)
+        for marker in ("{glue", 'class="problematic"', 'class="system-message"')
+        if marker in p.read_text()
+    ]
     assert bad == []

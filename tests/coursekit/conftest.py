@@ -16,5 +16,7 @@ def small_split():
 def runs(small_split):
     """Three epochs of a tiny network with mini-batches and with the whole batch."""
     kw = {"epochs": 3, "config": (4, "M"), "lr": 1e-2}
-    return {"mini-batch": train_with_confusion(small_split, batch_size=16, **kw),
-            "batch": train_with_confusion(small_split, batch_size=150, **kw)}
+    return {
+        "mini-batch": train_with_confusion(small_split, batch_size=16, **kw),
+        "batch": train_with_confusion(small_split, batch_size=150, **kw),
+    }

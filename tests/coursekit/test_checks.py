@@ -21,8 +21,7 @@ from coursekit._checks import (
 )
 
 
-@given(st.one_of(st.integers(), st.floats(allow_nan=True), st.booleans(), st.text(),
-                 st.none()))
+@given(st.one_of(st.integers(), st.floats(allow_nan=True), st.booleans(), st.text(), st.none()))
 def test_predicates_agree_with_the_types(value):
     assert is_int(value) == (type(value) is int)
     assert is_real(value) == (type(value) in (int, float))
@@ -88,6 +87,11 @@ def test_no_module_repeats_the_number_test():
     """The bool-excluding isinstance test lives in _checks only (is_int / is_real)."""
     copy = re.compile(r"isinstance\((\w+), bool\) or not isinstance\(\1,")
     root = pathlib.Path(coursekit.__file__).parent
-    found = [f"{p.relative_to(root)}:{i}" for p in root.rglob("*.py") if p.name != "_checks.py"
-             for i, line in enumerate(p.read_text().splitlines(), 1) if copy.search(line)]
+    found = [
+        f"{p.relative_to(root)}:{i}"
+        for p in root.rglob("*.py")
+        if p.name != "_checks.py"
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if copy.search(line)
+    ]
     assert not found, found

@@ -124,8 +124,12 @@ def test_standardize_keeps_float32_and_image_shape():
 
 # --------------------------------------------------------------------------- batch order
 @SETTINGS
-@given(n=st.integers(1, 60), b=st.integers(1, 60), seed=st.integers(0, 2**32 - 1),
-       shuffle=st.booleans())
+@given(
+    n=st.integers(1, 60),
+    b=st.integers(1, 60),
+    seed=st.integers(0, 2**32 - 1),
+    shuffle=st.booleans(),
+)
 def test_batch_indices_cover_every_row_once_per_epoch(n, b, seed, shuffle):
     b = min(b, n)
     per_epoch = math.ceil(n / b)

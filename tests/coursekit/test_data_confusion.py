@@ -12,10 +12,12 @@ from coursekit.data import confusion_matrix
 @given(k=st.integers(1, 6), data=st.data())
 def test_confusion_matrix_counts_pairs(k, data):
     n = data.draw(st.integers(0, 40))
-    y_true = np.array(data.draw(st.lists(st.integers(0, k - 1), min_size=n, max_size=n)),
-                      dtype=np.int64)
-    y_pred = np.array(data.draw(st.lists(st.integers(0, k - 1), min_size=n, max_size=n)),
-                      dtype=np.int64)
+    y_true = np.array(
+        data.draw(st.lists(st.integers(0, k - 1), min_size=n, max_size=n)), dtype=np.int64
+    )
+    y_pred = np.array(
+        data.draw(st.lists(st.integers(0, k - 1), min_size=n, max_size=n)), dtype=np.int64
+    )
     c = confusion_matrix(y_true, y_pred, k)
     expected = np.zeros((k, k), int)
     for t, p in zip(y_true, y_pred, strict=True):

@@ -23,8 +23,7 @@ def test_central_difference_of_cubic_is_exact_up_to_eps_squared():
 
 
 @SETTINGS
-@given(hnp.arrays(np.float64, hnp.array_shapes(max_dims=3, max_side=4),
-                  elements=st.floats(-3, 3)))
+@given(hnp.arrays(np.float64, hnp.array_shapes(max_dims=3, max_side=4), elements=st.floats(-3, 3)))
 def test_numerical_grad_of_smooth_function(x):
     g = numerical_grad(lambda v: np.sum(np.sin(v)) + 0.5 * np.sum(v * v), x)
     assert g.shape == x.shape
@@ -101,8 +100,10 @@ def test_rel_error_definition():
 
 
 @SETTINGS
-@given(hnp.arrays(np.float64, st.integers(1, 8), elements=st.floats(-1e6, 1e6)),
-       hnp.arrays(np.float64, st.integers(1, 8), elements=st.floats(-1e6, 1e6)))
+@given(
+    hnp.arrays(np.float64, st.integers(1, 8), elements=st.floats(-1e6, 1e6)),
+    hnp.arrays(np.float64, st.integers(1, 8), elements=st.floats(-1e6, 1e6)),
+)
 def test_rel_error_is_symmetric_and_bounded(a, b):
     if a.shape != b.shape:
         with pytest.raises(ValueError, match="same shape"):
@@ -122,8 +123,11 @@ def test_rel_error_is_symmetric_and_bounded(a, b):
         (lambda: numerical_grad("f", np.ones(2)), TypeError, "fun must be callable"),
         (lambda: numerical_grad(lambda v: v, np.ones(2)), ValueError, "fun must return a scalar"),
         (lambda: numerical_grad(lambda v: 0.0, "ab"), TypeError, "x must be a numeric"),
-        (lambda: numerical_grad_array(lambda v: v, np.ones(2), np.ones(3)), ValueError,
-         "dout must have the shape"),
+        (
+            lambda: numerical_grad_array(lambda v: v, np.ones(2), np.ones(3)),
+            ValueError,
+            "dout must have the shape",
+        ),
         (lambda: numerical_grad_array(None, np.ones(2), np.ones(2)), TypeError, "fun must be"),
         (lambda: rel_error(np.ones((2, 1)), np.ones(2)), ValueError, "same shape"),
     ],

@@ -20,8 +20,9 @@ def maths_modules():
 
 def test_every_maths_module_imports_with_plotting_libraries_blocked():
     modules = maths_modules()
-    assert {"coursekit.optimize", "coursekit.nn.two_layer", "coursekit.distributed.scaling"} \
-        <= set(modules)
+    assert {"coursekit.optimize", "coursekit.nn.two_layer", "coursekit.distributed.scaling"} <= set(
+        modules
+    )
     script = textwrap.dedent(f"""
         import importlib, importlib.abc, sys
 
@@ -40,19 +41,23 @@ def test_every_maths_module_imports_with_plotting_libraries_blocked():
         print("\\n".join(failed))
         sys.exit(1 if failed else 0)
     """)
-    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
     assert run.returncode == 0, run.stdout + run.stderr
 
 
 def test_the_blocker_can_fail():
     """The same check on a drawing module must report it (so the test above can fail)."""
-    script = ("import importlib.abc, sys\n"
-              "class B(importlib.abc.MetaPathFinder):\n"
-              "    def find_spec(self, name, path=None, target=None):\n"
-              "        if name.split('.')[0] == 'matplotlib': raise ImportError(name)\n"
-              "sys.meta_path.insert(0, B())\n"
-              "import coursekit.plotting\n")
-    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         timeout=300)
+    script = (
+        "import importlib.abc, sys\n"
+        "class B(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'matplotlib': raise ImportError(name)\n"
+        "sys.meta_path.insert(0, B())\n"
+        "import coursekit.plotting\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
     assert run.returncode != 0 and "matplotlib" in run.stderr

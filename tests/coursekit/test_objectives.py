@@ -196,8 +196,11 @@ def test_gradient_and_hessian_match_finite_differences(name, f, d):
         assert isinstance(f, Objective)
 
 
-@pytest.mark.parametrize("name,f,d", [o for o in _objectives() if isinstance(o[1], FiniteSum)],
-                         ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    "name,f,d",
+    [o for o in _objectives() if isinstance(o[1], FiniteSum)],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
 def test_batch_derivatives_match_finite_differences(name, f, d):
     rng = np.random.default_rng(2)
     idx = rng.choice(f.n_samples, size=7, replace=True)

@@ -9,8 +9,12 @@ from coursekit.objectives import LeastSquares
 
 
 @settings(max_examples=30, deadline=None)
-@given(seed=st.integers(0, 10_000), n=st.integers(3, 40), d=st.integers(1, 3),
-       scale=st.floats(0.1, 30.0))
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(3, 40),
+    d=st.integers(1, 3),
+    scale=st.floats(0.1, 30.0),
+)
 def test_kappa_is_the_squared_condition_number_of_x(seed, n, d, scale):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, d))

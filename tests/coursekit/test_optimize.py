@@ -109,8 +109,12 @@ def test_momentum_rate_on_ill_conditioned_quadratic():
     q = Quadratic.with_condition_number(kappa, dim=20, seed=0)
     rho = (math.sqrt(kappa) - 1) / (math.sqrt(kappa) + 1)
     res = opt.gradient_descent(
-        q, np.ones(20), lr=4 / (math.sqrt(q.L) + math.sqrt(q.mu)) ** 2,
-        rule=opt.Momentum(beta=rho**2), max_iter=400, tol=0.0,
+        q,
+        np.ones(20),
+        lr=4 / (math.sqrt(q.L) + math.sqrt(q.mu)) ** 2,
+        rule=opt.Momentum(beta=rho**2),
+        max_iter=400,
+        tol=0.0,
     )
     err = np.linalg.norm(res.path, axis=1)
     measured = (err[400] / err[200]) ** (1 / 200)
@@ -173,8 +177,11 @@ def test_newton_singular_hessian_without_line_search():
 
 # =========================================================================== backtracking
 @SETTINGS
-@given(x=hnp.arrays(np.float64, 2, elements=st.floats(-2, 2)),
-       rho=st.floats(0.1, 0.9), c=st.floats(1e-4, 0.5))
+@given(
+    x=hnp.arrays(np.float64, 2, elements=st.floats(-2, 2)),
+    rho=st.floats(0.1, 0.9),
+    c=st.floats(1e-4, 0.5),
+)
 def test_backtracking_returns_first_armijo_step(x, rho, c):
     f = Rosenbrock()
     g = f.grad(x)
@@ -207,9 +214,14 @@ def test_backtracking_rejects_ascent_direction():
 
 # =========================================================================== SGD
 @SETTINGS
-@given(n=st.integers(2, 30), steps=st.integers(0, 25), lr=st.floats(0.001, 0.3),
-       rule=st.sampled_from(["plain", "momentum", "nesterov", "adam", "rmsprop", "adagrad"]),
-       schedule=st.sampled_from([None, "1/t", "cosine"]), seed=st.integers(0, 100))
+@given(
+    n=st.integers(2, 30),
+    steps=st.integers(0, 25),
+    lr=st.floats(0.001, 0.3),
+    rule=st.sampled_from(["plain", "momentum", "nesterov", "adam", "rmsprop", "adagrad"]),
+    schedule=st.sampled_from([None, "1/t", "cosine"]),
+    seed=st.integers(0, 100),
+)
 def test_full_batch_sgd_is_gradient_descent(n, steps, lr, rule, schedule, seed):
     f, _ = least_squares(n=n, d=3, seed=seed)
     x0 = np.random.default_rng(seed).standard_normal(3)
@@ -259,8 +271,9 @@ def test_sgd_with_decaying_steps_approaches_least_squares_solution():
     f, _ = least_squares(n=200, d=3, noise=0.5, seed=5)
     w_star = f.solution()
     const = opt.sgd(f, np.zeros(3), lr=0.05, batch_size=1, epochs=30, seed=1)
-    decay = opt.sgd(f, np.zeros(3), lr=0.05, batch_size=1, epochs=30, seed=1,
-                    schedule=opt.inverse_time(0.002))
+    decay = opt.sgd(
+        f, np.zeros(3), lr=0.05, batch_size=1, epochs=30, seed=1, schedule=opt.inverse_time(0.002)
+    )
     # Constant steps leave a noise floor; decaying steps shrink it.
     assert np.linalg.norm(decay.x - w_star) < np.linalg.norm(const.x - w_star)
     assert np.linalg.norm(decay.x - w_star) < 0.02
@@ -312,8 +325,13 @@ RULE_HYPER = {
     "nesterov": st.fixed_dictionaries({"beta": st.floats(0.0, 0.99)}),
     "adagrad": st.fixed_dictionaries({"eps": st.floats(1e-10, 1e-2)}),
     "rmsprop": st.fixed_dictionaries({"rho": st.floats(0.0, 0.99), "eps": st.floats(1e-10, 1e-2)}),
-    "adam": st.fixed_dictionaries({"beta1": st.floats(0.0, 0.99), "beta2": st.floats(0.0, 0.999),
-                                   "eps": st.floats(1e-10, 1e-2)}),
+    "adam": st.fixed_dictionaries(
+        {
+            "beta1": st.floats(0.0, 0.99),
+            "beta2": st.floats(0.0, 0.999),
+            "eps": st.floats(1e-10, 1e-2),
+        }
+    ),
 }
 
 
@@ -390,7 +408,8 @@ def test_rules_reject_a_gradient_of_the_wrong_shape():
 def test_schedules_closed_forms(lr0, t):
     assert opt.get_schedule(None)(lr0, t) == lr0
     assert opt.get_schedule("step", drop=0.5, every=100)(lr0, t) == pytest.approx(
-        lr0 * 0.5 ** (t // 100))
+        lr0 * 0.5 ** (t // 100)
+    )
     assert opt.get_schedule("1/t", decay=0.01)(lr0, t) == pytest.approx(lr0 / (1 + 0.01 * t))
     cos = opt.get_schedule("cosine", total_steps=1000, lr_min=1e-5)
     expected = 1e-5 + 0.5 * (lr0 - 1e-5) * (1 + math.cos(math.pi * min(t, 1000) / 1000))
@@ -404,8 +423,9 @@ def test_cosine_endpoints_and_schedule_used_by_gd():
     assert cos(1.0, 5) == pytest.approx(0.55)
     # GD with a schedule takes exactly steps lr_k * grad: check the first steps by hand.
     q = Quadratic(np.diag([1.0, 2.0]))
-    res = opt.gradient_descent(q, [1.0, 1.0], lr=0.1, max_iter=3, tol=0.0,
-                               schedule=opt.step_decay(drop=0.5, every=1))
+    res = opt.gradient_descent(
+        q, [1.0, 1.0], lr=0.1, max_iter=3, tol=0.0, schedule=opt.step_decay(drop=0.5, every=1)
+    )
     x = np.array([1.0, 1.0])
     for k in range(3):
         x = x - 0.1 * 0.5**k * q.grad(x)
@@ -435,16 +455,22 @@ def _ls():
         (lambda: opt.gradient_descent(_ls(), [0, 0], schedule="exp"), ValueError, "schedule must"),
         (lambda: opt.gradient_descent(lambda x: 0.0, [0, 0]), TypeError, "f must be an objective"),
         (lambda: opt.sgd(_ls(), [0, 0], batch_size=0), ValueError, "batch_size must be in"),
-        (lambda: opt.sgd(_ls(), [0, 0], batch_size=11), ValueError,
-         r"batch_size must be in \[1, n_samples=10\]"),
+        (
+            lambda: opt.sgd(_ls(), [0, 0], batch_size=11),
+            ValueError,
+            r"batch_size must be in \[1, n_samples=10\]",
+        ),
         (lambda: opt.sgd(_ls(), [0, 0], epochs=-1), ValueError, "epochs must be >= 0"),
         (lambda: opt.sgd(_ls(), [0, 0], lr=0), ValueError, "lr must be positive"),
         (lambda: opt.sgd(_ls(), [np.nan, 0]), ValueError, "x0 contains NaN"),
         (lambda: opt.sgd(Rosenbrock(), [0, 0]), TypeError, "f must be a FiniteSum"),
         (lambda: opt.newton(_ls(), [0, 0], max_iter=-2), ValueError, "max_iter must be >= 0"),
         (lambda: opt.newton(_ls(), [0]), ValueError, "x0 must have shape"),
-        (lambda: opt.backtracking(_ls(), [0, 0], [1, 0], g=[-1, 0], rho=1.5), ValueError,
-         "rho must lie in"),
+        (
+            lambda: opt.backtracking(_ls(), [0, 0], [1, 0], g=[-1, 0], rho=1.5),
+            ValueError,
+            "rho must lie in",
+        ),
         (lambda: opt.backtracking(_ls(), [0, 0], [1, 0, 0]), ValueError, "d must have the shape"),
         (lambda: opt.cosine(total_steps=0), ValueError, "total_steps must be >= 1"),
         (lambda: opt.step_decay(drop=0.0), ValueError, "drop must lie in"),
@@ -460,8 +486,9 @@ def test_bad_input_raises(call, exc, match):
 def test_cosine_schedule_spans_the_whole_run():
     # On f(x) = a/2 x^2 plain GD multiplies x by (1 - lr_k a) each step: a closed-form product.
     a, lr, n = 2.0, 0.3, 12
-    res = opt.gradient_descent(Quadratic([[a]]), [1.0], lr=lr, max_iter=n, tol=0.0,
-                               schedule="cosine")
+    res = opt.gradient_descent(
+        Quadratic([[a]]), [1.0], lr=lr, max_iter=n, tol=0.0, schedule="cosine"
+    )
     lrs = [0.5 * lr * (1 + math.cos(math.pi * k / n)) for k in range(n)]
     assert res.path[:, 0] == pytest.approx(np.cumprod([1.0] + [1 - e * a for e in lrs]))
     # sgd counts its horizon in update steps: epochs * ceil(n_samples / batch_size).
@@ -485,8 +512,9 @@ def test_adam_first_step_has_length_lr_in_every_coordinate():
 
 def test_schedule_callable_and_bad_schedule_output():
     f = Quadratic(np.eye(2))
-    res = opt.gradient_descent(f, [1.0, 1.0], lr=0.5, max_iter=1, tol=0.0,
-                               schedule=lambda lr0, t: lr0 / 2)
+    res = opt.gradient_descent(
+        f, [1.0, 1.0], lr=0.5, max_iter=1, tol=0.0, schedule=lambda lr0, t: lr0 / 2
+    )
     assert np.allclose(res.x, [0.75, 0.75])
     with pytest.raises(ValueError, match="schedule returned an invalid learning rate"):
         opt.gradient_descent(f, [1.0, 1.0], lr=0.5, schedule=lambda lr0, t: -1.0)
@@ -504,8 +532,7 @@ def test_duck_typed_rule_and_sgd_callback():
     mine = opt.sgd(f, np.ones(2), lr=0.2, batch_size=8, epochs=3, rule=HalfStep())
     ref = opt.sgd(f, np.ones(2), lr=0.1, batch_size=8, epochs=3)
     assert np.allclose(mine.path, ref.path, rtol=1e-14)
-    stopped = opt.sgd(f, np.ones(2), lr=0.1, batch_size=2, epochs=5,
-                      callback=lambda x: True)
+    stopped = opt.sgd(f, np.ones(2), lr=0.1, batch_size=2, epochs=5, callback=lambda x: True)
     assert stopped.nit == 1 and not stopped.converged and "callback" in stopped.message
 
 

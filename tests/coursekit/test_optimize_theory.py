@@ -30,8 +30,9 @@ def problem():
 @given(lr=st.floats(0.01, 2.5), lam=st.floats(0.05, 1.0))
 def test_zero_momentum_is_the_gradient_descent_factor(lr, lam):
     assert momentum_rate(lr, 0.0, [lam]) == pytest.approx(abs(1 - lr * lam), abs=1e-12)
-    assert momentum_rate(lr, 0.0, [lam], nesterov=True) == pytest.approx(abs(1 - lr * lam),
-                                                                         abs=1e-12)
+    assert momentum_rate(lr, 0.0, [lam], nesterov=True) == pytest.approx(
+        abs(1 - lr * lam), abs=1e-12
+    )
 
 
 @settings(max_examples=40, deadline=None)
@@ -63,15 +64,18 @@ def test_runs_contract_at_the_predicted_rate(beta, nesterov):
     err = np.linalg.norm(r.path, axis=1)
     # Complex roots rotate the error: compare envelopes (maxima over more than one period).
     k0, k1, w = 120, 320, 60
-    measured = (err[k1:k1 + w].max() / err[k0:k0 + w].max()) ** (1 / (k1 - k0))
+    measured = (err[k1 : k1 + w].max() / err[k0 : k0 + w].max()) ** (1 / (k1 - k0))
     assert measured == pytest.approx(rho, rel=0.01), (measured, rho)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"lr": 0.0, "beta": 0.5, "eigenvalues": [1.0]}, "lr"),
-    ({"lr": 0.1, "beta": 1.0, "eigenvalues": [1.0]}, "beta"),
-    ({"lr": 0.1, "beta": 0.5, "eigenvalues": [-1.0]}, "eigenvalues"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"lr": 0.0, "beta": 0.5, "eigenvalues": [1.0]}, "lr"),
+        ({"lr": 0.1, "beta": 1.0, "eigenvalues": [1.0]}, "beta"),
+        ({"lr": 0.1, "beta": 0.5, "eigenvalues": [-1.0]}, "eigenvalues"),
+    ],
+)
 def test_momentum_rate_bad_input_names_the_argument(kwargs, match):
     with pytest.raises(ValueError, match=match):
         momentum_rate(**kwargs)

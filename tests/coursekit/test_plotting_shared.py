@@ -19,8 +19,14 @@ def problem():
 
 
 @settings(max_examples=25, deadline=None)
-@given(f=st.integers(1, 11), h=st.integers(1, 5), w=st.integers(1, 6), pad=st.integers(0, 2),
-       ncols=st.one_of(st.none(), st.integers(1, 5)), seed=st.integers(0, 99))
+@given(
+    f=st.integers(1, 11),
+    h=st.integers(1, 5),
+    w=st.integers(1, 6),
+    pad=st.integers(0, 2),
+    ncols=st.one_of(st.none(), st.integers(1, 5)),
+    seed=st.integers(0, 99),
+)
 def test_channel_mosaic_places_each_scaled_channel(f, h, w, pad, ncols, seed):
     rng = np.random.default_rng(seed)
     maps = np.maximum(rng.standard_normal((f, h, w)), 0)
@@ -32,7 +38,7 @@ def test_channel_mosaic_places_each_scaled_channel(f, h, w, pad, ncols, seed):
     assert np.sum(~np.isnan(m)) == f * h * w  # tiles only; separators and empty slots NaN
     for i in range(f):
         r, c = divmod(i, cols)
-        tile = m[r * (h + pad):r * (h + pad) + h, c * (w + pad):c * (w + pad) + w]
+        tile = m[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w]
         peak = maps[i].max()
         np.testing.assert_allclose(tile, maps[i] / peak if peak > 0 else 0.0, rtol=1e-12)
 
@@ -45,8 +51,13 @@ def test_channel_mosaic_rejects_negative_maps():
 
 
 def test_gantt_draws_one_bar_per_interval(problem):
-    h = simulate(problem, np.zeros(6), steps=3, batch_size=4,
-                 cluster=Cluster(3, latency=1e-4, bandwidth=1e5, jitter=0.5))
+    h = simulate(
+        problem,
+        np.zeros(6),
+        steps=3,
+        batch_size=4,
+        cluster=Cluster(3, latency=1e-4, bandwidth=1e5, jitter=0.5),
+    )
     iv = h.timeline.intervals()
     _, ax = new_figure()
     gantt(iv, ax=ax)

@@ -25,12 +25,16 @@ def _line_figure(slope):
 
 def _js_links_between(widget, source, target):
     """The widget's jslink models (which the browser runs) that link ``source`` to ``target``."""
+
     def ends(a, b):
         return {(a[0].model_id, a[1]), (b[0].model_id, b[1])}
 
-    return [link for link in widget.js_links
-            if isinstance(link, widgets.jslink(source, target).__class__)
-            and ends(link.source, link.target) == ends(source, target)]
+    return [
+        link
+        for link in widget.js_links
+        if isinstance(link, widgets.jslink(source, target).__class__)
+        and ends(link.source, link.target) == ends(source, target)
+    ]
 
 
 def test_frame_slider_moves_the_shown_frame():
@@ -54,8 +58,13 @@ def test_frame_slider_is_linked_in_the_browser_too():
 
 
 def test_frame_slider_starts_at_the_requested_value_and_captions_each_frame():
-    widget = frame_slider([1.0, 2.0, 3.0], _line_figure, description="slope", value=2.0,
-                          caption=lambda v: f"slope {v}")
+    widget = frame_slider(
+        [1.0, 2.0, 3.0],
+        _line_figure,
+        description="slope",
+        value=2.0,
+        caption=lambda v: f"slope {v}",
+    )
     assert widget.slider.index == 1 and widget.stack.selected_index == 1
     texts = [child.children[1].value for child in widget.stack.children]
     for v, text in zip([1.0, 2.0, 3.0], texts, strict=True):
@@ -81,8 +90,9 @@ def test_learning_rate_sweep_obeys_the_stability_limit():
     f = Quadratic.with_condition_number(10.0, dim=2, seed=3)
     lipschitz = np.linalg.eigvalsh(f.A).max()
     multiples = [0.5, 1.0, 1.9, 2.1, 2.5]
-    results = learning_rate_sweep(f, [-4.0, 2.5], [c / lipschitz for c in multiples],
-                                  max_iter=20_000, tol=1e-8)
+    results = learning_rate_sweep(
+        f, [-4.0, 2.5], [c / lipschitz for c in multiples], max_iter=20_000, tol=1e-8
+    )
     for c, r in zip(multiples, results, strict=True):
         if c < 2:
             assert r.converged, (c, r.message)
@@ -107,7 +117,7 @@ def test_learning_rate_explorer_frames_follow_the_runs():
     assert len(widget.frames) == len(LR_MULTIPLES)
     assert widget.slider.label == "1"
     start = widget.shown_frame
-    widget.slider.index = len(LR_MULTIPLES) - 1          # beyond 2/L
+    widget.slider.index = len(LR_MULTIPLES) - 1  # beyond 2/L
     assert widget.shown_frame != start
     caption = widget.stack.children[widget.stack.selected_index].children[1].value
     # 30 steps at 2.2/L multiply the loss by about 1.44**30: growing, not yet past the

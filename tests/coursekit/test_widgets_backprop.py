@@ -26,8 +26,16 @@ def test_explorer_captions_give_the_held_out_accuracy_of_each_snapshot():
     widget = backprop_explorer(epochs=epochs, n_hidden=8, seed=0)
     X, y = spiral_data(seed=0)
     X_test, y_test = spiral_data(seed=1)
-    hist = train_two_layer(init_two_layer(2, 8, 3, seed=0), X, y, lr=1.0, epochs=10,
-                           l2=1e-3, seed=0, snapshot_epochs=epochs)
+    hist = train_two_layer(
+        init_two_layer(2, 8, 3, seed=0),
+        X,
+        y,
+        lr=1.0,
+        epochs=10,
+        l2=1e-3,
+        seed=0,
+        snapshot_epochs=epochs,
+    )
     for i, e in enumerate(epochs):
         caption = widget.stack.children[i].children[1].value
         quoted = float(re.search(r"held-out accuracy ([\d.]+) %", caption).group(1))

@@ -14,13 +14,22 @@ def problem():
     return LeastSquares(X, y)
 
 
-OFF = dict(work=2e9, local_rate=1e10, remote_rate=4e10, data_bytes=4e6, result_bytes=4e5,
-           latency=5e-3)
+OFF = dict(
+    work=2e9, local_rate=1e10, remote_rate=4e10, data_bytes=4e6, result_bytes=4e5, latency=5e-3
+)
 
 
 def test_workers_explorer_slider_changes_the_picture(problem):
-    w = workers_explorer(problem, np.zeros(6), (1, 2, 4), global_batch=16, steps=3,
-                         latency=1e-4, bandwidth=1e5, rates=1e6)
+    w = workers_explorer(
+        problem,
+        np.zeros(6),
+        (1, 2, 4),
+        global_batch=16,
+        steps=3,
+        latency=1e-4,
+        bandwidth=1e5,
+        rates=1e6,
+    )
     assert len(w.frames) == 3 and w.play is not None
     first = w.shown_frame
     w.slider.index = 2

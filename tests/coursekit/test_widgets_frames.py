@@ -45,8 +45,12 @@ def test_png_size_rejects_what_is_not_a_png():
 
 
 def test_each_frame_is_an_img_holding_its_own_png_with_size_and_alt_text():
-    widget = frame_slider([1.0, 2.0, 3.0], _line_figure, description="slope",
-                          caption=lambda v: f"A line of slope {v} & more")
+    widget = frame_slider(
+        [1.0, 2.0, 3.0],
+        _line_figure,
+        description="slope",
+        caption=lambda v: f"A line of slope {v} & more",
+    )
     for i, png in enumerate(widget.frames):
         tag = _img(widget, i)
         src = _attr(tag, "src")
@@ -65,12 +69,17 @@ def test_alt_text_without_a_caption_names_the_control_and_its_value():
 
 
 def test_an_explicit_alt_wins_and_markup_is_dropped_from_alt_text():
-    widget = frame_slider([1.0, 2.0], _line_figure, description="slope",
-                          caption=lambda v: f"<b>slope</b> {v}",
-                          alt=lambda v: f"Line rising to {v}")
+    widget = frame_slider(
+        [1.0, 2.0],
+        _line_figure,
+        description="slope",
+        caption=lambda v: f"<b>slope</b> {v}",
+        alt=lambda v: f"Line rising to {v}",
+    )
     assert _attr(_img(widget, 1), "alt") == "Line rising to 2.0"
-    plain = frame_slider([1.0], _line_figure, description="slope",
-                         caption=lambda v: f"<b>slope</b> {v} &lt; 2")
+    plain = frame_slider(
+        [1.0], _line_figure, description="slope", caption=lambda v: f"<b>slope</b> {v} &lt; 2"
+    )
     assert _attr(_img(plain, 0), "alt") == "slope 1.0 < 2"
 
 

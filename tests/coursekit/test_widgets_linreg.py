@@ -31,8 +31,10 @@ def test_raw_condition_number_grows_like_the_square_of_the_scale(sweep):
 def test_gap_obeys_the_gradient_descent_bound_and_reaches_lstsq(sweep):
     """With lr = 1/L: f(w_k) - f* <= (1 - 1/kappa)^(2k) (f(w_0) - f*)."""
     for run in sweep:
-        for f, result, kappa in ((run.raw, run.run_raw, run.kappa_raw),
-                                 (run.standardized, run.run_std, run.kappa_std)):
+        for f, result, kappa in (
+            (run.raw, run.run_raw, run.kappa_raw),
+            (run.standardized, run.run_std, run.kappa_std),
+        ):
             w_star = np.linalg.lstsq(f.X, f.y, rcond=None)[0]
             gap = result.losses - f.value(w_star)
             k = np.arange(len(gap))
@@ -48,8 +50,10 @@ def test_scaling_changes_only_the_units_of_feature_two():
     np.testing.assert_allclose(scaled.solution() * [1, 10], base.solution(), rtol=1e-9)
 
 
-@pytest.mark.parametrize("kwargs, match", [({"scale": 0.0}, "scale"),
-                                           ({"scale": 1.0, "correlation": 1.0}, "correlation")])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"scale": 0.0}, "scale"), ({"scale": 1.0, "correlation": 1.0}, "correlation")],
+)
 def test_bad_input_names_the_argument(kwargs, match):
     with pytest.raises(ValueError, match=match):
         scaled_regression(**kwargs)

@@ -12,13 +12,10 @@ from coursekit.widgets.momentum import momentum_sweep
 def test_sweep_uses_the_real_rules():
     f, (r,) = momentum_sweep(10.0, [0.6], [1.0, -2.0], max_iter=20, tol=0.0, seed=4)
     g = Quadratic.with_condition_number(10.0, seed=4)
-    ref = gradient_descent(g, [1.0, -2.0], lr=1 / g.L, max_iter=20, tol=0.0,
-                           rule=Momentum(0.6))
+    ref = gradient_descent(g, [1.0, -2.0], lr=1 / g.L, max_iter=20, tol=0.0, rule=Momentum(0.6))
     np.testing.assert_array_equal(r.path, ref.path)
-    _, (rn,) = momentum_sweep(10.0, [0.6], [1.0, -2.0], max_iter=5, tol=0.0, seed=4,
-                              nesterov=True)
-    refn = gradient_descent(f, [1.0, -2.0], lr=1 / f.L, max_iter=5, tol=0.0,
-                            rule=Nesterov(0.6))
+    _, (rn,) = momentum_sweep(10.0, [0.6], [1.0, -2.0], max_iter=5, tol=0.0, seed=4, nesterov=True)
+    refn = gradient_descent(f, [1.0, -2.0], lr=1 / f.L, max_iter=5, tol=0.0, rule=Nesterov(0.6))
     np.testing.assert_array_equal(rn.path, refn.path)
 
 

@@ -43,11 +43,12 @@ def test_converges_exactly_inside_polyaks_stability_region(kappa):
 def test_polyaks_constants_are_optimal(kappa):
     (gd_eta, _, gd_rate), (hb_eta, hb_beta, hb_rate) = best_constants(kappa).values()
     assert heavy_ball_rate_map([hb_eta], [hb_beta], 1 / kappa, 1.0)[0, 0] == pytest.approx(
-        hb_rate, rel=1e-6)
+        hb_rate, rel=1e-6
+    )
     assert heavy_ball_rate_map([gd_eta], [0.0], 1 / kappa, 1.0)[0, 0] == pytest.approx(
-        gd_rate, rel=1e-9)
-    fine = heavy_ball_rate_map(np.linspace(0.01, 4, 400), np.linspace(0, 0.99, 400),
-                               1 / kappa, 1.0)
+        gd_rate, rel=1e-9
+    )
+    fine = heavy_ball_rate_map(np.linspace(0.01, 4, 400), np.linspace(0, 0.99, 400), 1 / kappa, 1.0)
     assert fine.min() >= hb_rate - 1e-12  # nothing on the grid beats the bound
 
 
@@ -63,10 +64,17 @@ def test_the_map_predicts_a_measured_run():
         assert measured == pytest.approx(rate, rel=0.02)
 
 
-@pytest.mark.parametrize("bad, message", [
-    (dict(lrs=[0.0]), "lrs"), (dict(lrs=[[1.0]]), "lrs"), (dict(betas=[1.0]), "betas"),
-    (dict(betas=[]), "betas"), (dict(mu=2.0), "mu must not exceed L"), (dict(L=-1.0), "L"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (dict(lrs=[0.0]), "lrs"),
+        (dict(lrs=[[1.0]]), "lrs"),
+        (dict(betas=[1.0]), "betas"),
+        (dict(betas=[]), "betas"),
+        (dict(mu=2.0), "mu must not exceed L"),
+        (dict(L=-1.0), "L"),
+    ],
+)
 def test_bad_input_names_the_argument(bad, message):
     args = dict(lrs=[1.0], betas=[0.5], mu=0.1, L=1.0) | bad
     with pytest.raises(ValueError, match=message):

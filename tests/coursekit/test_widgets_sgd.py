@@ -25,7 +25,7 @@ def _floor(problem, lr, seeds=range(3), epochs=15):
     gaps = []
     for seed in seeds:
         r = schedule_runs(problem, {"c": None}, lr=lr, epochs=epochs, x0=w_star, seed=seed)["c"]
-        gaps.append(np.mean(r.losses[-5 * problem.n_samples:]) - problem.value(w_star))
+        gaps.append(np.mean(r.losses[-5 * problem.n_samples :]) - problem.value(w_star))
     return np.mean(gaps)
 
 
@@ -37,8 +37,9 @@ def test_constant_rate_noise_floor_grows_with_the_rate_and_decay_removes_it(prob
     ratios = np.array(floors[1:]) / np.array(floors[:-1])
     assert np.all((ratios > 1.5) & (ratios < 4.0)), floors
     w_star = problem.solution()
-    runs = schedule_runs(problem, {"c": None, "1/t": get_schedule("1/t", decay=0.05)},
-                         lr=0.1, epochs=40, seed=0)
+    runs = schedule_runs(
+        problem, {"c": None, "1/t": get_schedule("1/t", decay=0.05)}, lr=0.1, epochs=40, seed=0
+    )
     n = problem.n_samples
     tail = {k: np.mean(r.losses[-n:]) - problem.value(w_star) for k, r in runs.items()}
     assert tail["1/t"] < 0.1 * tail["c"], tail

@@ -31,12 +31,15 @@ def test_noise_scale_of_least_squares_against_the_covariance_formula():
     assert ns.trace == pytest.approx(np.trace(np.cov(G.T)), rel=1e-10)
     assert ns.grad_sq == pytest.approx(f.grad(x) @ f.grad(x) - ns.trace / 400, rel=1e-10)
     assert ns.b_noise == pytest.approx(ns.trace / ns.grad_sq)
+
     # The grad-only path (one call per row, as for a CNN) measures the same.
     class GradOnly:
         n_samples = f.n_samples
         grad = staticmethod(f.grad)
+
     assert scaling.noise_scale(GradOnly(), x, np.arange(50)).trace == pytest.approx(
-        scaling.noise_scale(f, x, np.arange(50)).trace, rel=1e-10)
+        scaling.noise_scale(f, x, np.arange(50)).trace, rel=1e-10
+    )
 
 
 def test_noise_scale_grows_towards_the_minimum():
@@ -50,8 +53,9 @@ def test_noise_scale_grows_towards_the_minimum():
 def test_batch_sweep_is_plain_sgd_with_the_scaled_rate():
     X, y, _ = make_regression(n_samples=64, n_features=3, noise=0.1, seed=0)
     f = LeastSquares(X, y)
-    runs = scaling.batch_sweep(f, np.zeros(3), [8, 16], epochs=2, base_lr=0.05, base_batch=8,
-                               evals_per_epoch=2)
+    runs = scaling.batch_sweep(
+        f, np.zeros(3), [8, 16], epochs=2, base_lr=0.05, base_batch=8, evals_per_epoch=2
+    )
     from coursekit.optimize import sgd
 
     for r, lr in zip(runs, (0.05, 0.1), strict=True):
@@ -84,16 +88,36 @@ def test_time_to_target_is_steps_times_the_step_of_the_cost_model():
     from coursekit.distributed import cost
 
     S = {16: 400.0, 64: 100.0, 256: 40.0, 1024: math.inf}
-    out = scaling.time_to_target(S, 16, [1, 4, 2, 16], flops_per_sample=1e6, rate=1e9,
-                                 n_bytes=7e4, latency=1e-4, bandwidth=1.25e7)
+    out = scaling.time_to_target(
+        S,
+        16,
+        [1, 4, 2, 16],
+        flops_per_sample=1e6,
+        rate=1e9,
+        n_bytes=7e4,
+        latency=1e-4,
+        bandwidth=1.25e7,
+    )
     np.testing.assert_allclose(out["steps"], [400, 100, 200, 40])  # log-log interpolation
     step = 16 * 1e6 / 1e9 + cost.allreduce_time(7e4, np.array([1, 4, 2, 16]), 1e-4, 1.25e7)
     np.testing.assert_allclose(out["time"], out["steps"] * step, rtol=1e-12)
-    assert scaling.time_to_target(S, 16, [64], flops_per_sample=1e6, rate=1e9, n_bytes=7e4,
-                                  latency=1e-4, bandwidth=1.25e7)["time"][0] == math.inf
+    assert (
+        scaling.time_to_target(
+            S, 16, [64], flops_per_sample=1e6, rate=1e9, n_bytes=7e4, latency=1e-4, bandwidth=1.25e7
+        )["time"][0]
+        == math.inf
+    )
     with pytest.raises(ValueError, match="within the measured batches"):
-        scaling.time_to_target(S, 16, [128], flops_per_sample=1e6, rate=1e9, n_bytes=7e4,
-                               latency=1e-4, bandwidth=1.25e7)
+        scaling.time_to_target(
+            S,
+            16,
+            [128],
+            flops_per_sample=1e6,
+            rate=1e9,
+            n_bytes=7e4,
+            latency=1e-4,
+            bandwidth=1.25e7,
+        )
 
 
 def test_the_ceiling_stops_the_linear_rule():

@@ -125,7 +125,6 @@ def test_bad_input(call, match):
         call()
 
 
-
 # ------------------------------------------------- the parameter download, streamed vs resident
 @settings(max_examples=60, deadline=None)
 @given(
@@ -138,8 +137,9 @@ def test_bad_input(call, match):
     alpha=st.floats(0, 1e-2),
     data=st.sampled_from(["streamed", "resident"]),
 )
-def test_closed_form_with_the_parameter_download_beats_every_grid_point(W, fl, fs, r, D, N,
-                                                                        alpha, data):
+def test_closed_form_with_the_parameter_download_beats_every_grid_point(
+    W, fl, fs, r, D, N, alpha, data
+):
     args = dict(data_bytes=D, result_bytes=N, param_bytes=N, latency=alpha, data=data)
     lam_star = offload.optimal_fraction(W, fl, fs, r, **args)
     grid = np.linspace(0, 1, 20001)
@@ -151,14 +151,23 @@ def test_closed_form_with_the_parameter_download_beats_every_grid_point(W, fl, f
     lam = 0.3
     remote = 2 * alpha + 2 * N / r + (1 - lam) * ((D / r if data == "streamed" else 0) + W / fs)
     assert offload.step_time(lam, W, fl, fs, r, **args) == pytest.approx(
-        max(lam * W / fl, remote), rel=1e-12)
+        max(lam * W / fl, remote), rel=1e-12
+    )
     # Offloading pays iff the fixed cost, now with the download, is below the local time.
     assert offload.offload_pays(W, fl, fs, r, **args) == (2 * alpha + 2 * N / r < W / fl)
 
 
 def test_resident_data_never_slows_the_remote_path():
-    args = dict(work=1e9, local_rate=1e9, remote_rate=2e9, link_rate=1e7, data_bytes=5e6,
-                result_bytes=1e5, param_bytes=1e5, latency=1e-3)
+    args = dict(
+        work=1e9,
+        local_rate=1e9,
+        remote_rate=2e9,
+        link_rate=1e7,
+        data_bytes=5e6,
+        result_bytes=1e5,
+        param_bytes=1e5,
+        latency=1e-3,
+    )
     lam = np.linspace(0, 1, 11)
     streamed = offload.step_time(lam, **args)
     resident = offload.step_time(lam, **args, data="resident")
@@ -178,8 +187,14 @@ def _lsq():
     return LeastSquares(X, y)
 
 
-HELPERS = dict(flops_per_sample=2e6, local_rate=1e9, remote_rates=[3e9, 1e9, 2e9],
-               link_rates=[2e7, 1e8, 1e6], sample_bytes=2e3, latency=1e-3)
+HELPERS = dict(
+    flops_per_sample=2e6,
+    local_rate=1e9,
+    remote_rates=[3e9, 1e9, 2e9],
+    link_rates=[2e7, 1e8, 1e6],
+    sample_bytes=2e3,
+    latency=1e-3,
+)
 
 
 def test_offloaded_training_computes_the_iterates_of_plain_sgd():
@@ -189,8 +204,9 @@ def test_offloaded_training_computes_the_iterates_of_plain_sgd():
     x0 = np.zeros(f.dim)
     ref = sgd(f, x0, lr=0.05, batch_size=64, epochs=1, seed=3)
     for fractions in ([1, 0, 0, 0], [0.25, 0.25, 0.25, 0.25], [0.1, 0.6, 0.3, 0.0]):
-        run = offload.train_offloaded(f, x0, fractions, steps=8, lr=0.05, batch_size=64, seed=3,
-                                      **HELPERS)
+        run = offload.train_offloaded(
+            f, x0, fractions, steps=8, lr=0.05, batch_size=64, seed=3, **HELPERS
+        )
         np.testing.assert_allclose(run.x, ref.path[8], rtol=0, atol=1e-12)
         np.testing.assert_allclose(run.losses, ref.losses[:9], rtol=0, atol=1e-12)
         assert (run.counts.sum(axis=1) == 64).all()
@@ -203,13 +219,29 @@ def test_the_water_filling_run_is_the_fastest_and_takes_its_predicted_time(data)
     m = 256  # divides n = 512: every batch is full
     cost = dict(HELPERS, data=data)
     w, s = cost.pop("flops_per_sample"), cost.pop("sample_bytes")
-    plan = offload.optimal_split(m * w, cost["local_rate"], cost["remote_rates"],
-                                 cost["link_rates"], data_bytes=m * s, result_bytes=x0.nbytes,
-                                 param_bytes=x0.nbytes, latency=cost["latency"], data=data)
+    plan = offload.optimal_split(
+        m * w,
+        cost["local_rate"],
+        cost["remote_rates"],
+        cost["link_rates"],
+        data_bytes=m * s,
+        result_bytes=x0.nbytes,
+        param_bytes=x0.nbytes,
+        latency=cost["latency"],
+        data=data,
+    )
 
     def run(fractions):
-        return offload.train_offloaded(f, x0, fractions, steps=3, lr=0.05, batch_size=m,
-                                       record_losses=False, **HELPERS | {"data": data})
+        return offload.train_offloaded(
+            f,
+            x0,
+            fractions,
+            steps=3,
+            lr=0.05,
+            batch_size=m,
+            record_losses=False,
+            **HELPERS | {"data": data},
+        )
 
     best = run(plan.fractions)
     # The run takes the model's T* up to the rounding of shares to whole samples: less than
@@ -219,9 +251,11 @@ def test_the_water_filling_run_is_the_fastest_and_takes_its_predicted_time(data)
     assert abs(best.step_time - plan.time) <= one_sample
     # ... and no split of a grid over the simplex is faster (beyond that rounding).
     h = 0.05
-    grid = [(1 - a - b - c, a, b, c)
-            for a, b, c in itertools.product(np.arange(0, 1 + h / 2, h), repeat=3)
-            if a + b + c <= 1 + 1e-9]
+    grid = [
+        (1 - a - b - c, a, b, c)
+        for a, b, c in itertools.product(np.arange(0, 1 + h / 2, h), repeat=3)
+        if a + b + c <= 1 + 1e-9
+    ]
     times = [run(np.clip(g, 0, 1) / np.clip(g, 0, 1).sum()).step_time for g in grid]
     assert best.step_time <= min(times) + one_sample
     even = run(np.full(4, 0.25)).step_time
@@ -237,10 +271,18 @@ def test_when_offloading_does_not_pay_the_best_run_computes_alone():
     f = _lsq()
     x0 = np.zeros(f.dim)
     slow = dict(HELPERS, latency=1.0)  # 2 s of latency per helper, 0.1 s to compute alone
-    plan = offload.optimal_split(50 * 2e6, 1e9, slow["remote_rates"], slow["link_rates"],
-                                 data_bytes=50 * 2e3, result_bytes=x0.nbytes,
-                                 param_bytes=x0.nbytes, latency=1.0)
+    plan = offload.optimal_split(
+        50 * 2e6,
+        1e9,
+        slow["remote_rates"],
+        slow["link_rates"],
+        data_bytes=50 * 2e3,
+        result_bytes=x0.nbytes,
+        param_bytes=x0.nbytes,
+        latency=1.0,
+    )
     assert not plan.used.any() and plan.fractions[0] == 1 and plan.speedup == 1
-    run = offload.train_offloaded(f, x0, plan.fractions, steps=2, lr=0.05, batch_size=50,
-                                  record_losses=False, **slow)
+    run = offload.train_offloaded(
+        f, x0, plan.fractions, steps=2, lr=0.05, batch_size=50, record_losses=False, **slow
+    )
     assert run.step_time == pytest.approx(50 * 2e6 / 1e9, rel=1e-12)

@@ -8,8 +8,9 @@ import pytest
 from coursekit.distributed import offload
 from coursekit.distributed.offload import offload_curves
 
-OFF = dict(work=2e9, local_rate=1e10, remote_rate=4e10, data_bytes=4e6, result_bytes=4e5,
-           latency=5e-3)
+OFF = dict(
+    work=2e9, local_rate=1e10, remote_rate=4e10, data_bytes=4e6, result_bytes=4e5, latency=5e-3
+)
 
 
 @pytest.mark.parametrize("link_rate", [1e5, 1e6, 5e6, 2e7, 1e8, math.inf])
@@ -25,8 +26,9 @@ def test_offload_curves_balance_at_the_optimum(link_rate):
     assert c["fixed_cost"] == pytest.approx(2 * OFF["latency"] + OFF["result_bytes"] / link_rate)
     if c["pays"]:
         # Both paths finish together at the optimum.
-        remote_star = offload.step_time(c["lam_star"], **{**OFF, "link_rate": link_rate,
-                                                          "local_rate": 1e300})
+        remote_star = offload.step_time(
+            c["lam_star"], **{**OFF, "link_rate": link_rate, "local_rate": 1e300}
+        )
         assert c["lam_star"] * a == pytest.approx(remote_star, rel=1e-9)
         assert c["t_star"] < a
     else:

@@ -151,8 +151,9 @@ def test_message_bytes_prices_another_models_gradient(ls, algorithm):
     """The clock with message_bytes=N is the formula with N; the iterates do not change."""
     p, b, N = 3, 5, 70_632.0
     cl = Cluster(p, rates=1e6, latency=1e-4, bandwidth=1e7)
-    h = simulate(ls, np.zeros(4), cluster=cl, steps=3, batch_size=b, algorithm=algorithm,
-                 message_bytes=N)
+    h = simulate(
+        ls, np.zeros(4), cluster=cl, steps=3, batch_size=b, algorithm=algorithm, message_bytes=N
+    )
     plain = simulate(ls, np.zeros(4), cluster=cl, steps=3, batch_size=b, algorithm=algorithm)
     np.testing.assert_array_equal(h.x, plain.x)
     nodes = p + 1 if algorithm == "naive" else p
@@ -160,8 +161,9 @@ def test_message_bytes_prices_another_models_gradient(ls, algorithm):
     assert h.comm_time[0] == pytest.approx(comm, rel=1e-12)
     assert h.comm_time[0] > plain.comm_time[0]
     with pytest.raises(ValueError, match="message_bytes cannot be combined with compression"):
-        simulate(ls, np.zeros(4), cluster=cl, steps=1, batch_size=b, message_bytes=N,
-                 compression="topk")
+        simulate(
+            ls, np.zeros(4), cluster=cl, steps=1, batch_size=b, message_bytes=N, compression="topk"
+        )
 
 
 def test_timeline_accounts_for_every_second(ls):

@@ -19,11 +19,21 @@ def test_conv_speedup_compares_equal_outputs():
 def test_step_speedup_needs_the_same_network(small_split):
     X_tr, _, y_tr, _ = small_split
     x, y = X_tr[:3].astype(np.float64), y_tr[:3]
-    same = step_speedup(vgg((3, "M"), seed=1, dtype=np.float64),
-                        vgg((3, "M"), seed=1, dtype=np.float64, conv="loop"), x, y, repeats=1)
+    same = step_speedup(
+        vgg((3, "M"), seed=1, dtype=np.float64),
+        vgg((3, "M"), seed=1, dtype=np.float64, conv="loop"),
+        x,
+        y,
+        repeats=1,
+    )
     assert same["max_rel_grad_diff"] < 1e-12
-    other = step_speedup(vgg((3, "M"), seed=1, dtype=np.float64),
-                         vgg((3, "M"), seed=2, dtype=np.float64, conv="loop"), x, y, repeats=1)
+    other = step_speedup(
+        vgg((3, "M"), seed=1, dtype=np.float64),
+        vgg((3, "M"), seed=2, dtype=np.float64, conv="loop"),
+        x,
+        y,
+        repeats=1,
+    )
     assert other["max_rel_grad_diff"] > 1e-3
     with pytest.raises(TypeError, match="model_loop"):
         step_speedup(vgg((3, "M")), "loop", x, y)

@@ -32,7 +32,7 @@ def loop_conv(x, w, b, stride, pad):
     n, c, h, wd = x.shape
     f, _, kh, kw = w.shape
     xp = np.zeros((n, c, h + 2 * pad, wd + 2 * pad))
-    xp[:, :, pad:pad + h, pad:pad + wd] = x
+    xp[:, :, pad : pad + h, pad : pad + wd] = x
     ho = (h + 2 * pad - kh) // stride + 1
     wo = (wd + 2 * pad - kw) // stride + 1
     y = np.zeros((n, f, ho, wo))
@@ -49,8 +49,9 @@ def loop_pool(x, size, stride):
     ho, wo = (h - size) // stride + 1, (w - size) // stride + 1
     y = np.empty((n, c, ho, wo), x.dtype)
     for ni, ci, i, j in itertools.product(range(n), range(c), range(ho), range(wo)):
-        y[ni, ci, i, j] = max(x[ni, ci, stride * i + u, stride * j + v]
-                              for u in range(size) for v in range(size))
+        y[ni, ci, i, j] = max(
+            x[ni, ci, stride * i + u, stride * j + v] for u in range(size) for v in range(size)
+        )
     return y
 
 
@@ -79,8 +80,11 @@ def test_conv_forward_matches_loops(impl, xs, fk, stride, pad):
 @pytest.mark.parametrize("xs, fk, stride, pad", CONV_CASES)
 def test_conv_backward_matches_numerical(impl, xs, fk, stride, pad):
     x, w, b = conv_data(xs, fk, seed=1)
-    fwd, bwd = ((layers.conv2d_forward, layers.conv2d_backward) if impl == "fast"
-                else (layers.conv2d_forward_naive, layers.conv2d_backward_naive))
+    fwd, bwd = (
+        (layers.conv2d_forward, layers.conv2d_backward)
+        if impl == "fast"
+        else (layers.conv2d_forward_naive, layers.conv2d_backward_naive)
+    )
     out, cache = fwd(x, w, b, stride, pad)
     dout = np.random.default_rng(2).standard_normal(out.shape)
     dx, dw, db = bwd(dout, cache)
@@ -94,8 +98,7 @@ def test_conv_backward_matches_numerical(impl, xs, fk, stride, pad):
 
 @pytest.mark.parametrize("chunk_bytes", [1, 5000, 10**9])
 @pytest.mark.parametrize("xs, fk, stride, pad", CONV_CASES + [((7, 4, 9, 9), (5, 3, 3), 1, 1)])
-def test_fast_conv_equals_loop_conv_for_any_chunking(monkeypatch, chunk_bytes, xs, fk, stride,
-                                                     pad):
+def test_fast_conv_equals_loop_conv_for_any_chunking(monkeypatch, chunk_bytes, xs, fk, stride, pad):
     # chunk_bytes=1: one image per chunk; 5000: several chunks and a shorter last one.
     monkeypatch.setattr(conv_fast, "CHUNK_BYTES", chunk_bytes)
     x, w, b = conv_data(xs, fk, seed=3)
@@ -120,8 +123,9 @@ def test_workspace_reuse_gives_the_same_result_as_fresh_buffers():
     out, cache_fresh = layers.conv2d_forward(x, w, b, 1, 1)
     dout = np.ones_like(out)
     assert np.array_equal(out_ws, out)
-    for a, c in zip(layers.conv2d_backward(dout, cache), layers.conv2d_backward(dout, cache_fresh),
-                    strict=True):
+    for a, c in zip(
+        layers.conv2d_backward(dout, cache), layers.conv2d_backward(dout, cache_fresh), strict=True
+    ):
         assert np.array_equal(a, c)
     assert ws.nbytes > 0
 
@@ -149,25 +153,39 @@ def test_fused_relu_equals_conv_then_relu():
 
 
 @settings(max_examples=25, deadline=None)
-@given(n=st.integers(1, 3), c=st.integers(1, 3), h=st.integers(3, 9), w=st.integers(3, 9),
-       f=st.integers(1, 3), k=st.integers(1, 3), stride=st.integers(1, 3), pad=st.integers(0, 2),
-       seed=st.integers(0, 2**16))
+@given(
+    n=st.integers(1, 3),
+    c=st.integers(1, 3),
+    h=st.integers(3, 9),
+    w=st.integers(3, 9),
+    f=st.integers(1, 3),
+    k=st.integers(1, 3),
+    stride=st.integers(1, 3),
+    pad=st.integers(0, 2),
+    seed=st.integers(0, 2**16),
+)
 def test_fast_conv_equals_loop_conv_property(n, c, h, w, f, k, stride, pad, seed):
     x, wt, b = conv_data((n, c, h, w), (f, k, k), seed=seed)
     out_f, cache_f = layers.conv2d_forward(x, wt, b, stride, pad)
     out_n, cache_n = layers.conv2d_forward_naive(x, wt, b, stride, pad)
     assert np.allclose(out_f, out_n, rtol=1e-11, atol=1e-11)
     dout = np.random.default_rng(seed + 1).standard_normal(out_n.shape)
-    for g_f, g_n in zip(layers.conv2d_backward(dout, cache_f),
-                        layers.conv2d_backward_naive(dout, cache_n), strict=True):
+    for g_f, g_n in zip(
+        layers.conv2d_backward(dout, cache_f),
+        layers.conv2d_backward_naive(dout, cache_n),
+        strict=True,
+    ):
         assert np.allclose(g_f, g_n, rtol=1e-11, atol=1e-11)
 
 
 @pytest.mark.parametrize("impl", ["fast", "naive"])
 def test_conv_float32_in_float32_out(impl):
     x, w, b = conv_data((2, 3, 6, 5), (4, 3, 3))
-    fwd, bwd = ((layers.conv2d_forward, layers.conv2d_backward) if impl == "fast"
-                else (layers.conv2d_forward_naive, layers.conv2d_backward_naive))
+    fwd, bwd = (
+        (layers.conv2d_forward, layers.conv2d_backward)
+        if impl == "fast"
+        else (layers.conv2d_forward_naive, layers.conv2d_backward_naive)
+    )
     x32, w32, b32 = x.astype(np.float32), w.astype(np.float32), b.astype(np.float32)
     out, cache = fwd(x32, w32, b32, 1, 1)
     assert out.dtype == np.float32
@@ -205,8 +223,13 @@ def test_conv_bad_shapes_name_them():
 
 
 # --------------------------------------------------------------------------- max-pooling
-POOL_CASES = [((2, 3, 8, 6), 2, 2), ((1, 2, 7, 5), 2, 2), ((2, 2, 7, 7), 3, 2),
-              ((1, 2, 5, 6), 2, 1), ((2, 1, 9, 8), 3, 3)]
+POOL_CASES = [
+    ((2, 3, 8, 6), 2, 2),
+    ((1, 2, 7, 5), 2, 2),
+    ((2, 2, 7, 7), 3, 2),
+    ((1, 2, 5, 6), 2, 1),
+    ((2, 1, 9, 8), 3, 3),
+]
 
 
 @pytest.mark.parametrize("xs, size, stride", POOL_CASES)
@@ -216,8 +239,7 @@ def test_maxpool_forward_and_backward(xs, size, stride):
     assert np.array_equal(out, loop_pool(x, size, stride))
     dout = np.random.default_rng(1).standard_normal(out.shape)
     dx = layers.maxpool_backward(dout, cache)
-    num = numerical_grad_array(lambda v: layers.maxpool_forward(v, size, stride)[0], x.copy(),
-                               dout)
+    num = numerical_grad_array(lambda v: layers.maxpool_forward(v, size, stride)[0], x.copy(), dout)
     assert rel_error(dx, num) < TOL
 
 
@@ -232,7 +254,7 @@ def test_maxpool_ties_send_the_gradient_to_the_first_maximum_once(xs, size, stri
     expected = np.zeros_like(x)
     n, c, ho, wo = out.shape
     for ni, ci, i, j in itertools.product(range(n), range(c), range(ho), range(wo)):
-        win = x[ni, ci, stride * i:stride * i + size, stride * j:stride * j + size]
+        win = x[ni, ci, stride * i : stride * i + size, stride * j : stride * j + size]
         u, v = np.unravel_index(np.argmax(win), win.shape)  # argmax: first maximum
         expected[ni, ci, stride * i + u, stride * j + v] += dout[ni, ci, i, j]
     assert np.allclose(dx, expected, rtol=0, atol=1e-15)
@@ -241,8 +263,10 @@ def test_maxpool_ties_send_the_gradient_to_the_first_maximum_once(xs, size, stri
 def test_maxpool_float32_and_bad_shapes():
     x = np.random.default_rng(0).standard_normal((2, 3, 4, 6)).astype(np.float32)
     out, cache = layers.maxpool_forward(x)
-    assert out.dtype == np.float32 and layers.maxpool_backward(np.ones_like(out), cache).dtype \
-        == np.float32
+    assert (
+        out.dtype == np.float32
+        and layers.maxpool_backward(np.ones_like(out), cache).dtype == np.float32
+    )
     with pytest.raises(ValueError, match=r"pool size 5 is larger.*4 x 6"):
         layers.maxpool_forward(x, size=5)
     with pytest.raises(ValueError, match=r"dout must have the forward output's shape"):
@@ -277,8 +301,12 @@ def test_linear_forward_backward(xs):
     w = rng.standard_normal((d, 3))
     b = rng.standard_normal(3)
     out, cache = layers.linear_forward(x, w, b)
-    expected = np.array([[sum(x[n].ravel()[i] * w[i, m] for i in range(d)) + b[m]
-                          for m in range(3)] for n in range(xs[0])])
+    expected = np.array(
+        [
+            [sum(x[n].ravel()[i] * w[i, m] for i in range(d)) + b[m] for m in range(3)]
+            for n in range(xs[0])
+        ]
+    )
     assert np.allclose(out, expected, rtol=1e-12, atol=1e-12)
     dout = rng.standard_normal(out.shape)
     dx, dw, db = layers.linear_backward(dout, cache)
@@ -313,8 +341,7 @@ def test_softmax_cross_entropy_value_and_gradient():
     num = numerical_grad(lambda v: layers.softmax_cross_entropy(v, y)[0], z.copy())
     assert rel_error(dz, num) < TOL
     # Equal logits: every class has probability 1/K, so the loss is log K.
-    assert layers.softmax_cross_entropy(np.zeros((3, 7)), [0, 1, 2])[0] == pytest.approx(
-        np.log(7))
+    assert layers.softmax_cross_entropy(np.zeros((3, 7)), [0, 1, 2])[0] == pytest.approx(np.log(7))
 
 
 def test_softmax_cross_entropy_is_stable_for_huge_logits():
@@ -362,9 +389,17 @@ def test_chunks_on_several_threads_give_the_same_gradients(monkeypatch, threads)
 
 
 @settings(max_examples=20, deadline=None)
-@given(n=st.integers(1, 9), c=st.integers(1, 3), h=st.integers(3, 10), w=st.integers(3, 10),
-       f=st.integers(1, 4), stride=st.integers(1, 2), pad=st.integers(0, 1),
-       chunk_bytes=st.sampled_from([1, 3000, 10**9]), seed=st.integers(0, 2**16))
+@given(
+    n=st.integers(1, 9),
+    c=st.integers(1, 3),
+    h=st.integers(3, 10),
+    w=st.integers(3, 10),
+    f=st.integers(1, 4),
+    stride=st.integers(1, 2),
+    pad=st.integers(0, 1),
+    chunk_bytes=st.sampled_from([1, 3000, 10**9]),
+    seed=st.integers(0, 2**16),
+)
 def test_two_threads_equal_one_thread_property(n, c, h, w, f, stride, pad, chunk_bytes, seed):
     # Any shape, square or not, any chunking: the threaded passes (chunks dealt to two
     # threads, partial dW/db summed) give the one-thread results. In float64, so that
@@ -372,7 +407,8 @@ def test_two_threads_equal_one_thread_property(n, c, h, w, f, stride, pad, chunk
     threadpoolctl = pytest.importorskip("threadpoolctl")
     x, wt, b = conv_data((n, c, h, w), (f, 3, 3), seed=seed)
     dout = np.random.default_rng(seed + 1).standard_normal(
-        (n, f, (h + 2 * pad - 3) // stride + 1, (w + 2 * pad - 3) // stride + 1))
+        (n, f, (h + 2 * pad - 3) // stride + 1, (w + 2 * pad - 3) // stride + 1)
+    )
     results = {}
     saved = conv_fast.CHUNK_BYTES, conv_fast.PARALLEL_MIN_FLOPS
     conv_fast.CHUNK_BYTES, conv_fast.PARALLEL_MIN_FLOPS = chunk_bytes, 0
@@ -380,8 +416,10 @@ def test_two_threads_equal_one_thread_property(n, c, h, w, f, stride, pad, chunk
         for threads in (1, 2):
             with threadpoolctl.threadpool_limits(threads):
                 out, cache = conv_fast.conv2d_gemm_forward(x, wt, b, stride, pad, relu=True)
-                results[threads] = (out.copy(), *conv_fast.conv2d_gemm_backward(
-                    dout, cache, relu_out=out))
+                results[threads] = (
+                    out.copy(),
+                    *conv_fast.conv2d_gemm_backward(dout, cache, relu_out=out),
+                )
     finally:
         conv_fast.CHUNK_BYTES, conv_fast.PARALLEL_MIN_FLOPS = saved
     for one, two in zip(results[1], results[2], strict=True):
@@ -389,13 +427,14 @@ def test_two_threads_equal_one_thread_property(n, c, h, w, f, stride, pad, chunk
 
 
 @settings(max_examples=30)
-@given(n=st.integers(1, 200), k=st.integers(1, 300), hw=st.integers(1, 1000),
-       parts=st.integers(1, 4))
+@given(
+    n=st.integers(1, 200), k=st.integers(1, 300), hw=st.integers(1, 1000), parts=st.integers(1, 4)
+)
 def test_chunk_size_fits_the_cache_and_gives_every_thread_a_chunk(n, k, hw, parts):
     nb = conv_fast.chunk_size(n, k, hw, 4, parts=parts)
     assert 1 <= nb <= n
     n_chunks = -(-n // nb)
-    assert n_chunks >= min(n, parts)                 # one chunk per thread at least
+    assert n_chunks >= min(n, parts)  # one chunk per thread at least
     assert nb == 1 or nb * k * hw * 4 <= conv_fast.CHUNK_BYTES  # else a chunk is one image
 
 
@@ -417,12 +456,13 @@ def test_row_patches_hold_every_patch_row_of_im2col(h, w, kh, kw, pad):
     wp = w + 2 * pad
     xp = conv_fast.pad_flat(x, kw, pad, np.zeros(conv_fast.flat_shape(x.shape, kw, pad)))
     rows = conv_fast.row_patches(xp, kw, wp)
-    cols = conv_fast.im2col(x, kh, kw, 1, pad)                  # (N, C, kh, kw, Ho, Wo)
+    cols = conv_fast.im2col(x, kh, kw, 1, pad)  # (N, C, kh, kw, Ho, Wo)
     for u in range(kh):
         sl = conv_fast.row_slice(rows, u, wp, ho * wp).reshape(2, 3, kw, ho, wp)
         assert np.array_equal(sl[..., :wo], cols[:, :, u])
     y = np.empty((2, 4, ho * wp))
     conv_fast.rows_product(conv_fast.kernel_rows(wt), rows, wp, ho * wp, y, np.empty_like(y))
     y_im2col = wt.reshape(4, -1) @ cols.reshape(2, -1, ho * wo)
-    assert np.allclose(y.reshape(2, 4, ho, wp)[..., :wo].reshape(2, 4, -1), y_im2col,
-                       rtol=1e-12, atol=1e-12)
+    assert np.allclose(
+        y.reshape(2, 4, ho, wp)[..., :wo].reshape(2, 4, -1), y_im2col, rtol=1e-12, atol=1e-12
+    )

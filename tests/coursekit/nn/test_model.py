@@ -31,8 +31,7 @@ def reference_loss(model, x, y):
     h = x
     for layer in model.layers:
         if layer.kind == "conv":
-            h, _ = layers.conv2d_forward_naive(h, p[layer.name + ".w"], p[layer.name + ".b"],
-                                               1, 1)
+            h, _ = layers.conv2d_forward_naive(h, p[layer.name + ".w"], p[layer.name + ".b"], 1, 1)
         elif layer.kind == "relu":
             h, _ = layers.relu_forward(h)
         elif layer.kind == "pool":
@@ -43,14 +42,16 @@ def reference_loss(model, x, y):
 
 
 @pytest.mark.parametrize("conv", ["fast", "loop"])
-@pytest.mark.parametrize("config, shape", [((3, "M", 4), (2, 6, 5)), ((2, 2, "M"), (1, 4, 4)),
-                                           (("M", 3), (2, 4, 6))])
+@pytest.mark.parametrize(
+    "config, shape", [((3, "M", 4), (2, 6, 5)), ((2, 2, "M"), (1, 4, 4)), (("M", 3), (2, 4, 6))]
+)
 def test_model_gradient_matches_numerical(conv, config, shape):
     model = tiny(conv, config=config, shape=shape)
     x, y = batch(shape)
     loss, grads = model.loss(x, y)
     assert loss == pytest.approx(reference_loss(model, x, y), rel=1e-12)
     for name, value in model.params.items():
+
         def f(v, name=name):
             saved = model.params[name]
             model.params[name] = v
@@ -58,6 +59,7 @@ def test_model_gradient_matches_numerical(conv, config, shape):
                 return model.loss(x, y)[0]
             finally:
                 model.params[name] = saved
+
         num = numerical_grad(f, value.copy())
         assert grads[name].shape == value.shape
         assert scaled_error(grads[name], num) < 1e-7, name
@@ -93,8 +95,18 @@ def test_fast_and_loop_models_agree():
 
 def test_default_model_shapes_and_float32():
     model = vgg()
-    assert list(model.params) == ["conv1.w", "conv1.b", "conv2.w", "conv2.b", "conv3.w",
-                                  "conv3.b", "conv4.w", "conv4.b", "fc.w", "fc.b"]
+    assert list(model.params) == [
+        "conv1.w",
+        "conv1.b",
+        "conv2.w",
+        "conv2.b",
+        "conv3.w",
+        "conv3.b",
+        "conv4.w",
+        "conv4.b",
+        "fc.w",
+        "fc.b",
+    ]
     assert model.params["conv1.w"].shape == (16, 1, 3, 3)
     assert model.params["conv3.w"].shape == (32, 16, 3, 3)
     assert model.params["fc.w"].shape == (32 * 2 * 2, 10)
@@ -102,8 +114,7 @@ def test_default_model_shapes_and_float32():
     logits = model.forward(x)
     assert logits.shape == (5, 10) and logits.dtype == np.float32
     _, grads = model.loss(x, np.arange(5))
-    assert all(g.dtype == np.float32 and g.shape == model.params[k].shape
-               for k, g in grads.items())
+    assert all(g.dtype == np.float32 and g.shape == model.params[k].shape for k, g in grads.items())
     pred = model.predict(x, batch_size=2)
     assert pred.shape == (5,) and np.array_equal(pred, np.argmax(logits, axis=1))
 
@@ -128,6 +139,7 @@ def test_overfits_a_fixed_batch():
     y = np.arange(16) % 10
     model = vgg([8, "M", 8, "M"], input_shape=(1, 8, 8), seed=0, dtype=np.float64)
     from coursekit.optimize import get_rule
+
     rule = get_rule("adam")
     states = {k: rule.init(v) for k, v in model.params.items()}
     first, _ = model.loss(x, y)

@@ -56,8 +56,7 @@ def test_full_batch_plain_is_gradient_descent():
 def test_schedule_is_applied_per_step():
     x, y = small_problem()
     model, ref = small_model(), small_model()
-    train(model, x, y, epochs=1, batch_size=12, lr=0.2, rule="plain", schedule="1/t",
-          shuffle=False)
+    train(model, x, y, epochs=1, batch_size=12, lr=0.2, rule="plain", schedule="1/t", shuffle=False)
     sched = optimize.get_schedule("1/t")
     for t, idx in enumerate([np.arange(12), np.arange(12, 24)]):
         _, g = ref.loss(x[idx], y[idx])
@@ -71,8 +70,17 @@ def test_history_and_accuracies():
     x, y = small_problem()
     model = small_model()
     seen = []
-    res = train(model, x[:16], y[:16], x[16:], y[16:], epochs=3, batch_size=8, lr=0.01,
-                callback=lambda e, h: seen.append(e))
+    res = train(
+        model,
+        x[:16],
+        y[:16],
+        x[16:],
+        y[16:],
+        epochs=3,
+        batch_size=8,
+        lr=0.01,
+        callback=lambda e, h: seen.append(e),
+    )
     h = res.history
     assert seen == [1, 2, 3] and h["epoch"] == [1, 2, 3]
     assert all(len(h[k]) == 3 for k in ("loss", "train_acc", "test_acc", "seconds"))

@@ -17,8 +17,13 @@ from coursekit.nn.two_layer import (
 
 
 @settings(max_examples=15, deadline=None)
-@given(seed=st.integers(0, 10_000), n=st.integers(1, 7), hidden=st.integers(1, 6),
-       k=st.integers(2, 4), l2=st.sampled_from([0.0, 0.3]))
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(1, 7),
+    hidden=st.integers(1, 6),
+    k=st.integers(2, 4),
+    l2=st.sampled_from([0.0, 0.3]),
+)
 def test_backprop_matches_central_differences(seed, n, hidden, k, l2):
     """Every parameter's gradient against a numerical gradient of the scalar loss."""
     rng = np.random.default_rng(seed)
@@ -29,8 +34,10 @@ def test_backprop_matches_central_differences(seed, n, hidden, k, l2):
     params["b2"] = rng.standard_normal(k)
     _, grads = two_layer_loss(params, X, y, l2)
     for name in params:
+
         def f(v, name=name):
             return two_layer_loss({**params, name: v}, X, y, l2)[0]
+
         num = numerical_grad(f, params[name].copy(), eps=1e-6)
         # Relative to the array's scale: an entry near 0 has a large elementwise relative
         # error from round-off alone (~1e-10 absolute here). A ReLU kink within eps of a
@@ -87,6 +94,7 @@ def test_minibatch_epoch_makes_ceil_n_over_b_steps():
     lr = 1e-9
     hist = train_two_layer(p0, X, y, lr=lr, epochs=1, batch_size=8, l2=0.0)
     from coursekit.data import batch_indices
+
     it = batch_indices(30, 8, seed=0)
     total = {k: np.zeros_like(v) for k, v in p0.items()}
     for _ in range(4):
@@ -94,8 +102,7 @@ def test_minibatch_epoch_makes_ceil_n_over_b_steps():
         for k, g in two_layer_loss(p0, X[idx], y[idx])[1].items():
             total[k] += g
     for k in p0:
-        np.testing.assert_allclose((p0[k] - hist.params[k]) / lr, total[k], rtol=1e-4,
-                                   atol=1e-6)
+        np.testing.assert_allclose((p0[k] - hist.params[k]) / lr, total[k], rtol=1e-4, atol=1e-6)
 
 
 def test_decision_regions_are_predictions_on_the_grid():
