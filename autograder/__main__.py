@@ -32,6 +32,8 @@ def _positive_float(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # Long on purpose: the whole command line is declared here, one add_argument per option
+    # with its help text (what `--help` shows), so a reader finds every flag in one place.
     p = argparse.ArgumentParser(prog="python -m autograder", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
 

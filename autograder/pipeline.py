@@ -420,7 +420,8 @@ def grade_assignment(
     keeps the grades of unchanged ones; every other student is run by :func:`run_with_retry`
     (here: :func:`_run_one` on a thread pool of ``jobs``; on a cluster, a Dask worker) and
     finished, as each comes back, by :meth:`_Grading.finish` (verdict, feedback, gradebook,
-    cohort line, state). Longer than ~80 lines only for this docstring and its 14 parameters.
+    cohort line, state). Longer than ~80 lines for this docstring and its 14 parameters, which
+    ``ruff format`` also lays out one per line in the signature and the calls.
 
     Parameters
     ----------
