@@ -56,6 +56,16 @@ def graded_cells(nb) -> list:
     return [c for c in nb.cells if meta(c).get("grade") and not meta(c).get("solution")]
 
 
+def solution_namespace(nb) -> dict:
+    """The instructor's functions, defined by executing the solution cells in order (with NumPy
+    imported as ``np``, as every notebook's setup cell does)."""
+    ns: dict = {}
+    for cell in nb.cells:
+        if cell.cell_type == "code" and meta(cell).get("solution"):
+            exec(compile("import numpy as np\n" + cell.source, "solution", "exec"), ns)
+    return ns
+
+
 def release_stub(source: str) -> str:
     """What nbgrader's release leaves of a solution cell: the region becomes the stub."""
     return SOLUTION.sub(lambda m: f"{m.group(1)}# YOUR CODE HERE\n{m.group(1)}"

@@ -19,6 +19,7 @@ from notebook_cells import (
     check_structure,
     load,
     run,
+    solution_namespace,
     student_view_passes,
 )
 
@@ -33,11 +34,7 @@ def nb():
 @pytest.fixture(scope="module")
 def solution(nb):
     """The instructor's three functions, defined from the source's solution cells."""
-    ns: dict = {}
-    for cell in nb.cells:
-        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution"):
-            exec(compile("import numpy as np\n" + cell.source, "solution", "exec"), ns)
-    return ns
+    return solution_namespace(nb)
 
 
 def test_structure(nb):
