@@ -66,6 +66,17 @@ def solution_namespace(nb) -> dict:
     return ns
 
 
+def answer_namespace(nb, replace: dict[str, str] | None = None) -> dict:
+    """The namespace after every nbgrader code cell but the tests ran in order, with the
+    sources in ``replace`` ({grade_id: source}) instead of those cells' own."""
+    replace = replace or {}
+    ns: dict = {}
+    for cell in nb.cells:
+        if cell.cell_type == "code" and meta(cell) and not meta(cell).get("grade"):
+            exec(compile(replace.get(meta(cell)["grade_id"], cell.source), "cell", "exec"), ns)
+    return ns
+
+
 def release_stub(source: str) -> str:
     """What nbgrader's release leaves of a solution cell: the region becomes the stub."""
     return SOLUTION.sub(lambda m: f"{m.group(1)}# YOUR CODE HERE\n{m.group(1)}"

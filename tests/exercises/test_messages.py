@@ -64,11 +64,8 @@ def test_visible_tests_name_the_slip(assignment, name, message):
 def test_hidden_tests_name_the_slip(assignment, name, message):
     nb = nc.load(assignment)
     m = _mutant(assignment, name)
-    ns: dict = {}  # the notebook's code cells with the mistake, then the part's hidden tests
-    for cell in nb.cells:
-        if cell.cell_type == "code" and nc.meta(cell) and not nc.meta(cell).get("grade"):
-            exec(compile(m.source if nc.meta(cell)["grade_id"] == m.cell else cell.source,
-                         "cell", "exec"), ns)
+    # the notebook's code cells with the mistake, then the part's hidden tests
+    ns = nc.answer_namespace(nb, {m.cell: m.source})
     hidden_messages = hidden.run_in_namespace(nc.hidden_tests(nb), m.part, ns)
     assert any(message in f for f in hidden_messages), hidden_messages
 
