@@ -28,11 +28,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import notebook_cells as nc  # noqa: E402
+import notebook_cells as nc
 
 HERE = Path(__file__).resolve().parent
-ASSIGNMENTS = ("gd_basics", "linreg_sgd", "momentum", "newton", "cnn_layers", "distributed",
-               "offloading")
+ASSIGNMENTS = (
+    "gd_basics",
+    "linreg_sgd",
+    "momentum",
+    "newton",
+    "cnn_layers",
+    "distributed",
+    "offloading",
+)
 #: Seconds the whole notebook may run for one mutant (a loop that never ends must not hang).
 NOTEBOOK_SECONDS = 120
 
@@ -93,6 +100,7 @@ def grade(nb, answer: Mutant | None) -> Grade:
 
     def alarm(signum, frame):
         raise _OutOfTime()
+
     previous = signal.signal(signal.SIGALRM, alarm)
     signal.alarm(NOTEBOOK_SECONDS)
     try:
@@ -105,8 +113,9 @@ def grade(nb, answer: Mutant | None) -> Grade:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
     failing = {gid: f"{type(exc).__name__}: {exc}" for gid, exc in failures}
-    return Grade(failing, sum(p for gid, p in points.items() if gid not in failing),
-                 sum(points.values()))
+    return Grade(
+        failing, sum(p for gid, p in points.items() if gid not in failing), sum(points.values())
+    )
 
 
 def score(assignment: str) -> dict:
@@ -124,20 +133,30 @@ def score(assignment: str) -> dict:
         elif set(g.failing) != {m.part, *m.also}:
             leaks.append(f"{m.name}: {sorted(g.failing)}")
     full = sum(grade(nb, v).points == grade(nb, None).total for v in correct)
-    return {"assignment": assignment, "mutants": len(mutants), "killed": killed,
-            "killed_in_own_part_only": isolated,
-            "declared_also": [f"{m.name}: also {', '.join(m.also)} ({m.why})" for m in mutants
-                              if m.also], "correct_variants": len(correct),
-            "correct_full_marks": full, "survivors": survivors, "charged_elsewhere": leaks}
+    return {
+        "assignment": assignment,
+        "mutants": len(mutants),
+        "killed": killed,
+        "killed_in_own_part_only": isolated,
+        "declared_also": [
+            f"{m.name}: also {', '.join(m.also)} ({m.why})" for m in mutants if m.also
+        ],
+        "correct_variants": len(correct),
+        "correct_full_marks": full,
+        "survivors": survivors,
+        "charged_elsewhere": leaks,
+    }
 
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or ASSIGNMENTS:
         r = score(name)
-        print(f"{name:12s} {r['killed']:3d}/{r['mutants']} mutants lose points "
-              f"({r['killed_in_own_part_only']} only in their own part); "
-              f"{r['correct_full_marks']}/{r['correct_variants']} correct variants keep full "
-              "marks")
+        print(
+            f"{name:12s} {r['killed']:3d}/{r['mutants']} mutants lose points "
+            f"({r['killed_in_own_part_only']} only in their own part); "
+            f"{r['correct_full_marks']}/{r['correct_variants']} correct variants keep full "
+            "marks"
+        )
         for s in r["survivors"]:
             print("   survives:", s)
         for s in r["charged_elsewhere"]:

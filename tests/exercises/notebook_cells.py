@@ -79,12 +79,14 @@ def answer_namespace(nb, replace: dict[str, str] | None = None) -> dict:
 
 def release_stub(source: str) -> str:
     """What nbgrader's release leaves of a solution cell: the region becomes the stub."""
-    return SOLUTION.sub(lambda m: f"{m.group(1)}# YOUR CODE HERE\n{m.group(1)}"
-                        "raise NotImplementedError()", source)
+    return SOLUTION.sub(
+        lambda m: f"{m.group(1)}# YOUR CODE HERE\n{m.group(1)}raise NotImplementedError()", source
+    )
 
 
-def run(nb, replace=None, upto=None, visible_only=(), released=False, everything=False,
-        keep_going=False):
+def run(
+    nb, replace=None, upto=None, visible_only=(), released=False, everything=False, keep_going=False
+):
     """Execute the code cells with nbgrader metadata (``everything``: all code cells) in order.
 
     ``replace`` maps a solution cell's grade_id to new code; ``upto`` stops after that test
@@ -128,8 +130,7 @@ def run(nb, replace=None, upto=None, visible_only=(), released=False, everything
 @contextmanager
 def without_coursekit():
     """Make every ``import coursekit...`` fail, as in a student's kernel at grading time."""
-    saved = {k: v for k, v in sys.modules.items() if k == "coursekit" or
-             k.startswith("coursekit.")}
+    saved = {k: v for k, v in sys.modules.items() if k == "coursekit" or k.startswith("coursekit.")}
     for name in [*saved, "coursekit"]:
         sys.modules[name] = None  # None in sys.modules: the import raises ImportError
     try:
@@ -147,8 +148,9 @@ def student_view_passes(nb) -> list:
         return run(nb, visible_only=visible, everything=True)
 
 
-def assert_fails_only_hidden(nb, cell_id: str, code: str, failing: str,
-                             markers=("random test",)) -> None:
+def assert_fails_only_hidden(
+    nb, cell_id: str, code: str, failing: str, markers=("random test",)
+) -> None:
     """Replace the solution cell ``cell_id`` by ``code``: the visible tests of ``failing``
     pass, and its hidden tests fail it with an AssertionError naming the case (``markers``)."""
     assert run(nb, {cell_id: code}, visible_only={failing}, upto=failing) == []
@@ -182,8 +184,13 @@ def assert_fails_visibly(nb, cell_id: str, code: str, failing: str, message: str
 
 def run_cli(*args, timeout=600) -> subprocess.CompletedProcess:
     """``python -m autograder ARGS`` from the repository, as an instructor runs it."""
-    return subprocess.run([sys.executable, "-m", "autograder", *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "autograder", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+    )
 
 
 def secrets_leaked(nb) -> list[str]:
@@ -196,8 +203,7 @@ def secrets_leaked(nb) -> list[str]:
     secret, public = set(), []
     for cell in nb.cells:
         for m in SOLUTION.finditer(cell.source):
-            secret |= {ln.strip() for ln in m.group(0).splitlines()[1:-1]
-                       if len(ln.strip()) >= 12}
+            secret |= {ln.strip() for ln in m.group(0).splitlines()[1:-1] if len(ln.strip()) >= 12}
         public.append(SOLUTION.sub("", cell.source))
     released = re.sub(r"\s+", " ", "\n".join(public))
     return sorted(s for s in secret if re.sub(r"\s+", " ", s) in released)
@@ -226,15 +232,21 @@ def check_structure(nb, test_ids: list[str], total: int, manual: dict[str, int] 
         assert meta(c)["locked"], meta(c)["grade_id"]
         # A test cell must not need coursekit (the student's kernel lacks it).
         assert "coursekit" not in c.source, meta(c)["grade_id"]
-    answers = {meta(c)["grade_id"]: meta(c)["points"] for c in nb.cells
-               if meta(c).get("grade") and meta(c).get("solution")}
+    answers = {
+        meta(c)["grade_id"]: meta(c)["points"]
+        for c in nb.cells
+        if meta(c).get("grade") and meta(c).get("solution")
+    }
     assert answers == manual
     # The introduction's points table agrees with the cells, in order, and adds up.
     rows = TABLE_ROW.findall(nb.cells[0].source)
     points = [int(p) for _, _, p in rows]
     assert [int(n) for n, _, _ in rows] == list(range(1, len(rows) + 1))
-    expected = [meta(c)["points"] for c in nb.cells
-                if meta(c).get("grade") and (c in tests or meta(c)["grade_id"] in manual)]
+    expected = [
+        meta(c)["points"]
+        for c in nb.cells
+        if meta(c).get("grade") and (c in tests or meta(c)["grade_id"] in manual)
+    ]
     assert points == expected
     assert sum(points) == total
     assert nb.metadata.kernelspec.name == "python3"

@@ -49,7 +49,10 @@ def test_student_cells_and_visible_tests_need_no_coursekit(nb):
 
 
 def test_an_answer_importing_coursekit_fails_where_graded(nb):
-    assert_coursekit_answer_fails(nb, "momentum_step", """\
+    assert_coursekit_answer_fails(
+        nb,
+        "momentum_step",
+        """\
 from coursekit.optimize import Momentum
 
 
@@ -57,7 +60,9 @@ def momentum_step(x, v, g, lr, beta):
     state = {"v": np.array(v, dtype=float)}
     x_new = Momentum(beta).update(x, g, lr, state)
     return x_new, state["v"]
-""", "test_momentum_step")
+""",
+        "test_momentum_step",
+    )
 
 
 def test_the_solution_reaches_the_predicted_rates(nb):
@@ -82,31 +87,35 @@ def test_the_solution_reaches_the_predicted_rates(nb):
 
 
 # -------------------------------------------------------------------- caught by the visible
-EMA = ("def momentum_step(x, v, g, lr, beta):\n"
-       "    v_new = beta * v + (1 - beta) * g\n"
-       "    return x - lr * v_new, v_new\n")
-OLD_V = ("def momentum_step(x, v, g, lr, beta):\n"
-         "    return x - lr * v, beta * v + g\n")
-IN_PLACE = ("def momentum_step(x, v, g, lr, beta):\n"
-            "    v *= beta\n"
-            "    v += g\n"
-            "    return x - lr * v, v\n")
-ONLY_X = ("def momentum_step(x, v, g, lr, beta):\n"
-          "    return x - lr * (beta * v + g)\n")
-ADAM = '''def adam_step(x, m, s, g, t, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+EMA = (
+    "def momentum_step(x, v, g, lr, beta):\n"
+    "    v_new = beta * v + (1 - beta) * g\n"
+    "    return x - lr * v_new, v_new\n"
+)
+OLD_V = "def momentum_step(x, v, g, lr, beta):\n    return x - lr * v, beta * v + g\n"
+IN_PLACE = (
+    "def momentum_step(x, v, g, lr, beta):\n    v *= beta\n    v += g\n    return x - lr * v, v\n"
+)
+ONLY_X = "def momentum_step(x, v, g, lr, beta):\n    return x - lr * (beta * v + g)\n"
+ADAM = """def adam_step(x, m, s, g, t, lr, beta1=0.9, beta2=0.999, eps=1e-8):
     m_new = beta1 * m + (1.0 - beta1) * g
     s_new = beta2 * s + (1.0 - beta2) * g * g
 {body}
-'''
-NO_BIAS_CORRECTION = ADAM.format(body="    return x - lr * m_new / (np.sqrt(s_new) + eps), "
-                                      "m_new, s_new")
-T_PLUS_ONE = ADAM.format(body="""    m_hat = m_new / (1.0 - beta1 ** (t + 1))
+"""
+NO_BIAS_CORRECTION = ADAM.format(
+    body="    return x - lr * m_new / (np.sqrt(s_new) + eps), m_new, s_new"
+)
+T_PLUS_ONE = ADAM.format(
+    body="""    m_hat = m_new / (1.0 - beta1 ** (t + 1))
     s_hat = s_new / (1.0 - beta2 ** (t + 1))
-    return x - lr * m_hat / (np.sqrt(s_hat) + eps), m_new, s_new""")
-NO_ROOT = ADAM.format(body="""    m_hat = m_new / (1.0 - beta1 ** t)
+    return x - lr * m_hat / (np.sqrt(s_hat) + eps), m_new, s_new"""
+)
+NO_ROOT = ADAM.format(
+    body="""    m_hat = m_new / (1.0 - beta1 ** t)
     s_hat = s_new / (1.0 - beta2 ** t)
-    return x - lr * m_hat / (s_hat + eps), m_new, s_new""")
-DESCEND = '''def descend(A, b, x0, method, lr, n_steps, beta=0.9):
+    return x - lr * m_hat / (s_hat + eps), m_new, s_new"""
+)
+DESCEND = """def descend(A, b, x0, method, lr, n_steps, beta=0.9):
     if method not in ("momentum", "adam"):
         raise ValueError(f"method must be 'momentum' or 'adam', got {{method!r}}")
     x = np.array(x0, dtype=float)
@@ -114,115 +123,151 @@ DESCEND = '''def descend(A, b, x0, method, lr, n_steps, beta=0.9):
     path = [x]
 {body}
     return np.array(path)
-'''
-ONE_SHORT = DESCEND.format(body="""    for t in range(1, n_steps):
+"""
+ONE_SHORT = DESCEND.format(
+    body="""    for t in range(1, n_steps):
         g = A @ x - b
         if method == "momentum":
             x, first = momentum_step(x, first, g, lr, beta)
         else:
             x, first, second = adam_step(x, first, second, g, t, lr)
-        path.append(x)""")
-RESET_VELOCITY = DESCEND.format(body="""    for t in range(1, n_steps + 1):
+        path.append(x)"""
+)
+RESET_VELOCITY = DESCEND.format(
+    body="""    for t in range(1, n_steps + 1):
         g = A @ x - b
         if method == "momentum":
             x, _ = momentum_step(x, np.zeros_like(x), g, lr, beta)
         else:
             x, first, second = adam_step(x, first, second, g, t, lr)
-        path.append(x)""")
-ADAM_FROM_ZERO = DESCEND.format(body="""    for t in range(n_steps):
+        path.append(x)"""
+)
+ADAM_FROM_ZERO = DESCEND.format(
+    body="""    for t in range(n_steps):
         g = A @ x - b
         if method == "momentum":
             x, first = momentum_step(x, first, g, lr, beta)
         else:
             x, first, second = adam_step(x, first, second, g, t, lr)
-        path.append(x)""")
-NO_CHECK = DESCEND.replace('''    if method not in ("momentum", "adam"):
+        path.append(x)"""
+)
+NO_CHECK = DESCEND.replace(
+    """    if method not in ("momentum", "adam"):
         raise ValueError(f"method must be 'momentum' or 'adam', got {{method!r}}")
-''', "").format(body="""    for t in range(1, n_steps + 1):
+""",
+    "",
+).format(
+    body="""    for t in range(1, n_steps + 1):
         g = A @ x - b
         if method == "momentum":
             x, first = momentum_step(x, first, g, lr, beta)
         else:
             x, first, second = adam_step(x, first, second, g, t, lr)
-        path.append(x)""")
-TUNING = '''def heavy_ball_tuning(mu, L):
+        path.append(x)"""
+)
+TUNING = """def heavy_ball_tuning(mu, L):
     if not 0 < mu <= L:
         raise ValueError("need 0 < mu <= L")
 {body}
-'''
+"""
 # Chapter 4's first tuning (lr = 1/L) is not the fastest one.
 FIXED_LR = TUNING.format(body="    return 1.0 / L, (1.0 - 1.0 / np.sqrt(L / mu)) ** 2")
 # The rate sqrt(beta) returned as beta.
-NO_SQUARE = TUNING.format(body="""    k = np.sqrt(L / mu)
-    return 4.0 / (np.sqrt(L) + np.sqrt(mu)) ** 2, (k - 1) / (k + 1)""")
+NO_SQUARE = TUNING.format(
+    body="""    k = np.sqrt(L / mu)
+    return 4.0 / (np.sqrt(L) + np.sqrt(mu)) ** 2, (k - 1) / (k + 1)"""
+)
 # Gradient descent's rate (kappa - 1) / (kappa + 1) where the heavy ball's has sqrt(kappa).
-NO_ROOT_KAPPA = TUNING.format(body="""    k = L / mu
-    return 4.0 / (np.sqrt(L) + np.sqrt(mu)) ** 2, ((k - 1) / (k + 1)) ** 2""")
-NO_VALIDATION = '''def heavy_ball_tuning(mu, L):
+NO_ROOT_KAPPA = TUNING.format(
+    body="""    k = L / mu
+    return 4.0 / (np.sqrt(L) + np.sqrt(mu)) ** 2, ((k - 1) / (k + 1)) ** 2"""
+)
+NO_VALIDATION = """def heavy_ball_tuning(mu, L):
     k = np.sqrt(abs(L / mu)) if mu else 1.0
     return 4.0 / (np.sqrt(abs(L)) + np.sqrt(abs(mu))) ** 2, ((k - 1) / (k + 1)) ** 2
-'''
+"""
 
 
-@pytest.mark.parametrize("cell_id, code, failing, message", [
-    ("momentum_step", EMA, "test_momentum_step", "v_new of momentum_step"),
-    ("momentum_step", OLD_V, "test_momentum_step", "the new velocity moves x"),
-    ("momentum_step", IN_PLACE, "test_momentum_step", "in place"),
-    ("momentum_step", ONLY_X, "test_momentum_step", "expected a tuple (x_new, v_new)"),
-    ("adam_step", NO_BIAS_CORRECTION, "test_adam_step", "did you divide by 1 - beta**t?"),
-    ("adam_step", T_PLUS_ONE, "test_adam_step", "first Adam step"),
-    ("adam_step", NO_ROOT, "test_adam_step", "first Adam step"),
-    ("descend", ONE_SHORT, "test_descend", "expected a NumPy array of shape (3, 2)"),
-    ("descend", RESET_VELOCITY, "test_descend", "the heavy ball's path"),
-    # t = 0 divides by 1 - beta**0 = 0: NumPy warns, as it would in the student's notebook.
-    pytest.param("descend", ADAM_FROM_ZERO, "test_descend", "NaN or inf",
-                 marks=pytest.mark.filterwarnings("ignore::RuntimeWarning")),
-    ("descend", NO_CHECK, "test_descend", "did not raise a ValueError"),
-    ("heavy_ball_tuning", FIXED_LR, "test_heavy_ball_tuning", "heavy_ball_tuning(1, 100)"),
-    ("heavy_ball_tuning", NO_SQUARE, "test_heavy_ball_tuning", "beta of heavy_ball_tuning"),
-    ("heavy_ball_tuning", NO_ROOT_KAPPA, "test_heavy_ball_tuning", "beta of heavy_ball_tuning"),
-    ("heavy_ball_tuning", NO_VALIDATION, "test_heavy_ball_tuning", "0 < mu <= L"),
-])
-def test_wrong_answers_fail_visibly_with_actionable_messages(nb, cell_id, code, failing,
-                                                             message):
+@pytest.mark.parametrize(
+    "cell_id, code, failing, message",
+    [
+        ("momentum_step", EMA, "test_momentum_step", "v_new of momentum_step"),
+        ("momentum_step", OLD_V, "test_momentum_step", "the new velocity moves x"),
+        ("momentum_step", IN_PLACE, "test_momentum_step", "in place"),
+        ("momentum_step", ONLY_X, "test_momentum_step", "expected a tuple (x_new, v_new)"),
+        ("adam_step", NO_BIAS_CORRECTION, "test_adam_step", "did you divide by 1 - beta**t?"),
+        ("adam_step", T_PLUS_ONE, "test_adam_step", "first Adam step"),
+        ("adam_step", NO_ROOT, "test_adam_step", "first Adam step"),
+        ("descend", ONE_SHORT, "test_descend", "expected a NumPy array of shape (3, 2)"),
+        ("descend", RESET_VELOCITY, "test_descend", "the heavy ball's path"),
+        # t = 0 divides by 1 - beta**0 = 0: NumPy warns, as it would in the student's notebook.
+        pytest.param(
+            "descend",
+            ADAM_FROM_ZERO,
+            "test_descend",
+            "NaN or inf",
+            marks=pytest.mark.filterwarnings("ignore::RuntimeWarning"),
+        ),
+        ("descend", NO_CHECK, "test_descend", "did not raise a ValueError"),
+        ("heavy_ball_tuning", FIXED_LR, "test_heavy_ball_tuning", "heavy_ball_tuning(1, 100)"),
+        ("heavy_ball_tuning", NO_SQUARE, "test_heavy_ball_tuning", "beta of heavy_ball_tuning"),
+        ("heavy_ball_tuning", NO_ROOT_KAPPA, "test_heavy_ball_tuning", "beta of heavy_ball_tuning"),
+        ("heavy_ball_tuning", NO_VALIDATION, "test_heavy_ball_tuning", "0 < mu <= L"),
+    ],
+)
+def test_wrong_answers_fail_visibly_with_actionable_messages(nb, cell_id, code, failing, message):
     # Visible tests alone already catch these.
     assert_fails_visibly(nb, cell_id, code, failing, message)
 
 
 # ---------------------------------------------------------------- caught only by the hidden
 # Hard-coded defaults: the visible tests use beta1 = 0.9, beta2 = 0.999, eps = 1e-8.
-DEFAULTS_ONLY = ADAM.replace("(1.0 - beta1) * g", "0.1 * g").replace(
-    "beta1 * m", "0.9 * m").format(body="""    m_hat = m_new / (1.0 - 0.9 ** t)
+DEFAULTS_ONLY = (
+    ADAM.replace("(1.0 - beta1) * g", "0.1 * g")
+    .replace("beta1 * m", "0.9 * m")
+    .format(
+        body="""    m_hat = m_new / (1.0 - 0.9 ** t)
     s_hat = s_new / (1.0 - beta2 ** t)
-    return x - lr * m_hat / (np.sqrt(s_hat) + eps), m_new, s_new""")
+    return x - lr * m_hat / (np.sqrt(s_hat) + eps), m_new, s_new"""
+    )
+)
 # Epsilon inside the square root: invisible for gradients of order one.
-EPS_INSIDE = ADAM.format(body="""    m_hat = m_new / (1.0 - beta1 ** t)
+EPS_INSIDE = ADAM.format(
+    body="""    m_hat = m_new / (1.0 - beta1 ** t)
     s_hat = s_new / (1.0 - beta2 ** t)
-    return x - lr * m_hat / np.sqrt(s_hat + eps), m_new, s_new""")
+    return x - lr * m_hat / np.sqrt(s_hat + eps), m_new, s_new"""
+)
 # The heavy ball with a fixed momentum 0.9: the momentum the visible tests use.
-FIXED_BETA = DESCEND.format(body="""    for t in range(1, n_steps + 1):
+FIXED_BETA = DESCEND.format(
+    body="""    for t in range(1, n_steps + 1):
         g = A @ x - b
         if method == "momentum":
             x, first = momentum_step(x, first, g, lr, 0.9)
         else:
             x, first, second = adam_step(x, first, second, g, t, lr)
-        path.append(x)""")
+        path.append(x)"""
+)
 # Adam's step count restarted at every step (t = 1 each time): right for the first step only,
 # which is all the visible test of Adam's path looks at.
-ADAM_T_ALWAYS_ONE = DESCEND.format(body="""    for t in range(1, n_steps + 1):
+ADAM_T_ALWAYS_ONE = DESCEND.format(
+    body="""    for t in range(1, n_steps + 1):
         g = A @ x - b
         if method == "momentum":
             x, first = momentum_step(x, first, g, lr, beta)
         else:
             x, first, second = adam_step(x, first, second, g, 1, lr)
-        path.append(x)""")
+        path.append(x)"""
+)
 
-@pytest.mark.parametrize("cell_id, code, failing", [
-    ("adam_step", DEFAULTS_ONLY, "test_adam_step"),
-    ("adam_step", EPS_INSIDE, "test_adam_step"),
-    ("descend", FIXED_BETA, "test_descend"),
-    ("descend", ADAM_T_ALWAYS_ONE, "test_descend"),
-])
+
+@pytest.mark.parametrize(
+    "cell_id, code, failing",
+    [
+        ("adam_step", DEFAULTS_ONLY, "test_adam_step"),
+        ("adam_step", EPS_INSIDE, "test_adam_step"),
+        ("descend", FIXED_BETA, "test_descend"),
+        ("descend", ADAM_T_ALWAYS_ONE, "test_descend"),
+    ],
+)
 def test_hidden_tests_catch_what_visible_tests_miss(nb, cell_id, code, failing):
     assert_fails_only_hidden(nb, cell_id, code, failing)
-

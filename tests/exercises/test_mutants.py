@@ -49,22 +49,27 @@ def test_no_hidden_test_line_is_a_line_a_right_answer_writes(assignment):
         cell.source = nc.release_stub(cell.source)
     secrets = hidden_file_lines(nc.EXERCISES / assignment / "hidden_tests.py", [released])
     mutants, correct = mutation.catalogue(assignment)
-    written = {line.strip() for text in [*(c.source for c in _nb(assignment).cells),
-                                         *(m.source for m in mutants + correct)]
-               for line in text.splitlines()}
+    written = {
+        line.strip()
+        for text in [
+            *(c.source for c in _nb(assignment).cells),
+            *(m.source for m in mutants + correct),
+        ]
+        for line in text.splitlines()
+    }
     assert secrets and [s for s in secrets if s in written] == []
 
 
-@pytest.mark.parametrize(("assignment", "mutant"), CASES,
-                         ids=[f"{a}: {m.name}" for a, m in CASES])
+@pytest.mark.parametrize(("assignment", "mutant"), CASES, ids=[f"{a}: {m.name}" for a, m in CASES])
 def test_mutant_loses_points_in_its_own_part_only(assignment, mutant):
     grade = mutation.grade(_nb(assignment), mutant)
     assert grade.points < grade.total, f"{mutant.name} kept full marks"
     assert set(grade.failing) == {mutant.part, *mutant.also}, grade.failing
 
 
-@pytest.mark.parametrize(("assignment", "variant"), CORRECT,
-                         ids=[f"{a}: {m.name}" for a, m in CORRECT])
+@pytest.mark.parametrize(
+    ("assignment", "variant"), CORRECT, ids=[f"{a}: {m.name}" for a, m in CORRECT]
+)
 def test_correct_variant_keeps_full_marks(assignment, variant):
     grade = mutation.grade(_nb(assignment), variant)
     assert grade.failing == {} and grade.points == grade.total

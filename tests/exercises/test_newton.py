@@ -16,8 +16,13 @@ from notebook_cells import (
     student_view_passes,
 )
 
-TESTS = ["test_rosenbrock_grad", "test_rosenbrock_hess", "test_newton_direction",
-         "test_backtracking", "test_newton_path"]
+TESTS = [
+    "test_rosenbrock_grad",
+    "test_rosenbrock_hess",
+    "test_newton_direction",
+    "test_backtracking",
+    "test_newton_path",
+]
 
 
 @pytest.fixture(scope="module")
@@ -50,40 +55,44 @@ def test_release_stubs_fail_every_test(nb):
     assert [gid for gid, _ in run(nb, released=True)] == TESTS
 
 
-HALF_CROSS = '''def rosenbrock_grad(x, a=1.0, b=100.0):
+HALF_CROSS = """def rosenbrock_grad(x, a=1.0, b=100.0):
     r = x[1] - x[0] ** 2
     return np.array([-2.0 * (a - x[0]) - 2.0 * b * x[0] * r, 2.0 * b * r])
-'''
-AS_LIST = '''def rosenbrock_grad(x, a=1.0, b=100.0):
+"""
+AS_LIST = """def rosenbrock_grad(x, a=1.0, b=100.0):
     r = x[1] - x[0] ** 2
     return [-2.0 * (a - x[0]) - 4.0 * b * x[0] * r, 2.0 * b * r]
-'''
-FIXED_AB = '''def rosenbrock_grad(x, a=1.0, b=100.0):
+"""
+FIXED_AB = """def rosenbrock_grad(x, a=1.0, b=100.0):
     r = x[1] - x[0] ** 2
     return np.array([-2.0 * (1 - x[0]) - 400.0 * x[0] * r, 200.0 * r])
-'''
-NO_R_TERM = '''def rosenbrock_hess(x, a=1.0, b=100.0):
+"""
+NO_R_TERM = """def rosenbrock_hess(x, a=1.0, b=100.0):
     return np.array([[2.0 + 8.0 * b * x[0] ** 2, -4.0 * b * x[0]], [-4.0 * b * x[0], 2.0 * b]])
-'''
+"""
 UPHILL = "def newton_direction(g, H):\n    return np.linalg.solve(H, g)\n"
 DIAGONAL = "def newton_direction(g, H):\n    return -g / np.diag(H)\n"
-BT = '''def backtracking(f, x, d, g, eta0=1.0, rho=0.5, c=1e-4, max_steps=50):
+BT = """def backtracking(f, x, d, g, eta0=1.0, rho=0.5, c=1e-4, max_steps=50):
 {body}
-'''
-FROM_ONE = BT.format(body='''    eta = 1.0
+"""
+FROM_ONE = BT.format(
+    body="""    eta = 1.0
     for j in range(max_steps + 1):
         if f(x + eta * d) <= f(x) + c * eta * (g @ d):
             return eta
         if j < max_steps:
             eta *= rho
-    return eta''')
-ONE_TOO_MANY = BT.format(body='''    eta = eta0
+    return eta"""
+)
+ONE_TOO_MANY = BT.format(
+    body="""    eta = eta0
     for j in range(max_steps + 1):
         if f(x + eta * d) <= f(x) + c * eta * (g @ d):
             return eta
         eta *= rho
-    return eta''')
-PURE = '''def newton_path(x0, a=1.0, b=100.0, tol=1e-10, max_iter=100):
+    return eta"""
+)
+PURE = """def newton_path(x0, a=1.0, b=100.0, tol=1e-10, max_iter=100):
     x = np.array(x0, dtype=float)
     path = [x]
     for _ in range(max_iter):
@@ -93,43 +102,55 @@ PURE = '''def newton_path(x0, a=1.0, b=100.0, tol=1e-10, max_iter=100):
         x = x + newton_direction(g, rosenbrock_hess(x, a, b))
         path.append(x)
     return np.array(path)
-'''
+"""
 
 
-@pytest.mark.parametrize("cell_id, code, failing, message", [
-    ("rosenbrock_grad", HALF_CROSS, "test_rosenbrock_grad", "is wrong: at index (0,)"),
-    ("rosenbrock_grad", AS_LIST, "test_rosenbrock_grad", "returned a list"),
-    ("rosenbrock_grad", FIXED_AB, "test_rosenbrock_grad", "a=2, b=10"),
-    ("rosenbrock_hess", NO_R_TERM, "test_rosenbrock_hess",
-     "vs second differences of rosenbrock"),
-    ("newton_direction", UPHILL, "test_newton_direction", "is wrong"),
-    ("newton_direction", DIAGONAL, "test_newton_direction", "(it should be -g)"),
-    ("backtracking", FROM_ONE, "test_backtracking", "eta0=0.3"),
-    ("backtracking", ONE_TOO_MANY, "test_backtracking", "max_steps=3"),
-    ("newton_path", PURE, "test_newton_path", "f increased at step"),
-])
-def test_wrong_answers_fail_visibly_with_actionable_messages(nb, cell_id, code, failing,
-                                                             message):
+@pytest.mark.parametrize(
+    "cell_id, code, failing, message",
+    [
+        ("rosenbrock_grad", HALF_CROSS, "test_rosenbrock_grad", "is wrong: at index (0,)"),
+        ("rosenbrock_grad", AS_LIST, "test_rosenbrock_grad", "returned a list"),
+        ("rosenbrock_grad", FIXED_AB, "test_rosenbrock_grad", "a=2, b=10"),
+        (
+            "rosenbrock_hess",
+            NO_R_TERM,
+            "test_rosenbrock_hess",
+            "vs second differences of rosenbrock",
+        ),
+        ("newton_direction", UPHILL, "test_newton_direction", "is wrong"),
+        ("newton_direction", DIAGONAL, "test_newton_direction", "(it should be -g)"),
+        ("backtracking", FROM_ONE, "test_backtracking", "eta0=0.3"),
+        ("backtracking", ONE_TOO_MANY, "test_backtracking", "max_steps=3"),
+        ("newton_path", PURE, "test_newton_path", "f increased at step"),
+    ],
+)
+def test_wrong_answers_fail_visibly_with_actionable_messages(nb, cell_id, code, failing, message):
     assert_fails_visibly(nb, cell_id, code, failing, message)
 
 
-NO_C = BT.format(body='''    eta = eta0
+NO_C = BT.format(
+    body="""    eta = eta0
     for j in range(max_steps + 1):
         if f(x + eta * d) < f(x):
             return eta
         if j < max_steps:
             eta *= rho
-    return eta''')
+    return eta"""
+)
 NO_FALLBACK = PURE.replace(
     "        x = x + newton_direction(g, rosenbrock_hess(x, a, b))\n",
     "        d = newton_direction(g, rosenbrock_hess(x, a, b))\n"
-    "        x = x + backtracking(lambda z: rosenbrock(z, a, b), x, d, g) * d\n")
+    "        x = x + backtracking(lambda z: rosenbrock(z, a, b), x, d, g) * d\n",
+)
 
 
-@pytest.mark.parametrize("cell_id, code, failing", [
-    ("backtracking", NO_C, "test_backtracking"),
-    ("newton_path", NO_FALLBACK, "test_newton_path"),
-])
+@pytest.mark.parametrize(
+    "cell_id, code, failing",
+    [
+        ("backtracking", NO_C, "test_backtracking"),
+        ("newton_path", NO_FALLBACK, "test_newton_path"),
+    ],
+)
 def test_hidden_tests_catch_what_visible_tests_miss(nb, cell_id, code, failing):
     assert_fails_only_hidden(nb, cell_id, code, failing, ("random test", "hidden test"))
 
@@ -139,34 +160,39 @@ def test_student_cells_and_visible_tests_need_no_coursekit(nb):
 
 
 def test_an_answer_importing_coursekit_fails_where_graded(nb):
-    assert_coursekit_answer_fails(nb, "rosenbrock_hess", """\
+    assert_coursekit_answer_fails(
+        nb,
+        "rosenbrock_hess",
+        """\
 from coursekit.objectives import Rosenbrock
 
 
 def rosenbrock_hess(x, a=1.0, b=100.0):
     return Rosenbrock(a, b).hess(x)
-""", "test_rosenbrock_hess")
+""",
+        "test_rosenbrock_hess",
+    )
 
 
 # Correct answers written differently from the instructor's (expanded polynomials, an explicit
 # inverse, a while loop) must pass the hidden comparisons too: tolerances, not luck.
 OTHER_CORRECT = {
-    "rosenbrock_grad": '''def rosenbrock_grad(x, a=1.0, b=100.0):
+    "rosenbrock_grad": """def rosenbrock_grad(x, a=1.0, b=100.0):
     x0, x1 = x
     return np.array([-2 * a + 2 * x0 - 4 * b * x0 * x1 + 4 * b * x0 ** 3,
                      2 * b * x1 - 2 * b * x0 ** 2])
-''',
-    "rosenbrock_hess": '''def rosenbrock_hess(x, a=1.0, b=100.0):
+""",
+    "rosenbrock_hess": """def rosenbrock_hess(x, a=1.0, b=100.0):
     x0, x1 = x
     return np.array([[12 * b * x0 ** 2 - 4 * b * x1 + 2, -4 * b * x0], [-4 * b * x0, 2 * b]])
-''',
+""",
     "newton_direction": "def newton_direction(g, H):\n    return -np.linalg.inv(H) @ g\n",
-    "backtracking": '''def backtracking(f, x, d, g, eta0=1.0, rho=0.5, c=1e-4, max_steps=50):
+    "backtracking": """def backtracking(f, x, d, g, eta0=1.0, rho=0.5, c=1e-4, max_steps=50):
     eta, shrinks = eta0, 0
     while not f(x + eta * d) <= f(x) + c * eta * np.dot(g, d) and shrinks < max_steps:
         eta, shrinks = eta * rho, shrinks + 1
     return eta
-''',
+""",
 }
 
 

@@ -57,9 +57,14 @@ def test_student_cells_and_visible_tests_need_no_coursekit(nb):
 
 
 def test_an_answer_importing_coursekit_fails_where_graded(nb):
-    assert_coursekit_answer_fails(nb, "optimal_fraction", """\
+    assert_coursekit_answer_fails(
+        nb,
+        "optimal_fraction",
+        """\
 from coursekit.distributed.offload import optimal_fraction
-""", "test_optimal_fraction")
+""",
+        "test_optimal_fraction",
+    )
 
 
 @pytest.mark.parametrize("data", ["streamed", "resident"])
@@ -70,14 +75,27 @@ def test_the_fraction_is_the_brute_force_optimum_of_the_two_paths(solution, data
     grid = np.linspace(0, 1, 200_001)
     for _ in range(20):
         W, fl, fs = 10 ** rng.uniform(8, 10), 1e9, 10 ** rng.uniform(8.5, 10)
-        r, D, P, G = 10 ** rng.uniform(5, 7), 10 ** rng.uniform(4, 6), 10 ** rng.uniform(3, 6), \
-            10 ** rng.uniform(3, 6)
+        r, D, P, G = (
+            10 ** rng.uniform(5, 7),
+            10 ** rng.uniform(4, 6),
+            10 ** rng.uniform(3, 6),
+            10 ** rng.uniform(3, 6),
+        )
         alpha = 10 ** rng.uniform(-4, -1)
         b = (D / r if data == "streamed" else 0.0) + W / fs
         c = 2 * alpha + (P + G) / r
         t = np.maximum(grid * W / fl, np.where(grid < 1, c + (1 - grid) * b, 0.0))
-        costs = dict(work=W, local_rate=fl, remote_rate=fs, link_rate=r, data_bytes=D,
-                     result_bytes=G, latency=alpha, param_bytes=P, data=data)
+        costs = dict(
+            work=W,
+            local_rate=fl,
+            remote_rate=fs,
+            link_rate=r,
+            data_bytes=D,
+            result_bytes=G,
+            latency=alpha,
+            param_bytes=P,
+            data=data,
+        )
         lam = solution["optimal_fraction"](**costs)
         assert lam == pytest.approx(grid[t.argmin()], abs=1e-4)
         pays, step, speedup = solution["offload_verdict"](**costs)
@@ -93,8 +111,9 @@ def test_the_best_count_is_the_brute_force_one(solution):
         b, counts = int(rng.integers(1, 33)), [1, 2, 3, 4, 6, 8, 12, 16]
         S = {q * b: 1e4 / min(q * b, 4 * b) for q in counts}
         w, F, N, alpha, B = 1e6, 1e10, 10 ** rng.uniform(3, 7), 1e-5, 10 ** rng.uniform(6, 10)
-        times = [S[q * b] * (b * w / F + 2 * (q - 1) * alpha + 2 * (q - 1) / q * N / B)
-                 for q in counts]
+        times = [
+            S[q * b] * (b * w / F + 2 * (q - 1) * alpha + 2 * (q - 1) / q * N / B) for q in counts
+        ]
         p, time = solution["best_worker_count"](S, b, counts, w, F, N, alpha, B)
         assert p == counts[int(np.argmin(times))] and time == pytest.approx(min(times))
     with pytest.raises(ValueError):
@@ -102,7 +121,8 @@ def test_the_best_count_is_the_brute_force_one(solution):
 
 
 # ---------------------------------------------------------------- caught only by the hidden
-HELPER_AT_LOCAL_RATE = '''def optimal_fraction(work, local_rate, remote_rate, link_rate, data_bytes=0.0,
+HELPER_AT_LOCAL_RATE = """\
+def optimal_fraction(work, local_rate, remote_rate, link_rate, data_bytes=0.0,
                      result_bytes=0.0, latency=0.0, param_bytes=0.0, data="streamed"):
     if data not in ("streamed", "resident"):
         raise ValueError("data must be 'streamed' or 'resident'")
@@ -110,16 +130,17 @@ HELPER_AT_LOCAL_RATE = '''def optimal_fraction(work, local_rate, remote_rate, li
     b = (data_bytes / link_rate if data == "streamed" else 0.0) + work / local_rate
     c = 2 * latency + (param_bytes + result_bytes) / link_rate
     return 1.0 if c >= a else (b + c) / (a + b)
-'''
-PAYS_AT_EQUALITY = '''def offload_verdict(work, local_rate, remote_rate, link_rate, data_bytes=0.0,
+"""
+PAYS_AT_EQUALITY = """def offload_verdict(work, local_rate, remote_rate, link_rate, data_bytes=0.0,
                     result_bytes=0.0, latency=0.0, param_bytes=0.0, data="streamed"):
     lam = optimal_fraction(work, local_rate, remote_rate, link_rate, data_bytes, result_bytes,
                            latency, param_bytes, data)
     a = work / local_rate
     c = 2 * latency + (param_bytes + result_bytes) / link_rate
     return c <= a, lam * a, 1 / lam
-'''
-SKIPS_THE_LAST = '''def best_worker_count(steps_by_batch, per_worker_batch, worker_counts, flops_per_sample,
+"""
+SKIPS_THE_LAST = """\
+def best_worker_count(steps_by_batch, per_worker_batch, worker_counts, flops_per_sample,
                       rate, n_bytes, latency, bandwidth):
     best = None
     for i in range(len(worker_counts) - 1):
@@ -132,13 +153,16 @@ SKIPS_THE_LAST = '''def best_worker_count(steps_by_batch, per_worker_batch, work
     if best is None or math.isinf(best[1]):
         raise ValueError("no worker count reaches the target")
     return best
-'''
+"""
 
 
-@pytest.mark.parametrize("cell_id, code, failing", [
-    ("optimal_fraction", HELPER_AT_LOCAL_RATE, "test_optimal_fraction"),
-    ("offload_verdict", PAYS_AT_EQUALITY, "test_offload_verdict"),
-    ("best_worker_count", "import math\n\n\n" + SKIPS_THE_LAST, "test_best_worker_count"),
-])
+@pytest.mark.parametrize(
+    "cell_id, code, failing",
+    [
+        ("optimal_fraction", HELPER_AT_LOCAL_RATE, "test_optimal_fraction"),
+        ("offload_verdict", PAYS_AT_EQUALITY, "test_offload_verdict"),
+        ("best_worker_count", "import math\n\n\n" + SKIPS_THE_LAST, "test_best_worker_count"),
+    ],
+)
 def test_hidden_tests_catch_what_visible_tests_miss(nb, cell_id, code, failing):
     assert_fails_only_hidden(nb, cell_id, code, failing, markers=("random test", "c = a exactly"))

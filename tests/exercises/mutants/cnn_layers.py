@@ -2,8 +2,13 @@
 
 from mutation import Mutant, edit
 
-CF, CB, PF, PB, S = ("conv2d_forward", "conv2d_backward", "maxpool_forward", "maxpool_backward",
-                     "softmax_cross_entropy")
+CF, CB, PF, PB, S = (
+    "conv2d_forward",
+    "conv2d_backward",
+    "maxpool_forward",
+    "maxpool_backward",
+    "softmax_cross_entropy",
+)
 
 CONV_F = """
 def conv2d_forward(x, w, b, stride=1, pad=0):
@@ -80,92 +85,237 @@ def softmax_cross_entropy(logits, y):
 
 
 MUTANTS = [
-    Mutant("conv: square image (wo = ho)", CF, edit(
-        CONV_F, "wo = (width + 2 * pad - kw) // stride + 1", "wo = ho")),
+    Mutant(
+        "conv: square image (wo = ho)",
+        CF,
+        edit(CONV_F, "wo = (width + 2 * pad - kw) // stride + 1", "wo = ho"),
+    ),
     Mutant("conv: no bias", CF, edit(CONV_F, ", 3])) + b", ", 3]))")),
-    Mutant("conv: bias broadcast over the last axis", CF, edit(
-        CONV_F, ", 3])) + b", ", 3]))",
-        "    return out, (x", "    out = out + b\n    return out, (x")),
-    Mutant("conv: windows ignore the stride", CF, edit(
-        CONV_F, "xp[:, :, i * stride:i * stride + kh, j * stride:j * stride + kw]",
-        "xp[:, :, i:i + kh, j:j + kw]")),
-    Mutant("conv: pads one side only", CF, edit(
-        CONV_F, "((0, 0), (0, 0), (pad, pad), (pad, pad))", "((0, 0), (0, 0), (2 * pad, 0), "
-        "(2 * pad, 0))")),
-    Mutant("conv: output one row and column short", CF, edit(
-        CONV_F, "// stride + 1\n    wo", "// stride\n    wo",
-        "wo = (width + 2 * pad - kw) // stride + 1", "wo = (width + 2 * pad - kw) // stride")),
-    Mutant("conv: true convolution (flipped filters)", CF, edit(
-        CONV_F, "np.tensordot(patch, w,", "np.tensordot(patch, w[:, :, ::-1, ::-1],")),
-    Mutant("conv: square filters (kw = kh)", CF, edit(CONV_F, "n_filt, _, kh, kw = w.shape",
-                                                      "n_filt, _, kh, _ = w.shape\n    kw = kh")),
-    Mutant("conv backward: padding not cut off", CB, edit(
-        CONV_B, "dxp[:, :, pad:pad + height, pad:pad + width]", "dxp")),
-    Mutant("conv backward: cuts with pad:-pad", CB, edit(
-        CONV_B, "dxp[:, :, pad:pad + height, pad:pad + width]", "dxp[:, :, pad:-pad, pad:-pad]")),
-    Mutant("conv backward: = instead of +=", CB, edit(
-        CONV_B, "dxp[:, :, rows, cols] +=", "dxp[:, :, rows, cols] =")),
-    Mutant("conv backward: dw not accumulated", CB, edit(CONV_B, "dw += np.tensordot",
-                                                         "dw = np.tensordot")),
-    Mutant("conv backward: square output (j over Ho)", CB, edit(
-        CONV_B, "for j in range(dout.shape[3])", "for j in range(dout.shape[2])")),
-    Mutant("conv backward: ignores the stride", CB, edit(
-        CONV_B, "slice(i * stride, i * stride + kh)", "slice(i, i + kh)",
-        "slice(j * stride, j * stride + kw)", "slice(j, j + kw)")),
-    Mutant("conv backward: db is a mean", CB, edit(CONV_B, "dout.sum(axis=(0, 2, 3))",
-                                                   "dout.mean(axis=(0, 2, 3))")),
-    Mutant("conv backward: first image only in dw", CB, edit(
-        CONV_B, "np.tensordot(dout[:, :, i, j], xp[:, :, rows, cols], axes=([0], [0]))",
-        "np.tensordot(dout[:1, :, i, j], xp[:1, :, rows, cols], axes=([0], [0]))")),
-    Mutant("pool: square image (wo = ho)", PF, edit(
-        POOL_F, "wo = (x.shape[3] - size) // stride + 1", "wo = ho")),
-    Mutant("pool: windows move by size, not stride", PF, edit(
-        POOL_F, "x[:, :, i * stride:i * stride + size,\n                                "
-        "j * stride:j * stride + size]", "x[:, :, i * size:i * size + size,\n"
-        "                                j * size:j * size + size]")),
-    Mutant("pool: mean instead of max", PF, edit(POOL_F, ".max(axis=(2, 3))",
-                                                 ".mean(axis=(2, 3))")),
-    Mutant("pool: output one short", PF, edit(
-        POOL_F, "ho = (x.shape[2] - size) // stride + 1", "ho = (x.shape[2] - size) // stride",
-        "wo = (x.shape[3] - size) // stride + 1", "wo = (x.shape[3] - size) // stride")),
-    Mutant("pool: max over channels too", PF, edit(
-        POOL_F, ".max(axis=(2, 3))", ".max(axis=(1, 2, 3))[:, None]")),
-    Mutant("pool backward: every tied maximum gets the gradient", PB, edit(
-        POOL_B, "            mask = np.zeros(flat.shape)\n"
-        "            np.put_along_axis(mask, flat.argmax(axis=2)[:, :, None], 1.0, axis=2)\n",
-        "            mask = (flat == flat.max(axis=2, keepdims=True)).astype(float)\n")),
-    Mutant("pool backward: = instead of +=", PB, edit(POOL_B, "dx[:, :, rows, cols] +=",
-                                                      "dx[:, :, rows, cols] =")),
-    Mutant("pool backward: square output (j over Ho)", PB, edit(
-        POOL_B, "for j in range(dout.shape[3])", "for j in range(dout.shape[2])")),
-    Mutant("pool backward: gradient spread evenly", PB, edit(
-        POOL_B, "            mask = np.zeros(flat.shape)\n"
-        "            np.put_along_axis(mask, flat.argmax(axis=2)[:, :, None], 1.0, axis=2)\n",
-        "            mask = np.full(flat.shape, 1.0 / (size * size))\n")),
-    Mutant("softmax: shifted by the global maximum", S, edit(
-        SCE, "logits.max(axis=1, keepdims=True)", "logits.max()")),
-    Mutant("softmax: log of the probabilities", S, edit(
-        SCE, "log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))",
-        "p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)\n    log_p = np.log(p)")),
-    Mutant("softmax: logits shifted in place", S, edit(
-        SCE, "    z = logits - logits.max(axis=1, keepdims=True)\n",
-        "    logits -= logits.max(axis=1, keepdims=True)\n    z = logits\n")),
+    Mutant(
+        "conv: bias broadcast over the last axis",
+        CF,
+        edit(
+            CONV_F,
+            ", 3])) + b",
+            ", 3]))",
+            "    return out, (x",
+            "    out = out + b\n    return out, (x",
+        ),
+    ),
+    Mutant(
+        "conv: windows ignore the stride",
+        CF,
+        edit(
+            CONV_F,
+            "xp[:, :, i * stride:i * stride + kh, j * stride:j * stride + kw]",
+            "xp[:, :, i:i + kh, j:j + kw]",
+        ),
+    ),
+    Mutant(
+        "conv: pads one side only",
+        CF,
+        edit(
+            CONV_F,
+            "((0, 0), (0, 0), (pad, pad), (pad, pad))",
+            "((0, 0), (0, 0), (2 * pad, 0), (2 * pad, 0))",
+        ),
+    ),
+    Mutant(
+        "conv: output one row and column short",
+        CF,
+        edit(
+            CONV_F,
+            "// stride + 1\n    wo",
+            "// stride\n    wo",
+            "wo = (width + 2 * pad - kw) // stride + 1",
+            "wo = (width + 2 * pad - kw) // stride",
+        ),
+    ),
+    Mutant(
+        "conv: true convolution (flipped filters)",
+        CF,
+        edit(CONV_F, "np.tensordot(patch, w,", "np.tensordot(patch, w[:, :, ::-1, ::-1],"),
+    ),
+    Mutant(
+        "conv: square filters (kw = kh)",
+        CF,
+        edit(CONV_F, "n_filt, _, kh, kw = w.shape", "n_filt, _, kh, _ = w.shape\n    kw = kh"),
+    ),
+    Mutant(
+        "conv backward: padding not cut off",
+        CB,
+        edit(CONV_B, "dxp[:, :, pad:pad + height, pad:pad + width]", "dxp"),
+    ),
+    Mutant(
+        "conv backward: cuts with pad:-pad",
+        CB,
+        edit(
+            CONV_B, "dxp[:, :, pad:pad + height, pad:pad + width]", "dxp[:, :, pad:-pad, pad:-pad]"
+        ),
+    ),
+    Mutant(
+        "conv backward: = instead of +=",
+        CB,
+        edit(CONV_B, "dxp[:, :, rows, cols] +=", "dxp[:, :, rows, cols] ="),
+    ),
+    Mutant(
+        "conv backward: dw not accumulated",
+        CB,
+        edit(CONV_B, "dw += np.tensordot", "dw = np.tensordot"),
+    ),
+    Mutant(
+        "conv backward: square output (j over Ho)",
+        CB,
+        edit(CONV_B, "for j in range(dout.shape[3])", "for j in range(dout.shape[2])"),
+    ),
+    Mutant(
+        "conv backward: ignores the stride",
+        CB,
+        edit(
+            CONV_B,
+            "slice(i * stride, i * stride + kh)",
+            "slice(i, i + kh)",
+            "slice(j * stride, j * stride + kw)",
+            "slice(j, j + kw)",
+        ),
+    ),
+    Mutant(
+        "conv backward: db is a mean",
+        CB,
+        edit(CONV_B, "dout.sum(axis=(0, 2, 3))", "dout.mean(axis=(0, 2, 3))"),
+    ),
+    Mutant(
+        "conv backward: first image only in dw",
+        CB,
+        edit(
+            CONV_B,
+            "np.tensordot(dout[:, :, i, j], xp[:, :, rows, cols], axes=([0], [0]))",
+            "np.tensordot(dout[:1, :, i, j], xp[:1, :, rows, cols], axes=([0], [0]))",
+        ),
+    ),
+    Mutant(
+        "pool: square image (wo = ho)",
+        PF,
+        edit(POOL_F, "wo = (x.shape[3] - size) // stride + 1", "wo = ho"),
+    ),
+    Mutant(
+        "pool: windows move by size, not stride",
+        PF,
+        edit(
+            POOL_F,
+            "x[:, :, i * stride:i * stride + size,\n                                "
+            "j * stride:j * stride + size]",
+            "x[:, :, i * size:i * size + size,\n"
+            "                                j * size:j * size + size]",
+        ),
+    ),
+    Mutant(
+        "pool: mean instead of max", PF, edit(POOL_F, ".max(axis=(2, 3))", ".mean(axis=(2, 3))")
+    ),
+    Mutant(
+        "pool: output one short",
+        PF,
+        edit(
+            POOL_F,
+            "ho = (x.shape[2] - size) // stride + 1",
+            "ho = (x.shape[2] - size) // stride",
+            "wo = (x.shape[3] - size) // stride + 1",
+            "wo = (x.shape[3] - size) // stride",
+        ),
+    ),
+    Mutant(
+        "pool: max over channels too",
+        PF,
+        edit(POOL_F, ".max(axis=(2, 3))", ".max(axis=(1, 2, 3))[:, None]"),
+    ),
+    Mutant(
+        "pool backward: every tied maximum gets the gradient",
+        PB,
+        edit(
+            POOL_B,
+            "            mask = np.zeros(flat.shape)\n"
+            "            np.put_along_axis(mask, flat.argmax(axis=2)[:, :, None], 1.0, axis=2)\n",
+            "            mask = (flat == flat.max(axis=2, keepdims=True)).astype(float)\n",
+        ),
+    ),
+    Mutant(
+        "pool backward: = instead of +=",
+        PB,
+        edit(POOL_B, "dx[:, :, rows, cols] +=", "dx[:, :, rows, cols] ="),
+    ),
+    Mutant(
+        "pool backward: square output (j over Ho)",
+        PB,
+        edit(POOL_B, "for j in range(dout.shape[3])", "for j in range(dout.shape[2])"),
+    ),
+    Mutant(
+        "pool backward: gradient spread evenly",
+        PB,
+        edit(
+            POOL_B,
+            "            mask = np.zeros(flat.shape)\n"
+            "            np.put_along_axis(mask, flat.argmax(axis=2)[:, :, None], 1.0, axis=2)\n",
+            "            mask = np.full(flat.shape, 1.0 / (size * size))\n",
+        ),
+    ),
+    Mutant(
+        "softmax: shifted by the global maximum",
+        S,
+        edit(SCE, "logits.max(axis=1, keepdims=True)", "logits.max()"),
+    ),
+    Mutant(
+        "softmax: log of the probabilities",
+        S,
+        edit(
+            SCE,
+            "log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))",
+            "p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)\n    log_p = np.log(p)",
+        ),
+    ),
+    Mutant(
+        "softmax: logits shifted in place",
+        S,
+        edit(
+            SCE,
+            "    z = logits - logits.max(axis=1, keepdims=True)\n",
+            "    logits -= logits.max(axis=1, keepdims=True)\n    z = logits\n",
+        ),
+    ),
     Mutant("softmax: gradient without 1/N", S, edit(SCE, "dlogits / len(y)", "dlogits")),
-    Mutant("softmax: summed loss", S, edit(SCE, "np.mean(log_p[rows, y])",
-                                           "np.sum(log_p[rows, y])")),
-    Mutant("softmax: loss of shape (1,)", S, edit(
-        SCE, "loss = -float(np.mean(log_p[rows, y]))",
-        "loss = -np.mean(log_p[rows, y], keepdims=True)[0:1]")),
-    Mutant("softmax: one-hot by dlogits[:, y]", S, edit(
-        SCE, "dlogits[rows, y] -= 1.0", "dlogits[:, y] -= 1.0")),
-    Mutant("softmax: the maximum without keepdims", S, edit(
-        SCE, "logits - logits.max(axis=1, keepdims=True)", "(logits.T - logits.max(axis=1)).T"
-    ).replace("z - np.log(np.exp(z).sum(axis=1, keepdims=True))",
-              "z - np.log(np.exp(z).sum(axis=0, keepdims=True))")),
+    Mutant(
+        "softmax: summed loss", S, edit(SCE, "np.mean(log_p[rows, y])", "np.sum(log_p[rows, y])")
+    ),
+    Mutant(
+        "softmax: loss of shape (1,)",
+        S,
+        edit(
+            SCE,
+            "loss = -float(np.mean(log_p[rows, y]))",
+            "loss = -np.mean(log_p[rows, y], keepdims=True)[0:1]",
+        ),
+    ),
+    Mutant(
+        "softmax: one-hot by dlogits[:, y]",
+        S,
+        edit(SCE, "dlogits[rows, y] -= 1.0", "dlogits[:, y] -= 1.0"),
+    ),
+    Mutant(
+        "softmax: the maximum without keepdims",
+        S,
+        edit(
+            SCE, "logits - logits.max(axis=1, keepdims=True)", "(logits.T - logits.max(axis=1)).T"
+        ).replace(
+            "z - np.log(np.exp(z).sum(axis=1, keepdims=True))",
+            "z - np.log(np.exp(z).sum(axis=0, keepdims=True))",
+        ),
+    ),
 ]
 
 CORRECT = [
-    Mutant("conv: six plain loops", CF, """
+    Mutant(
+        "conv: six plain loops",
+        CF,
+        """
 def conv2d_forward(x, w, b, stride=1, pad=0):
     N, C, H, W = x.shape
     F, _, kh, kw = w.shape
@@ -179,8 +329,12 @@ def conv2d_forward(x, w, b, stride=1, pad=0):
                     win = xp[n, :, i * stride:i * stride + kh, j * stride:j * stride + kw]
                     out[n, f, i, j] = np.sum(win * w[f]) + b[f]
     return out, (x, w, b, stride, pad)
-"""),
-    Mutant("conv backward: einsum", CB, """
+""",
+    ),
+    Mutant(
+        "conv backward: einsum",
+        CB,
+        """
 def conv2d_backward(dout, cache):
     x, w, _, s, p = cache
     kh, kw = w.shape[2:]
@@ -193,8 +347,12 @@ def conv2d_backward(dout, cache):
             dxp[:, :, i * s:i * s + kh, j * s:j * s + kw] += np.einsum(
                 "nf,fchw->nchw", dout[:, :, i, j], w)
     return dxp[:, :, p:p + x.shape[2], p:p + x.shape[3]], dw, dout.sum(axis=(0, 2, 3))
-"""),
-    Mutant("pool backward: a comparison mask with the first maximum", PB, """
+""",
+    ),
+    Mutant(
+        "pool backward: a comparison mask with the first maximum",
+        PB,
+        """
 def maxpool_backward(dout, cache):
     x, size, stride = cache
     dx = np.zeros(x.shape)
@@ -206,8 +364,12 @@ def maxpool_backward(dout, cache):
                     u, v = np.unravel_index(np.argmax(win), win.shape)
                     dx[n, c, i * stride + u, j * stride + v] += dout[n, c, i, j]
     return dx
-"""),
-    Mutant("softmax: logsumexp written out, a one-hot matrix", S, """
+""",
+    ),
+    Mutant(
+        "softmax: logsumexp written out, a one-hot matrix",
+        S,
+        """
 def softmax_cross_entropy(logits, y):
     m = logits.max(axis=1, keepdims=True)
     lse = m[:, 0] + np.log(np.exp(logits - m).sum(axis=1))
@@ -216,5 +378,6 @@ def softmax_cross_entropy(logits, y):
     onehot = np.zeros_like(logits, dtype=float)
     onehot[np.arange(N), y] = 1.0
     return loss, (np.exp(logits - lse[:, None]) - onehot) / N
-"""),
+""",
+    ),
 ]

@@ -4,7 +4,7 @@ from mutation import Mutant, edit
 
 F, V, W = "optimal_fraction", "offload_verdict", "best_worker_count"
 
-FRACTION = '''
+FRACTION = """
 def optimal_fraction(work, local_rate, remote_rate, link_rate, data_bytes=0.0,
                      result_bytes=0.0, latency=0.0, param_bytes=0.0, data="streamed"):
     if data not in ("streamed", "resident"):
@@ -17,9 +17,9 @@ def optimal_fraction(work, local_rate, remote_rate, link_rate, data_bytes=0.0,
     if c >= a:
         return 1.0
     return (b + c) / (a + b)
-'''
+"""
 
-VERDICT = '''
+VERDICT = """
 def offload_verdict(work, local_rate, remote_rate, link_rate, data_bytes=0.0,
                     result_bytes=0.0, latency=0.0, param_bytes=0.0, data="streamed"):
     lam = optimal_fraction(work, local_rate, remote_rate, link_rate, data_bytes, result_bytes,
@@ -30,9 +30,9 @@ def offload_verdict(work, local_rate, remote_rate, link_rate, data_bytes=0.0,
     remote = c + (1 - lam) * b if lam < 1 else 0.0
     t = max(lam * a, remote)
     return bool(c < a), t, a / t
-'''
+"""
 
-BEST = '''
+BEST = """
 def best_worker_count(steps_by_batch, per_worker_batch, worker_counts, flops_per_sample,
                       rate, n_bytes, latency, bandwidth):
     best_p, best_time = None, np.inf
@@ -45,78 +45,178 @@ def best_worker_count(steps_by_batch, per_worker_batch, worker_counts, flops_per
     if best_p is None:
         raise ValueError("no worker count reaches the target")
     return best_p, best_time
-'''
+"""
 
 
 MUTANTS = [
     # ---------------------------------------------------------------- Part 1: lambda*
-    Mutant("fraction: forgets the parameter download", F, edit(
-        FRACTION, "(param_bytes + result_bytes) / link_rate", "result_bytes / link_rate")),
-    Mutant("fraction: latency counted once", F, edit(FRACTION, "c = 2 * latency",
-                                                      "c = latency")),
-    Mutant("fraction: lambda not capped at 1", F, edit(
-        FRACTION, "    if c >= a:\n        return 1.0\n", "")),
-    Mutant("fraction: (a + c) / (a + b)", F, edit(FRACTION, "(b + c) / (a + b)",
-                                                   "(a + c) / (a + b)")),
-    Mutant("fraction: returns the offloaded share 1 - lambda*", F, edit(
-        FRACTION, "return (b + c) / (a + b)", "return 1 - (b + c) / (a + b)")),
-    Mutant("fraction: ignores data (always streamed)", F, edit(
-        FRACTION, '    if data == "streamed":\n        b += data_bytes / link_rate\n',
-        "    b += data_bytes / link_rate\n")),
-    Mutant("fraction: resident drops the helper's compute, not the transfer", F, edit(
-        FRACTION, '    b = work / remote_rate\n    if data == "streamed":\n'
-                  '        b += data_bytes / link_rate\n',
-        '    b = data_bytes / link_rate\n    if data == "streamed":\n'
-        '        b += work / remote_rate\n')),
-    Mutant("fraction: accepts any data mode", F, edit(
-        FRACTION, "    if data not in (\"streamed\", \"resident\"):\n"
-                  "        raise ValueError(f\"data must be 'streamed' or 'resident', got "
-                  "{data!r}\")\n", "")),
-    Mutant("fraction: parameters counted per offloaded sample", F, edit(
-        FRACTION, "b += data_bytes / link_rate", "b += (data_bytes + param_bytes) / link_rate",
-        "(param_bytes + result_bytes) / link_rate", "result_bytes / link_rate")),
-    Mutant("fraction: the helper at the local rate", F, edit(
-        FRACTION, "b = work / remote_rate", "b = work / local_rate")),
-    Mutant("fraction: integer division", F, edit(FRACTION, "a = work / local_rate",
-                                                  "a = work // local_rate")),
-    Mutant("fraction: a percentage", F, edit(
-        FRACTION, "        return 1.0\n    return (b + c) / (a + b)",
-        "        return 100.0\n    return 100 * (b + c) / (a + b)")),
+    Mutant(
+        "fraction: forgets the parameter download",
+        F,
+        edit(FRACTION, "(param_bytes + result_bytes) / link_rate", "result_bytes / link_rate"),
+    ),
+    Mutant("fraction: latency counted once", F, edit(FRACTION, "c = 2 * latency", "c = latency")),
+    Mutant(
+        "fraction: lambda not capped at 1",
+        F,
+        edit(FRACTION, "    if c >= a:\n        return 1.0\n", ""),
+    ),
+    Mutant(
+        "fraction: (a + c) / (a + b)", F, edit(FRACTION, "(b + c) / (a + b)", "(a + c) / (a + b)")
+    ),
+    Mutant(
+        "fraction: returns the offloaded share 1 - lambda*",
+        F,
+        edit(FRACTION, "return (b + c) / (a + b)", "return 1 - (b + c) / (a + b)"),
+    ),
+    Mutant(
+        "fraction: ignores data (always streamed)",
+        F,
+        edit(
+            FRACTION,
+            '    if data == "streamed":\n        b += data_bytes / link_rate\n',
+            "    b += data_bytes / link_rate\n",
+        ),
+    ),
+    Mutant(
+        "fraction: resident drops the helper's compute, not the transfer",
+        F,
+        edit(
+            FRACTION,
+            '    b = work / remote_rate\n    if data == "streamed":\n'
+            "        b += data_bytes / link_rate\n",
+            '    b = data_bytes / link_rate\n    if data == "streamed":\n'
+            "        b += work / remote_rate\n",
+        ),
+    ),
+    Mutant(
+        "fraction: accepts any data mode",
+        F,
+        edit(
+            FRACTION,
+            '    if data not in ("streamed", "resident"):\n'
+            "        raise ValueError(f\"data must be 'streamed' or 'resident', got "
+            '{data!r}")\n',
+            "",
+        ),
+    ),
+    Mutant(
+        "fraction: parameters counted per offloaded sample",
+        F,
+        edit(
+            FRACTION,
+            "b += data_bytes / link_rate",
+            "b += (data_bytes + param_bytes) / link_rate",
+            "(param_bytes + result_bytes) / link_rate",
+            "result_bytes / link_rate",
+        ),
+    ),
+    Mutant(
+        "fraction: the helper at the local rate",
+        F,
+        edit(FRACTION, "b = work / remote_rate", "b = work / local_rate"),
+    ),
+    Mutant(
+        "fraction: integer division",
+        F,
+        edit(FRACTION, "a = work / local_rate", "a = work // local_rate"),
+    ),
+    Mutant(
+        "fraction: a percentage",
+        F,
+        edit(
+            FRACTION,
+            "        return 1.0\n    return (b + c) / (a + b)",
+            "        return 100.0\n    return 100 * (b + c) / (a + b)",
+        ),
+    ),
     # ---------------------------------------------------------------- Part 2: the verdict
     Mutant("verdict: pays when c <= a", V, edit(VERDICT, "bool(c < a)", "bool(c <= a)")),
-    Mutant("verdict: forgets T_s(1) = 0", V, edit(
-        VERDICT, "c + (1 - lam) * b if lam < 1 else 0.0", "c + (1 - lam) * b")),
-    Mutant("verdict: the closed form T* = a (b + c) / (a + b) always", V, edit(
-        VERDICT, "    t = max(lam * a, remote)\n", "    t = a * (b + c) / (a + b)\n")),
+    Mutant(
+        "verdict: forgets T_s(1) = 0",
+        V,
+        edit(VERDICT, "c + (1 - lam) * b if lam < 1 else 0.0", "c + (1 - lam) * b"),
+    ),
+    Mutant(
+        "verdict: the closed form T* = a (b + c) / (a + b) always",
+        V,
+        edit(VERDICT, "    t = max(lam * a, remote)\n", "    t = a * (b + c) / (a + b)\n"),
+    ),
     Mutant("verdict: speed-up upside down", V, edit(VERDICT, "a / t\n", "t / a\n")),
-    Mutant("verdict: the remote path only", V, edit(
-        VERDICT, "t = max(lam * a, remote)", "t = remote")),
-    Mutant("verdict: pays decided without the parameter download", V, edit(
-        VERDICT, "return bool(c < a)", "return bool(2 * latency + result_bytes / link_rate < a)")),
-    Mutant("verdict: data always streamed", V, edit(
-        VERDICT, ' if data == "streamed" else 0.0', " if True else 0.0")),
+    Mutant(
+        "verdict: the remote path only", V, edit(VERDICT, "t = max(lam * a, remote)", "t = remote")
+    ),
+    Mutant(
+        "verdict: pays decided without the parameter download",
+        V,
+        edit(
+            VERDICT, "return bool(c < a)", "return bool(2 * latency + result_bytes / link_rate < a)"
+        ),
+    ),
+    Mutant(
+        "verdict: data always streamed",
+        V,
+        edit(VERDICT, ' if data == "streamed" else 0.0', " if True else 0.0"),
+    ),
     # ---------------------------------------------------------------- Part 3: best p
-    Mutant("workers: ring latency counted once", W, edit(
-        BEST, "ring = 2 * (p - 1) * latency", "ring = (p - 1) * latency")),
-    Mutant("workers: ring without 1/p", W, edit(BEST, "2 * (p - 1) / p * n_bytes",
-                                                 "2 * (p - 1) * n_bytes")),
-    Mutant("workers: the central node's all-reduce", W, edit(
-        BEST, "ring = 2 * (p - 1) * latency + 2 * (p - 1) / p * n_bytes / bandwidth",
-        "ring = 2 * (p - 1) * (latency + n_bytes / bandwidth)")),
-    Mutant("workers: computes the global batch on each worker", W, edit(
-        BEST, "step = per_worker_batch * flops_per_sample", "step = p * per_worker_batch * "
-                                                            "flops_per_sample")),
-    Mutant("workers: ties go to the largest p", W, edit(BEST, "if time < best_time:",
-                                                        "if time <= best_time:")),
-    Mutant("workers: skips the last candidate", W, edit(
-        BEST, "for p in worker_counts:", "for p in worker_counts[:-1]:")),
-    Mutant("workers: skips the first candidate", W, edit(
-        BEST, "for p in worker_counts:", "for p in worker_counts[1:]:")),
-    Mutant("workers: returns the step time, not the time to target", W, edit(
-        BEST, "            best_p, best_time = p, time\n",
-        "            best_p, best_time = p, time\n            best_step = step\n",
-        "return best_p, best_time", "return best_p, best_step")),
-    Mutant("workers: no error when the target is never reached", W, """
+    Mutant(
+        "workers: ring latency counted once",
+        W,
+        edit(BEST, "ring = 2 * (p - 1) * latency", "ring = (p - 1) * latency"),
+    ),
+    Mutant(
+        "workers: ring without 1/p",
+        W,
+        edit(BEST, "2 * (p - 1) / p * n_bytes", "2 * (p - 1) * n_bytes"),
+    ),
+    Mutant(
+        "workers: the central node's all-reduce",
+        W,
+        edit(
+            BEST,
+            "ring = 2 * (p - 1) * latency + 2 * (p - 1) / p * n_bytes / bandwidth",
+            "ring = 2 * (p - 1) * (latency + n_bytes / bandwidth)",
+        ),
+    ),
+    Mutant(
+        "workers: computes the global batch on each worker",
+        W,
+        edit(
+            BEST,
+            "step = per_worker_batch * flops_per_sample",
+            "step = p * per_worker_batch * flops_per_sample",
+        ),
+    ),
+    Mutant(
+        "workers: ties go to the largest p",
+        W,
+        edit(BEST, "if time < best_time:", "if time <= best_time:"),
+    ),
+    Mutant(
+        "workers: skips the last candidate",
+        W,
+        edit(BEST, "for p in worker_counts:", "for p in worker_counts[:-1]:"),
+    ),
+    Mutant(
+        "workers: skips the first candidate",
+        W,
+        edit(BEST, "for p in worker_counts:", "for p in worker_counts[1:]:"),
+    ),
+    Mutant(
+        "workers: returns the step time, not the time to target",
+        W,
+        edit(
+            BEST,
+            "            best_p, best_time = p, time\n",
+            "            best_p, best_time = p, time\n            best_step = step\n",
+            "return best_p, best_time",
+            "return best_p, best_step",
+        ),
+    ),
+    Mutant(
+        "workers: no error when the target is never reached",
+        W,
+        """
 def best_worker_count(steps_by_batch, per_worker_batch, worker_counts, flops_per_sample,
                       rate, n_bytes, latency, bandwidth):
     times = []
@@ -126,8 +226,12 @@ def best_worker_count(steps_by_batch, per_worker_batch, worker_counts, flops_per
         times.append(steps_by_batch[p * per_worker_batch] * step)
     i = int(np.argmin(times))
     return worker_counts[i], times[i]
-"""),
-    Mutant("workers: returns the index of the best count", W, """
+""",
+    ),
+    Mutant(
+        "workers: returns the index of the best count",
+        W,
+        """
 def best_worker_count(steps_by_batch, per_worker_batch, worker_counts, flops_per_sample,
                       rate, n_bytes, latency, bandwidth):
     p = np.array(worker_counts)
@@ -137,18 +241,37 @@ def best_worker_count(steps_by_batch, per_worker_batch, worker_counts, flops_per
     if np.isinf(times.min()):
         raise ValueError("no worker count reaches the target")
     return int(np.argmin(times)), float(times.min())
-"""),
-    Mutant("workers: drops unreachable counts from the caller's list", W, edit(
-        BEST, "    best_p, best_time = None, np.inf\n",
-        "    best_p, best_time = None, np.inf\n"
-        "    worker_counts[:] = [p for p in worker_counts\n"
-        "                        if np.isfinite(steps_by_batch[p * per_worker_batch])]\n")),
-    Mutant("workers: integer division in the compute time", W, edit(
-        BEST, "per_worker_batch * flops_per_sample / rate", "per_worker_batch * flops_per_sample"
-                                                            " // rate")),
-    Mutant("workers: ignores the bandwidth", W, edit(
-        BEST, " + 2 * (p - 1) / p * n_bytes / bandwidth", "")),
-    Mutant("workers: every tied p, as an array", W, """
+""",
+    ),
+    Mutant(
+        "workers: drops unreachable counts from the caller's list",
+        W,
+        edit(
+            BEST,
+            "    best_p, best_time = None, np.inf\n",
+            "    best_p, best_time = None, np.inf\n"
+            "    worker_counts[:] = [p for p in worker_counts\n"
+            "                        if np.isfinite(steps_by_batch[p * per_worker_batch])]\n",
+        ),
+    ),
+    Mutant(
+        "workers: integer division in the compute time",
+        W,
+        edit(
+            BEST,
+            "per_worker_batch * flops_per_sample / rate",
+            "per_worker_batch * flops_per_sample // rate",
+        ),
+    ),
+    Mutant(
+        "workers: ignores the bandwidth",
+        W,
+        edit(BEST, " + 2 * (p - 1) / p * n_bytes / bandwidth", ""),
+    ),
+    Mutant(
+        "workers: every tied p, as an array",
+        W,
+        """
 def best_worker_count(steps_by_batch, per_worker_batch, worker_counts, flops_per_sample,
                       rate, n_bytes, latency, bandwidth):
     p = np.asarray(worker_counts)
@@ -158,15 +281,25 @@ def best_worker_count(steps_by_batch, per_worker_batch, worker_counts, flops_per
     if np.isinf(times.min()):
         raise ValueError("no worker count reaches the target")
     return p[times == times.min()], times.min()
-"""),
-    Mutant("workers: p as a float", W, edit(BEST, "best_p, best_time = p, time",
-                                            "best_p, best_time = float(p), time")),
-    Mutant("workers: steps looked up at p, not at m = p b", W, edit(
-        BEST, "steps_by_batch[p * per_worker_batch]", "steps_by_batch[p]")),
+""",
+    ),
+    Mutant(
+        "workers: p as a float",
+        W,
+        edit(BEST, "best_p, best_time = p, time", "best_p, best_time = float(p), time"),
+    ),
+    Mutant(
+        "workers: steps looked up at p, not at m = p b",
+        W,
+        edit(BEST, "steps_by_batch[p * per_worker_batch]", "steps_by_batch[p]"),
+    ),
 ]
 
 CORRECT = [
-    Mutant("fraction: min(1, ...) with np.clip", F, """
+    Mutant(
+        "fraction: min(1, ...) with np.clip",
+        F,
+        """
 def optimal_fraction(work, local_rate, remote_rate, link_rate, data_bytes=0.0,
                      result_bytes=0.0, latency=0.0, param_bytes=0.0, data="streamed"):
     if data == "streamed":
@@ -178,8 +311,12 @@ def optimal_fraction(work, local_rate, remote_rate, link_rate, data_bytes=0.0,
     a = work / local_rate
     c = 2 * latency + param_bytes / link_rate + result_bytes / link_rate
     return float(np.clip((b + c) / (a + b), 0.0, 1.0))
-"""),
-    Mutant("verdict: T* = lambda* a, pays from lambda* < 1", V, """
+""",
+    ),
+    Mutant(
+        "verdict: T* = lambda* a, pays from lambda* < 1",
+        V,
+        """
 def offload_verdict(work, local_rate, remote_rate, link_rate, data_bytes=0.0,
                     result_bytes=0.0, latency=0.0, param_bytes=0.0, data="streamed"):
     lam = optimal_fraction(work, local_rate, remote_rate, link_rate, data_bytes=data_bytes,
@@ -188,8 +325,12 @@ def offload_verdict(work, local_rate, remote_rate, link_rate, data_bytes=0.0,
     # At lambda* the two paths finish together (or the helper gets nothing).
     t = lam * work / local_rate
     return lam < 1, t, 1 / lam
-"""),
-    Mutant("workers: vectorised with np.argmin", W, """
+""",
+    ),
+    Mutant(
+        "workers: vectorised with np.argmin",
+        W,
+        """
 def best_worker_count(steps_by_batch, per_worker_batch, worker_counts, flops_per_sample,
                       rate, n_bytes, latency, bandwidth):
     p = np.asarray(worker_counts)
@@ -201,5 +342,6 @@ def best_worker_count(steps_by_batch, per_worker_batch, worker_counts, flops_per
     if not np.isfinite(times[i]):
         raise ValueError("no p reaches the target")
     return p[i], times[i]
-"""),
+""",
+    ),
 ]
