@@ -84,6 +84,20 @@ def sanitize_for_feedback(nb) -> None:
                 out["traceback"] = [f"{out.get('ename', 'Error')}: {out.get('evalue', '')}"]
 
 
+def peak_rss_kb() -> int | None:
+    """This process's peak resident memory so far, kB (``VmHWM`` of ``/proc/self/status``).
+
+    Read by the student's process itself as it writes its result, so the peak is known
+    however briefly the process lived (a poller from outside can miss a short one).
+    ``None`` where ``/proc`` has no such line.
+    """
+    try:
+        found = re.search(r"^VmHWM:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.M)
+    except OSError:
+        return None
+    return int(found.group(1)) if found else None
+
+
 def _set_up_execution(config, job: dict, runtime_dir: Path, ipc_dir: Path):
     """Make nbgrader's autograde run the hidden-test probe, in the sandbox, within limits
     (:func:`autograder.execute.configure`, shared with ``validate``).
@@ -116,7 +130,8 @@ def _child_main(job_path: str) -> int:
     course = Path(job["course"])
 
     def finish(**data) -> int:
-        result_path.write_text(json.dumps(data))
+        # Last thing before exit: the peak covers the whole grading, flooded output included.
+        result_path.write_text(json.dumps({**data, "peak_rss_kb": peak_rss_kb()}))
         return 0
 
     try:

@@ -81,7 +81,12 @@ def failure_message(ename: str, evalue: str) -> str:
 
 
 def student_record(
-    student: str, verdicts, autograded: dict | None = None, seconds: float | None = None, secrets=()
+    student: str,
+    verdicts,
+    autograded: dict | None = None,
+    seconds: float | None = None,
+    secrets=(),
+    peak_mb: float | None = None,
 ) -> dict:
     """The cohort line of one student.
 
@@ -96,6 +101,8 @@ def student_record(
         Wall time of the student's grading process.
     secrets : list of str
         Hidden-test lines: a message quoting one is replaced by :data:`WITHHELD`.
+    peak_mb : float, optional
+        Peak resident memory of the student's grading process, MB (as it reported it).
     """
     from .leaks import find_leaks
     from .notebook import cell_errors, is_test_cell
@@ -126,6 +133,7 @@ def student_record(
     return {
         "student": student,
         "seconds": None if seconds is None else round(seconds, 3),
+        "peak_mb": None if peak_mb is None else round(peak_mb, 1),
         "notebooks": notebooks,
     }
 
@@ -563,7 +571,8 @@ def record_of_run(student: str, run, verdicts, secrets=()) -> dict:
         except Exception:  # the verdict already said what was wrong
             continue
     seconds = getattr(run, "seconds", None) if run is not None else None
+    peak_mb = getattr(run, "peak_mb", None) if run is not None else None
     try:
-        return student_record(student, verdicts, autograded, seconds, secrets)
+        return student_record(student, verdicts, autograded, seconds, secrets, peak_mb)
     except Exception:  # a report line is never worth a student's grade
-        return student_record(student, verdicts, {}, seconds, secrets)
+        return student_record(student, verdicts, {}, seconds, secrets, peak_mb)

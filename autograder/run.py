@@ -67,6 +67,9 @@ class RunResult:
         ``notebook -> {grade_id: auto_score}`` as the child's gradebook recorded them.
     seconds : float
         Wall time of the child process.
+    peak_mb : float or None
+        Peak resident memory (``VmHWM``) of the student's process, MB, as it reported it
+        with its result; ``None`` when it left no result (killed on timeout, crashed).
     """
 
     student: str
@@ -76,6 +79,7 @@ class RunResult:
     feedback: dict[str, Path] = field(default_factory=dict)
     reported: dict[str, dict[str, float]] = field(default_factory=dict)
     seconds: float = 0.0
+    peak_mb: float | None = None
     #: ``notebook -> {hidden_failures, hidden_cases, probe_timeout, output_dropped_bytes}``
     #: as :mod:`autograder.execute` found them.
     reports: dict[str, dict] = field(default_factory=dict)
@@ -288,9 +292,12 @@ def _collect_result(
         data = json.loads(result_path.read_text())
     except ValueError as exc:
         return RunResult(student, "crashed", f"unreadable result ({exc})", seconds=seconds)
+    peak_kb = data.get("peak_rss_kb")
+    peak_mb = peak_kb / 1024 if isinstance(peak_kb, int) and peak_kb > 0 else None
     if not data.get("success"):
         status = data.get("status") if data.get("status") in {"timeout", "crashed"} else "crashed"
-        return RunResult(student, status, data.get("error", "nbgrader failed"), seconds=seconds)
+        error = data.get("error", "nbgrader failed")
+        return RunResult(student, status, error, seconds=seconds, peak_mb=peak_mb)
     return RunResult(
         student,
         None,
@@ -299,6 +306,7 @@ def _collect_result(
         feedback={k: Path(v) for k, v in data.get("feedback", {}).items()},
         reported=data["reported"],
         seconds=seconds,
+        peak_mb=peak_mb,
         reports=data.get("reports", {}),
     )
 
