@@ -31,15 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import notebook_cells as nc
 
 HERE = Path(__file__).resolve().parent
-ASSIGNMENTS = (
-    "gd_basics",
-    "linreg_sgd",
-    "momentum",
-    "newton",
-    "cnn_layers",
-    "distributed",
-    "offloading",
-)
+#: Every assignment has a catalogue: a new one without it fails at collection (catalogue()).
+ASSIGNMENTS = nc.ASSIGNMENTS
 #: Seconds the whole notebook may run for one mutant (a loop that never ends must not hang).
 NOTEBOOK_SECONDS = 120
 
@@ -82,6 +75,11 @@ def edit(source: str, *pairs: str) -> str:
 def catalogue(assignment: str):
     """``(MUTANTS, CORRECT)`` of an assignment's catalogue."""
     path = HERE / "mutants" / f"{assignment}.py"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"exercises/{assignment} has no catalogue of wrong answers: write {path} "
+            "(MUTANTS and CORRECT, see the other catalogues)"
+        )
     spec = importlib.util.spec_from_file_location(f"mutants_{assignment}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

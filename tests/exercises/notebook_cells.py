@@ -9,11 +9,13 @@ tests/autograder (``validate``). After a test cell has run, its hidden tests
 
 from __future__ import annotations
 
+import functools
+import io
 import json
 import re
 import subprocess
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 
 import nbformat
@@ -26,6 +28,13 @@ HIDDEN_MARKERS = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
 SOLUTION = re.compile(r"( *)### BEGIN SOLUTION\n.*?### END SOLUTION", re.S)
 # A row of the introduction's points table: | part | what | points |
 TABLE_ROW = re.compile(r"^\| (\d+) \| (.*?) \| (\d+)(?: \(manually graded\))? \|$", re.M)
+
+
+#: Every assignment: each folder of exercises/ with its source notebook ``<name>/<name>.ipynb``
+#: (found, not listed, so that a new assignment gets every shared check).
+ASSIGNMENTS = tuple(
+    sorted(p.name for p in EXERCISES.iterdir() if (p / f"{p.name}.ipynb").is_file())
+)
 
 
 def meta(cell) -> dict:
@@ -44,6 +53,23 @@ def load(assignment: str):
     tests = hidden.load(EXERCISES / assignment / hidden.HIDDEN_TESTS_FILE)
     _HIDDEN_TESTS[id(nb)] = (nb, tests)
     return nb
+
+
+@functools.cache
+def loaded(assignment: str):
+    """:func:`load`, once per test session (loading builds every hidden case). Shared by the
+    tests of every module: none may change it (they pass replacements to :func:`run`)."""
+    return load(assignment)
+
+
+@functools.cache
+def solution_run(assignment: str) -> tuple[list, str]:
+    """Every code cell of the source notebook run once per session with the instructor's
+    solutions: ``(failures, printed text)`` (see :func:`run` with ``everything``)."""
+    printed = io.StringIO()
+    with redirect_stdout(printed):
+        failures = run(loaded(assignment), everything=True)
+    return failures, printed.getvalue()
 
 
 def hidden_tests(nb) -> hidden.HiddenTests:

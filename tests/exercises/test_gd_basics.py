@@ -1,4 +1,4 @@
-"""The gd_basics source notebook: structure, the solution passes, wrong answers fail clearly.
+"""The gd_basics source notebook: wrong answers fail clearly (shared checks: test_assignments).
 
 The cells are executed in-process (no kernel), in notebook order, the way nbgrader runs
 them; the real-kernel path is covered by tests/autograder (validate and grade).
@@ -8,55 +8,15 @@ from __future__ import annotations
 
 import pytest
 from notebook_cells import (
-    assert_coursekit_answer_fails,
     assert_fails_only_hidden,
     assert_fails_visibly,
-    check_structure,
-    load,
-    run,
-    student_view_passes,
+    loaded,
 )
-
-TESTS = ["test_quadratic_grad", "test_gd_step", "test_gradient_descent_path"]
 
 
 @pytest.fixture(scope="module")
 def nb():
-    return load("gd_basics")
-
-
-def test_structure(nb):
-    check_structure(nb, TESTS, total=10)
-
-
-def test_instructor_solution_passes_every_test(nb, capsys):
-    assert run(nb) == []
-    out = capsys.readouterr().out
-    for part in (1, 2, 3):
-        assert f"Part {part}: visible tests passed" in out
-
-
-def test_release_stubs_fail_every_test(nb):
-    assert [gid for gid, _ in run(nb, released=True)] == TESTS
-
-
-def test_student_cells_and_visible_tests_need_no_coursekit(nb):
-    assert student_view_passes(nb) == []
-
-
-def test_an_answer_importing_coursekit_fails_where_graded(nb):
-    assert_coursekit_answer_fails(
-        nb,
-        "quadratic_grad",
-        """\
-from coursekit.objectives import Quadratic
-
-
-def quadratic_grad(A, b, x):
-    return Quadratic(A, b).grad(x)
-""",
-        "test_quadratic_grad",
-    )
+    return loaded("gd_basics")
 
 
 COLUMN = "def quadratic_grad(A, b, x):\n    return (A @ x - b).reshape(-1, 1)\n"

@@ -1,4 +1,4 @@
-"""The momentum source notebook: structure, the solution passes, wrong answers lose points.
+"""The momentum source notebook: its laws; wrong answers lose points (shared: test_assignments).
 
 The cells are executed in-process (no kernel), in notebook order, the way nbgrader runs
 them; the real-kernel path is covered by tests/autograder (validate, and the graded panel in
@@ -11,58 +11,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from notebook_cells import (
-    assert_coursekit_answer_fails,
     assert_fails_only_hidden,
     assert_fails_visibly,
-    check_structure,
-    load,
-    run,
+    loaded,
     solution_namespace,
-    student_view_passes,
 )
-
-TESTS = ["test_momentum_step", "test_adam_step", "test_descend", "test_heavy_ball_tuning"]
 
 
 @pytest.fixture(scope="module")
 def nb():
-    return load("momentum")
-
-
-def test_structure(nb):
-    check_structure(nb, TESTS, total=10)
-
-
-def test_instructor_solution_passes_every_test(nb, capsys):
-    assert run(nb) == []
-    out = capsys.readouterr().out
-    for part in (1, 2, 3, 4):
-        assert f"Part {part}: visible tests passed" in out
-
-
-def test_release_stubs_fail_every_test(nb):
-    assert [gid for gid, _ in run(nb, released=True)] == TESTS
-
-
-def test_student_cells_and_visible_tests_need_no_coursekit(nb):
-    assert student_view_passes(nb) == []
-
-
-def test_an_answer_importing_coursekit_fails_where_graded(nb):
-    assert_coursekit_answer_fails(
-        nb,
-        "momentum_step",
-        """\
-from coursekit.optimize import Momentum
-
-
-def momentum_step(x, v, g, lr, beta):
-    state = {"v": np.array(v, dtype=float)}
-    x_new = Momentum(beta).update(x, g, lr, state)
-    return x_new, state["v"]
-""",
-        "test_momentum_step",
-    )
+    return loaded("momentum")
 
 
 def test_the_solution_reaches_the_predicted_rates(nb):

@@ -1,4 +1,4 @@
-"""The offloading source notebook: structure, the solution passes, wrong answers lose points.
+"""The offloading source notebook: its laws; wrong answers lose points (shared: test_assignments).
 
 The cells are executed in-process (no kernel), in notebook order, the way nbgrader runs
 them; the real-kernel path is covered by tests/autograder (validate, and the graded panel in
@@ -14,57 +14,21 @@ import math
 import numpy as np
 import pytest
 from notebook_cells import (
-    assert_coursekit_answer_fails,
     assert_fails_only_hidden,
-    check_structure,
-    load,
-    run,
+    loaded,
     solution_namespace,
-    student_view_passes,
 )
-
-TESTS = ["test_optimal_fraction", "test_offload_verdict", "test_best_worker_count"]
 
 
 @pytest.fixture(scope="module")
 def nb():
-    return load("offloading")
+    return loaded("offloading")
 
 
 @pytest.fixture(scope="module")
 def solution(nb):
     """The instructor's three functions, defined from the source's solution cells."""
     return solution_namespace(nb)
-
-
-def test_structure(nb):
-    check_structure(nb, TESTS, total=10)
-
-
-def test_instructor_solution_passes_every_test(nb, capsys):
-    assert run(nb) == []
-    out = capsys.readouterr().out
-    for part in (1, 2, 3):
-        assert f"Part {part}: visible tests passed" in out
-
-
-def test_release_stubs_fail_every_test(nb):
-    assert [gid for gid, _ in run(nb, released=True)] == TESTS
-
-
-def test_student_cells_and_visible_tests_need_no_coursekit(nb):
-    assert student_view_passes(nb) == []
-
-
-def test_an_answer_importing_coursekit_fails_where_graded(nb):
-    assert_coursekit_answer_fails(
-        nb,
-        "optimal_fraction",
-        """\
-from coursekit.distributed.offload import optimal_fraction
-""",
-        "test_optimal_fraction",
-    )
 
 
 @pytest.mark.parametrize("data", ["streamed", "resident"])
