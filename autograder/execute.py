@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import functools
 import os
 import re
 import signal
@@ -116,9 +117,11 @@ class GradingSetup:
 class OutputGuard:
     """Counts the bytes one notebook's kernel sends and stops it at the limit.
 
-    One per notebook (:data:`GUARD`); :class:`GuardedKernelClient` reports every received
-    message's raw size here. A message ZeroMQ refused for its size shows as a dropped
-    connection while the kernel lives on: the socket monitors catch that.
+    One per notebook, owned by the :class:`GradingExecute` that runs it, which gives it to the
+    notebook's kernel client (:class:`GuardedKernelClient`, and through it to each of the
+    client's channels): every received message's raw size is reported here. A message ZeroMQ
+    refused for its size shows as a dropped connection while the kernel lives on: the socket
+    monitors catch that.
     """
 
     def __init__(self, limit_bytes: float):
@@ -179,35 +182,63 @@ class OutputGuard:
         self._monitors.clear()
 
 
-#: The guard of the notebook being executed (one notebook at a time per grading process).
-GUARD: OutputGuard | None = None
-
-
 class GuardedChannel(AsyncZMQSocketChannel):
     """A channel that counts each message's raw bytes before decoding it."""
+
+    #: The notebook's guard, given by the client that made the channel (``None``: uncounted).
+    guard: OutputGuard | None = None
 
     async def _recv(self, **kwargs):
         while True:
             frames = await self.socket.recv_multipart(**kwargs)
-            if GUARD is not None:
-                GUARD.count(sum(len(f) for f in frames))
+            if self.guard is not None:
+                self.guard.count(sum(len(f) for f in frames))
             try:
                 _, smsg = self.session.feed_identities(frames)
                 return self.session.deserialize(smsg)
             except ValueError:
                 # Not signed with this kernel's key (forged, or garbled by processes the
                 # student's code forked): never trusted, never an error of the grader.
-                if GUARD is not None:
-                    GUARD.unsigned += 1
+                if self.guard is not None:
+                    self.guard.unsigned += 1
 
 
 class GuardedKernelClient(AsyncKernelClient):
-    """nbclient's kernel client with every channel counted and bounded (see the module)."""
+    """nbclient's kernel client with every channel counted and bounded (see the module).
+
+    Its :attr:`guard` is the notebook's :class:`OutputGuard`, passed when the client is made
+    (:meth:`GradingExecute.create_kernel_manager` has the kernel manager pass it); each channel
+    gets it as the client creates the channel.
+    """
+
+    guard = Instance(OutputGuard, allow_none=True)
 
     shell_channel_class = GuardedChannel
     iopub_channel_class = GuardedChannel
     stdin_channel_class = GuardedChannel
     control_channel_class = GuardedChannel
+
+    def _guarded(self, channel: GuardedChannel) -> GuardedChannel:
+        channel.guard = self.guard
+        return channel
+
+    # jupyter_client creates each channel when it is first asked for: hand it the guard there,
+    # so that no channel, whenever made, goes uncounted.
+    @property
+    def shell_channel(self):
+        return self._guarded(super().shell_channel)
+
+    @property
+    def iopub_channel(self):
+        return self._guarded(super().iopub_channel)
+
+    @property
+    def stdin_channel(self):
+        return self._guarded(super().stdin_channel)
+
+    @property
+    def control_channel(self):
+        return self._guarded(super().control_channel)
 
     def start_channels(self, shell=True, iopub=True, stdin=True, hb=True, control=True):
         """Every channel but the heartbeat, which the grader never opens.
@@ -221,13 +252,13 @@ class GuardedKernelClient(AsyncKernelClient):
         super().start_channels(shell=shell, iopub=iopub, stdin=stdin, hb=False, control=control)
 
     def _create_connected_socket(self, channel, identity=None):
-        if GUARD is None:
+        if self.guard is None:
             return super()._create_connected_socket(channel, identity)
         # Options of the context apply to the sockets it creates next (set before connect).
-        self.context.setsockopt(zmq.MAXMSGSIZE, GUARD.max_message)
+        self.context.setsockopt(zmq.MAXMSGSIZE, self.guard.max_message)
         self.context.setsockopt(zmq.RCVHWM, QUEUED_MESSAGES)
         sock = super()._create_connected_socket(channel, identity)
-        GUARD.watch(channel, sock)
+        self.guard.watch(channel, sock)
         return sock
 
     async def _async_is_alive(self) -> bool:
@@ -239,12 +270,13 @@ class GuardedKernelClient(AsyncKernelClient):
         own is not mistaken for one) is the output limit.
         """
         alive = await super()._async_is_alive()
-        if alive and GUARD is not None and not GUARD.reason:
-            channel = GUARD.dropped()
+        guard = self.guard
+        if alive and guard is not None and not guard.reason:
+            channel = guard.dropped()
             if channel:
                 await asyncio.sleep(0.5)
                 if await super()._async_is_alive():
-                    GUARD.oversized(channel)
+                    guard.oversized(channel)
         return alive
 
     is_alive = _async_is_alive
@@ -259,6 +291,9 @@ class GradingExecute(Execute):
         help="limits, sandbox and hidden tests of this student's grading (see GradingSetup)",
     ).tag(config=True)
 
+    #: The guard of the notebook being run (made in :meth:`preprocess`, ``None`` between runs).
+    _guard: OutputGuard | None = None
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.setup.sandbox:
@@ -268,26 +303,29 @@ class GradingExecute(Execute):
 
     def create_kernel_manager(self):
         km = super().create_kernel_manager()
-        km.client_factory = GuardedKernelClient  # counts what the kernel sends (OutputGuard)
+        # The client counts what the kernel sends into this notebook's guard: nbclient asks
+        # the manager for it with ``km.client()``, whose keywords go to the client's
+        # constructor.
+        km.client_factory = GuardedKernelClient
+        km.client = functools.partial(km.client, guard=self._guard)
         if isinstance(km, SandboxedKernelManager):
             km.limits = self.setup.limits
         return km
 
     def preprocess(self, nb, resources=None, km=None):
-        global GUARD
         name = ((resources or {}).get("nbgrader") or {}).get("notebook", "notebook")
         self._report = self.setup.reports.setdefault(name, NotebookReport())
         self._probe_index = None
         self._probe_text: list[str] = []
         self._probe_bytes = 0
-        GUARD = OutputGuard(self.setup.limits.output_mb * MB)
-        GUARD.kill = self._kill_kernel
+        self._guard = OutputGuard(self.setup.limits.output_mb * MB)
+        self._guard.kill = self._kill_kernel
         try:
             return super().preprocess(nb, resources, km)
         finally:
-            self._report.output_limit = GUARD.reason
-            GUARD.close()
-            GUARD = None
+            self._report.output_limit = self._guard.reason
+            self._guard.close()
+            self._guard = None
 
     def _kill_kernel(self) -> None:
         """SIGKILL the kernel's process group (in the sandbox: ``bwrap`` and all below it)."""
@@ -304,8 +342,8 @@ class GradingExecute(Execute):
 
     def preprocess_cell(self, cell, resources, index):
         cell, resources = super().preprocess_cell(cell, resources, index)
-        if GUARD is not None:
-            GUARD.check()  # a message refused for its size shows only here
+        if self._guard is not None:
+            self._guard.check()  # a message refused for its size shows only here
         if index == len(self.nb.cells) - 1 and self._probe_index is None:
             self._run_probe()
         return cell, resources
@@ -333,14 +371,14 @@ class GradingExecute(Execute):
         probe = nbformat.v4.new_code_cell(probe_source(cases, nonce, names))
         self.nb.cells.append(probe)
         self._probe_index = len(self.nb.cells) - 1
-        if GUARD is not None:
-            GUARD.limit += PROBE_OUTPUT_LIMIT  # the probe's results come on top
+        if self._guard is not None:
+            self._guard.limit += PROBE_OUTPUT_LIMIT  # the probe's results come on top
         try:
             self.execute_cell(probe, self._probe_index, store_history=False)
         finally:
             self.nb.cells.pop()
-        if GUARD is not None:
-            GUARD.check()
+        if self._guard is not None:
+            self._guard.check()
         if any(
             o.get("ename") in {"CellTimeoutError", "TimeoutError"}
             for o in probe.outputs
@@ -485,8 +523,8 @@ class ValidateExecute(GradingExecute):
                 self.execute_cell(part, len(self.nb.cells) - 1, store_history=False)
             finally:
                 self.nb.cells.pop()
-            if GUARD is not None:
-                GUARD.check()
+            if self._guard is not None:
+                self._guard.check()
             error = next((o for o in part.outputs if o.get("output_type") == "error"), None)
             if error is None:
                 continue
