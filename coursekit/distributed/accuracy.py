@@ -50,6 +50,7 @@ __all__ = [
     "BatchRun",
     "steps_to_target",
     "time_to_target",
+    "fastest_to_target",
 ]
 
 
@@ -367,3 +368,23 @@ def time_to_target(
     F = check_real(rate, "rate", minimum=0.0, strict=True)
     step = b * w / F + cost.allreduce_time(n_bytes, p, latency, bandwidth, algorithm)
     return {"p": p, "batch": m, "steps": steps, "step_time": step, "time": steps * step}
+
+
+def fastest_to_target(by_algorithm):
+    """The all-reduce algorithm and the worker count that reach the target soonest.
+
+    Parameters
+    ----------
+    by_algorithm : mapping str -> dict
+        :func:`time_to_target`'s result for each algorithm (at one bandwidth).
+
+    Returns
+    -------
+    (str, int)
+        The algorithm and the index of its best :math:`p` in ``result["p"]`` (the smallest
+        ``time``, NaN ignored; on a tie, the first algorithm in the mapping's order).
+    """
+    return min(
+        ((a, int(np.nanargmin(r["time"]))) for a, r in by_algorithm.items()),
+        key=lambda ai: by_algorithm[ai[0]]["time"][ai[1]],
+    )

@@ -5,7 +5,8 @@ r"""Strong scaling: one training problem on clusters of growing size, measured a
 - :func:`time_breakdown`: the mean step of a run split into compute / wait / send / receive
   (the phases tile every worker's timeline, so the parts add up to the step time);
 - :func:`predicted_step_time`: the same step from the cost model alone,
-  :math:`\frac{b_{\text{global}}\, w}{p F} + T_{\text{allreduce}}(N, p)`.
+  :math:`\frac{b_{\text{global}}\, w}{p F} + T_{\text{allreduce}}(N, p)`;
+  :func:`predicted_for_runs` evaluates it with the settings :func:`scaling_runs` simulated.
 
 NumPy only; :func:`coursekit.widgets.workers_explorer` draws them (chapter 8).
 """
@@ -20,7 +21,7 @@ from coursekit._checks import is_int
 from coursekit.distributed import cost
 from coursekit.distributed.simulate import PHASES, Cluster, SimulationHistory, simulate
 
-__all__ = ["scaling_runs", "time_breakdown", "predicted_step_time"]
+__all__ = ["scaling_runs", "time_breakdown", "predicted_step_time", "predicted_for_runs"]
 
 
 def scaling_runs(
@@ -171,3 +172,39 @@ def predicted_step_time(
     comm = cost.allreduce_time(n_bytes, p, latency, bandwidth, algorithm, shards)
     out = compute + comm
     return float(out) if np.ndim(out) == 0 else out
+
+
+def predicted_for_runs(
+    worker_counts: Sequence[int],
+    x0,
+    *,
+    global_batch: int,
+    algorithm: str = "ring",
+    flops_per_sample: float | None = None,
+    message_bytes: float | None = None,
+    **cluster_kw,
+) -> np.ndarray:
+    r""":func:`predicted_step_time` for the runs of :func:`scaling_runs` with the same arguments.
+
+    The model takes what the simulator used: :math:`w` = ``flops_per_sample`` (default a
+    linear model's, :func:`~coursekit.distributed.cost.linear_model_flops` ``(1, d)``),
+    :math:`N` = ``message_bytes`` (default the bytes of ``x0`` as float64), the slowest
+    worker's rate :math:`F` and the cluster's latency and bandwidth (``**cluster_kw`` as given
+    to :class:`~coursekit.distributed.Cluster`).
+
+    Returns
+    -------
+    ndarray, shape (len(worker_counts),)
+        Seconds per step.
+    """
+    cl = Cluster(1, **cluster_kw)
+    w = (
+        flops_per_sample
+        if flops_per_sample is not None
+        else cost.linear_model_flops(1, np.asarray(x0).size)
+    )
+    return predicted_step_time(
+        np.array(worker_counts), global_batch=global_batch, flops_per_sample=w,
+        rate=float(np.min(cl.rates)),
+        n_bytes=np.asarray(x0, dtype=float).nbytes if message_bytes is None else message_bytes,
+        latency=cl.latency, bandwidth=cl.bandwidth, algorithm=algorithm)  # fmt: skip

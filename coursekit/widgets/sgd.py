@@ -10,7 +10,9 @@ with :func:`coursekit.widgets.frame_slider`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -181,9 +183,6 @@ def schedule_animation(
     gap of both runs up to the current epoch.
     """
     f = sgd_problem(seed=seed)
-    w_star = f.solution()
-    f_star = f.value(w_star)
-    n = f.n_samples
     runs = schedule_runs(
         f,
         {
@@ -194,71 +193,107 @@ def schedule_animation(
         epochs=epochs,
         seed=seed,
     )
-    half = 1.5
-    xlim = (w_star[0] - half, w_star[0] + half)
-    ylim = (w_star[1] - half, w_star[1] + half)
-
-    def draw(e):
-        fig, (ax, ax_loss) = new_figure(9.0, 3.8, ncols=2)
-        # The iterates of this epoch as a cloud of points: their spread is the noise ball.
-        contour_paths(
-            f,
-            {},
-            xlim=xlim,
-            ylim=ylim,
-            ax=ax,
-            levels=12,
-            minimizer=w_star,
-            title=f"iterates of epoch {e}, zoomed on $w^*$",
-        )
-        for i, (label, r) in enumerate(runs.items()):
-            cloud = r.path[(e - 1) * n + 1 : e * n + 1]
-            style = series_style(i)
-            ax.plot(
-                cloud[:, 0],
-                cloud[:, 1],
-                linestyle="none",
-                marker=style["marker"],
-                color=style["color"],
-                markersize=3.5,
-                alpha=0.8,
-                label=label,
-                zorder=7,
-            )
-        ax.set_xlabel("$w_1$")
-        ax.set_ylabel("$w_2$")
-        ax.legend(fontsize="small", loc="lower right", framealpha=0.9)
-        for i, (label, r) in enumerate(runs.items()):
-            x_axis, gap = _gap_by_epoch(r, f_star, n, 1)
-            style = series_style(i)
-            ax_loss.plot(
-                x_axis[: e * n + 1],
-                gap[: e * n + 1],
-                color=style["color"],
-                linestyle=style["linestyle"],
-                linewidth=1.0,
-                label=label,
-            )
-        ax_loss.set_yscale("log")
-        ax_loss.set_xlim(0, epochs)
-        ax_loss.set_ylim(1e-8, 1e2)
-        ax_loss.set_xlabel("epochs")
-        ax_loss.set_ylabel("$f(w_t) - f^*$")
-        ax_loss.set_title("gap, SGD with batch size 1")
-        ax_loss.grid(True, alpha=0.3)
-        ax_loss.legend(fontsize="small", loc="upper right")
-        return fig
-
-    def caption(e):
-        parts = []
-        for label, r in runs.items():
-            tail = r.losses[(e - 1) * n + 1 : e * n + 1] - f_star
-            name = "constant rate" if label.startswith("constant") else "decaying rate"
-            parts.append(f"{name}: mean gap {np.mean(tail):.2g}")
-        return f"Epoch {e} of {epochs} ({e * n} updates); " + "; ".join(parts) + "."
-
+    w_star = f.solution()
+    shown = _Schedules(f, w_star, f.value(w_star), runs, epochs)
     # At most 8 frames (page weight): every epoch early on, then every other one.
     values = sorted({e for e in (1, 2, 3, 4, 6, 8, 10, 12, epochs) if e <= epochs})
     return frame_slider(
-        values, draw, description="epoch", caption=caption, play=True, interval_ms=700
+        values,
+        functools.partial(_draw_schedules, shown),
+        description="epoch",
+        caption=functools.partial(_schedules_caption, shown),
+        play=True,
+        interval_ms=700,
     )
+
+
+@dataclass(frozen=True)
+class _Schedules:
+    """What every frame of :func:`schedule_animation` shows: the problem and its two runs."""
+
+    f: FiniteSum
+    w_star: np.ndarray
+    f_star: float
+    runs: dict[str, OptimizeResult]
+    epochs: int
+
+    @property
+    def n(self) -> int:
+        """Updates per epoch (batch size 1)."""
+        return self.f.n_samples
+
+
+def _draw_schedules(s: _Schedules, e: int):
+    """Epoch ``e``'s frame: its iterates around the solution (left), the gaps so far (right)."""
+    fig, (ax, ax_loss) = new_figure(9.0, 3.8, ncols=2)
+    _draw_epoch_iterates(ax, s, e)
+    _draw_gaps(ax_loss, s, e)
+    return fig
+
+
+def _draw_epoch_iterates(ax, s: _Schedules, e: int) -> None:
+    half = 1.5
+    xlim = (s.w_star[0] - half, s.w_star[0] + half)
+    ylim = (s.w_star[1] - half, s.w_star[1] + half)
+    n = s.n
+    # The iterates of this epoch as a cloud of points: their spread is the noise ball.
+    contour_paths(
+        s.f,
+        {},
+        xlim=xlim,
+        ylim=ylim,
+        ax=ax,
+        levels=12,
+        minimizer=s.w_star,
+        title=f"iterates of epoch {e}, zoomed on $w^*$",
+    )
+    for i, (label, r) in enumerate(s.runs.items()):
+        cloud = r.path[(e - 1) * n + 1 : e * n + 1]
+        style = series_style(i)
+        ax.plot(
+            cloud[:, 0],
+            cloud[:, 1],
+            linestyle="none",
+            marker=style["marker"],
+            color=style["color"],
+            markersize=3.5,
+            alpha=0.8,
+            label=label,
+            zorder=7,
+        )
+    ax.set_xlabel("$w_1$")
+    ax.set_ylabel("$w_2$")
+    ax.legend(fontsize="small", loc="lower right", framealpha=0.9)
+
+
+def _draw_gaps(ax_loss, s: _Schedules, e: int) -> None:
+    n = s.n
+    for i, (label, r) in enumerate(s.runs.items()):
+        x_axis, gap = _gap_by_epoch(r, s.f_star, n, 1)
+        style = series_style(i)
+        ax_loss.plot(
+            x_axis[: e * n + 1],
+            gap[: e * n + 1],
+            color=style["color"],
+            linestyle=style["linestyle"],
+            linewidth=1.0,
+            label=label,
+        )
+    ax_loss.set_yscale("log")
+    ax_loss.set_xlim(0, s.epochs)
+    ax_loss.set_ylim(1e-8, 1e2)
+    ax_loss.set_xlabel("epochs")
+    ax_loss.set_ylabel("$f(w_t) - f^*$")
+    ax_loss.set_title("gap, SGD with batch size 1")
+    ax_loss.grid(True, alpha=0.3)
+    ax_loss.legend(fontsize="small", loc="upper right")
+
+
+def _schedules_caption(s: _Schedules, e: int) -> str:
+    n = s.n
+    parts = []
+    for label, r in s.runs.items():
+        tail = r.losses[(e - 1) * n + 1 : e * n + 1] - s.f_star
+        name = "constant rate" if label.startswith("constant") else "decaying rate"
+        parts.append(f"{name}: mean gap {np.mean(tail):.2g}")
+    return f"Epoch {e} of {s.epochs} ({e * n} updates); " + "; ".join(parts) + "."

@@ -124,3 +124,15 @@ def test_the_ceiling_stops_the_linear_rule():
     s = scaling.warmup_linear(0.1, 32, 256, warmup_steps=2, max_lr=0.3)
     assert [s(None, t) for t in range(4)] == pytest.approx([0.1, 0.2, 0.3, 0.3])
     assert scaling.warmup_linear(0.1, 32, 64, max_lr=0.3)(None, 0) == pytest.approx(0.2)
+
+
+def test_fastest_to_target_is_the_smallest_time_over_algorithms_and_p():
+    nan, inf = math.nan, math.inf
+    by_algorithm = {
+        "naive": {"time": np.array([5.0, nan, 4.0])},
+        "tree": {"time": np.array([inf, 3.0, 3.5])},
+        "ring": {"time": np.array([3.0, 6.0, nan])},  # ties with tree: the first one wins
+    }
+    assert scaling.fastest_to_target(by_algorithm) == ("tree", 1)
+    del by_algorithm["tree"]
+    assert scaling.fastest_to_target(by_algorithm) == ("ring", 0)

@@ -9,7 +9,12 @@ from hypothesis import strategies as st
 
 from coursekit.data import make_regression
 from coursekit.distributed import Cluster
-from coursekit.distributed.scaling import predicted_step_time, scaling_runs, time_breakdown
+from coursekit.distributed.scaling import (
+    predicted_for_runs,
+    predicted_step_time,
+    scaling_runs,
+    time_breakdown,
+)
 from coursekit.distributed.simulate import PHASES, simulate
 from coursekit.objectives import LeastSquares
 
@@ -182,3 +187,23 @@ def test_message_bytes_prices_another_models_gradient_in_every_run(problem):
             bandwidth=1.25e7,
         )
         np.testing.assert_allclose(np.diff(h.wall_clock), step, rtol=1e-12)
+
+
+@pytest.mark.parametrize("algorithm", ["tree", "ring"])
+@pytest.mark.parametrize("flops, message", [(None, None), (3e4, 1e3)])
+def test_prediction_for_the_runs_uses_the_simulators_settings(problem, algorithm, flops, message):
+    """Given scaling_runs' own arguments (defaults included: a linear model's w, x0's bytes,
+    the workers' rate), the model predicts each simulated step without stragglers."""
+    kw = dict(
+        global_batch=32,
+        algorithm=algorithm,
+        flops_per_sample=flops,
+        message_bytes=message,
+        latency=2e-4,
+        bandwidth=1e5,
+        rates=4e6,
+    )
+    runs = scaling_runs(problem, np.zeros(6), [1, 2, 4], steps=3, **kw)
+    predicted = predicted_for_runs([1, 2, 4], np.zeros(6), **kw)
+    simulated = [h.wall_clock[-1] / h.nit for h in runs.values()]
+    np.testing.assert_allclose(predicted, simulated, rtol=1e-12)
