@@ -120,6 +120,37 @@ def _paths(
     return a, b, c
 
 
+def _one_helper(
+    work,
+    local_rate,
+    remote_rate,
+    link_rate,
+    data_bytes=0.0,
+    result_bytes=0.0,
+    latency=0.0,
+    param_bytes=0.0,
+    data="streamed",
+):
+    """``a``, ``b``, ``c`` of one helper, from the arguments of :func:`step_time` (checked).
+
+    The single-helper functions (:func:`step_time`, :func:`optimal_fraction`,
+    :func:`offload_pays`, :func:`offload_curves`) share this one reading of their arguments.
+    """
+    a, b, c = _paths(
+        work,
+        local_rate,
+        remote_rate,
+        link_rate,
+        data_bytes,
+        result_bytes,
+        latency,
+        single=True,
+        param_bytes=param_bytes,
+        data=data,
+    )
+    return a, b[0], c[0]
+
+
 #: Where the samples are: sent with each batch, or already on the helper.
 DATA_MODES = ("streamed", "resident")
 
@@ -186,19 +217,9 @@ def step_time(
     float or ndarray (shape of ``lam``)
     """
     lam = _fraction(lam)
-    a, b, c = _paths(
-        work,
-        local_rate,
-        remote_rate,
-        link_rate,
-        data_bytes,
-        result_bytes,
-        latency,
-        single=True,
-        param_bytes=param_bytes,
-        data=data,
-    )
-    t = np.maximum(lam * a, _remote_time(lam, b[0], c[0]))
+    a, b, c = _one_helper(work, local_rate, remote_rate, link_rate, data_bytes, result_bytes,
+                          latency, param_bytes, data)  # fmt: skip
+    t = np.maximum(lam * a, _remote_time(lam, b, c))
     return float(t) if t.ndim == 0 else t
 
 
@@ -224,21 +245,11 @@ def optimal_fraction(
     float
         :math:`\lambda^* \in (0, 1]`; exactly 1 when offloading does not pay (:math:`c \ge a`).
     """
-    a, b, c = _paths(
-        work,
-        local_rate,
-        remote_rate,
-        link_rate,
-        data_bytes,
-        result_bytes,
-        latency,
-        single=True,
-        param_bytes=param_bytes,
-        data=data,
-    )
-    if c[0] >= a:
+    a, b, c = _one_helper(work, local_rate, remote_rate, link_rate, data_bytes, result_bytes,
+                          latency, param_bytes, data)  # fmt: skip
+    if c >= a:
         return 1.0
-    return float((b[0] + c[0]) / (a + b[0]))
+    return float((b + c) / (a + b))
 
 
 def offload_pays(
@@ -264,19 +275,9 @@ def offload_pays(
     -------
     bool
     """
-    a, _, c = _paths(
-        work,
-        local_rate,
-        remote_rate,
-        link_rate,
-        data_bytes,
-        result_bytes,
-        latency,
-        single=True,
-        param_bytes=param_bytes,
-        data=data,
-    )
-    return bool(c[0] < a)
+    a, _, c = _one_helper(work, local_rate, remote_rate, link_rate, data_bytes, result_bytes,
+                          latency, param_bytes, data)  # fmt: skip
+    return bool(c < a)
 
 
 @dataclass
@@ -713,28 +714,17 @@ def offload_curves(
         param_bytes=param_bytes,
         data=data,
     )
-    a, b, c = _paths(
-        work,
-        local_rate,
-        remote_rate,
-        link_rate,
-        data_bytes,
-        result_bytes,
-        latency,
-        single=True,
-        param_bytes=param_bytes,
-        data=data,
-    )
+    a, b, c = _one_helper(**kw)
     lam = np.linspace(0.0, 1.0, n)
     lam_star = optimal_fraction(**kw)
     return {
         "lam": lam,
         "local": lam * a,
-        "remote": _remote_time(lam, b[0], c[0]),
+        "remote": _remote_time(lam, b, c),
         "step": step_time(lam, **kw),
         "lam_star": lam_star,
         "t_star": step_time(lam_star, **kw),
         "local_time": a,
-        "fixed_cost": c[0],
+        "fixed_cost": c,
         "pays": offload_pays(**kw),
     }

@@ -651,6 +651,38 @@ def _check_topk(k, d: int) -> int:
     return k
 
 
+def _check_batch(batch_size, strategy: str, p: int, n: int) -> tuple[int, int]:
+    """``batch_size`` and the global batch (what one update uses): ``p * b``, or ``b`` async."""
+    b = check_int(batch_size, "batch_size", minimum=1)
+    global_batch = b if strategy == "async" else p * b
+    if global_batch > n:
+        raise ValueError(
+            f"batch_size must satisfy n_workers * batch_size <= n_samples ({p} * {b} > {n})"
+            if strategy != "async"
+            else f"batch_size must be in [1, n_samples={n}], got {b}"
+        )
+    return b, global_batch
+
+
+def _message_sizes(x, compression, k, levels, message_bytes) -> tuple[float, float]:
+    """Bytes of a full message (parameters, reduced sums) and of a worker's upload.
+
+    Both are ``x``'s bytes, the upload compressed when asked; ``message_bytes`` stands for
+    both (a model larger than the objective simulated).
+    """
+    d = x.size
+    full_bytes = d * x.itemsize
+    up_bytes = compressed_bytes(d, x.itemsize, compression, k, levels)
+    if message_bytes is not None:
+        if compression is not None:
+            raise ValueError(
+                "message_bytes cannot be combined with compression (compressed "
+                "sizes follow the objective's d)"
+            )
+        full_bytes = up_bytes = check_real(message_bytes, "message_bytes", minimum=0.0)
+    return full_bytes, up_bytes
+
+
 def _set_up(
     objective,
     x0,
@@ -683,14 +715,7 @@ def _set_up(
     n = _check_objective(objective)
     steps = check_int(steps, "steps", minimum=0)
     lr = check_real(lr, "lr", minimum=0.0, strict=True)
-    b = check_int(batch_size, "batch_size", minimum=1)
-    global_batch = b if strategy == "async" else p * b
-    if global_batch > n:
-        raise ValueError(
-            f"batch_size must satisfy n_workers * batch_size <= n_samples ({p} * {b} > {n})"
-            if strategy != "async"
-            else f"batch_size must be in [1, n_samples={n}], got {b}"
-        )
+    b, global_batch = _check_batch(batch_size, strategy, p, n)
     seed = check_int(seed, "seed", minimum=0)
     shards = check_int(shards, "shards", minimum=1)
     backups = check_int(backups, "backups", minimum=0)
@@ -708,15 +733,7 @@ def _set_up(
     rule = optimize.get_rule(rule)
     # "cosine" anneals over the run's steps, as in coursekit.optimize.
     schedule = optimize._resolve_schedule(schedule, steps)
-    full_bytes = d * x.itemsize
-    up_bytes = compressed_bytes(d, x.itemsize, compression, k, levels)
-    if message_bytes is not None:
-        if compression is not None:
-            raise ValueError(
-                "message_bytes cannot be combined with compression (compressed "
-                "sizes follow the objective's d)"
-            )
-        full_bytes = up_bytes = check_real(message_bytes, "message_bytes", minimum=0.0)
+    full_bytes, up_bytes = _message_sizes(x, compression, k, levels, message_bytes)
     return _Setup(
         objective=objective,
         x0=x,
@@ -1096,30 +1113,12 @@ def simulate(
     SimulationHistory
     """
     # Long only by its docstring, the reference of every option; the work is in _set_up and
-    # the runners.
-    setup = _set_up(
-        objective,
-        x0,
-        n_workers,
-        strategy,
-        steps,
-        lr,
-        batch_size,
-        seed,
-        cluster=cluster,
-        algorithm=algorithm,
-        shards=shards,
-        backups=backups,
-        period=period,
-        compression=compression,
-        k=k,
-        levels=levels,
-        rule=rule,
-        schedule=schedule,
-        split=split,
-        flops_per_sample=flops_per_sample,
-        message_bytes=message_bytes,
-    )
+    # the runners. The arguments go to _set_up by name, all at once: locals() holds exactly
+    # them here, before any other name is bound.
+    arguments = dict(locals())
+    for name in ("record_params", "timeline", "progress"):
+        del arguments[name]  # what to record, not what to run: _Record's
+    setup = _set_up(**arguments)
     record = _Record(setup, record_params, timeline, progress)
     x = _RUNNERS[setup.strategy](setup, record)
     return record.history(x)
