@@ -41,9 +41,8 @@ Why it is fast in NumPy:
 * scratch arrays live in a :class:`Workspace` and are reused between steps: allocating
   tens of MB afresh every step makes glibc hand out new ``mmap`` pages whose page
   faults cost as much as the arithmetic;
-* with ``threadpoolctl.threadpool_limits(t)``, ``t > 1``, the chunks are shared among
-  ``t`` Python threads over a single-threaded BLAS (see :func:`_run_chunks`), for the
-  passes big enough to pay for the hand-over (``PARALLEL_MIN_FLOPS``).
+* BLAS runs on one thread inside the passes (:class:`one_blas_thread`): a second core
+  is used one level up, a shard of the batch per thread (:mod:`coursekit.nn.data_parallel`).
 """
 
 from __future__ import annotations
@@ -66,6 +65,7 @@ __all__ = [
     "row_slice",
     "rows_product",
     "blas_threads",
+    "one_blas_thread",
     "conv2d_gemm_forward",
     "conv2d_gemm_backward",
 ]
@@ -127,11 +127,10 @@ def conv_output_shape(h, w, kh, kw, stride, pad):
     return (h + 2 * pad - kh) // stride + 1, (w + 2 * pad - kw) // stride + 1
 
 
-def chunk_size(n, k, hw, itemsize, parts=1):
-    """Images per chunk so that a chunk's ``(nb, k, hw)`` patch matrix is about CHUNK_BYTES,
-    and so that there are at least ``parts`` chunks (one per thread) when ``n >= parts``."""
+def chunk_size(n, k, hw, itemsize):
+    """Images per chunk so that a chunk's ``(nb, k, hw)`` patch matrix is about CHUNK_BYTES."""
     fit = CHUNK_BYTES // max(1, k * hw * itemsize)
-    return int(max(1, min(n, fit, n // max(1, parts))))
+    return int(max(1, min(n, fit)))
 
 
 def im2col(x, kh, kw, stride, pad, ws=None):
@@ -267,9 +266,8 @@ def col2im_rows(cols, x_shape, pad, ws=None, out=None):
     return out
 
 
-# --------------------------------------------------------------------------- threads
+# --------------------------------------------------------------------------- BLAS threads
 _BLAS_CONTROLLERS = None
-_EXECUTOR = None
 
 
 def _blas_controllers():
@@ -280,7 +278,7 @@ def _blas_controllers():
             from threadpoolctl import ThreadpoolController
 
             _BLAS_CONTROLLERS = ThreadpoolController().select(user_api="blas").lib_controllers
-        except Exception:  # threadpoolctl is optional: run on one thread
+        except Exception:  # threadpoolctl is optional: BLAS keeps its own setting
             _BLAS_CONTROLLERS = []
     return _BLAS_CONTROLLERS
 
@@ -290,59 +288,31 @@ def blas_threads():
     return max((c.get_num_threads() for c in _blas_controllers()), default=1)
 
 
-#: Below this many FLOPs per thread a pass runs on one thread: handing work to a
-#: second thread and waiting for it costs tens of microseconds, as much as the work.
-PARALLEL_MIN_FLOPS = 4_000_000
+class one_blas_thread:
+    """Context manager: BLAS on one thread inside, the caller's setting restored after.
 
-
-def _threads_for(flops):
-    """Threads worth using for a pass of ``flops``: ``blas_threads()``, or 1 if too small."""
-    threads = blas_threads()
-    return threads if flops >= PARALLEL_MIN_FLOPS * threads else 1
-
-
-def _run_chunks(work, n, nb, threads=None):
-    """Run ``work(worker, starts)`` over the chunk starts ``0, nb, 2 nb, ...``.
-
-    BLAS runs single-threaded inside: the per-image GEMMs are small, and splitting them
-    across cores costs a synchronisation per call (on a loaded machine a threaded
-    OpenBLAS can stall for milliseconds on a 0.2 ms product). Instead, with
-    ``threads > 1`` (by default ``blas_threads()``, what ``threadpool_limits`` set; the
-    passes ask :func:`_threads_for`, so a small pass stays on one thread), the chunks
-    are dealt round-robin to that many Python threads: the chunks are independent, so
-    each thread does its own im2col, GEMMs and copies (NumPy releases the GIL in all of
-    them), which also parallelises the memory-bound copies that a threaded BLAS leaves
-    serial. Returns the list of the workers' results.
+    A pass's products are small (one chunk of images): splitting each of them across
+    cores costs a synchronisation per call, more than it gives (on this course's machine
+    a threaded OpenBLAS made the step slower). A second core pays off one level up, with
+    a shard of the batch per thread (:mod:`coursekit.nn.data_parallel`).
     """
-    global _EXECUTOR
-    starts = list(range(0, n, nb))
-    ctrls = _blas_controllers()
-    saved = [c.get_num_threads() for c in ctrls]
-    if threads is None:
-        threads = max(saved, default=1)
-    workers = min(threads, len(starts))
-    single = max(saved, default=1) > 1
-    if single:  # BLAS on one thread inside the chunks
-        for c in ctrls:
-            c.set_num_threads(1)
-    try:
-        if workers <= 1:
-            return [work(0, starts)]
-        if _EXECUTOR is None or _EXECUTOR._max_workers < workers:
-            from concurrent.futures import ThreadPoolExecutor
 
-            _EXECUTOR = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="conv")
-        groups = [starts[i::workers] for i in range(workers)]
-        return list(_EXECUTOR.map(work, range(workers), groups))
-    finally:
-        if single:
-            for c, t in zip(ctrls, saved, strict=True):
+    def __enter__(self):
+        self._saved = [c.get_num_threads() for c in _blas_controllers()]
+        for c, t in zip(_blas_controllers(), self._saved, strict=True):
+            if t != 1:
+                c.set_num_threads(1)
+        return self
+
+    def __exit__(self, *exc):
+        for c, t in zip(_blas_controllers(), self._saved, strict=True):
+            if t != 1:
                 c.set_num_threads(t)
 
 
-def _chunk_ws(ws, worker, m):
-    """The scratch space of one worker for chunks of ``m`` images (None: allocate)."""
-    return None if ws is None else ws.sub((worker, m))
+def _chunk_ws(ws, m):
+    """The scratch space for chunks of ``m`` images (None: allocate)."""
+    return None if ws is None else ws.sub(m)
 
 
 # --------------------------------------------------------------------------- the passes
@@ -374,8 +344,7 @@ def conv2d_gemm_forward(x, w, b, stride, pad, ws=None, out=None, relu=False):
     wrows = kernel_rows(w) if stride == 1 else None
     if out is None:
         out = np.empty((n, f, ho, wo), x.dtype)
-    threads = _threads_for(2 * n * f * k * hw)
-    nb = chunk_size(n, k, hw, x.itemsize, parts=threads)
+    nb = chunk_size(n, k, hw, x.itemsize)
     # Stride 1: the padded input of the whole batch is kept for the backward pass
     # (each chunk pads its own images into it).
     xflat = (
@@ -384,11 +353,11 @@ def conv2d_gemm_forward(x, w, b, stride, pad, ws=None, out=None, relu=False):
         else None
     )
 
-    def work(worker, starts):
-        for n0 in starts:
+    with one_blas_thread():
+        for n0 in range(0, n, nb):
             n1 = min(n, n0 + nb)
             m = n1 - n0
-            cws = _chunk_ws(ws, worker, m)
+            cws = _chunk_ws(ws, m)
             y = _scratch(cws, "y", (m, f, ho, wcols), x.dtype)
             if stride == 1:
                 xp = pad_flat(x[n0:n1], kw, pad, xflat[n0:n1])
@@ -409,8 +378,6 @@ def conv2d_gemm_forward(x, w, b, stride, pad, ws=None, out=None, relu=False):
             np.add(y[..., :wo], b[:, None, None], out=out[n0:n1])
             if relu:
                 np.maximum(out[n0:n1], 0, out=out[n0:n1])
-
-    _run_chunks(work, n, nb, threads)
     return out, (x, w, stride, pad, ws, xflat)
 
 
@@ -446,17 +413,15 @@ def conv2d_gemm_backward(dout, cache, need_dx=True, dx=None, relu_out=None):
         w2rows = kernel_rows(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
         p2 = kh - 1 - pad  # the gradient image's padding
         wq = wo + 2 * p2  # its row length
-    threads = _threads_for(2 * n * f * k * hw * (2 if need_dx else 1))
-    nb = chunk_size(n, k, hw, x.itemsize, parts=threads)
-
-    def work(worker, starts):
-        # dW accumulated as (kh, C, kw, F): kernel row first, as the row products give it.
-        dwt = np.zeros((kh, c, kw, f), x.dtype)
-        dbt = np.zeros(f, x.dtype)
-        for n0 in starts:
+    nb = chunk_size(n, k, hw, x.itemsize)
+    # dW accumulated as (kh, C, kw, F): kernel row first, as the row products give it.
+    dwt = np.zeros((kh, c, kw, f), x.dtype)
+    dbt = np.zeros(f, x.dtype)
+    with one_blas_thread():
+        for n0 in range(0, n, nb):
             n1 = min(n, n0 + nb)
             m = n1 - n0
-            cws = _chunk_ws(ws, worker, m) or Workspace()
+            cws = _chunk_ws(ws, m) or Workspace()
             if stride == 1:
                 rows = row_patches(xflat[n0:n1], kw, wcols, cws)
                 # Zero gradient on the wrapped-around columns, written once at allocation.
@@ -525,9 +490,4 @@ def conv2d_gemm_backward(dout, cache, need_dx=True, dx=None, relu_out=None):
                     col2im_rows(dcols, (m, c, h, wd), pad, cws, out=dx[n0:n1])
                 else:
                     col2im(dcols, (m, c, h, wd), stride, pad, cws, out=dx[n0:n1])
-        return dwt, dbt
-
-    parts = _run_chunks(work, n, nb, threads)
-    dwt = parts[0][0] if len(parts) == 1 else sum(p[0] for p in parts)
-    dbt = parts[0][1] if len(parts) == 1 else sum(p[1] for p in parts)
     return (dx if need_dx else None), np.ascontiguousarray(dwt.transpose(3, 1, 0, 2)), dbt

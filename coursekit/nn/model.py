@@ -11,12 +11,13 @@ Every convolution is 3 x 3 with padding 1 and stride 1 (so it keeps H x W) and e
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import copy
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from coursekit._checks import is_int
-from coursekit.nn import conv_fast, layers
+from coursekit.nn import conv_fast, data_parallel, layers
 from coursekit.nn.conv_fast import Workspace
 
 __all__ = ["Layer", "VGG", "vgg"]
@@ -68,6 +69,7 @@ class VGG:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
         self._caches: list = []
+        self._replicas: list[VGG] = []
         rng = np.random.default_rng(seed)
         shape = self.input_shape
         n_conv = n_pool = 0
@@ -221,14 +223,39 @@ class VGG:
     def loss(self, x, y):
         """Mean softmax cross-entropy of a batch and the gradients of all parameters.
 
+        With more than one BLAS thread allowed (``threadpoolctl.threadpool_limits``) and a
+        batch big enough to pay for it, the fast network splits the batch among that many
+        threads, one shard each, and adds the shards' weighted gradients
+        (:func:`coursekit.nn.data_parallel.loss`; the same gradient up to float rounding).
+
         Returns
         -------
         loss : float
         grads : dict[str, ndarray], shaped like :attr:`params`
         """
+        if self.conv == "fast":
+            x = self._check_x(x)
+            threads = data_parallel.threads_for(self, x.shape[0], data_parallel.blas_threads())
+            return data_parallel.loss(self, x, y, threads)
         logits = self.forward(x)
         loss, dlogits = layers.softmax_cross_entropy(logits, y)
         return loss, self.backward(dlogits)
+
+    def replicas(self, k):
+        """``k`` copies of the network that share its :attr:`params` dict (the same arrays)
+        but own their scratch buffers and caches, for passes run at the same time in other
+        threads (:mod:`coursekit.nn.data_parallel`). Made on first use and kept."""
+        while len(self._replicas) < k:
+            rep = copy.copy(self)  # shallow: params is the same dict object
+            rep.layers = [
+                replace(layer, workspace=Workspace() if layer.workspace is not None else None)
+                for layer in self.layers
+            ]
+            rep._caches, rep._replicas = [], []
+            self._replicas.append(rep)
+        for rep in self._replicas[:k]:
+            rep.params = self.params  # in case the dict itself was replaced since
+        return self._replicas[:k]
 
     def predict(self, x, batch_size=512):
         """Predicted class of each image, ``(N,)`` ints (evaluated in chunks of ``batch_size``)."""

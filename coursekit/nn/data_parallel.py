@@ -1,0 +1,126 @@
+r"""Data parallelism inside one process: one shard of the batch per thread.
+
+The distributed chapters split a batch among processes; this module does the same among
+the threads of ONE process. The mean loss of a batch of :math:`N` examples split into
+shards :math:`S_1, \dots, S_T` of sizes :math:`n_t` is a weighted mean of the shards'
+mean losses, and so is its gradient (differentiation is linear):
+
+.. math::
+
+    L = \frac1N \sum_{i=1}^N \ell_i = \sum_{t=1}^T \frac{n_t}{N} L_t, \qquad
+    \nabla L = \sum_{t=1}^T \frac{n_t}{N} \nabla L_t, \qquad
+    L_t = \frac1{n_t} \sum_{i \in S_t} \ell_i .
+
+Thread :math:`t` runs the forward AND the backward pass of its shard, on its own copy of
+the network's scratch buffers (:meth:`~coursekit.nn.model.VGG.replica`: the same
+parameters, its own workspaces and caches), with BLAS on one thread; the weight
+:math:`n_t / N` is applied to the gradient of the loss with respect to the logits (the
+backward pass is linear in it), so the shards' parameter gradients only need adding. The
+caller then takes ONE optimiser step with the sum, exactly as with the whole batch (up to
+float rounding: the sums run in another order). One hand-over per training step, where
+sharing out every layer's pass costs one per pass. NumPy and BLAS release the GIL during
+the products and copies, which is where the time goes when the shards are big enough.
+
+Which process and thread runs what: shard 0 runs in the calling thread, shards
+:math:`1..T-1` in a pool of :math:`T-1` threads of the same process, started on first
+use and kept.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from coursekit.nn import layers
+from coursekit.nn.conv_fast import blas_threads, one_blas_thread
+
+__all__ = [
+    "MIN_SHARD_FLOPS",
+    "blas_threads",
+    "one_blas_thread",
+    "shard_bounds",
+    "threads_for",
+    "loss",
+]
+
+#: Below this many FLOPs of training work per shard, a step stays on one thread. Measured
+#: on the course's 2-core machine (``benchmarks/cnn_step.py``): the digits' step on 64 images
+#: of 8 x 8 (about 4 MFLOP per image) is made of hundreds of small NumPy calls, mostly
+#: Python time under the GIL, so a second thread gains nothing there; the 28 x 28 step
+#: (about 27 MFLOP per image) is mostly BLAS and copies, which run in parallel.
+MIN_SHARD_FLOPS = 200_000_000
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def threads_for(model, n, threads):
+    """Threads worth using for a training step of ``model`` on ``n`` images: at most
+    ``threads`` and ``n`` (a shard holds one image at least), and only as many as give
+    every shard ``MIN_SHARD_FLOPS`` of the step's work (1 below that)."""
+    if threads <= 1:
+        return 1
+    from coursekit.nn.analysis import step_flops  # analysis imports the model module
+
+    fit = int(step_flops(model, n) // MIN_SHARD_FLOPS)
+    return max(1, min(threads, n, fit))
+
+
+def shard_bounds(n, parts):
+    """``parts + 1`` boundaries splitting ``range(n)`` into ``parts`` near-equal shards
+    (sizes differ by at most one)."""
+    return [(n * t) // parts for t in range(parts + 1)]
+
+
+def _shard(model, x, y, n_total):
+    """Forward + backward of one shard: ``(n_t / N) L_t`` and ``(n_t / N) grad L_t``."""
+    logits = model.forward(x)
+    loss_t, dlogits = layers.softmax_cross_entropy(logits, y)
+    weight = x.shape[0] / n_total
+    grads = model.backward(dlogits * np.asarray(weight, dlogits.dtype))
+    return loss_t * weight, grads
+
+
+def loss(model, x, y, threads):
+    r"""Mean loss of the batch ``(x, y)`` and its gradient, the batch split among ``threads``.
+
+    Parameters
+    ----------
+    model : coursekit.nn.model.VGG
+    x : ndarray (N, C, H, W), already checked and in the model's dtype
+    y : int ndarray (N,)
+    threads : int >= 1, shards (one per thread; at most N)
+
+    Returns
+    -------
+    loss : float, :math:`\sum_t (n_t/N) L_t`
+    grads : dict[str, ndarray], :math:`\sum_t (n_t/N) \nabla L_t`, also left in
+        ``model.grads``
+    """
+    global _POOL
+    n = x.shape[0]
+    y = np.asarray(y)
+    if y.shape != (n,):  # checked here, where the shards would hide a wrong length
+        raise ValueError(f"y must have shape ({n},), got {y.shape}")
+    threads = max(1, min(int(threads), n))
+    bounds = shard_bounds(n, threads)
+    replicas = model.replicas(threads - 1)
+    with one_blas_thread():
+        if threads == 1:
+            return _shard(model, x, y, n)
+        if _POOL is None or _POOL._max_workers < threads - 1:
+            _POOL = ThreadPoolExecutor(threads - 1, thread_name_prefix="shard")
+        futures = [
+            _POOL.submit(_shard, rep, x[a:b], y[a:b], n)
+            for rep, a, b in zip(replicas, bounds[1:-1], bounds[2:], strict=True)
+        ]
+        total, grads = _shard(model, x[: bounds[1]], y[: bounds[1]], n)
+        for fut in futures:
+            loss_t, grads_t = fut.result()
+            total += loss_t
+            for k in grads:
+                grads[k] += grads_t[k]
+    model.grads = grads
+    # The model's caches hold shard 0 only: a backward() now would be wrong, so refuse it.
+    model._caches = []
+    return total, grads
