@@ -3,9 +3,11 @@
 The step is forward + backward + Adam update of conv16-16-pool-conv32-32-pool-linear10
 (``coursekit.nn.model.vgg([16, 16, "M", 32, 32, "M"])``) on a batch of 64 float32
 images, for 1 x 28 x 28 and 1 x 8 x 8 inputs, with 1 and 2 threads
-(``threadpoolctl.threadpool_limits``; the convolution runs its chunks on that many
-threads). Its analytical FLOPs (2 per multiply-add of the convolutions and the linear
-layer, :func:`coursekit.nn.analysis.step_flops`) divided by the median step time give
+(``threadpoolctl.threadpool_limits``). With 2 threads ``VGG.loss`` splits the batch into
+one shard per thread when every shard has enough work
+(:mod:`coursekit.nn.data_parallel`); ``shards`` says how many the step used. Its
+analytical FLOPs (2 per multiply-add of the convolutions and the linear layer,
+:func:`coursekit.nn.analysis.step_flops`) divided by the median step time give
 ``gflops``; dividing by the float32 GEMM rate measured in the same run and with the
 same thread count (a 1024^3 ``np.matmul``, median of as many runs as steps, at least 5,
 interleaved with the steps so that both see the same machine load) gives
@@ -53,7 +55,7 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from coursekit.nn import analysis
+from coursekit.nn import analysis, data_parallel
 from coursekit.nn.model import vgg
 
 CONFIG = [16, 16, "M", 32, 32, "M"]
@@ -194,6 +196,9 @@ def main(argv=None):
                     "gemm_gflops": round(gemm_rate, 2),
                     "gemm_efficiency": round(rate / gemm_rate, 3),
                     "step_mflop": round(flops / 1e6, 2),
+                    "shards": data_parallel.threads_for(
+                        vgg(CONFIG, input_shape=(1, hw, hw)), BATCH, threads
+                    ),
                     "repeats": len(steps),
                     "blas": ", ".join(blas),
                 }
