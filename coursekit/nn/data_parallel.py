@@ -28,6 +28,7 @@ use and kept.
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -52,6 +53,17 @@ __all__ = [
 MIN_SHARD_FLOPS = 200_000_000
 
 _POOL: ThreadPoolExecutor | None = None
+
+
+def _forget_pool():
+    """In a forked child the pool's threads do not exist: start a new pool on first use
+    (a child that reused the parent's would wait forever for its shards)."""
+    global _POOL
+    _POOL = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def threads_for(model, n, threads):

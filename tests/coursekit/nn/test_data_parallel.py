@@ -110,3 +110,23 @@ def test_bad_labels_name_y():
     x, _ = data(4)
     with pytest.raises(ValueError, match=r"y must have shape \(4,\)"):
         data_parallel.loss(small(), x, [0, 1], 2)
+
+
+def test_a_forked_child_shards_with_its_own_pool(monkeypatch):
+    # The parent's pool threads do not survive a fork; the child must start its own
+    # instead of waiting forever for shards nobody runs.
+    import multiprocessing as mp
+
+    monkeypatch.setattr(data_parallel, "MIN_SHARD_FLOPS", 1)
+    x, y = data(6)
+    data_parallel.loss(small(), x, y, 2)  # the parent's pool exists now
+    expected = whole_batch(small(), x, y)[0]
+    ctx = mp.get_context("fork")
+    with ctx.Pool(1) as pool:
+        got = pool.apply_async(_child_loss, (x, y)).get(timeout=60)
+    assert got == pytest.approx(expected, rel=1e-13)
+
+
+def _child_loss(x, y):
+    data_parallel.MIN_SHARD_FLOPS = 1
+    return data_parallel.loss(small(), x, y, 2)[0]
