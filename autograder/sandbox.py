@@ -278,32 +278,42 @@ def wrap(
             os.chown(ipc_dir, uid, uid)
     disk = str(limits.disk_mb * MB)
     view = _View()
+    _python_view(view)
+    _working_folder_view(view, cwd, disk)
+    _sockets_view(view, connection_file, ipc_dir)
+    args = [bwrap, *_namespace_args(), *_system_args(), *_scratch_args(disk), *view.args]
+    args += ["--chdir", cwd, "--clearenv"]
+    for key, value in _kernel_env().items():
+        args += ["--setenv", key, value]
+    tail = list(cmd)
+    if uid is not None:
+        # bwrap (as root) builds the view; setpriv then drops to the sandbox user for good.
+        args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        tail = _as_user(uid, tail)
+    return [*_rlimit_args(limits, uid), *args, "--", *tail]
+
+
+def _scratch_args(disk: str) -> list[str]:
+    """``/proc``, ``/dev`` and the writable scratch folders (``/tmp``, ``/dev/shm``), each a
+    ``tmpfs`` of ``disk`` bytes anyone may write (sticky)."""
+    args = ["--proc", "/proc", "--dev", "/dev"]
+    for folder in ("/tmp", "/dev/shm"):
+        args += ["--size", disk, "--perms", "1777", "--tmpfs", folder]
+    return args
+
+
+def _python_view(view: _View) -> None:
+    """The interpreter and the venv, read-only, with the packages the kernel must not see
+    (:data:`HIDDEN_PACKAGES`, :data:`UNUSED_PACKAGES`) covered by empty ``tmpfs``."""
     roots = python_roots()
     for root in roots:
         view.ro(root)
     for masked in _masked_packages(roots):
         view.args += ["--tmpfs", masked]
-    args = [
-        bwrap,
-        *_namespace_args(),
-        *_system_args(),
-        "--proc",
-        "/proc",
-        "--dev",
-        "/dev",
-        "--size",
-        disk,
-        "--perms",
-        "1777",
-        "--tmpfs",
-        "/tmp",
-        "--size",
-        disk,
-        "--perms",
-        "1777",
-        "--tmpfs",
-        "/dev/shm",
-    ]
+
+
+def _working_folder_view(view: _View, cwd: str, disk: str) -> None:
+    """The working folder as a writable ``tmpfs`` holding its current files read-only."""
     view.parents(cwd)
     view.args += ["--size", disk, "--perms", "0777", "--tmpfs", cwd]
     view.dirs.add(cwd)
@@ -316,12 +326,20 @@ def wrap(
             # that name) would import it from the working folder: never the reference.
             continue
         view.args += ["--ro-bind", path, path]
+
+
+def _sockets_view(view: _View, connection_file: str, ipc_dir: str | None) -> None:
+    """The connection file (read-only) and the folder of the kernel's unix sockets."""
     view.ro(connection_file)
     if ipc_dir is not None:
         view.parents(ipc_dir)
         view.dirs.add(ipc_dir)
         view.args += ["--bind", ipc_dir, ipc_dir]
-    env = {
+
+
+def _kernel_env() -> dict[str, str]:
+    """The kernel's whole environment (bwrap clears the grader's)."""
+    return {
         "PATH": os.pathsep.join(
             [os.path.dirname(sys.executable), "/usr/local/bin", "/usr/bin", "/bin"]
         ),
@@ -339,24 +357,20 @@ def wrap(
         "OPENBLAS_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
     }
-    args += view.args + ["--chdir", cwd, "--clearenv"]
-    for key, value in env.items():
-        args += ["--setenv", key, value]
-    tail = list(cmd)
-    if uid is not None:
-        # bwrap (as root) builds the view; setpriv then drops to the sandbox user for good.
-        args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
-        tail = [
-            "setpriv",
-            f"--reuid={uid}",
-            f"--regid={uid}",
-            "--clear-groups",
-            "--inh-caps=-all",
-            "--bounding-set=-all",
-            "--",
-            *tail,
-        ]
-    return [*_rlimit_args(limits, uid), *args, "--", *tail]
+
+
+def _as_user(uid: int, cmd: list[str]) -> list[str]:
+    """``cmd`` run as ``uid`` with no groups and no capabilities, for good (``setpriv``)."""
+    return [
+        "setpriv",
+        f"--reuid={uid}",
+        f"--regid={uid}",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        "--",
+        *cmd,
+    ]
 
 
 def proc_stat(pid: int) -> list[bytes]:
