@@ -420,8 +420,9 @@ def grade_assignment(
     keeps the grades of unchanged ones; every other student is run by :func:`run_with_retry`
     (here: :func:`_run_one` on a thread pool of ``jobs``; on a cluster, a Dask worker) and
     finished, as each comes back, by :meth:`_Grading.finish` (verdict, feedback, gradebook,
-    cohort line, state). Longer than ~80 lines for this docstring and its 14 parameters, which
-    ``ruff format`` also lays out one per line in the signature and the calls.
+    cohort line, state). Longer than ~80 lines on purpose: that flow reads top to bottom here,
+    and its 14 parameters go on to :func:`_plan`, the run key and the runners in calls that
+    ``ruff format`` lays out one argument per line.
 
     Parameters
     ----------

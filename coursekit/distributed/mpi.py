@@ -472,8 +472,9 @@ def pingpong(comm, sizes, repeats=20, statistic="median"):
 
 def main(argv=None):
     """Command line: parse, train with each requested variant, rank 0 prints JSON lines."""
-    # Long by its argument parser (one add_argument per option, with its help text); the
-    # work itself is the few lines at the end that call train/train_offload per variant.
+    # Long on purpose: the argument parser declares every option in one place (one
+    # add_argument each, with its help text); the work itself is the few lines at the end
+    # that call train/train_offload per variant.
     parser = argparse.ArgumentParser(
         prog="python -m coursekit.distributed.mpi",
         description="Synchronous data-parallel SGD on least squares or chapter 7's CNN with MPI "
