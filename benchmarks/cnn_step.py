@@ -118,24 +118,35 @@ def timed(fn):
     return time.perf_counter() - t0, time.process_time() - c0
 
 
-def measure(hw, repeats, gemm, torch=None, warmup=2):
+#: Seconds to wait after a threaded GEMM: OpenBLAS's idle worker threads busy-wait
+#: about 0.1 s after each threaded call (measured here: 40-60 ms of CPU in the 90 ms after
+#: a 2-thread 1024^3 product), so a step timed right after it would share a core with
+#: a spinning BLAS thread that no training loop has.
+BLAS_SETTLE_S = 0.25
+
+
+def measure(hw, repeats, gemm, torch=None, warmup=2, settle=0.0):
     """Step, GEMM (and PyTorch step) times, interleaved so all see the same load.
 
-    The machine may be shared: alternating one GEMM, one step (and one PyTorch step)
-    per repeat makes the ratios robust to load that changes during the run. Returns
-    arrays of (wall, cpu) pairs, shape (repeats, 2), and the step's FLOPs.
+    The machine may be shared: alternating one step (one PyTorch step) and one GEMM per
+    repeat makes the ratios robust to load that changes during the run. The GEMM comes
+    last in each repeat, followed by ``settle`` seconds of sleep (``BLAS_SETTLE_S`` with
+    several threads). Returns arrays of (wall, cpu) pairs, shape (repeats, 2), for the
+    step, the GEMM and PyTorch's step (None without it), and the step's FLOPs.
     """
     step, flops = make_step(hw)
-    fns = [gemm, step] + ([make_torch_step(hw, torch)] if torch is not None else [])
+    fns = [step] + ([make_torch_step(hw, torch)] if torch is not None else []) + [gemm]
     for _ in range(warmup):
-        for fn in fns[1:]:
+        for fn in fns[:-1]:
             fn()
     times = [[] for _ in fns]
     for _ in range(max(repeats, 5)):
+        if settle:
+            time.sleep(settle)
         for fn, t in zip(fns, times, strict=True):
             t.append(timed(fn))
     times = [np.array(t) for t in times]
-    return times[1], times[0], (times[2] if torch is not None else None), flops
+    return times[0], times[-1], (times[1] if torch is not None else None), flops
 
 
 def import_torch():
@@ -181,7 +192,8 @@ def main(argv=None):
         with threadpool_limits(threads):
             gemm = make_gemm()
             for hw in (28, 8):
-                steps, gemms, tsteps, flops = measure(hw, args.repeats, gemm, torch)
+                settle = BLAS_SETTLE_S if threads > 1 else 0.0
+                steps, gemms, tsteps, flops = measure(hw, args.repeats, gemm, torch, settle=settle)
                 med = float(np.median(steps[:, 0]))
                 gemm_rate = 2 * GEMM_N**3 / float(np.median(gemms[:, 0])) / 1e9
                 rate = flops / med / 1e9
