@@ -84,6 +84,8 @@ def _emit(stage: str, t0: float, c0: float, k0: float | None, **extra) -> None:
     global _ROLE
     if _ROLE == "grader" and Path(sys.argv[0]).name == "forkserver.py":
         _ROLE = "fork_server"  # sys.argv[0] is still "-m" while sitecustomize runs
+    if _ROLE == "grader" and _in_dask_worker():
+        _ROLE = "worker"
     rec = {
         "role": _ROLE,
         "pid": os.getpid(),
@@ -97,6 +99,13 @@ def _emit(stage: str, t0: float, c0: float, k0: float | None, **extra) -> None:
         rec["kids"] = _children_cpu() - k0
     with open(_OUT / f"{os.getpid()}.jsonl", "a") as fh:
         fh.write(json.dumps(rec) + "\n")
+
+
+def _in_dask_worker() -> bool:
+    """A Dask worker process (``--cluster local:N`` starts them with multiprocessing)."""
+    import multiprocessing
+
+    return multiprocessing.parent_process() is not None and "distributed" in sys.modules
 
 
 def _wrap(owner, attr: str, stage: str, kids: bool = False) -> None:
@@ -253,6 +262,21 @@ def install() -> None:
             owner = _find(mod, cls)
             if owner is not None:
                 _wrap(getattr(owner, cls), meth, stage)
+    # Grading on a cluster: the coordinator's hand-over, and each worker's side of it.
+    cluster = _find("autograder.cluster", "grade_on_worker")
+    if cluster is not None:
+        for name, stage in [
+            ("grade_on_worker", "grade_on_worker"),
+            ("_prepared", "worker_prepare_course"),
+            ("_server", "worker_fork_server"),
+            ("pack_prepared", "pack_prepared"),
+            ("_run_result", "write_worker_result"),
+        ]:
+            if hasattr(cluster, name):
+                _wrap(cluster, name, stage)
+        for meth, stage in [("wait", "cluster_start_wait")]:
+            if hasattr(cluster.Cluster, meth):
+                _wrap(cluster.Cluster, meth, stage)
     for mod in ("autograder.forkserver", "autograder.run"):
         owner = _find(mod, "ForkServer")
         if owner is not None:
@@ -302,6 +326,11 @@ def main(argv=None) -> dict:
         "an earlier revision) instead of this one's",
     )
     p.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="grade --cluster ADDRESS (e.g. local:2): the workers' stages are role 'worker'",
+    )
+    p.add_argument(
         "--cprofile",
         metavar="FILE",
         help="also write the students' processes' merged cProfile stats to FILE",
@@ -339,6 +368,7 @@ def main(argv=None) -> dict:
                 "--jobs",
                 str(args.jobs),
                 "--no-progress",
+                *(["--cluster", args.cluster] if args.cluster else []),
             ],
             cwd=args.repo or REPO,
             env=env,
@@ -366,6 +396,7 @@ def main(argv=None) -> dict:
     result = {
         "n": args.n,
         "jobs": args.jobs,
+        "cluster": args.cluster,
         "repo": str(args.repo or REPO),
         "wall_s": round(wall, 2),
         "wall_per_student_s": round(wall / args.n, 3),
