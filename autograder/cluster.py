@@ -29,10 +29,12 @@ unsandboxed or differently judged run. Dask is imported only here, and only with
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import io
 import ipaddress
 import shutil
 import socket
+import sys
 import tarfile
 import tempfile
 import threading
@@ -46,6 +48,17 @@ from urllib.parse import urlsplit
 CONNECT_SECONDS = 10.0
 WORKERS_SECONDS = 60.0
 
+#: Dask settings of a ``local:N`` cluster. Its workers run one long task per thread that
+#: mostly waits for the student's process, on the cores that process needs: Dask's default
+#: book-keeping for short tasks took about 0.09 CPU s per second of an idle ``local:2``
+#: (0.012 with these), a few per cent of each student's CPU. A worker's own memory is not the
+#: student's (the kernel has its limits in the sandbox), hence no memory limit either.
+LOCAL_DASK_CONFIG = {
+    "distributed.worker.profile.enabled": False,  # samples the worker's threads every 10 ms
+    "distributed.admin.tick.interval": "1s",  # the event loop's health check, every 20 ms
+    "distributed.admin.system-monitor.interval": "5s",  # CPU/memory/disk/net samples, 500 ms
+}
+
 
 @dataclass(frozen=True)
 class ClusterAddress:
@@ -54,6 +67,41 @@ class ClusterAddress:
     text: str
     workers: int | None = None
     address: str | None = None
+
+
+def _install_command() -> str:
+    """The command that installs Dask into this Python, at ``requirements.txt``'s pins."""
+    from . import REPO_ROOT
+
+    req = REPO_ROOT / "requirements.txt"
+    lines = req.read_text().splitlines() if req.is_file() else []
+    pins = [ln.split("#")[0].strip() for ln in lines if ln.startswith(("dask==", "distributed=="))]
+    return f"{sys.executable} -m pip install {' '.join(pins or ['dask', 'distributed'])}"
+
+
+def dask_missing(reason: str) -> RuntimeError:
+    """The error of ``--cluster`` when Dask cannot be imported (``reason``: why not)."""
+    return RuntimeError(
+        f"--cluster needs Dask's distributed scheduler, which this Python cannot import "
+        f"({reason}). Install it with: {_install_command()} -- or grade on this machine "
+        "without --cluster (nothing was graded)"
+    )
+
+
+def check_dask_installed() -> None:
+    """Raise :func:`dask_missing` unless ``dask`` and ``distributed`` can be found.
+
+    Cheap (nothing is imported): called before anything is graded. An installation that is
+    found but broken fails later, when the cluster starts, with the same message.
+    """
+    for name in ("dask", "distributed"):
+        try:
+            found = importlib.util.find_spec(name) is not None
+            reason = f"No module named {name!r}"
+        except (ImportError, ValueError) as exc:  # e.g. a parent package that fails to import
+            found, reason = False, f"{type(exc).__name__}: {exc}"
+        if not found:
+            raise dask_missing(reason)
 
 
 def _is_loopback(host: str) -> bool:
@@ -180,26 +228,38 @@ class Cluster:
     def _start_local(self) -> None:
         import logging
 
-        from distributed import Client, LocalCluster
-
         try:
-            # One thread per worker: each grades one student at a time, as --jobs does.
-            self.local = LocalCluster(
-                n_workers=self.address.workers,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-                silence_logs=logging.ERROR,
-            )
-            self.client = Client(self.local, set_as_default=False)
+            import dask
+            from distributed import Client, LocalCluster
+        except ImportError as exc:  # raised in the caller's thread by wait()
+            self._error = dask_missing(f"{type(exc).__name__}: {exc}")
+            return
+        try:
+            # One thread per worker: each grades one student at a time, as --jobs does. The
+            # settings are the workers' for their whole life (their nannies keep a copy).
+            with dask.config.set(LOCAL_DASK_CONFIG):
+                self.local = LocalCluster(
+                    n_workers=self.address.workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                    memory_limit=0,
+                )
+                self.client = Client(self.local, set_as_default=False)
             self._warm()
         except Exception as exc:  # raised in the caller's thread by wait()
-            self._error = exc
+            self._error = RuntimeError(
+                f"--cluster: could not start {self.address.text}: {type(exc).__name__}: {exc}"
+            )
+            self._error.__cause__ = exc
 
     def _connect(self) -> None:
-        from distributed import Client
-
+        try:
+            from distributed import Client
+        except ImportError as exc:
+            raise dask_missing(f"{type(exc).__name__}: {exc}") from exc
         address = self.address.address
         try:
             self.client = Client(address, timeout=CONNECT_SECONDS, set_as_default=False)
@@ -229,10 +289,7 @@ class Cluster:
             self._thread.join()
             self._thread = None
         if self._error is not None:
-            raise RuntimeError(
-                f"--cluster: could not start {self.address.text}: "
-                f"{type(self._error).__name__}: {self._error}"
-            ) from self._error
+            raise self._error
 
     def close(self) -> None:
         if self._thread is not None:

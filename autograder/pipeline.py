@@ -245,9 +245,10 @@ def _plan(
         limits = Limits(cpu_seconds=max(1, int(timeout)))
     address = None
     if cluster is not None:
-        from .cluster import parse_address
+        from .cluster import check_dask_installed, parse_address
 
         address = parse_address(cluster, insecure_cluster)
+        check_dask_installed()
     if sandbox and address is None:  # with a cluster, each worker checks its own
         check_available()
     return _Plan(

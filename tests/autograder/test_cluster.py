@@ -101,6 +101,54 @@ def test_the_cli_refuses_plain_tcp_to_another_machine(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+#: A ``sitecustomize`` that makes Dask unimportable in the Python it starts (as in an
+#: environment made before ``distributed`` was pinned): a finder first on ``sys.meta_path``.
+NO_DASK = """import sys
+
+
+class NoDask:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("dask", "distributed"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, NoDask())
+"""
+
+
+@pytest.mark.parametrize("cluster", ["local:2", "tcp://127.0.0.1:8786"])
+def test_cluster_without_dask_stops_before_grading(cluster, tmp_path):
+    (tmp_path / "subs" / "alice").mkdir(parents=True)
+    (tmp_path / "no-dask").mkdir()
+    (tmp_path / "no-dask" / "sitecustomize.py").write_text(NO_DASK)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "no-dask")}
+    check = [sys.executable, "-c", "import distributed"]
+    blocked = subprocess.run(check, env=env, capture_output=True, text=True, timeout=120)
+    assert "No module named 'distributed'" in blocked.stderr  # the blocker works
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        grade_cmd(tmp_path / "subs", out, "--cluster", cluster),
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith("error: --cluster needs Dask's distributed scheduler")
+    pins = [
+        ln.split("#")[0].strip()
+        for ln in (REPO / "requirements.txt").read_text().splitlines()
+        if ln.startswith(("dask==", "distributed=="))
+    ]
+    assert len(pins) == 2 and f"{sys.executable} -m pip install {' '.join(pins)}" in line
+    assert "nothing was graded" in line
+    assert not (out / "grades.csv").exists() and not (out / "grading_state.json").exists()
+
+
 # --------------------------------------------------------------------------- real processes
 
 
