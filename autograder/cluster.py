@@ -196,8 +196,8 @@ class Cluster:
         From :func:`parse_address`.
     hidden_tests : path-like, optional
         The assignment's ``hidden_tests.py``: as soon as a worker is there, it starts its
-        fork server preloading what these import (:func:`_warm_worker`), while the
-        coordinator prepares the assignment.
+        fork server preloading what these import and highlighting the source notebooks
+        beside it (:func:`_warm_worker`), while the coordinator prepares the assignment.
     fork_server : bool
         Whether workers fork students from a pre-imported server (as ``grade`` does).
 
@@ -213,9 +213,10 @@ class Cluster:
         self.local = self.client = None
         self._warm_args = (
             Path(hidden_tests).read_bytes() if hidden_tests else None,
+            _notebooks_in(Path(hidden_tests).parent) if hidden_tests else {},
             bool(fork_server),
         )
-        self._thread, self._error = None, None
+        self._thread, self._error, self._closer = None, None, None
         if address.workers is not None:
             # Starting N worker processes takes seconds: done while the coordinator prepares
             # the assignment (:meth:`wait` joins it before the first student is sent).
@@ -291,7 +292,20 @@ class Cluster:
         if self._error is not None:
             raise self._error
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Disconnect, and stop a ``local:N`` cluster (its workers and their fork servers).
+
+        ``wait=False`` does it in a thread of its own (about a second, which the grade run
+        spends writing its report meanwhile); a later ``close()`` waits for that thread. Not a
+        daemon thread: the interpreter waits for it before it exits.
+        """
+        if self._closer is None:
+            self._closer = threading.Thread(target=self._close, name="cluster-close")
+            self._closer.start()
+        if wait:
+            self._closer.join()
+
+    def _close(self) -> None:
         if self._thread is not None:
             self._thread.join()
         try:
@@ -458,11 +472,18 @@ def _check(name: str, fn) -> str | None:
     return _CHECKS[name]
 
 
-def _server(hidden: bytes | None):
+def _notebooks_in(folder: Path) -> dict[str, bytes]:
+    """The bytes of the notebooks in ``folder`` (an assignment's source), by file name."""
+    return {p.name: p.read_bytes() for p in sorted(Path(folder).glob("*.ipynb"))}
+
+
+def _server(hidden: bytes | None, notebooks: dict[str, bytes]):
     """This worker's fork server for these hidden tests and the code now on disk.
 
     Kept across runs (a long-lived ``dask worker`` grades several assignments), but never
-    one started before the checkout changed: its imports would be the old code.
+    one started before the checkout changed: its imports would be the old code. The source
+    ``notebooks`` go beside the hidden tests, where the server highlights their cells once
+    for every student's feedback page (as ``grade`` does without a cluster).
     """
     import hashlib
 
@@ -481,11 +502,15 @@ def _server(hidden: bytes | None):
         if hidden is not None:
             preload = folder / HIDDEN_TESTS_FILE
             preload.write_bytes(hidden)
+            for name, content in notebooks.items():
+                (folder / Path(name).name).write_bytes(content)
         _SERVERS[key] = ForkServer(folder, preload=preload)
     return _SERVERS[key]
 
 
-async def _warm_worker(hidden: bytes | None, fork_server: bool) -> None:
+async def _warm_worker(
+    hidden: bytes | None, notebooks: dict[str, bytes], fork_server: bool
+) -> None:
     """Start this worker's fork server now (its imports take seconds), not at a student.
 
     A coroutine because Dask runs only those in the background (``Client.run(wait=False)``);
@@ -493,7 +518,7 @@ async def _warm_worker(hidden: bytes | None, fork_server: bool) -> None:
     """
     if fork_server:
         with _LOCK:
-            _server(hidden)
+            _server(hidden, notebooks)
 
 
 def _prepared(blob: dict, job: dict):
@@ -517,7 +542,8 @@ def _prepared(blob: dict, job: dict):
             folder / HIDDEN_TESTS_FILE if f["hidden_tests"] else None,
         )
         hidden = prep.hidden_tests.read_bytes() if prep.hidden_tests else None
-        server = _server(hidden) if job["fork_server"] else None
+        source = _notebooks_in(prep.course / "source" / prep.assignment)
+        server = _server(hidden, source) if job["fork_server"] else None
         _PREPARED[pid] = (prep, server)
     return _PREPARED[pid]
 
