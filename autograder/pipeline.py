@@ -570,8 +570,10 @@ def grade_assignment(
         if server is not None:
             server.close()
         if grid is not None:
-            grid.close()
+            grid.close(wait=False)  # waited for below, once the report is written
         shutil.rmtree(tmp, ignore_errors=True)
     _check_untouched(plan.submissions, before)
     text, report_path = _closing_text(rows, len(reused), plan.out)
+    if grid is not None:
+        grid.close()
     return GradeRun(rows, grading.verdicts, csv_path, text, reused, report_path)
