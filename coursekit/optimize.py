@@ -54,6 +54,7 @@ __all__ = [
     "SCHEDULES",
     "momentum_rate",
     "best_momentum",
+    "best_constants",
     "armijo_trials",
     "minibatch_gradient_variance",
     "heavy_ball_rate_map",
@@ -1013,6 +1014,31 @@ def best_momentum(kappa: float) -> float:
     if not (np.isfinite(kappa) and kappa >= 1):
         raise ValueError(f"kappa must be a finite number >= 1, got {kappa!r}")
     return float((1.0 - 1.0 / np.sqrt(kappa)) ** 2)
+
+
+def best_constants(kappa: float) -> dict[str, tuple[float, float, float]]:
+    r"""The best constants of gradient descent and of the heavy ball, with :math:`L = 1`.
+
+    Returns
+    -------
+    dict label -> (eta L, beta, rate)
+        Gradient descent, :math:`\eta = 2/(L + \mu)`, rate :math:`(\kappa-1)/(\kappa+1)`;
+        the heavy ball with Polyak's :math:`\eta = 4/(\sqrt L + \sqrt\mu)^2`,
+        :math:`\beta = \bigl(\frac{\sqrt\kappa-1}{\sqrt\kappa+1}\bigr)^2`, rate
+        :math:`\frac{\sqrt\kappa-1}{\sqrt\kappa+1}`.
+    """
+    if not (np.isfinite(kappa) and kappa >= 1):
+        raise ValueError(f"kappa must be a finite number >= 1, got {kappa!r}")
+    mu = 1.0 / kappa
+    s = np.sqrt(kappa)
+    return {
+        "gradient descent, best η": (2.0 / (1.0 + mu), 0.0, (kappa - 1) / (kappa + 1)),
+        "heavy ball, Polyak's η and β": (
+            4.0 / (1.0 + np.sqrt(mu)) ** 2,
+            ((s - 1) / (s + 1)) ** 2,
+            (s - 1) / (s + 1),
+        ),
+    }
 
 
 def armijo_trials(

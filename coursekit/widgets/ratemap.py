@@ -1,6 +1,7 @@
 r"""Chapter 4 widget: the heavy ball's rate over its two constants, :math:`\eta` and :math:`\beta`.
 
-The computation is :func:`coursekit.optimize.heavy_ball_rate_map`; the drawing is
+The computation is :func:`coursekit.optimize.heavy_ball_rate_map` (and the best constants,
+:func:`coursekit.optimize.best_constants`); the drawing is
 :func:`coursekit.plotting.rate_map`. :func:`rate_map_explorer` lays one map per condition
 number into precomputed frames with :func:`coursekit.widgets.frame_slider`, so the slider works
 on the static website.
@@ -12,39 +13,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from coursekit.optimize import heavy_ball_rate_map
+from coursekit.optimize import best_constants, heavy_ball_rate_map
 from coursekit.plotting import new_figure, rate_map
 from coursekit.widgets.frames import FrameSlider, frame_slider
 
-__all__ = ["best_constants", "rate_map_explorer"]
+__all__ = ["rate_map_explorer"]
 
 #: Condition numbers the explorer offers.
 KAPPAS = (3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
-
-
-def best_constants(kappa: float) -> dict[str, tuple[float, float, float]]:
-    r"""The best constants of gradient descent and of the heavy ball, with :math:`L = 1`.
-
-    Returns
-    -------
-    dict label -> (eta L, beta, rate)
-        Gradient descent, :math:`\eta = 2/(L + \mu)`, rate :math:`(\kappa-1)/(\kappa+1)`;
-        the heavy ball with Polyak's :math:`\eta = 4/(\sqrt L + \sqrt\mu)^2`,
-        :math:`\beta = \bigl(\frac{\sqrt\kappa-1}{\sqrt\kappa+1}\bigr)^2`, rate
-        :math:`\frac{\sqrt\kappa-1}{\sqrt\kappa+1}`.
-    """
-    if not (np.isfinite(kappa) and kappa >= 1):
-        raise ValueError(f"kappa must be a finite number >= 1, got {kappa!r}")
-    mu = 1.0 / kappa
-    s = np.sqrt(kappa)
-    return {
-        "gradient descent, best η": (2.0 / (1.0 + mu), 0.0, (kappa - 1) / (kappa + 1)),
-        "heavy ball, Polyak's η and β": (
-            4.0 / (1.0 + np.sqrt(mu)) ** 2,
-            ((s - 1) / (s + 1)) ** 2,
-            (s - 1) / (s + 1),
-        ),
-    }
 
 
 def rate_map_explorer(kappas: Sequence[float] = KAPPAS, *, n: int = 161) -> FrameSlider:
@@ -52,7 +28,7 @@ def rate_map_explorer(kappas: Sequence[float] = KAPPAS, *, n: int = 161) -> Fram
 
     The black line bounds the region where the method converges, :math:`\eta L < 2(1+\beta)`;
     the marks are the best constants of gradient descent (:math:`\beta = 0`) and of the heavy
-    ball (:func:`best_constants`).
+    ball (:func:`coursekit.optimize.best_constants`).
     """
     lrs = np.linspace(4.0 / n, 4.0, n)  # eta L in (0, 4]
     betas = np.linspace(0.0, 0.995, n)

@@ -6,9 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coursekit.objectives import Quadratic
-from coursekit.optimize import Momentum, gradient_descent, heavy_ball_rate_map
+from coursekit.optimize import Momentum, best_constants, gradient_descent, heavy_ball_rate_map
 from coursekit.widgets import rate_map_explorer
-from coursekit.widgets.ratemap import best_constants
 
 
 def _brute_rate(lr, beta, mu, L, n=400):
