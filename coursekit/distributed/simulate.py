@@ -1112,9 +1112,8 @@ def simulate(
     -------
     SimulationHistory
     """
-    # Long only by its docstring, the reference of every option; the work is in _set_up and
-    # the runners. The arguments go to _set_up by name, all at once: locals() holds exactly
-    # them here, before any other name is bound.
+    # The work is in _set_up and the runners. The arguments go to _set_up by name, all at
+    # once: locals() holds exactly them here, before any other name is bound.
     arguments = dict(locals())
     for name in ("record_params", "timeline", "progress"):
         del arguments[name]  # what to record, not what to run: _Record's
