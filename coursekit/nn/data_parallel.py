@@ -12,7 +12,7 @@ mean losses, and so is its gradient (differentiation is linear):
     L_t = \frac1{n_t} \sum_{i \in S_t} \ell_i .
 
 Thread :math:`t` runs the forward AND the backward pass of its shard, on its own copy of
-the network's scratch buffers (:meth:`~coursekit.nn.model.VGG.replica`: the same
+the network's scratch buffers (:meth:`~coursekit.nn.model.VGG.replicas`: the same
 parameters, its own workspaces and caches), with BLAS on one thread; the weight
 :math:`n_t / N` is applied to the gradient of the loss with respect to the logits (the
 backward pass is linear in it), so the shards' parameter gradients only need adding. The
@@ -86,6 +86,14 @@ def shard_bounds(n, parts):
     return [(n * t) // parts for t in range(parts + 1)]
 
 
+def _pool(workers):
+    """The pool of worker threads (at least ``workers``), started on first use."""
+    global _POOL
+    if _POOL is None or _POOL._max_workers < workers:
+        _POOL = ThreadPoolExecutor(workers, thread_name_prefix="shard")
+    return _POOL
+
+
 def _shard(model, x, y, n_total):
     """Forward + backward of one shard: ``(n_t / N) L_t`` and ``(n_t / N) grad L_t``."""
     logits = model.forward(x)
@@ -111,10 +119,11 @@ def loss(model, x, y, threads):
     grads : dict[str, ndarray], :math:`\sum_t (n_t/N) \nabla L_t`, also left in
         ``model.grads``
     """
-    global _POOL
     n = x.shape[0]
     y = np.asarray(y)
-    if y.shape != (n,):  # checked here, where the shards would hide a wrong length
+    # Checked here: a shard would report a wrong length
+    # of y as a different one.
+    if y.shape != (n,):
         raise ValueError(f"y must have shape ({n},), got {y.shape}")
     threads = max(1, min(int(threads), n))
     bounds = shard_bounds(n, threads)
@@ -122,11 +131,12 @@ def loss(model, x, y, threads):
     with one_blas_thread():
         if threads == 1:
             return _shard(model, x, y, n)
-        if _POOL is None or _POOL._max_workers < threads - 1:
-            _POOL = ThreadPoolExecutor(threads - 1, thread_name_prefix="shard")
+        # Shards 1..T-1 in the pool's threads, shard 0 here.
+        pool = _pool(threads - 1)
+        shards = zip(bounds[1:-1], bounds[2:], strict=True)
         futures = [
-            _POOL.submit(_shard, rep, x[a:b], y[a:b], n)
-            for rep, a, b in zip(replicas, bounds[1:-1], bounds[2:], strict=True)
+            pool.submit(_shard, rep, x[a:b], y[a:b], n)
+            for rep, (a, b) in zip(replicas, shards, strict=True)
         ]
         total, grads = _shard(model, x[: bounds[1]], y[: bounds[1]], n)
         for fut in futures:
@@ -135,6 +145,6 @@ def loss(model, x, y, threads):
             for k in grads:
                 grads[k] += grads_t[k]
     model.grads = grads
-    # The model's caches hold shard 0 only: a backward() now would be wrong, so refuse it.
+    # The model's caches hold shard 0 only: refuse a backward().
     model._caches = []
     return total, grads
