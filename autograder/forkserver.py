@@ -113,11 +113,16 @@ class ForkServer:
         return int(answer[1])
 
     def close(self) -> None:
-        """Stop the server (its students' processes are waited for by their callers)."""
-        self._ready = False
+        """Stop the server (its students' processes are waited for by their callers).
+
+        A server that was never asked for a student (a run with nobody to grade) may still
+        be importing: it is killed at once rather than waited for.
+        """
+        served, self._ready = self._ready, False
         try:
             self.proc.stdin.close()
-            self.proc.wait(timeout=5)
+            if served:
+                self.proc.wait(timeout=5)
         except (OSError, subprocess.TimeoutExpired):
             pass
         try:
