@@ -423,6 +423,7 @@ def _run_result(student: str, data: dict, folder: Path):
         reported=data.get("reported") or {},
         seconds=data.get("seconds", 0.0),
         reports=data.get("reports") or {},
+        peak_mb=data.get("peak_mb"),
     )
 
 
@@ -612,6 +613,7 @@ def grade_on_worker(blob: dict, job: dict) -> dict:
             "status": run.status,
             "detail": run.detail,
             "seconds": run.seconds,
+            "peak_mb": run.peak_mb,
             "reported": run.reported,
             "reports": run.reports,
             "worker": where,

@@ -358,10 +358,18 @@ def dask_cluster(tmp_path_factory):
         procs.stop()
 
 
+def peaks(out: Path) -> dict[str, bool]:
+    """Whether each student's cohort line has the peak memory of their grading process."""
+    lines = [json.loads(ln) for ln in (out / "cohort.jsonl").read_text().splitlines()]
+    return {rec["student"]: rec["peak_mb"] is not None and rec["peak_mb"] > 0 for rec in lines}
+
+
 def assert_same_as_local(out: Path, local: Path) -> None:
     assert (out / "grades.csv").read_text() == (local / "grades.csv").read_text()
     assert cell_scores(out) == cell_scores(local)
     assert len(cell_scores(out)) == 4 * 3  # four students, three test cells
+    # A worker sends back the peak memory its student's process reported, as a local run keeps.
+    assert peaks(out) == peaks(local) and sum(peaks(local).values()) >= 2
 
 
 @pytest.mark.slow
