@@ -5,7 +5,10 @@ The step is forward + backward + Adam update of conv16-16-pool-conv32-32-pool-li
 images, for 1 x 28 x 28 and 1 x 8 x 8 inputs, with 1 and 2 threads
 (``threadpoolctl.threadpool_limits``). With 2 threads ``VGG.loss`` splits the batch into
 one shard per thread when every shard has enough work
-(:mod:`coursekit.nn.data_parallel`); ``shards`` says how many the step used. Its
+(:mod:`coursekit.nn.data_parallel`); ``shards`` says how many the step used. A threaded
+case also times the same step on one thread in each repeat (``step_1_thread_ms``), so
+``speedup_vs_1_thread_interleaved`` compares the two under the same load
+(``speedup_vs_1_thread`` compares with the 1-thread case, run earlier). Its
 analytical FLOPs (2 per multiply-add of the convolutions and the linear layer,
 :func:`coursekit.nn.analysis.step_flops`) divided by the median step time give
 ``gflops``; dividing by the float32 GEMM rate measured in the same run and with the
@@ -125,28 +128,44 @@ def timed(fn):
 BLAS_SETTLE_S = 0.25
 
 
-def measure(hw, repeats, gemm, torch=None, warmup=2, settle=0.0):
+def on_one_thread(fn):
+    """``fn`` run with BLAS (and so the training step) limited to one thread."""
+
+    def run():
+        with threadpool_limits(1):
+            fn()
+
+    return run
+
+
+def measure(hw, repeats, gemm, torch=None, warmup=2, settle=0.0, also_one_thread=False):
     """Step, GEMM (and PyTorch step) times, interleaved so all see the same load.
 
     The machine may be shared: alternating one step (one PyTorch step) and one GEMM per
     repeat makes the ratios robust to load that changes during the run. The GEMM comes
     last in each repeat, followed by ``settle`` seconds of sleep (``BLAS_SETTLE_S`` with
-    several threads). Returns arrays of (wall, cpu) pairs, shape (repeats, 2), for the
-    step, the GEMM and PyTorch's step (None without it), and the step's FLOPs.
+    several threads). With ``also_one_thread`` the same step is also timed on one thread
+    in each repeat, right after the threaded one. Returns a dict of arrays of (wall, cpu)
+    pairs, shape (repeats, 2): ``step``, ``gemm``, ``torch`` (with PyTorch) and
+    ``step_1_thread`` (with ``also_one_thread``); and the step's FLOPs.
     """
     step, flops = make_step(hw)
-    fns = [step] + ([make_torch_step(hw, torch)] if torch is not None else []) + [gemm]
+    fns = {"step": step}
+    if also_one_thread:
+        fns["step_1_thread"] = on_one_thread(step)
+    if torch is not None:
+        fns["torch"] = make_torch_step(hw, torch)
     for _ in range(warmup):
-        for fn in fns[:-1]:
+        for fn in fns.values():
             fn()
-    times = [[] for _ in fns]
+    fns["gemm"] = gemm
+    times = {name: [] for name in fns}
     for _ in range(max(repeats, 5)):
         if settle:
             time.sleep(settle)
-        for fn, t in zip(fns, times, strict=True):
-            t.append(timed(fn))
-    times = [np.array(t) for t in times]
-    return times[0], times[-1], (times[1] if torch is not None else None), flops
+        for name, fn in fns.items():
+            times[name].append(timed(fn))
+    return {name: np.array(t) for name, t in times.items()}, flops
 
 
 def import_torch():
@@ -193,7 +212,10 @@ def main(argv=None):
             gemm = make_gemm()
             for hw in (28, 8):
                 settle = BLAS_SETTLE_S if threads > 1 else 0.0
-                steps, gemms, tsteps, flops = measure(hw, args.repeats, gemm, torch, settle=settle)
+                times, flops = measure(
+                    hw, args.repeats, gemm, torch, settle=settle, also_one_thread=threads > 1
+                )
+                steps, gemms, tsteps = times["step"], times["gemm"], times.get("torch")
                 med = float(np.median(steps[:, 0]))
                 gemm_rate = 2 * GEMM_N**3 / float(np.median(gemms[:, 0])) / 1e9
                 rate = flops / med / 1e9
@@ -219,6 +241,11 @@ def main(argv=None):
                 elif hw in one_thread:
                     # Measured minutes apart: on a loaded machine only indicative.
                     row["speedup_vs_1_thread"] = round(one_thread[hw] / med, 2)
+                if "step_1_thread" in times:
+                    # The same step on one thread, alternated with the threaded one.
+                    med1 = float(np.median(times["step_1_thread"][:, 0]))
+                    row["step_1_thread_ms"] = round(med1 * 1e3, 3)
+                    row["speedup_vs_1_thread_interleaved"] = round(med1 / med, 2)
                 if tsteps is not None:
                     tmed = float(np.median(tsteps[:, 0]))
                     tcpu = float(np.median(tsteps[:, 1]))
