@@ -218,8 +218,8 @@ def step_time(
     """
     lam = _fraction(lam)
     a, b, c = _one_helper(
-        work, local_rate, remote_rate, link_rate, data_bytes, result_bytes, latency,
-        param_bytes, data)  # fmt: skip
+        work, local_rate, remote_rate, link_rate,
+        data_bytes, result_bytes, latency, param_bytes, data)  # fmt: skip
     t = np.maximum(lam * a, _remote_time(lam, b, c))
     return float(t) if t.ndim == 0 else t
 
@@ -247,8 +247,8 @@ def optimal_fraction(
         :math:`\lambda^* \in (0, 1]`; exactly 1 when offloading does not pay (:math:`c \ge a`).
     """
     a, b, c = _one_helper(
-        work, local_rate, remote_rate, link_rate, data_bytes, result_bytes, latency,
-        param_bytes, data)  # fmt: skip
+        work, local_rate, remote_rate, link_rate,
+        data_bytes, result_bytes, latency, param_bytes, data)  # fmt: skip
     if c >= a:
         return 1.0
     return float((b + c) / (a + b))
@@ -278,8 +278,8 @@ def offload_pays(
     bool
     """
     a, _, c = _one_helper(
-        work, local_rate, remote_rate, link_rate, data_bytes, result_bytes, latency,
-        param_bytes, data)  # fmt: skip
+        work, local_rate, remote_rate, link_rate,
+        data_bytes, result_bytes, latency, param_bytes, data)  # fmt: skip
     return bool(c < a)
 
 
