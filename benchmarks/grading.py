@@ -52,7 +52,11 @@ alternately and on the same N submissions, ``grade --jobs 2`` and ``grade --clus
 (and each on an empty class: the fixed cost, for the cluster its workers' start), and prints
 ``cluster_ratio``: cluster seconds per submission over ``--jobs 2`` seconds per submission,
 whole runs, median of the repeats (goal <= 1.15), with ``cluster_marginal_ratio`` (fixed costs
-taken out) and the load average before and after.
+taken out) and the load average before and after. ``local_grader_cpu_s`` and
+``cluster_grader_cpu_s`` are the CPU seconds (user + sys) of a run's own processes (the
+coordinator, fork servers, Dask workers; not the students' processes and kernels, which cost
+the same either way), and ``cluster_extra_cpu_s`` the median of their difference per round:
+what the cluster adds, which a loaded machine inflates far less than wall time.
 
 Marginal cost at class size (issue 17): ``--sizes 30,90 --jobs 2,3 [--repeats 1] [--n 6]``
 grades, for each ``--jobs`` value, an empty class, the default run's small class (``--n``)
@@ -96,12 +100,25 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def run(cmd, cwd, expect_error: str = "") -> float:
+def _children_cpu() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def run(cmd, cwd, expect_error: str = "", cpu_out: list | None = None) -> float:
     """Run ``cmd``; return its wall time in seconds (raises with its output if it fails,
-    unless it fails with ``expect_error`` in its output)."""
+    unless it fails with ``expect_error`` in its output). ``cpu_out`` gets the CPU seconds
+    (user + sys) of ``cmd`` and every process below it that was waited for: for ``grade``,
+    everything but the students' processes and their kernels (forked by the fork server,
+    which never waits for them)."""
+    cpu0 = _children_cpu()
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=child_env(), capture_output=True, text=True)
     seconds = time.perf_counter() - start
+    if cpu_out is not None:
+        cpu_out.append(_children_cpu() - cpu0)
     if proc.returncode != 0 and not (expect_error and expect_error in proc.stderr):
         raise RuntimeError(f"{' '.join(map(str, cmd))} failed:\n{proc.stderr[-3000:]}")
     return seconds
@@ -170,6 +187,7 @@ def ours(
     cluster: str | None = None,
     repo: Path = REPO,
     tag: str = "",
+    cpu_out: list | None = None,
 ) -> float:
     """Seconds of ``python -m autograder grade`` of the grader in ``repo`` (its exercises)."""
     out = tmp / f"ours{tag}-{subs.name}-jobs{jobs}-{fork_server}-{cluster}".replace(":", "")
@@ -192,6 +210,7 @@ def ours(
             *extra,
         ],
         repo,
+        cpu_out=cpu_out,
     )
 
 
@@ -260,18 +279,22 @@ def cluster_main(cluster: str, n: int, repeats: int, jobs: int = 2) -> dict:
 
     load = [round(os.getloadavg()[0], 2)]
     times: dict[str, list[float]] = {"local": [], "cluster": [], "local0": [], "cluster0": []}
+    cpu: dict[str, list[float]] = {"local": [], "cluster": []}
     with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmpname:
         tmp = Path(tmpname)
         subs = synthetic_submissions(tmp, n)
         empty = tmp / "empty"
         empty.mkdir()
         for _ in range(repeats):
-            times["local"].append(ours(tmp, subs, jobs=jobs))
-            times["cluster"].append(ours(tmp, subs, jobs=jobs, cluster=cluster))
+            times["local"].append(ours(tmp, subs, jobs=jobs, cpu_out=cpu["local"]))
+            times["cluster"].append(
+                ours(tmp, subs, jobs=jobs, cluster=cluster, cpu_out=cpu["cluster"])
+            )
             times["local0"].append(ours(tmp, empty, jobs=jobs))
             times["cluster0"].append(ours(tmp, empty, jobs=jobs, cluster=cluster))
     load.append(round(os.getloadavg()[0], 2))
     med = {k: statistics.median(v) for k, v in times.items()}
+    med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
     result = {
         "n": n,
         "repeats": repeats,
@@ -285,7 +308,15 @@ def cluster_main(cluster: str, n: int, repeats: int, jobs: int = 2) -> dict:
         "cluster_marginal_ratio": round(
             (med["cluster"] - med["cluster0"]) / (med["local"] - med["local0"]), 3
         ),
+        # CPU of the grader's own processes per run (not the students' processes and kernels,
+        # which cost the same either way): what the cluster adds, judged under load too.
+        "local_grader_cpu_s": round(med_cpu["local"], 2),
+        "cluster_grader_cpu_s": round(med_cpu["cluster"], 2),
+        "cluster_extra_cpu_s": round(
+            statistics.median(c - lo for c, lo in zip(cpu["cluster"], cpu["local"], strict=True)), 2
+        ),
         "runs_s": {k: [round(t, 2) for t in v] for k, v in times.items()},
+        "runs_cpu_s": {k: [round(t, 2) for t in v] for k, v in cpu.items()},
         "load1_before_after": load,
         "cores": os.cpu_count(),
     }
