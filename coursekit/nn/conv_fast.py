@@ -195,8 +195,8 @@ def pad_flat(x, kw, pad, out):
     return out
 
 
-def row_patches(xp, kw, wp, ws=None, name="rows"):
-    r"""Stride-1 patches of flat padded images, one kernel ROW at a time: ``(N, C, kw, Hp wp)``.
+def row_patches(xp, kw, wp, ws=None, name="rows", ones=False):
+    r"""Stride-1 patches of flat padded images, one kernel ROW at a time: ``(N, C kw, Hp wp)``.
 
     ``xp`` (N, C, Hp wp + kw - 1) holds the padded images flat, row length ``wp``
     (:func:`pad_flat`), and the output is computed on a grid :math:`H_o \times W_p`
@@ -207,29 +207,45 @@ def row_patches(xp, kw, wp, ws=None, name="rows"):
     into the next row: they are computed and thrown away (about 7 % extra work at
     28 x 28), much cheaper than copying ``Ho`` short rows per offset.
 
-    Only the ``kw`` horizontal shifts are copied, ``rows[n, c, v, q] = xp[n, c, q + v]``
-    for every position :math:`q < H_p W_p`: the patch row of offset :math:`(u, v)` is then
-    ``rows[n, c, v, u wp : u wp + Ho wp]``, a slice, so the vertical offsets cost no copy
+    Only the ``kw`` horizontal shifts are copied, ``rows[n, c kw + v, q] = xp[n, c, q + v]``
+    for every position :math:`q < H_p W_p`: the patch rows of kernel row :math:`u` are then
+    ``rows[n, :, u wp : u wp + Ho wp]``, a slice, so the vertical offsets cost no copy
     (:func:`rows_product`). A full im2col copies ``kh`` times as much.
+
+    With ``ones`` the matrix gets one more row, all ones, after the ``C kw`` patch rows:
+    the constant input whose weight is the bias (:func:`kernel_rows`), so the product
+    adds the bias (and the weight gradient's product gives the bias gradient) without a
+    pass of its own over the output.
     """
     n, c, length = xp.shape
-    rows = _scratch(ws, name, (n, c, kw, length - kw + 1), xp.dtype)
+    k, span = c * kw, length - kw + 1
+    rows = _scratch(ws, name, (n, k + int(ones), span), xp.dtype)
     # The kw shifted copies as ONE strided view, copied in one call.
     s0, s1, item = xp.strides[0], xp.strides[1], xp.itemsize
-    np.copyto(rows, as_strided(xp, shape=rows.shape, strides=(s0, s1, item, item), writeable=False))
+    shifts = as_strided(xp, shape=(n, c, kw, span), strides=(s0, s1, item, item), writeable=False)
+    np.copyto(rows[:, :k].reshape(n, c, kw, span), shifts)
+    if ones:
+        rows[:, k] = 1
     return rows
 
 
-def kernel_rows(w):
-    """The weights ``(F, C, kh, kw)`` as ``kh`` matrices ``(F, C kw)``, one per kernel row."""
+def kernel_rows(w, b=None):
+    """The weights ``(F, C, kh, kw)`` as ``kh`` matrices ``(F, C kw)``, one per kernel row.
+
+    With a bias ``b`` (F,), the first matrix gets it as one more column, ``(F, C kw + 1)``:
+    the weight of the row of ones of :func:`row_patches` with ``ones``.
+    """
     f, c, kh, kw = w.shape
-    return [np.ascontiguousarray(w[:, :, u, :]).reshape(f, c * kw) for u in range(kh)]
+    mats = [np.ascontiguousarray(w[:, :, u, :]).reshape(f, c * kw) for u in range(kh)]
+    if b is not None:
+        mats[0] = np.concatenate([mats[0], b.reshape(f, 1)], axis=1)
+    return mats
 
 
-def row_slice(rows, u, wp, span):
-    """Patch rows of kernel row ``u``: the ``(N, C kw, span)`` view starting at ``u wp``."""
-    n, c, kw, _ = rows.shape
-    return rows[..., u * wp : u * wp + span].reshape(n, c * kw, span)
+def row_slice(rows, u, wp, span, k=None):
+    """The first ``k`` patch rows (all by default) of kernel row ``u``: the
+    ``(N, k, span)`` view of ``rows`` starting at column ``u wp``."""
+    return rows[:, :k, u * wp : u * wp + span]
 
 
 def rows_product(wrows, rows, wp, span, out, tmp):
@@ -237,11 +253,12 @@ def rows_product(wrows, rows, wp, span, out, tmp):
 
     :math:`Y_n = \sum_u W_u X_{n,u}` is the im2col product :math:`W X_n` with its inner
     dimension split by kernel row. Each term is a BLAS product on a strided view (no
-    copy: a matrix whose rows are evenly spaced is what BLAS reads anyway); the terms are
-    added in ``out`` (``tmp`` is scratch of ``out``'s shape).
+    copy: a matrix whose rows are evenly spaced is what BLAS reads anyway) of as many
+    patch rows as ``wrows[u]`` has columns (so a bias column in ``wrows[0]`` reads the
+    row of ones); the terms are added in ``out`` (``tmp`` is scratch of ``out``'s shape).
     """
     for u, wu in enumerate(wrows):
-        np.matmul(wu, row_slice(rows, u, wp, span), out=out if u == 0 else tmp)
+        np.matmul(wu, row_slice(rows, u, wp, span, wu.shape[1]), out=out if u == 0 else tmp)
         if u:
             out += tmp
     return out
@@ -341,7 +358,8 @@ def conv2d_gemm_forward(x, w, b, stride, pad, ws=None, out=None, relu=False):
     wcols = wd + 2 * pad if stride == 1 else wo
     k, hw = c * kh * kw, ho * wcols
     wmat = w.reshape(f, k)
-    wrows = kernel_rows(w) if stride == 1 else None
+    # Stride 1: the bias rides in the first row product, as the weight of a row of ones.
+    wrows = kernel_rows(w, b) if stride == 1 else None
     if out is None:
         out = np.empty((n, f, ho, wo), x.dtype)
     nb = chunk_size(n, k, hw, x.itemsize)
@@ -361,11 +379,11 @@ def conv2d_gemm_forward(x, w, b, stride, pad, ws=None, out=None, relu=False):
             y = _scratch(cws, "y", (m, f, ho, wcols), x.dtype)
             if stride == 1:
                 xp = pad_flat(x[n0:n1], kw, pad, xflat[n0:n1])
-                # Y_n = sum_u W_u X_{n,u}: one product per kernel row u, on slices of the
-                # kw shifted copies (image n of the NCHW output, Ho x Wp).
+                # Y_n = b + sum_u W_u X_{n,u}: one product per kernel row u, on slices of
+                # the kw shifted copies (image n of the NCHW output, Ho x Wp).
                 rows_product(
                     wrows,
-                    row_patches(xp, kw, wcols, cws),
+                    row_patches(xp, kw, wcols, cws, ones=True),
                     wcols,
                     hw,
                     y.reshape(m, f, hw),
@@ -375,9 +393,12 @@ def conv2d_gemm_forward(x, w, b, stride, pad, ws=None, out=None, relu=False):
                 cols = im2col(x[n0:n1], kh, kw, stride, pad, cws)
                 # (F, K) @ (nb, K, Ho Wo) -> (nb, F, Ho Wo): image n of the NCHW output.
                 np.matmul(wmat, cols.reshape(m, k, hw), out=y.reshape(m, f, hw))
-            np.add(y[..., :wo], b[:, None, None], out=out[n0:n1])
+                y += b[:, None, None]
+            # One pass from the product's layout to the output: with the ReLU, or a copy.
             if relu:
-                np.maximum(out[n0:n1], 0, out=out[n0:n1])
+                np.maximum(y[..., :wo], 0, out=out[n0:n1])
+            else:
+                out[n0:n1] = y[..., :wo]
     return out, (x, w, stride, pad, ws, xflat)
 
 
@@ -423,7 +444,8 @@ def conv2d_gemm_backward(dout, cache, need_dx=True, dx=None, relu_out=None):
             m = n1 - n0
             cws = _chunk_ws(ws, m) or Workspace()
             if stride == 1:
-                rows = row_patches(xflat[n0:n1], kw, wcols, cws)
+                # With the forward's row of ones: its product with Delta is the bias gradient.
+                rows = row_patches(xflat[n0:n1], kw, wcols, cws, ones=True)
                 # Zero gradient on the wrapped-around columns, written once at allocation.
                 if same:
                     dflat = _scratch(
@@ -445,17 +467,24 @@ def conv2d_gemm_backward(dout, cache, need_dx=True, dx=None, relu_out=None):
                 dext = dout[n0:n1] if relu_out is None else dout[n0:n1] * (relu_out[n0:n1] > 0)
             dchunk = dext.reshape(m, f, hw)
             if stride == 1:
-                # dW[:, :, u]^T = sum_n X_{n,u} Delta_n^T, one kernel row u at a time.
-                part = _scratch(cws, "dwpart", (m, c * kw, f), x.dtype)
+                # dW[:, :, u]^T = sum_n X_{n,u} Delta_n^T, one kernel row u at a time; for
+                # u = 0 one more row, the row of ones: db = sum_n Delta_n 1 (the garbage
+                # columns of Delta are zero).
                 for u in range(kh):
-                    np.matmul(row_slice(rows, u, wcols, hw), dchunk.transpose(0, 2, 1), out=part)
-                    dwt[u] += part.sum(axis=0).reshape(c, kw, f)
+                    ku = c * kw + (u == 0)
+                    part = _scratch(cws, f"dwpart{ku}", (m, ku, f), x.dtype)
+                    xu = row_slice(rows, u, wcols, hw, ku)
+                    np.matmul(xu, dchunk.transpose(0, 2, 1), out=part)
+                    summed = np.add.reduce(part, axis=0)
+                    dwt[u] += summed[: c * kw].reshape(c, kw, f)
+                    if u == 0:
+                        dbt += summed[c * kw]
             else:
                 # dW^T = sum_n X_n Delta_n^T: (nb, K, HW) @ (nb, HW, F), summed over the chunk.
                 part = _scratch(cws, "dwpart", (m, k, f), x.dtype)
                 np.matmul(cols.reshape(m, k, hw), dchunk.transpose(0, 2, 1), out=part)
                 dwt += part.sum(axis=0).reshape(c, kh, kw, f).transpose(1, 0, 2, 3)
-            dbt += dchunk.sum(axis=(0, 2))
+                dbt += dchunk.sum(axis=(0, 2))
             if need_dx and transposed:
                 # dx = conv(dout, w flipped and transposed, pad kh-1-pad), by the same row
                 # products: copies of the gradient (cheaper than col2im's strided
