@@ -169,6 +169,9 @@ class VGG:
             return x, None  # done inside the convolution above
         if layer.kind == "relu":
             return layers.relu_forward(x)
+        if layer.kind == "pool" and self.conv == "fast":
+            out, cache = layers.maxpool_forward(x, 2, 2)
+            return out, (cache, out)  # the output's sign is the ReLU mask (backward_layer)
         if layer.kind == "pool":
             return layers.maxpool_forward(x, 2, 2)
         return layers.linear_forward(x, p["fc.w"], p["fc.b"])
@@ -200,10 +203,19 @@ class VGG:
         if layer.kind == "linear":
             d, grads["fc.w"], grads["fc.b"] = layers.linear_backward(d, cache)
             return d
+        if layer.kind == "pool" and self.conv == "fast" and self._after_relu(i):
+            # The ReLU's mask applied here, on the pooled gradient (4 times smaller): a
+            # window's gradient reaches its maximum only, and that ReLU output is > 0
+            # exactly when the pooled output is, so [p > 0] routed equals [r > 0] (the
+            # convolution below skips its mask, see _mask_in_pool).
+            pool_cache, out = cache
+            return layers.maxpool_backward(d * (out > 0), pool_cache)
+        if layer.kind == "pool" and self.conv == "fast":
+            return layers.maxpool_backward(d, cache[0])
         if layer.kind == "pool":
             return layers.maxpool_backward(d, cache)
         if layer.kind == "relu":
-            # fast: the convolution's backward applies the ReLU mask
+            # fast: the convolution's backward (or the pool after it) applies the ReLU mask
             return d if self.conv == "fast" else layers.relu_backward(d, cache)
         if self.conv == "loop":
             d, dw, db = layers.conv2d_backward_naive(d, cache)
@@ -215,10 +227,23 @@ class VGG:
                 else None
             )
             d, dw, db = conv_fast.conv2d_gemm_backward(
-                d, conv_cache, need_dx=need_dx, dx=dx, relu_out=out
+                d,
+                conv_cache,
+                need_dx=need_dx,
+                dx=dx,
+                relu_out=None if self._mask_in_pool(i) else out,
             )
         grads[layer.name + ".w"], grads[layer.name + ".b"] = dw, db
         return d
+
+    def _after_relu(self, i):
+        """Whether layer ``i`` (a pool) takes the output of a ReLU."""
+        return i > 0 and self.layers[i - 1].kind == "relu"
+
+    def _mask_in_pool(self, i):
+        """Whether convolution ``i``'s ReLU is followed by a pool, which then applies the
+        ReLU's mask in its backward pass (fast network)."""
+        return i + 2 < len(self.layers) and self.layers[i + 2].kind == "pool"
 
     def loss(self, x, y):
         """Mean softmax cross-entropy of a batch and the gradients of all parameters.
