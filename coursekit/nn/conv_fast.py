@@ -48,7 +48,6 @@ Why it is fast in NumPy:
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 __all__ = [
     "CHUNK_BYTES",
@@ -89,9 +88,10 @@ class Workspace:
 
     def get(self, name, shape, dtype, zeros=False):
         """Return a buffer ``name`` of ``shape``/``dtype``; new ones are zeroed if ``zeros``."""
-        shape = tuple(int(s) for s in shape)
         buf = self._buffers.get(name)
-        if buf is None or buf.shape != shape or buf.dtype != dtype:
+        # (Compared as given: a tuple of NumPy ints equals the same tuple of ints.)
+        if buf is None or buf.shape != tuple(shape) or buf.dtype != dtype:
+            shape = tuple(int(s) for s in shape)
             buf = np.zeros(shape, dtype) if zeros else np.empty(shape, dtype)
             self._buffers[name] = buf
         return buf
@@ -220,10 +220,9 @@ def row_patches(xp, kw, wp, ws=None, name="rows", ones=False):
     n, c, length = xp.shape
     k, span = c * kw, length - kw + 1
     rows = _scratch(ws, name, (n, k + int(ones), span), xp.dtype)
-    # The kw shifted copies as ONE strided view, copied in one call.
-    s0, s1, item = xp.strides[0], xp.strides[1], xp.itemsize
-    shifts = as_strided(xp, shape=(n, c, kw, span), strides=(s0, s1, item, item), writeable=False)
-    np.copyto(rows[:, :k].reshape(n, c, kw, span), shifts)
+    shifts = rows[:, :k].reshape(n, c, kw, span)
+    for v in range(kw):
+        shifts[:, :, v] = xp[:, :, v : v + span]
     if ones:
         rows[:, k] = 1
     return rows
