@@ -89,7 +89,7 @@ lint: venv ## ruff over the repository
 	$(BIN)/ruff format --check .
 
 test: system lint book ## lint, build the book strictly, run every test (what CI runs)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=30
 
 test-fast: venv ## the quick tests only (no real kernels, no browser)
 	$(PY) -m pytest -q -m "not slow and not browser"
