@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -62,21 +63,25 @@ def plain_nbgrader(tmp: Path) -> dict[str, dict[str, float | None]]:
 @pytest.fixture(scope="module")
 def both(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ps1")
-    plain = plain_nbgrader(tmp)
     before = tree_hashes(FIXTURE)
     out = tmp / "ours"
-    proc = run_cli(
-        "grade",
-        "ps1",
-        FIXTURE / "submissions",
-        "--course",
-        FIXTURE / "course",
-        "--out",
-        out,
-        "--jobs",
-        2,
-        "--no-progress",
-    )
+    # Plain nbgrader grades its own copy of the course meanwhile (it only reads the fixture):
+    # its students run one after the other, so the two runs fill each other's idle core.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        plain_run = pool.submit(plain_nbgrader, tmp)
+        proc = run_cli(
+            "grade",
+            "ps1",
+            FIXTURE / "submissions",
+            "--course",
+            FIXTURE / "course",
+            "--out",
+            out,
+            "--jobs",
+            2,
+            "--no-progress",
+        )
+        plain = plain_run.result()
     with open(out / "grades.csv", newline="") as fh:
         rows = {r["student"]: r for r in csv.DictReader(fh)}
     return {
