@@ -3,6 +3,7 @@ differences (float64, relative error < 1e-7), fast convolution against the loop 
 dtypes, tie handling of max-pooling, numerical stability of the loss, bad shapes."""
 
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -401,7 +402,10 @@ def test_chunk_size_fits_the_cache(n, k, hw):
     nb = conv_fast.chunk_size(n, k, hw, 4)
     assert 1 <= nb <= n
     assert nb == 1 or nb * k * hw * 4 <= conv_fast.CHUNK_BYTES  # else a chunk is one image
-    assert nb == n or (nb + 1) * k * hw * 4 > conv_fast.CHUNK_BYTES  # as big as fits
+    fit = max(1, conv_fast.CHUNK_BYTES // (k * hw * 4))  # the most images that fit
+    chunks = math.ceil(n / nb)
+    assert chunks == math.ceil(n / min(n, fit))  # as few chunks as fit
+    assert nb == 1 or math.ceil(n / (nb - 1)) > chunks  # the smallest size giving them
 
 
 @pytest.mark.parametrize("h, w, kh, kw, pad", [(5, 7, 3, 3, 1), (6, 4, 2, 3, 0), (4, 5, 3, 2, 2)])
