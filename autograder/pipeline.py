@@ -496,13 +496,6 @@ def grade_assignment(
     # Each entry within its own budget: a folder of millions of files cannot stall the run.
     before = entry_hashes(plan.submissions)
     state = GradingState(plan.out)
-    key_of_run = run_key(
-        plan.source_dir,
-        plan.config_file,
-        timeout=timeout,
-        cell_timeout=cell_timeout,
-        limits={**asdict(plan.limits), "sandbox": bool(sandbox)},
-    )
     options = {
         "timeout": timeout,
         "cell_timeout": cell_timeout,
@@ -529,6 +522,15 @@ def grade_assignment(
         ):
             # Someone will be graded: start the server now, its imports overlap prepare().
             server = ForkServer(tmp / "server", preload=preload)
+        # After the server (or cluster) has started: the key imports nbgrader (~1 CPU s),
+        # which now overlaps the server's own imports instead of delaying them.
+        key_of_run = run_key(
+            plan.source_dir,
+            plan.config_file,
+            timeout=timeout,
+            cell_timeout=cell_timeout,
+            limits={**asdict(plan.limits), "sandbox": bool(sandbox)},
+        )
         prep = prepare(
             assignment,
             tmp / "prep",
