@@ -37,7 +37,13 @@ Why it is fast in NumPy:
   only the ``kw`` horizontal shifts of the image are copied (:func:`row_patches`): the
   ``kh`` vertical offsets are slices of those copies, and the product is a sum of
   ``kh`` products, one per kernel row (:func:`rows_product`), which BLAS reads in place.
-  Three times less copying than a full im2col for a 3 x 3 kernel;
+  Three times less copying than a full im2col for a 3 x 3 kernel. A layer with few
+  input channels (:func:`few_channels`, the first: 1 channel, 16 filters) copies all
+  :math:`k_h k_w` offsets instead and does one product: each further kernel row then
+  costs 3 copied patch rows where the sum would add an output of 16 rows;
+* the bias is the weight of a row of ones in the patch matrix (:func:`row_patches`):
+  no pass of its own over the output, and its gradient comes out of the weight
+  gradient's product;
 * scratch arrays live in a :class:`Workspace` and are reused between steps: allocating
   tens of MB afresh every step makes glibc hand out new ``mmap`` pages whose page
   faults cost as much as the arithmetic;
@@ -60,6 +66,7 @@ __all__ = [
     "flat_shape",
     "pad_flat",
     "row_patches",
+    "few_channels",
     "kernel_rows",
     "row_slice",
     "rows_product",
@@ -202,7 +209,7 @@ def pad_flat(x, kw, pad, out):
     return out
 
 
-def row_patches(xp, kw, wp, ws=None, name="rows", ones=False):
+def row_patches(xp, kw, wp, ws=None, name="rows", ones=False, kh=1):
     r"""Stride-1 patches of flat padded images, one kernel ROW at a time: ``(N, C kw, Hp wp)``.
 
     ``xp`` (N, C, Hp wp + kw - 1) holds the padded images flat, row length ``wp``
@@ -219,20 +226,34 @@ def row_patches(xp, kw, wp, ws=None, name="rows", ones=False):
     ``rows[n, :, u wp : u wp + Ho wp]``, a slice, so the vertical offsets cost no copy
     (:func:`rows_product`). A full im2col copies ``kh`` times as much.
 
-    With ``ones`` the matrix gets one more row, all ones, after the ``C kw`` patch rows:
+    With ``kh`` > 1 the vertical offsets are copied too, ``rows[n, (c kh + u) kw + v, q] =
+    xp[n, c, q + u wp + v]`` for :math:`q < H_o W_p`: the full patch matrix, for ONE product
+    (:func:`few_channels`).
+
+    With ``ones`` the matrix gets one more row, all ones, after the patch rows:
     the constant input whose weight is the bias (:func:`kernel_rows`), so the product
     adds the bias (and the weight gradient's product gives the bias gradient) without a
     pass of its own over the output.
     """
     n, c, length = xp.shape
-    k, span = c * kw, length - kw + 1
+    k, span = c * kh * kw, length - kw + 1 - (kh - 1) * wp
     rows = _scratch(ws, name, (n, k + int(ones), span), xp.dtype)
-    shifts = rows[:, :k].reshape(n, c, kw, span)
-    for v in range(kw):
-        shifts[:, :, v] = xp[:, :, v : v + span]
+    shifts = rows[:, :k].reshape(n, c, kh, kw, span)
+    for u in range(kh):
+        for v in range(kw):
+            shifts[:, :, u, v] = xp[:, :, u * wp + v : u * wp + v + span]
     if ones:
         rows[:, k] = 1
     return rows
+
+
+def few_channels(c, kw, f):
+    """Whether a stride-1 convolution with ``c`` input channels, ``f`` filters and ``kw``
+    columns per kernel is done with the full patch matrix and ONE product rather than one
+    product per kernel row: when ``c kw < f`` (the course's first layer: 3 < 16). Each
+    product per kernel row writes an output of ``f`` rows that must then be added, while
+    the full patch matrix only costs copies of ``c kw`` rows per extra kernel row."""
+    return c * kw < f
 
 
 def kernel_rows(w, b=None):
@@ -365,7 +386,11 @@ def conv2d_gemm_forward(x, w, b, stride, pad, ws=None, out=None, relu=False):
     k, hw = c * kh * kw, ho * wcols
     wmat = w.reshape(f, k)
     # Stride 1: the bias rides in the first row product, as the weight of a row of ones.
-    wrows = kernel_rows(w, b) if stride == 1 else None
+    full = stride == 1 and few_channels(c, kw, f)
+    if full:
+        wrows = [np.concatenate([wmat, b[:, None]], axis=1)]  # one product, K = C kh kw + 1
+    else:
+        wrows = kernel_rows(w, b) if stride == 1 else None
     if out is None:
         out = np.empty((n, f, ho, wo), x.dtype)
     nb = chunk_size(n, k, hw, x.itemsize)
@@ -389,7 +414,7 @@ def conv2d_gemm_forward(x, w, b, stride, pad, ws=None, out=None, relu=False):
                 # the kw shifted copies (image n of the NCHW output, Ho x Wp).
                 rows_product(
                     wrows,
-                    row_patches(xp, kw, wcols, cws, ones=True),
+                    row_patches(xp, kw, wcols, cws, ones=True, kh=kh if full else 1),
                     wcols,
                     hw,
                     y.reshape(m, f, hw),
@@ -440,6 +465,7 @@ def conv2d_gemm_backward(dout, cache, need_dx=True, dx=None, relu_out=None):
         w2rows = kernel_rows(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
         p2 = kh - 1 - pad  # the gradient image's padding
         wq = wo + 2 * p2  # its row length
+    full = stride == 1 and few_channels(c, kw, f)  # as in the forward pass
     nb = chunk_size(n, k, hw, x.itemsize)
     # dW accumulated as (kh, C, kw, F): kernel row first, as the row products give it.
     dwt = np.zeros((kh, c, kw, f), x.dtype)
@@ -451,7 +477,7 @@ def conv2d_gemm_backward(dout, cache, need_dx=True, dx=None, relu_out=None):
             cws = _chunk_ws(ws, m) or Workspace()
             if stride == 1:
                 # With the forward's row of ones: its product with Delta is the bias gradient.
-                rows = row_patches(xflat[n0:n1], kw, wcols, cws, ones=True)
+                rows = row_patches(xflat[n0:n1], kw, wcols, cws, ones=True, kh=kh if full else 1)
                 # Zero gradient on the wrapped-around columns, written once at allocation.
                 if same:
                     dflat = _scratch(
@@ -472,7 +498,14 @@ def conv2d_gemm_backward(dout, cache, need_dx=True, dx=None, relu_out=None):
                 cols = im2col(x[n0:n1], kh, kw, stride, pad, cws)
                 dext = dout[n0:n1] if relu_out is None else dout[n0:n1] * (relu_out[n0:n1] > 0)
             dchunk = dext.reshape(m, f, hw)
-            if stride == 1:
+            if full:
+                # dW^T = sum_n X_n Delta_n^T with the full patch matrix, and its row of ones.
+                part = _scratch(cws, "dwpart", (m, k + 1, f), x.dtype)
+                np.matmul(rows, dchunk.transpose(0, 2, 1), out=part)
+                summed = np.add.reduce(part, axis=0)
+                dwt += summed[:k].reshape(c, kh, kw, f).transpose(1, 0, 2, 3)
+                dbt += summed[k]
+            elif stride == 1:
                 # dW[:, :, u]^T = sum_n X_{n,u} Delta_n^T, one kernel row u at a time; for
                 # u = 0 one more row, the row of ones: db = sum_n Delta_n 1 (the garbage
                 # columns of Delta are zero).
