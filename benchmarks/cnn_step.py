@@ -15,7 +15,18 @@ analytical FLOPs (2 per multiply-add of the convolutions and the linear layer,
 same thread count (a 1024^3 ``np.matmul``, median of as many runs as steps, at least 5,
 interleaved with the steps so that both see the same machine load) gives
 ``gemm_efficiency``: the fraction of the machine's dense-matrix speed the whole step
-achieves.
+achieves. With ``t > 1`` threads the yardstick is ``t`` single-threaded products run at
+once in ``t`` Python threads, the way the step's shards use the cores, not one product
+on OpenBLAS's own threads: those gain little on this machine (about 1.2x on 2 cores,
+against 1.9x for two products side by side), and after one of them a step split into
+shards ran at one-thread speed for the rest of the process's second (measured: 43 ms
+after a threaded product, even 1 s later, against 22 ms without one).
+
+Nothing sleeps between the timed calls: on this virtual machine a core left idle for a
+few tens of milliseconds is slow to come back, and a 2-shard step that follows a quarter
+second of sleep took 51 ms against 21-29 ms back to back (measured); a training loop never
+sleeps between its steps. So a threaded case's GEMM, which keeps both cores busy, comes
+last in each repeat, right before the next threaded step.
 
 For the 8 x 8 case the same step with the loop convolution
 (``vgg(..., conv="loop")``) is timed too (``loop_step_ms``, ``speedup``).
@@ -40,6 +51,10 @@ libraries it links to (about 5 GB) even to run on the CPU::
     PYTHONPATH=. /tmp/torch-venv/bin/python benchmarks/cnn_step.py --against-torch --no-loop
 
 Without PyTorch the run says so (one JSON line with ``"torch"``) and reports the rest.
+PyTorch's OpenMP threads keep spinning for a while after each of its threaded steps and
+take the second core from the NumPy step that follows (measured: the 2-shard step took
+27-33 ms with PyTorch in the loop, 24 ms without), so read the 2-thread speed-up
+(``speedup_vs_1_thread``) from a run without ``--against-torch``.
 
 Prints one JSON line per case. Not a test: the numbers depend on the machine and its
 load (``step_ms_min`` is the least disturbed step). Usage::
@@ -54,6 +69,7 @@ import argparse
 import json
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
@@ -68,9 +84,22 @@ BATCH = 64
 GEMM_N = 1024
 
 
-def make_gemm(n=GEMM_N):
-    """A closure running one float32 ``n x n x n`` matmul (2 n^3 FLOPs)."""
-    return analysis.make_gemm(n, np.float32)[0]
+def make_gemm(threads=1, n=GEMM_N):
+    """A closure running ``threads`` float32 ``n x n x n`` matmuls at once, each on one BLAS
+    thread in its own Python thread (``2 n^3`` FLOPs each), and its total FLOPs."""
+    products = [analysis.make_gemm(n, np.float32, seed=t)[0] for t in range(threads)]
+    if threads == 1:
+        return products[0], 2 * n**3
+    pool = ThreadPoolExecutor(threads - 1, thread_name_prefix="gemm")
+
+    def gemm():
+        with data_parallel.one_blas_thread():
+            others = [pool.submit(p) for p in products[1:]]
+            products[0]()
+            for f in others:
+                f.result()
+
+    return gemm, threads * 2 * n**3
 
 
 def make_step(hw, conv="fast"):
@@ -121,13 +150,6 @@ def timed(fn):
     return time.perf_counter() - t0, time.process_time() - c0
 
 
-#: Seconds to wait after a threaded GEMM: OpenBLAS's idle worker threads busy-wait
-#: about 0.1 s after each threaded call (measured here: 40-60 ms of CPU in the 90 ms after
-#: a 2-thread 1024^3 product), so a step timed right after it would share a core with
-#: a spinning BLAS thread that no training loop has.
-BLAS_SETTLE_S = 0.25
-
-
 def on_one_thread(fn):
     """``fn`` run with BLAS (and so the training step) limited to one thread."""
 
@@ -138,13 +160,12 @@ def on_one_thread(fn):
     return run
 
 
-def measure(hw, repeats, gemm, torch=None, warmup=2, settle=0.0, also_one_thread=False):
+def measure(hw, repeats, gemm, torch=None, warmup=2, also_one_thread=False):
     """Step, GEMM (and PyTorch step) times, interleaved so all see the same load.
 
     The machine may be shared: alternating one step (one PyTorch step) and one GEMM per
     repeat makes the ratios robust to load that changes during the run. The GEMM comes
-    last in each repeat, followed by ``settle`` seconds of sleep (``BLAS_SETTLE_S`` with
-    several threads). With ``also_one_thread`` the same step is also timed on one thread
+    last in each repeat. With ``also_one_thread`` the same step is also timed on one thread
     in each repeat, right after the threaded one. Returns a dict of arrays of (wall, cpu)
     pairs, shape (repeats, 2): ``step``, ``gemm``, ``torch`` (with PyTorch) and
     ``step_1_thread`` (with ``also_one_thread``); and the step's FLOPs.
@@ -161,8 +182,6 @@ def measure(hw, repeats, gemm, torch=None, warmup=2, settle=0.0, also_one_thread
     fns["gemm"] = gemm
     times = {name: [] for name in fns}
     for _ in range(max(repeats, 5)):
-        if settle:
-            time.sleep(settle)
         for name, fn in fns.items():
             times[name].append(timed(fn))
     return {name: np.array(t) for name, t in times.items()}, flops
@@ -209,15 +228,12 @@ def main(argv=None):
         if torch is not None:
             torch.set_num_threads(threads)
         with threadpool_limits(threads):
-            gemm = make_gemm()
+            gemm, gemm_flop = make_gemm(threads)
             for hw in (28, 8):
-                settle = BLAS_SETTLE_S if threads > 1 else 0.0
-                times, flops = measure(
-                    hw, args.repeats, gemm, torch, settle=settle, also_one_thread=threads > 1
-                )
+                times, flops = measure(hw, args.repeats, gemm, torch, also_one_thread=threads > 1)
                 steps, gemms, tsteps = times["step"], times["gemm"], times.get("torch")
                 med = float(np.median(steps[:, 0]))
-                gemm_rate = 2 * GEMM_N**3 / float(np.median(gemms[:, 0])) / 1e9
+                gemm_rate = gemm_flop / float(np.median(gemms[:, 0])) / 1e9
                 rate = flops / med / 1e9
                 row = {
                     "input": f"1x{hw}x{hw}",
