@@ -80,8 +80,35 @@ def _protected_lines():
     return {
         line
         for line in protected - given
-        if len(line) >= 25 and not line.startswith(("import ", "from "))
+        if len(line) >= 25
+        and not line.startswith(("import ", "from "))
+        and not _only_given_names(line, given)
     }
+
+
+#: A list of names continued from the line before: `a, b, c)` or `a, b,`.
+_NAMES_ONLY = re.compile(r"\w+(\s*,\s*\w+)+\s*,?\s*\)*:?")
+
+
+def _only_given_names(line, given):
+    """Whether ``line`` is nothing but names separated by commas (and closing brackets),
+    every name one the student already sees outside the solutions: the continuation of an
+    argument list such
+    as ``latency, param_bytes, data)``, which says only what the stub's signature says
+    (and which coursekit's own call of the same arguments, shown by a chapter, repeats)."""
+    if not _NAMES_ONLY.fullmatch(line):
+        return False
+    seen = set(re.findall(r"\w+", " ".join(given)))
+    return set(re.findall(r"\w+", line)) <= seen
+
+
+def test_an_argument_list_of_given_names_is_not_a_secret():
+    given = {"def optimal_fraction(work, latency, param_bytes, data):", "return out"}
+    assert _only_given_names("latency, param_bytes, data)", given)
+    assert _only_given_names("work, latency,", given)
+    assert not _only_given_names("latency, secret_ratio, data)", given)
+    assert not _only_given_names("c = 2 * latency + param_bytes", given)
+    assert not _only_given_names("return out, (work, latency, data)", given)
 
 
 def _site_texts(site):
