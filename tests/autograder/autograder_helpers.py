@@ -89,3 +89,16 @@ def tree_hashes(root: Path) -> dict[str, str]:
                 p.stat().st_mtime_ns,
             )
     return out
+
+
+def grade_args(subs, out, *extra) -> list[str]:
+    """The arguments of ``python -m autograder grade`` for :data:`ASSIGNMENT` on the folder
+    ``subs`` into ``out``, with no progress bar and the ``extra`` flags (str'ed); for
+    :func:`run_cli`."""
+    return ["grade", ASSIGNMENT, str(subs), "--out", str(out), "--no-progress", *map(str, extra)]
+
+
+def grade_cmd(subs, out, *extra) -> list[str]:
+    """The whole command of :func:`grade_args`, with this interpreter (to run another way:
+    in the background, under ``unshare``, from another folder)."""
+    return [sys.executable, "-m", "autograder", *grade_args(subs, out, *extra)]

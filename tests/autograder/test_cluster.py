@@ -31,6 +31,7 @@ from autograder_helpers import (
     with_solutions,
     write_folder,
 )
+from autograder_helpers import grade_cmd as _grade_cmd
 
 from autograder.cluster import parse_address
 
@@ -304,20 +305,7 @@ def panel(tmp_path_factory, release_nb):
 
 
 def grade_cmd(subs, out, *extra) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "autograder",
-        "grade",
-        ASSIGNMENT,
-        str(subs),
-        "--out",
-        str(out),
-        "--no-progress",
-        "--timeout",
-        "240",
-        *map(str, extra),
-    ]
+    return _grade_cmd(subs, out, "--timeout", 240, *extra)
 
 
 def cell_scores(out: Path) -> list[tuple]:

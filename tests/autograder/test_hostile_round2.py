@@ -22,14 +22,19 @@ One real ``python -m autograder grade`` run (``--jobs 2``) grades
 from __future__ import annotations
 
 import csv
-import os
 import re
-import subprocess
-import sys
 
 import nbformat
 import pytest
-from autograder_helpers import ASSIGNMENT, REPO, SOURCE_NB, grade_id, with_solutions, write_folder
+from autograder_helpers import (
+    ASSIGNMENT,
+    SOURCE_NB,
+    grade_args,
+    grade_id,
+    run_cli,
+    with_solutions,
+    write_folder,
+)
 from test_hostile import WRONG_STEP
 
 from autograder.cohort import CohortLog
@@ -167,31 +172,9 @@ def panel(tmp_path_factory, release_nb):
         write_folder(subs, name, _after_setup(good, flood))
     for name, nb in tampered_notebooks(release_nb, source_nb).items():
         write_folder(subs, name, nb)
-    env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "PYTHONPATH"}}
-    env["PATH"] = "/usr/bin:/bin"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "autograder",
-            "grade",
-            ASSIGNMENT,
-            str(subs),
-            "--out",
-            str(out),
-            "--jobs",
-            "2",
-            "--timeout",
-            "120",
-            "--output-mb",
-            str(OUTPUT_MB),
-            "--no-progress",
-        ],
-        capture_output=True,
-        text=True,
+    proc = run_cli(
+        *grade_args(subs, out, "--jobs", 2, "--timeout", 120, "--output-mb", OUTPUT_MB),
         timeout=1200,
-        env=env,
-        cwd=REPO,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     with open(out / "grades.csv", newline="") as fh:

@@ -14,11 +14,10 @@ import html
 import os
 import shutil
 import subprocess
-import sys
 
 import nbformat
 import pytest
-from autograder_helpers import ASSIGNMENT, REPO, grade_id, with_solutions, write_folder
+from autograder_helpers import ASSIGNMENT, REPO, grade_cmd, grade_id, with_solutions, write_folder
 from test_hostile import ATTACKS, WRONG_STEP
 
 pytestmark = pytest.mark.slow
@@ -52,17 +51,7 @@ def test_grading_as_a_user_who_is_not_root(tmp_path, release_nb):
             "--user",
             "--map-user=1000",
             "--map-group=1000",
-            sys.executable,
-            "-m",
-            "autograder",
-            "grade",
-            ASSIGNMENT,
-            str(subs),
-            "--out",
-            str(out),
-            "--jobs",
-            "2",
-            "--no-progress",
+            *grade_cmd(subs, out, "--jobs", 2),
         ],
         capture_output=True,
         text=True,

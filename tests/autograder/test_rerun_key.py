@@ -13,10 +13,9 @@ from __future__ import annotations
 import csv
 import shutil
 import subprocess
-import sys
 
 import pytest
-from autograder_helpers import ASSIGNMENT, REPO, with_solutions, write_folder
+from autograder_helpers import REPO, grade_cmd, with_solutions, write_folder
 
 from autograder.state import code_hash, run_key, verdict_code_hash
 
@@ -75,19 +74,7 @@ def test_run_key_includes_the_verdict_code(tmp_path):
 def grade(repo, subs, out):
     """``python -m autograder grade`` run from ``repo`` (its packages are the ones imported)."""
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "autograder",
-            "grade",
-            ASSIGNMENT,
-            str(subs),
-            "--out",
-            str(out),
-            "--no-progress",
-            "--timeout",
-            "240",
-        ],
+        grade_cmd(subs, out, "--timeout", 240),
         cwd=repo,
         capture_output=True,
         text=True,

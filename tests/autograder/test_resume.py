@@ -12,11 +12,10 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
-from autograder_helpers import ASSIGNMENT, REPO, with_solutions, write_folder
+from autograder_helpers import REPO, grade_cmd, with_solutions, write_folder
 
 pytestmark = pytest.mark.slow
 
@@ -27,19 +26,7 @@ def test_a_killed_run_resumes_where_it_stopped(tmp_path, release_nb):
     subs, out = tmp_path / "subs", tmp_path / "out"
     for name in STUDENTS:
         write_folder(subs, name, with_solutions(release_nb))
-    cmd = [
-        sys.executable,
-        "-m",
-        "autograder",
-        "grade",
-        ASSIGNMENT,
-        str(subs),
-        "--out",
-        str(out),
-        "--jobs",
-        "1",
-        "--no-progress",
-    ]
+    cmd = grade_cmd(subs, out, "--jobs", 1)
     first = subprocess.Popen(
         cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
