@@ -32,7 +32,8 @@ Why it is fast in NumPy:
   and thin products like ``(16 x 144) @ (144 x 50176)`` then run at half the speed of
   the same work in cache-sized pieces;
 * the backward pass rebuilds each chunk's patches (cheap, in cache) instead of
-  storing the whole patch matrix;
+  storing the whole patch matrix; when the batch is ONE chunk (small images) it reads
+  the forward's, which are still there;
 * for stride 1 a patch row is one contiguous slice of the flattened padded image, and
   only the ``kw`` horizontal shifts of the image are copied (:func:`row_patches`): the
   ``kh`` vertical offsets are slices of those copies, and the product is a sum of
@@ -376,7 +377,9 @@ def conv2d_gemm_forward(x, w, b, stride, pad, ws=None, out=None, relu=False):
     Returns
     -------
     out : ndarray (N, F, Ho, Wo)
-    cache : ``(x, w, stride, pad, ws, xflat)``, ``xflat`` the padded input (stride 1)
+    cache : ``(x, w, stride, pad, ws, xflat, rows)``, ``xflat`` the padded input (stride
+        1), ``rows`` its patch rows (:func:`row_patches`) when the batch was ONE chunk
+        (else None)
     """
     n, c, h, wd = x.shape
     f, _, kh, kw = w.shape
@@ -401,7 +404,7 @@ def conv2d_gemm_forward(x, w, b, stride, pad, ws=None, out=None, relu=False):
         if stride == 1
         else None
     )
-
+    rows = None
     with one_blas_thread():
         for n0 in range(0, n, nb):
             n1 = min(n, n0 + nb)
@@ -412,9 +415,10 @@ def conv2d_gemm_forward(x, w, b, stride, pad, ws=None, out=None, relu=False):
                 xp = pad_flat(x[n0:n1], kw, pad, xflat[n0:n1])
                 # Y_n = b + sum_u W_u X_{n,u}: one product per kernel row u, on slices of
                 # the kw shifted copies (image n of the NCHW output, Ho x Wp).
+                rows = row_patches(xp, kw, wcols, cws, ones=True, kh=kh if full else 1)
                 rows_product(
                     wrows,
-                    row_patches(xp, kw, wcols, cws, ones=True, kh=kh if full else 1),
+                    rows,
                     wcols,
                     hw,
                     y.reshape(m, f, hw),
@@ -430,7 +434,13 @@ def conv2d_gemm_forward(x, w, b, stride, pad, ws=None, out=None, relu=False):
                 np.maximum(y[..., :wo], 0, out=out[n0:n1])
             else:
                 out[n0:n1] = y[..., :wo]
-    return out, (x, w, stride, pad, ws, xflat)
+    # One chunk (small images): its patch rows are still in cache, and the backward's
+    # weight gradient reads them instead of building them again. With several chunks
+    # each chunk's rows were overwritten by the next, and keeping them all in a batch-
+    # sized buffer was slower (10 % at 28 x 28: they go to DRAM and back); the backward
+    # rebuilds them from xflat, chunk by chunk, in cache.
+    kept = rows if n <= nb else None
+    return out, (x, w, stride, pad, ws, xflat, kept)
 
 
 def conv2d_gemm_backward(dout, cache, need_dx=True, dx=None, relu_out=None):
@@ -438,14 +448,15 @@ def conv2d_gemm_backward(dout, cache, need_dx=True, dx=None, relu_out=None):
 
     ``dx`` is None unless ``need_dx``; when an array is passed as ``dx`` it is filled
     in place. Each chunk's patches are rebuilt from the cached input (cheap and in
-    cache, where storing them would cost a trip through DRAM). With ``relu_out`` (the
+    cache, where storing them would cost a trip through DRAM), unless the forward pass
+    kept them (one chunk, stride 1). With ``relu_out`` (the
     output of a forward with ``relu=True``), ``dout`` is the gradient after the ReLU and
     is masked by ``relu_out > 0`` chunk by chunk.
 
     Longer than ~80 lines on purpose: the three products (dW, db, dx) share one loop
     over the chunks, so that a chunk's patches are built once and used while in cache.
     """
-    x, w, stride, pad, ws, xflat = cache
+    x, w, stride, pad, ws, xflat, kept_rows = cache
     n, c, h, wd = x.shape
     f, _, kh, kw = w.shape
     _, _, ho, wo = dout.shape
@@ -477,7 +488,11 @@ def conv2d_gemm_backward(dout, cache, need_dx=True, dx=None, relu_out=None):
             cws = _chunk_ws(ws, m) or Workspace()
             if stride == 1:
                 # With the forward's row of ones: its product with Delta is the bias gradient.
-                rows = row_patches(xflat[n0:n1], kw, wcols, cws, ones=True, kh=kh if full else 1)
+                rows = kept_rows
+                if rows is None:  # several chunks: rebuilt (the forward's were overwritten)
+                    rows = row_patches(
+                        xflat[n0:n1], kw, wcols, cws, ones=True, kh=kh if full else 1
+                    )
                 # Zero gradient on the wrapped-around columns, written once at allocation.
                 if same:
                     dflat = _scratch(
