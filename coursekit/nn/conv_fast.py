@@ -64,6 +64,7 @@ __all__ = [
     "im2col",
     "col2im",
     "col2im_rows",
+    "row_length",
     "flat_shape",
     "pad_flat",
     "row_patches",
@@ -191,21 +192,39 @@ def col2im(cols, x_shape, stride, pad, ws=None, out=None):
     return out
 
 
+def row_length(w, kw, pad):
+    r"""Row length :math:`W_p` of the flat padded images: :math:`W + p` for the usual
+    :math:`p \le k_w - 1` (at least :math:`W_o`).
+
+    Flat, the right padding of a row and the left padding of the next row are neighbours,
+    and both are zeros: ONE set of :math:`p` zero columns serves as both (a patch that
+    runs past the right edge of row :math:`i` reads the left padding of row :math:`i+1`).
+    So a row holds :math:`p` zeros and :math:`W` pixels, not :math:`2p + W`, and the
+    products computed on the :math:`H_o \times W_p` grid (:func:`row_patches`) waste
+    :math:`W_p - W_o = p` columns per row instead of :math:`2p`: 10 % less work at
+    8 x 8, 17 % at 4 x 4 (3 % at 28 x 28).
+    """
+    return w + max(pad, 2 * pad - kw + 1)
+
+
 def flat_shape(x_shape, kw, pad):
-    """Shape ``(N, C, Hp Wp + kw - 1)`` of the flat padded images (see :func:`pad_flat`)."""
+    """Shape ``(N, C, Hp Wp + kw - 1)`` of the flat padded images (see :func:`pad_flat`),
+    with :math:`H_p = H + 2p` rows of :math:`W_p` = :func:`row_length` values."""
     n, c, h, w = x_shape
     # kw - 1 zeros of slack after each image: the last offset's slice runs past hp * wp.
-    return (n, c, (h + 2 * pad) * (w + 2 * pad) + kw - 1)
+    return (n, c, (h + 2 * pad) * row_length(w, kw, pad) + kw - 1)
 
 
 def pad_flat(x, kw, pad, out):
     """Write ``x`` (N, C, H, W) into the zero-bordered flat buffer ``out`` and return it.
 
-    Only the interior is written: the borders and the slack must be zero already (a
-    buffer created with zeros and only ever used for this keeps them zero).
+    Row :math:`i` of image :math:`n`, channel :math:`c`, goes to flat row :math:`i + p`
+    after :math:`p` zeros (:func:`row_length`). Only the interior is written: the
+    borders and the slack must be zero already (a buffer created with zeros and only ever
+    used for this keeps them zero).
     """
     n, c, h, w = x.shape
-    hp, wp = h + 2 * pad, w + 2 * pad
+    hp, wp = h + 2 * pad, row_length(w, kw, pad)
     out[:, :, : hp * wp].reshape(n, c, hp, wp)[:, :, pad : pad + h, pad : pad + w] = x
     return out
 
@@ -214,12 +233,12 @@ def row_patches(xp, kw, wp, ws=None, name="rows", ones=False, kh=1):
     r"""Stride-1 patches of flat padded images, one kernel ROW at a time: ``(N, C kw, Hp wp)``.
 
     ``xp`` (N, C, Hp wp + kw - 1) holds the padded images flat, row length ``wp``
-    (:func:`pad_flat`), and the output is computed on a grid :math:`H_o \times W_p`
-    instead of :math:`H_o \times W_o`: output pixel :math:`(i, j)` then reads flat
-    position :math:`i W_p + j + (u W_p + v)`, so the patch row of kernel offset
-    :math:`(u, v)` is ONE contiguous slice, of length :math:`H_o W_p`, starting at
+    (:func:`pad_flat`, :func:`row_length`), and the output is computed on a grid
+    :math:`H_o \times W_p` instead of :math:`H_o \times W_o`: output pixel :math:`(i, j)`
+    then reads flat position :math:`i W_p + j + (u W_p + v)`, so the patch row of kernel
+    offset :math:`(u, v)` is ONE contiguous slice, of length :math:`H_o W_p`, starting at
     :math:`u W_p + v`. The last :math:`W_p - W_o` columns of each output row wrap around
-    into the next row: they are computed and thrown away (about 7 % extra work at
+    into the next row: they are computed and thrown away (about 4 % extra work at
     28 x 28), much cheaper than copying ``Ho`` short rows per offset.
 
     Only the ``kw`` horizontal shifts are copied, ``rows[n, c kw + v, q] = xp[n, c, q + v]``
@@ -298,7 +317,7 @@ def col2im_rows(cols, x_shape, pad, ws=None, out=None):
     patch row back onto the image (the garbage columns must carry zero gradient)."""
     n, c, h, w = x_shape
     _, _, kh, kw, span = cols.shape
-    hp, wp = h + 2 * pad, w + 2 * pad
+    hp, wp = h + 2 * pad, row_length(w, kw, pad)
     xp = _scratch(ws, "dxflat", (n, c, hp * wp + kw - 1), cols.dtype)
     xp.fill(0)
     for u in range(kh):
@@ -385,7 +404,7 @@ def conv2d_gemm_forward(x, w, b, stride, pad, ws=None, out=None, relu=False):
     f, _, kh, kw = w.shape
     ho, wo = conv_output_shape(h, wd, kh, kw, stride, pad)
     # Stride 1 uses the long-row layout (width wp per output row), else the plain one.
-    wcols = wd + 2 * pad if stride == 1 else wo
+    wcols = row_length(wd, kw, pad) if stride == 1 else wo
     k, hw = c * kh * kw, ho * wcols
     wmat = w.reshape(f, k)
     # Stride 1: the bias rides in the first row product, as the weight of a row of ones.
@@ -460,7 +479,7 @@ def conv2d_gemm_backward(dout, cache, need_dx=True, dx=None, relu_out=None):
     n, c, h, wd = x.shape
     f, _, kh, kw = w.shape
     _, _, ho, wo = dout.shape
-    wcols = wd + 2 * pad if stride == 1 else wo
+    wcols = row_length(wd, kw, pad) if stride == 1 else wo
     k, hw = c * kh * kw, ho * wcols
     wmat = w.reshape(f, k)
     if need_dx and dx is None:
@@ -475,7 +494,7 @@ def conv2d_gemm_backward(dout, cache, need_dx=True, dx=None, relu_out=None):
         # The flipped kernels with input and output channels swapped, row by row.
         w2rows = kernel_rows(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
         p2 = kh - 1 - pad  # the gradient image's padding
-        wq = wo + 2 * p2  # its row length
+        wq = row_length(wo, kw, p2)  # its row length (= wcols)
     full = stride == 1 and few_channels(c, kw, f)  # as in the forward pass
     nb = chunk_size(n, k, hw, x.itemsize)
     # dW accumulated as (kh, C, kw, F): kernel row first, as the row products give it.

@@ -414,7 +414,8 @@ def test_row_patches_hold_every_patch_row_of_im2col(h, w, kh, kw, pad):
     # sum of the row products is the im2col product W X_n.
     x, wt, _ = conv_data((2, 3, h, w), (4, kh, kw), seed=11)
     ho, wo = conv_fast.conv_output_shape(h, w, kh, kw, 1, pad)
-    wp = w + 2 * pad
+    wp = conv_fast.row_length(w, kw, pad)
+    assert wp >= wo  # the grid holds every output column
     xp = conv_fast.pad_flat(x, kw, pad, np.zeros(conv_fast.flat_shape(x.shape, kw, pad)))
     rows = conv_fast.row_patches(xp, kw, wp)
     cols = conv_fast.im2col(x, kh, kw, 1, pad)  # (N, C, kh, kw, Ho, Wo)
