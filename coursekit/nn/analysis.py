@@ -28,6 +28,7 @@ from coursekit import optimize
 from coursekit._checks import check_int, is_int
 from coursekit.nn import layers
 from coursekit.nn.model import VGG
+from coursekit.nn.train import flat_update, flatten
 from coursekit.timing import median_seconds  # the book's one timer; still in __all__
 
 __all__ = [
@@ -166,12 +167,12 @@ def make_train_step(model: VGG, x, y, rule="adam", lr=1e-3):
     if not isinstance(model, VGG):
         raise TypeError(f"model must be a coursekit.nn.model.VGG, got {type(model).__name__}")
     rule = optimize.get_rule(rule)
-    states = {k: rule.init(v) for k, v in model.params.items()}
+    state = rule.init(flatten(model.params))
 
     def step():
         _, grads = model.loss(x, y)
-        for k in model.params:
-            model.params[k] = rule.update(model.params[k], grads[k], lr, states[k])
+        # All arrays at once, as in coursekit.nn.train.train.
+        flat_update(model.params, flatten({k: grads[k] for k in model.params}), rule, lr, state)
 
     return step
 

@@ -12,7 +12,8 @@ tensor of the network:
 for each parameter array :math:`p`, with the update rules (plain, momentum, Adam, ...)
 and learning-rate schedules of :mod:`coursekit.optimize` (one source of truth) and the
 batches :math:`B_t` from :func:`coursekit.data.batch_indices` (the course's single batch
-order). ``batch_size = n`` is batch gradient descent.
+order). ``batch_size = n`` is batch gradient descent. The rules act element by element,
+so all arrays are updated at once as one vector (:func:`flat_update`).
 
 Command line::
 
@@ -40,6 +41,8 @@ from coursekit.nn.model import VGG, vgg
 
 __all__ = [
     "TrainResult",
+    "flatten",
+    "flat_update",
     "train",
     "train_digits",
     "digits_split",
@@ -91,6 +94,39 @@ class TrainResult:
     def train_acc(self):
         """Training accuracy after the last epoch."""
         return self.history["train_acc"][-1] if self.history.get("train_acc") else float("nan")
+
+
+def flatten(arrays):
+    """The arrays of the dict ``arrays`` (parameters or gradients) as ONE vector, in the
+    dict's order: ``(sum of sizes,)``."""
+    return np.concatenate([a.reshape(-1) for a in arrays.values()])
+
+
+def flat_update(params, g, rule, lr, state):
+    r"""One step of ``rule`` on every parameter array at once, as one vector.
+
+    The course's update rules act element by element, so the update of the vector
+    :math:`\theta = (\operatorname{vec} \theta^{(1)}, \dots, \operatorname{vec}
+    \theta^{(P)})` with the gradients stacked the same way is the update of each array,
+    number for number. One call of the rule instead of one per array: Adam is a dozen NumPy
+    calls, and the digits network has ten arrays of at most 9216 numbers, so the calls,
+    not the arithmetic, were its cost (0.25 of a 6 ms training step).
+
+    Parameters
+    ----------
+    params : dict[str, ndarray]
+        Its arrays are replaced (the dict is updated in place) by views of ONE new array:
+        the old arrays are left intact.
+    g : ndarray, ``flatten(grads)`` with the keys in the order of ``params``
+    rule : coursekit.optimize.Rule
+    lr : float, this step's learning rate
+    state : dict, the rule's state for the vector, ``rule.init(flatten(params))``
+    """
+    new = rule.update(flatten(params), g, lr, state)
+    start = 0
+    for k, p in params.items():
+        params[k] = new[start : start + p.size].reshape(p.shape)
+        start += p.size
 
 
 def _check_xy(name_x, X, name_y, y, model):
@@ -173,7 +209,7 @@ def train(
     if isinstance(schedule, str) and schedule.strip().lower() == "cosine":
         schedule = optimize.cosine(epochs * steps_per_epoch)
     schedule = optimize.get_schedule(schedule)
-    states = {k: rule.init(v) for k, v in model.params.items()}
+    state = rule.init(flatten(model.params))  # all arrays as one vector (flat_update)
     previous = dict(model.params)
 
     hist = {k: [] for k in ("epoch", "loss", "train_acc", "test_acc", "seconds", "eval_seconds")}
@@ -191,16 +227,16 @@ def train(
             for _ in range(steps_per_epoch):
                 _, idx = next(batches)
                 loss, grads = model.loss(X_train[idx], y_train[idx])
-                if not (np.isfinite(loss) and all(np.all(np.isfinite(g)) for g in grads.values())):
+                # All gradients as one vector, in the order of params (flat_update).
+                g = flatten({k: grads[k] for k in model.params})
+                if not (np.isfinite(loss) and np.isfinite(g).all()):
                     # Back to the last parameters with a finite loss
                     # (updates made new arrays: the old ones are intact).
                     model.params.update(previous)
                     diverged = True
                     break
                 previous = dict(model.params)
-                lr_t = float(schedule(lr, t))
-                for k in model.params:
-                    model.params[k] = rule.update(model.params[k], grads[k], lr_t, states[k])
+                flat_update(model.params, g, rule, float(schedule(lr, t)), state)
                 total += loss * len(idx)
                 t += 1
             seconds = time.perf_counter() - t0

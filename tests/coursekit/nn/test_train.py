@@ -7,7 +7,7 @@ import pytest
 
 from coursekit import data, optimize
 from coursekit.nn.model import vgg
-from coursekit.nn.train import main, train, train_digits
+from coursekit.nn.train import flat_update, flatten, main, train, train_digits
 
 
 def small_problem(n=24, seed=0):
@@ -42,6 +42,29 @@ def test_train_equals_a_hand_loop_with_the_same_rule_and_batches(rule):
         assert np.array_equal(model.params[k], ref.params[k]), k
     assert res.n_steps == 6
     assert res.history["loss"] == pytest.approx([sum(losses[:3]) / 24, sum(losses[3:]) / 24])
+
+
+@pytest.mark.parametrize("rule", sorted(optimize.RULES))
+def test_flat_update_is_the_update_of_each_array(rule):
+    # Every rule, float32, arrays of several shapes: the same numbers as one update per
+    # array, the dict's arrays replaced, the old ones left intact.
+    rng = np.random.default_rng(5)
+    shapes = {"a.w": (4, 3, 3, 3), "a.b": (4,), "fc.w": (7, 2), "fc.b": (2,)}
+    params = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
+    ref = dict(params)
+    r = optimize.get_rule(rule)
+    state = r.init(flatten(params))
+    states = {k: r.init(v) for k, v in ref.items()}
+    for step in range(3):
+        grads = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
+        before = {k: v.copy() for k, v in params.items()}
+        old = dict(params)
+        flat_update(params, flatten(grads), r, 0.01 * (step + 1), state)
+        for k in shapes:
+            ref[k] = r.update(ref[k], grads[k], 0.01 * (step + 1), states[k])
+            assert params[k].shape == shapes[k] and params[k].dtype == np.float32
+            assert np.array_equal(params[k], ref[k]), (rule, k)
+            assert np.array_equal(old[k], before[k])  # not written in place
 
 
 def test_full_batch_plain_is_gradient_descent():
