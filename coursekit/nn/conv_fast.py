@@ -492,7 +492,7 @@ def conv2d_gemm_backward(dout, cache, need_dx=True, dx=None, relu_out=None):
     same = transposed and 2 * pad == kw - 1
     if transposed:
         # The flipped kernels with input and output channels swapped, row by row.
-        w2rows = kernel_rows(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+        w2rows = kernel_rows(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)) if need_dx else None
         p2 = kh - 1 - pad  # the gradient image's padding
         wq = row_length(wo, kw, p2)  # its row length (= wcols)
     full = stride == 1 and few_channels(c, kw, f)  # as in the forward pass

@@ -229,7 +229,12 @@ def conv2d_backward(dout, cache, need_dx=True):
 
 
 # --------------------------------------------------------------------------- max-pooling
-def maxpool_forward(x, size=2, stride=2):
+def _buffer(ws, name, shape, dtype):
+    """Scratch array ``name`` of a workspace (reused between calls), or a new one."""
+    return np.empty(shape, dtype) if ws is None else ws.get(name, shape, dtype)
+
+
+def maxpool_forward(x, size=2, stride=2, workspace=None):
     r"""Max-pooling over ``size x size`` windows moved by ``stride``.
 
     .. math::  y_{ncij} = \max_{0 \le u, v < k} x_{n,\, c,\, s i + u,\, s j + v},
@@ -247,6 +252,12 @@ def maxpool_forward(x, size=2, stride=2):
     ----------
     x : ndarray, shape (N, C, H, W)
     size, stride : int
+    workspace : coursekit.nn.conv_fast.Workspace, optional
+        2 x 2 case: the output, the masks and the backward's arrays live in it, reused
+        by the next call (a new array of 128 kB or more can cost fresh pages from the
+        system: one ``np.maximum`` of the digits' first pool took 54 us into a new
+        array, 27 us into a reused one). The output and the cache are valid until the
+        next call with the same workspace.
 
     Returns
     -------
@@ -262,7 +273,7 @@ def maxpool_forward(x, size=2, stride=2):
             f"pool size {size} is larger than the input's H x W = {h} x {w} (x shape {x.shape})"
         )
     if size == stride == 2 and h % 2 == 0 and w % 2 == 0:
-        return _maxpool2x2_forward(x)
+        return _maxpool2x2_forward(x, workspace)
     ho, wo = (h - size) // stride + 1, (w - size) // stride + 1
     hspan, wspan = stride * (ho - 1) + 1, stride * (wo - 1) + 1
     out = x[:, :, 0:hspan:stride, 0:wspan:stride].copy()
@@ -279,14 +290,19 @@ def maxpool_forward(x, size=2, stride=2):
     return out, ("general", x.shape, x.dtype, arg, size, stride)
 
 
-def _maxpool2x2_forward(x):
+def _maxpool2x2_forward(x, ws):
     n, c, h, w = x.shape
     pairs = np.ascontiguousarray(x).reshape(-1, 2)  # horizontal neighbours
-    right_wins = pairs[:, 1] > pairs[:, 0]  # ties stay left
-    best = np.maximum(pairs[:, 0], pairs[:, 1]).reshape(n * c * (h // 2), 2, w // 2)
-    bottom_wins = best[:, 1] > best[:, 0]  # ties stay on top
-    out = np.maximum(best[:, 0], best[:, 1]).reshape(n, c, h // 2, w // 2)
-    return out, ("2x2", x.shape, x.dtype, right_wins, bottom_wins)
+    rows = n * c * (h // 2)
+    right_wins = _buffer(ws, "right_wins", (pairs.shape[0],), bool)
+    np.greater(pairs[:, 1], pairs[:, 0], out=right_wins)  # ties stay left
+    best = _buffer(ws, "best", (rows, 2, w // 2), x.dtype)
+    np.maximum(pairs[:, 0], pairs[:, 1], out=best.reshape(-1))
+    bottom_wins = _buffer(ws, "bottom_wins", (rows, w // 2), bool)
+    np.greater(best[:, 1], best[:, 0], out=bottom_wins)  # ties stay on top
+    out = _buffer(ws, "out", (n, c, h // 2, w // 2), x.dtype)
+    np.maximum(best[:, 0], best[:, 1], out=out.reshape(rows, w // 2))
+    return out, ("2x2", x.shape, x.dtype, right_wins, bottom_wins, ws)
 
 
 def maxpool_backward(dout, cache):
@@ -300,17 +316,17 @@ def maxpool_backward(dout, cache):
     dx : ndarray, shape (N, C, H, W)
     """
     if cache[0] == "2x2":
-        _, x_shape, dtype, right_wins, bottom_wins = cache
+        _, x_shape, dtype, right_wins, bottom_wins, ws = cache
         n, c, h, w = x_shape
         dout = _check_dout(dout, (n, c, h // 2, w // 2), dtype)
         d = dout.reshape(n * c * (h // 2), w // 2)
         # Route to the winner of each vertical pair, then of each horizontal pair;
         # d - d * mask is exact (d or 0), no rounding.
-        drow = np.empty((d.shape[0], 2, d.shape[1]), dtype)
+        drow = _buffer(ws, "drow", (d.shape[0], 2, d.shape[1]), dtype)
         np.multiply(d, bottom_wins, out=drow[:, 1])
         np.subtract(d, drow[:, 1], out=drow[:, 0])
         dflat = drow.reshape(-1)
-        dx = np.empty((dflat.size, 2), dtype)
+        dx = _buffer(ws, "dx", (dflat.size, 2), dtype)
         np.multiply(dflat, right_wins, out=dx[:, 1])
         np.subtract(dflat, dx[:, 1], out=dx[:, 0])
         return dx.reshape(x_shape)

@@ -84,7 +84,7 @@ class VGG:
                     )
                 n_pool += 1
                 out = (c, h // 2, w // 2)
-                self.layers.append(Layer("pool", f"pool{n_pool}", shape, out))
+                self.layers.append(Layer("pool", f"pool{n_pool}", shape, out, Workspace()))
             else:
                 f = item
                 n_conv += 1
@@ -170,7 +170,7 @@ class VGG:
         if layer.kind == "relu":
             return layers.relu_forward(x)
         if layer.kind == "pool" and self.conv == "fast":
-            out, cache = layers.maxpool_forward(x, 2, 2)
+            out, cache = layers.maxpool_forward(x, 2, 2, workspace=layer.workspace)
             return out, (cache, out)  # the output's sign is the ReLU mask (backward_layer)
         if layer.kind == "pool":
             return layers.maxpool_forward(x, 2, 2)

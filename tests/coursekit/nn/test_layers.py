@@ -261,6 +261,23 @@ def test_maxpool_ties_send_the_gradient_to_the_first_maximum_once(xs, size, stri
     assert np.allclose(dx, expected, rtol=0, atol=1e-15)
 
 
+def test_maxpool_workspace_reuse_gives_the_same_result_as_fresh_buffers():
+    # A workspace keeps the 2 x 2 pool's output, masks and gradient buffers between calls:
+    # a call after one on other data must give what fresh arrays give.
+    rng = np.random.default_rng(6)
+    x, other = rng.standard_normal((2, 3, 3, 6, 8)).astype(np.float32)
+    ws = conv_fast.Workspace()
+    dout = rng.standard_normal((3, 3, 3, 4)).astype(np.float32)
+    layers.maxpool_backward(-dout, layers.maxpool_forward(other, workspace=ws)[1])
+    out_ws, cache_ws = layers.maxpool_forward(x, workspace=ws)
+    out, cache = layers.maxpool_forward(x)
+    assert np.array_equal(out_ws, out) and np.array_equal(out, loop_pool(x, 2, 2))
+    assert np.array_equal(
+        layers.maxpool_backward(dout, cache_ws), layers.maxpool_backward(dout, cache)
+    )
+    assert ws.nbytes > 0  # the buffers were the workspace's
+
+
 def test_maxpool_float32_and_bad_shapes():
     x = np.random.default_rng(0).standard_normal((2, 3, 4, 6)).astype(np.float32)
     out, cache = layers.maxpool_forward(x)
