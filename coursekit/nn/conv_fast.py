@@ -32,8 +32,8 @@ Why it is fast in NumPy:
   and thin products like ``(16 x 144) @ (144 x 50176)`` then run at half the speed of
   the same work in cache-sized pieces;
 * the backward pass rebuilds each chunk's patches (cheap, in cache) instead of
-  storing the whole patch matrix; when the batch is ONE chunk (small images) it reads
-  the forward's, which are still there;
+  storing the whole patch matrix, except the last chunk's: the forward pass leaves
+  those in their buffer, and the backward pass goes through the chunks last first;
 * for stride 1 a patch row is one contiguous slice of the flattened padded image, and
   only the ``kw`` horizontal shifts of the image are copied (:func:`row_patches`): the
   ``kh`` vertical offsets are slices of those copies, and the product is a sum of
@@ -397,8 +397,8 @@ def conv2d_gemm_forward(x, w, b, stride, pad, ws=None, out=None, relu=False):
     -------
     out : ndarray (N, F, Ho, Wo)
     cache : ``(x, w, stride, pad, ws, xflat, rows)``, ``xflat`` the padded input (stride
-        1), ``rows`` its patch rows (:func:`row_patches`) when the batch was ONE chunk
-        (else None)
+        1), ``kept = (n0, rows)`` the patch rows (:func:`row_patches`) of the last chunk,
+        images ``n0:`` (stride 1; else None)
     """
     n, c, h, wd = x.shape
     f, _, kh, kw = w.shape
@@ -453,12 +453,12 @@ def conv2d_gemm_forward(x, w, b, stride, pad, ws=None, out=None, relu=False):
                 np.maximum(y[..., :wo], 0, out=out[n0:n1])
             else:
                 out[n0:n1] = y[..., :wo]
-    # One chunk (small images): its patch rows are still in cache, and the backward's
-    # weight gradient reads them instead of building them again. With several chunks
-    # each chunk's rows were overwritten by the next, and keeping them all in a batch-
-    # sized buffer was slower (10 % at 28 x 28: they go to DRAM and back); the backward
-    # rebuilds them from xflat, chunk by chunk, in cache.
-    kept = rows if n <= nb else None
+    # The last chunk's patch rows are still in their buffer (the whole batch's when it
+    # is one chunk, as for small images): the backward's weight gradient reads them
+    # instead of building them again. The other chunks' rows were overwritten by the
+    # next chunk's; keeping them all in a batch-sized buffer was slower (10 % at 28 x 28:
+    # they go to DRAM and back), so the backward rebuilds them from xflat, in cache.
+    kept = (n0, rows) if stride == 1 else None
     return out, (x, w, stride, pad, ws, xflat, kept)
 
 
@@ -468,14 +468,14 @@ def conv2d_gemm_backward(dout, cache, need_dx=True, dx=None, relu_out=None):
     ``dx`` is None unless ``need_dx``; when an array is passed as ``dx`` it is filled
     in place. Each chunk's patches are rebuilt from the cached input (cheap and in
     cache, where storing them would cost a trip through DRAM), unless the forward pass
-    kept them (one chunk, stride 1). With ``relu_out`` (the
+    kept them (the last chunk's, stride 1: so the chunks go last first). With ``relu_out`` (the
     output of a forward with ``relu=True``), ``dout`` is the gradient after the ReLU and
     is masked by ``relu_out > 0`` chunk by chunk.
 
     Longer than ~80 lines on purpose: the three products (dW, db, dx) share one loop
     over the chunks, so that a chunk's patches are built once and used while in cache.
     """
-    x, w, stride, pad, ws, xflat, kept_rows = cache
+    x, w, stride, pad, ws, xflat, kept = cache
     n, c, h, wd = x.shape
     f, _, kh, kw = w.shape
     _, _, ho, wo = dout.shape
@@ -501,14 +501,14 @@ def conv2d_gemm_backward(dout, cache, need_dx=True, dx=None, relu_out=None):
     dwt = np.zeros((kh, c, kw, f), x.dtype)
     dbt = np.zeros(f, x.dtype)
     with one_blas_thread():
-        for n0 in range(0, n, nb):
+        for n0 in reversed(range(0, n, nb)):  # the last chunk first: see rows
             n1 = min(n, n0 + nb)
             m = n1 - n0
             cws = _chunk_ws(ws, m) or Workspace()
             if stride == 1:
                 # With the forward's row of ones: its product with Delta is the bias gradient.
-                rows = kept_rows
-                if rows is None:  # several chunks: rebuilt (the forward's were overwritten)
+                rows = kept[1] if kept[0] == n0 else None
+                if rows is None:  # not the last chunk: rebuilt (the forward's are overwritten)
                     rows = row_patches(
                         xflat[n0:n1], kw, wcols, cws, ones=True, kh=kh if full else 1
                     )
