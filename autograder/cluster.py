@@ -199,7 +199,8 @@ class Cluster:
         fork server preloading what these import and highlighting the source notebooks
         beside it (:func:`_warm_worker`), while the coordinator prepares the assignment.
     fork_server : bool
-        Whether workers fork students from a pre-imported server (as ``grade`` does).
+        Whether each worker starts a fork server of its own (as ``grade`` does), false when
+        they share the coordinator's (``local:N``, see :meth:`results`) or fork none.
 
     Raises
     ------
@@ -332,12 +333,16 @@ class Cluster:
         limits,
         sandbox: bool,
         fork_server: bool,
+        shared_server=None,
     ) -> Iterator:
         """Grade ``to_run`` (``(sub, key)`` pairs) on the workers; yield ``(sub, key, run)``.
 
         ``run`` is a :class:`~autograder.run.RunResult` whose files (autograded notebooks,
         feedback pages) were written below ``workdir`` from the bytes a worker returned, or
         ``None`` for a student with no notebook to run; results come as students finish.
+        ``shared_server``: the unix socket of this machine's fork server
+        (:class:`~autograder.forkserver.ForkServer` with ``listen=True``), which the workers
+        of a ``local:N`` cluster fork their students from instead of starting their own.
         """
         from distributed import as_completed
 
@@ -353,6 +358,7 @@ class Cluster:
             "limits": asdict(limits),
             "sandbox": bool(sandbox),
             "fork_server": bool(fork_server),
+            "server_socket": str(shared_server) if shared_server and fork_server else None,
             "code": verdict_code_hash(),
             "prep_id": uuid.uuid4().hex,
         }
@@ -542,9 +548,15 @@ def _prepared(blob: dict, job: dict):
             folder / "nbgrader_config.py" if f["config_file"] else None,
             folder / HIDDEN_TESTS_FILE if f["hidden_tests"] else None,
         )
-        hidden = prep.hidden_tests.read_bytes() if prep.hidden_tests else None
-        source = _notebooks_in(prep.course / "source" / prep.assignment)
-        server = _server(hidden, source) if job["fork_server"] else None
+        server = None
+        if job.get("server_socket"):  # local:N: the coordinator's server, on this machine
+            from .forkserver import ForkServerClient
+
+            server = ForkServerClient(job["server_socket"])
+        elif job["fork_server"]:
+            hidden = prep.hidden_tests.read_bytes() if prep.hidden_tests else None
+            source = _notebooks_in(prep.course / "source" / prep.assignment)
+            server = _server(hidden, source)
         _PREPARED[pid] = (prep, server)
     return _PREPARED[pid]
 

@@ -23,8 +23,6 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nbformat
-
 from . import EXERCISES_DIR, RELEASE_DIR, patches
 from .hidden import HIDDEN_TESTS_FILE, hidden_tests_path
 from .leaks import find_leaks, hidden_file_lines, secret_lines
@@ -126,6 +124,8 @@ class Prepared:
         # instructor's, written once by prepare(), so they are read once.
         cache = self.__dict__.setdefault("_notebooks", {})
         if path not in cache:
+            import nbformat  # (here: a cluster worker imports this module without needing it)
+
             cache[path] = nbformat.read(str(path), as_version=4)
         return copy.deepcopy(cache[path])
 

@@ -15,18 +15,20 @@ import copy
 import json
 import os
 import select
+import shutil
 import signal
+import socket
+import struct
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import NoReturn
 
-import nbformat
-
 from . import patches
 from .course import child_env
-from .run import JOB_TAG_ENV
+from .run import JOB_TAG_ENV, UNIX_PATH_MAX
 
 
 class ForkServer:
@@ -45,26 +47,44 @@ class ForkServer:
     and :func:`run_student` falls back to starting a new interpreter for that student.
     """
 
-    def __init__(self, workdir, preload=None):
+    def __init__(self, workdir, preload=None, listen: bool = False):
         """Start the server in ``workdir``; ``preload``: a ``hidden_tests.py`` whose imports
-        (coursekit, NumPy) the server makes once, instead of every student's process."""
+        (coursekit, NumPy) the server makes once, instead of every student's process.
+
+        ``listen=True`` also makes the server answer other processes of this user on this
+        machine (a ``local:N`` cluster's workers, :class:`ForkServerClient`) at the unix
+        socket :attr:`address`, in a folder only this user may enter: one server for all
+        the machine's workers, as ``--jobs N`` has one for its N threads.
+        """
         workdir = Path(workdir)
         workdir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._log = open(workdir / "fork-server.log", "wb")  # closed in close()
         # Started now, waited for at the first spawn: its imports overlap the caller's work.
         extra = [str(Path(preload).resolve())] if preload else []
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "autograder.forkserver", *extra],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            env=child_env(),
-            cwd=str(workdir),
-            start_new_session=True,
-            text=True,
-            bufsize=1,
-        )
+        listener, self.address, self._listen_dir = None, None, None
+        if listen:
+            # Bound here, before the server has even started: a client may connect at once,
+            # and its request waits in the backlog until the server has warmed up.
+            listener, self.address = _listener(workdir)
+            self._listen_dir = self.address.parent
+            extra = ["--listen-fd", str(listener.fileno()), *extra]
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "autograder.forkserver", *extra],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._log,
+                env=child_env(),
+                cwd=str(workdir),
+                start_new_session=True,
+                text=True,
+                bufsize=1,
+                pass_fds=(listener.fileno(),) if listener else (),
+            )
+        finally:
+            if listener is not None:
+                listener.close()  # the server has its copy
         self._ready: bool | None = None
 
     #: Seconds to wait for the server's READY or for its answer to a request; a server that
@@ -131,6 +151,8 @@ class ForkServer:
             pass
         self.proc.wait()
         self._log.close()
+        if self._listen_dir is not None:
+            shutil.rmtree(self._listen_dir, ignore_errors=True)
 
     def __enter__(self):
         return self
@@ -139,10 +161,79 @@ class ForkServer:
         self.close()
 
 
+def _listener(workdir: Path) -> tuple[socket.socket, Path]:
+    """A listening unix socket in a new folder only this user may enter (0700), and its path.
+
+    The folder is below ``workdir`` when the path fits in a socket address, else a short
+    temporary folder (a long ``TMPDIR``), removed with the socket's last user.
+    """
+    folder = workdir / "listen"
+    if len(str(folder.resolve() / "fork.sock")) > UNIX_PATH_MAX:
+        folder = Path(tempfile.mkdtemp(prefix="ag-fork-"))
+    else:
+        folder.mkdir(mode=0o700)
+    os.chmod(folder, 0o700)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(folder / "fork.sock"))
+    listener.listen(64)
+    return listener, folder / "fork.sock"
+
+
+class ForkServerClient:
+    """A fork server another process of this machine started with ``listen=True``.
+
+    What a ``local:N`` cluster's worker uses instead of a server of its own (same
+    :meth:`spawn` as :class:`ForkServer`): one request per connection to the server's unix
+    socket, so two workers asking at once each get their own student's process. The server
+    answers only processes of its own user (checked from the socket's peer credentials).
+    If it is gone, :meth:`spawn` returns ``None`` and the student gets a new interpreter.
+    """
+
+    ANSWER_TIMEOUT = ForkServer.ANSWER_TIMEOUT
+
+    def __init__(self, address):
+        self.address = str(address)
+
+    def spawn(self, job_path: Path, tag: str, log_path: Path, cwd: Path) -> int | None:
+        """Fork a process running ``_child_main(job_path)``; its pid, or ``None`` on failure."""
+        request = json.dumps(
+            {"job": str(job_path), "tag": tag, "log": str(log_path), "cwd": str(cwd)}
+        )
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+                # (The first request may wait for the server's warm-up, seconds.)
+                conn.settimeout(self.ANSWER_TIMEOUT)
+                conn.connect(self.address)
+                conn.sendall(request.encode() + b"\n")
+                answer = _recv_line(conn).split()
+        except (OSError, ValueError):
+            return None
+        if len(answer) != 2 or answer[0] != "PID" or not answer[1].isdigit():
+            return None
+        return int(answer[1])
+
+    def close(self) -> None:
+        """Nothing to stop: the process that started the server stops it."""
+
+
+def _recv_line(conn: socket.socket, limit: int = 65536) -> str:
+    """One line from ``conn`` (without its newline); ``ValueError`` past ``limit`` bytes."""
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+        if len(data) > limit:
+            raise ValueError("request too long")
+    return data.decode().strip()
+
+
 def _warm_highlighting(source_dir: Path) -> None:
     """Highlight every code cell of the source notebooks in ``source_dir`` once (as the
     feedback pages show them: test cells without their hidden regions, solution cells as the
     released stub). Failing here costs nothing but speed."""
+    import nbformat
     from nbconvert.filters.highlight import Highlight2HTML
 
     from .leaks import strip_hidden_tests
@@ -193,6 +284,8 @@ def feedback_page(nb, resources: dict) -> str:
 
 def warm_notebook():
     """A made-up graded notebook (markdown with maths, a solution, a failed test cell)."""
+    import nbformat
+
     nb = nbformat.v4.new_notebook(
         metadata={"language_info": {"name": "python", "pygments_lexer": "ipython3"}}
     )
@@ -255,9 +348,94 @@ def _warm_feedback_templates() -> None:
         pass
 
 
-def _server_main(preload: str | None = None) -> NoReturn:
-    """Body of the fork server: import everything once, then fork one process per request;
-    ends the process when its input is closed."""
+def _fork_student(req: dict, close=()) -> int:
+    """Fork the process of one student's request (``job``, ``tag``, ``log``, ``cwd``); its pid.
+
+    The child closes ``close`` (the server's sockets), starts a session of its own with its
+    output in ``log``, and runs :func:`autograder.child._child_main` on ``job``.
+    """
+    from .child import _child_main  # imported once, before the first fork (_server_main)
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the student's own process
+        rc = 70
+        try:
+            for sock in close:
+                sock.close()
+            os.setsid()
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            os.chdir(req["cwd"])
+            fd = os.open(req["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.dup2(fd, 1)
+            os.dup2(fd, 2)
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, 0)
+            # Inherited by the kernel and all it starts, so kill_tagged finds them.
+            os.environ[JOB_TAG_ENV] = req["tag"]
+            rc = _child_main(req["job"])
+        except BaseException:  # noqa: B036 - whatever happens, this process must end here
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(rc)
+    return pid
+
+
+def _serve_pipe() -> None:
+    """Answer the requests of the process that started the server, one line each on stdin."""
+    for line in sys.stdin:
+        try:
+            req = json.loads(line)
+        except ValueError:
+            print("ERROR", flush=True)
+            continue
+        print(f"PID {_fork_student(req)}", flush=True)
+
+
+def _serve_socket(listener: socket.socket) -> None:
+    """Answer one request per connection on ``listener`` until stdin (the starter) closes.
+
+    Only processes of this server's own user are answered (``SO_PEERCRED``; the socket's
+    folder is theirs alone anyway). A connection that sends nothing within a few seconds is
+    dropped, so no client can hold up the others.
+    """
+    while True:
+        readable, _, _ = select.select([sys.stdin, listener], [], [])
+        if sys.stdin in readable and not os.read(sys.stdin.fileno(), 4096):
+            return  # the process that started the server is done (or gone)
+        if listener not in readable:
+            continue
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            continue
+        with conn:
+            try:
+                creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+                if struct.unpack("3i", creds)[1] != os.getuid():
+                    continue
+                conn.settimeout(5.0)
+                req = json.loads(_recv_line(conn))
+                pid = _fork_student(req, close=(listener, conn))
+                conn.sendall(f"PID {pid}\n".encode())
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+
+
+def _server_main(*args: str) -> NoReturn:
+    """Body of the fork server (``[--listen-fd FD] [hidden_tests.py]``): import everything
+    once, then fork one process per request; ends the process when its input is closed."""
+    args = list(args)
+    listener = None
+    if args[:1] == ["--listen-fd"]:
+        listener = socket.socket(fileno=int(args[1]))
+        args = args[2:]
+    preload = args[0] if args else None
     # Children are reaped by the kernel: the parent watches them by pid, not by waitpid.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     import nbconvert.exporters.html  # noqa: F401 - warm the imports every student needs
@@ -268,7 +446,7 @@ def _server_main(preload: str | None = None) -> NoReturn:
     _warm_feedback_templates()
     import autograder.execute  # noqa: F401 - the probe, the sandbox, the codec
 
-    from .child import _child_main  # what every fork runs, imported once here
+    from .child import _child_main  # noqa: F401 - what every fork runs, imported once here
 
     if preload:
         # Runs the hidden tests' module once and builds every case (hidden.load): every
@@ -282,38 +460,10 @@ def _server_main(preload: str | None = None) -> NoReturn:
             pass
         _warm_highlighting(Path(preload).parent)
     print("READY", flush=True)
-    for line in sys.stdin:
-        try:
-            req = json.loads(line)
-        except ValueError:
-            print("ERROR", flush=True)
-            continue
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:  # the student's own process
-            rc = 70
-            try:
-                os.setsid()
-                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                os.chdir(req["cwd"])
-                fd = os.open(req["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                os.dup2(fd, 1)
-                os.dup2(fd, 2)
-                null = os.open(os.devnull, os.O_RDONLY)
-                os.dup2(null, 0)
-                # Inherited by the kernel and all it starts, so kill_tagged finds them.
-                os.environ[JOB_TAG_ENV] = req["tag"]
-                rc = _child_main(req["job"])
-            except BaseException:  # noqa: B036 - whatever happens, this process must end here
-                import traceback
-
-                traceback.print_exc()
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(rc)
-        print(f"PID {pid}", flush=True)
+    if listener is None:
+        _serve_pipe()
+    else:
+        _serve_socket(listener)
     # The grading process closed the pipe. Nothing here needs tidying (the students' processes
     # have sessions of their own), and an interpreter's orderly exit after all these imports
     # took 0.6 s, which the grading process (and a cluster worker) waited for at its end.
@@ -322,4 +472,4 @@ def _server_main(preload: str | None = None) -> NoReturn:
 
 
 if __name__ == "__main__":
-    _server_main(*sys.argv[1:2])
+    _server_main(*sys.argv[1:])

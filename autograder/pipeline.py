@@ -202,7 +202,8 @@ class _Plan:
     limits: Limits
     #: The Dask scheduler (``None``: grade on this machine).
     address: object | None
-    #: Start a fork server here (not with a cluster: its workers start their own).
+    #: Start a fork server here: without a cluster, and for ``local:N``, whose workers (on
+    #: this machine) share it through a unix socket; a scheduler's workers start their own.
     fork_server_here: bool
 
     @property
@@ -260,7 +261,7 @@ def _plan(
         config_file,
         limits,
         address,
-        fork_server and address is None,
+        fork_server and (address is None or address.workers is not None),
     )
 
 
@@ -505,13 +506,11 @@ def grade_assignment(
     tmp = Path(tempfile.mkdtemp(prefix="autograder-grade-"))
     preload = hidden_tests_path(plan.source_dir)
     server = grid = None
+    # A local:N cluster's workers fork their students from this process's server.
+    new_server = functools.partial(
+        ForkServer, tmp / "server", preload=preload, listen=plan.address is not None
+    )
     try:
-        if plan.address is not None:
-            from .cluster import Cluster
-
-            # An unreachable scheduler stops the run here; the workers start their fork
-            # servers (local:N: the cluster itself) while the assignment is prepared.
-            grid = Cluster(plan.address, preload, fork_server)
         if plan.fork_server_here and (
             force
             or not all(
@@ -521,7 +520,13 @@ def grade_assignment(
             )
         ):
             # Someone will be graded: start the server now, its imports overlap prepare().
-            server = ForkServer(tmp / "server", preload=preload)
+            server = new_server()
+        if plan.address is not None:
+            from .cluster import Cluster
+
+            # An unreachable scheduler stops the run here; a scheduler's workers start their
+            # fork servers (local:N: the cluster itself) while the assignment is prepared.
+            grid = Cluster(plan.address, preload, fork_server and not plan.fork_server_here)
         # After the server (or cluster) has started: the key imports nbgrader (~1 CPU s),
         # which now overlaps the server's own imports instead of delaying them.
         key_of_run = run_key(
@@ -548,11 +553,18 @@ def grade_assignment(
         rows, to_run = grading.reuse_stored(subs, key_of_run, force)
         reused = [r.student for r in rows]
         if plan.fork_server_here and to_run and server is None:
-            server = ForkServer(tmp / "server", preload=preload)
+            server = new_server()
         bar = _progress_bar(assignment, len(subs), len(reused)) if progress else None
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             results = (
-                grid.results(prep, to_run, tmp / "cluster", fork_server=fork_server, **options)
+                grid.results(
+                    prep,
+                    to_run,
+                    tmp / "cluster",
+                    fork_server=fork_server,
+                    shared_server=server.address if server is not None else None,
+                    **options,
+                )
                 if grid is not None
                 else pool.map(
                     functools.partial(_run_one, prep, tmp / "run", {**options, "server": server}),

@@ -16,8 +16,6 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
-import nbformat
-
 from .notebook import autograded_cells, cell_errors, is_protected_cell, is_test_cell, nbgrader_meta
 
 #: Error names nbclient/nbgrader put in a cell that ran out of time.
@@ -67,6 +65,8 @@ def tamper_check(submitted_nb, release_nb, source_nb=None) -> list[str]:
         e.g. ``["edited test_gd_step", "deleted setup", "reordered test_gd_step"]``; empty
         when nothing was touched.
     """
+    import nbformat  # (here: a cluster worker imports this module without needing it)
+
     submitted_nb = nbformat.from_dict(copy.deepcopy(dict(submitted_nb)))
     problems = [
         f"metadata of {c}" if not c.startswith("nbgrader metadata") else c
@@ -228,6 +228,8 @@ def restore_deleted_cells(submitted_nb, release_nb) -> list[str]:
     list of str
         The ``grade_id`` of each restored cell (empty when none was missing).
     """
+    import nbformat
+
     present = [nbgrader_meta(c).get("grade_id") for c in submitted_nb.cells]
     restored = []
     for index, cell in enumerate(release_nb.cells):

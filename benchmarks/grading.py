@@ -52,11 +52,12 @@ alternately and on the same N submissions, ``grade --jobs 2`` and ``grade --clus
 (and each on an empty class: the fixed cost, for the cluster its workers' start), and prints
 ``cluster_ratio``: cluster seconds per submission over ``--jobs 2`` seconds per submission,
 whole runs, median of the repeats (goal <= 1.15), with ``cluster_marginal_ratio`` (fixed costs
-taken out) and the load average before and after. ``local_grader_cpu_s`` and
-``cluster_grader_cpu_s`` are the CPU seconds (user + sys) of a run's own processes (the
-coordinator, fork servers, Dask workers; not the students' processes and kernels, which cost
-the same either way), and ``cluster_extra_cpu_s`` the median of their difference per round:
-what the cluster adds, which a loaded machine inflates far less than wall time.
+taken out) and the load average before and after. ``local_cpu_s`` and ``cluster_cpu_s`` are
+the CPU seconds (user + sys) of a whole run, every process it started (the coordinator, fork
+servers, Dask workers, and the students' processes and kernels, which cost the same either
+way; counted by ``perf stat``, else only the processes a run waits for: ``cpu_counted`` says
+which), and ``cluster_extra_cpu_s`` the median of their difference per round: what the
+cluster adds, which a loaded machine inflates far less than wall time.
 
 Marginal cost at class size (issue 17): ``--sizes 30,90 --jobs 2,3 [--repeats 1] [--n 6]``
 grades, for each ``--jobs`` value, an empty class, the default run's small class (``--n``)
@@ -78,6 +79,7 @@ From 30 students on, the marginal cost no longer depends on the class size (the 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -107,17 +109,47 @@ def _children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+@functools.cache
+def _perf() -> str | None:
+    """``perf``, if it can count this user's processes here (else ``None``)."""
+    perf = shutil.which("perf")
+    if perf is None:
+        return None
+    probe = subprocess.run(
+        [perf, "stat", "-x,", "-e", "task-clock", "--", "true"], capture_output=True, text=True
+    )
+    return perf if probe.returncode == 0 and "task-clock" in probe.stderr else None
+
+
+def cpu_counted() -> str:
+    """What :func:`run`'s ``cpu_out`` counts on this machine."""
+    if _perf():
+        return "every process of the run, students and kernels too (perf stat task-clock)"
+    return "the processes the run waited for (getrusage of children)"
+
+
 def run(cmd, cwd, expect_error: str = "", cpu_out: list | None = None) -> float:
     """Run ``cmd``; return its wall time in seconds (raises with its output if it fails,
     unless it fails with ``expect_error`` in its output). ``cpu_out`` gets the CPU seconds
-    (user + sys) of ``cmd`` and every process below it that was waited for: for ``grade``,
-    everything but the students' processes and their kernels (forked by the fork server,
-    which never waits for them)."""
+    (user + sys) of ``cmd`` and every process it started, however deep, even those nobody
+    waits for (a Dask worker started by multiprocessing's fork server, a student forked by
+    ours), counted by ``perf stat``'s task clock; without ``perf``, of the processes
+    waited for (:func:`cpu_counted` says which)."""
     cpu0 = _children_cpu()
+    perf_out = None
+    if cpu_out is not None and _perf():
+        fd, perf_out = tempfile.mkstemp(prefix="bench-perf-", suffix=".csv")
+        os.close(fd)
+        cmd = [_perf(), "stat", "-x,", "-e", "task-clock", "-o", perf_out, "--", *cmd]
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=child_env(), capture_output=True, text=True)
     seconds = time.perf_counter() - start
-    if cpu_out is not None:
+    if perf_out is not None:
+        text = Path(perf_out).read_text()
+        os.unlink(perf_out)
+        [line] = [ln for ln in text.splitlines() if ",task-clock," in ln]
+        cpu_out.append(float(line.split(",")[0]) / 1000)  # milliseconds
+    elif cpu_out is not None:
         cpu_out.append(_children_cpu() - cpu0)
     if proc.returncode != 0 and not (expect_error and expect_error in proc.stderr):
         raise RuntimeError(f"{' '.join(map(str, cmd))} failed:\n{proc.stderr[-3000:]}")
@@ -308,10 +340,11 @@ def cluster_main(cluster: str, n: int, repeats: int, jobs: int = 2) -> dict:
         "cluster_marginal_ratio": round(
             (med["cluster"] - med["cluster0"]) / (med["local"] - med["local0"]), 3
         ),
-        # CPU of the grader's own processes per run (not the students' processes and kernels,
-        # which cost the same either way): what the cluster adds, judged under load too.
-        "local_grader_cpu_s": round(med_cpu["local"], 2),
-        "cluster_grader_cpu_s": round(med_cpu["cluster"], 2),
+        # CPU per run (the students' processes and kernels cost the same either way): what
+        # the cluster adds, judged under load too.
+        "local_cpu_s": round(med_cpu["local"], 2),
+        "cluster_cpu_s": round(med_cpu["cluster"], 2),
+        "cpu_counted": cpu_counted(),
         "cluster_extra_cpu_s": round(
             statistics.median(c - lo for c, lo in zip(cpu["cluster"], cpu["local"], strict=True)), 2
         ),

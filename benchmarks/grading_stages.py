@@ -281,6 +281,8 @@ def install() -> None:
         owner = _find(mod, "ForkServer")
         if owner is not None:
             _wrap(owner.ForkServer, "spawn", "spawn_request")
+            if hasattr(owner, "ForkServerClient"):  # a local:N worker asks the shared server
+                _wrap(owner.ForkServerClient, "spawn", "spawn_request")
             break
 
 
