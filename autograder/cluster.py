@@ -57,6 +57,9 @@ LOCAL_DASK_CONFIG = {
     "distributed.worker.profile.enabled": False,  # samples the worker's threads every 10 ms
     "distributed.admin.tick.interval": "1s",  # the event loop's health check, every 20 ms
     "distributed.admin.system-monitor.interval": "5s",  # CPU/memory/disk/net samples, 500 ms
+    # Workers forked from multiprocessing's fork server, which imports Dask once for all of
+    # them (Dask's own preload list), instead of each new interpreter importing it (spawn).
+    "distributed.worker.multiprocessing-method": "forkserver",
 }
 
 
