@@ -56,18 +56,27 @@ take the second core from the NumPy step that follows (measured: the 2-shard ste
 27-33 ms with PyTorch in the loop, 24 ms without), so read the 2-thread speed-up
 (``speedup_vs_1_thread``) from a run without ``--against-torch``.
 
+``--layers`` adds, per input size, one line ``"layers"``: every layer's forward and
+backward CPU milliseconds on one thread (:func:`coursekit.nn.analysis.step_breakdown`,
+median of ``--repeats`` passes) and ``python_calls_per_step``, the calls ``cProfile``
+counts in one training step (Python functions and built-in methods; NumPy's ufuncs such as
+``np.matmul`` are not counted): where the step's time goes, and its fixed cost on small
+images.
+
 Prints one JSON line per case. Not a test: the numbers depend on the machine and its
 load (``step_ms_min`` is the least disturbed step). Usage::
 
     python benchmarks/cnn_step.py [--repeats 15] [--loop-repeats 3] [--no-loop]
-                                  [--threads 1 2] [--against-torch]
+                                  [--threads 1 2] [--against-torch] [--layers]
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
+import pstats
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -187,6 +196,36 @@ def measure(hw, repeats, gemm, torch=None, warmup=2, also_one_thread=False):
     return {name: np.array(t) for name, t in times.items()}, flops
 
 
+def layer_profile(hw, repeats):
+    """One JSON-ready dict: each layer's forward/backward CPU ms on one thread and the
+    Python-level calls of one training step (``cProfile``, mean over 10 steps)."""
+    model = vgg(CONFIG, input_shape=(1, hw, hw), n_classes=10, seed=0, dtype=np.float32)
+    rng = np.random.default_rng(0)
+    x = rng.random((BATCH, 1, hw, hw), dtype=np.float32)
+    y = rng.integers(0, 10, BATCH)
+    with threadpool_limits(1):
+        rows = analysis.step_breakdown(model, x, y, repeats=repeats, clock=time.thread_time)
+        step, _ = make_step(hw)
+        step()
+        prof = cProfile.Profile()
+        prof.enable()
+        for _ in range(10):
+            step()
+        prof.disable()
+    calls = sum(v[1] for v in pstats.Stats(prof).stats.values()) / 10
+    return {
+        "layers": f"1x{hw}x{hw}",
+        "threads": 1,
+        "cpu_ms_forward_backward": {
+            r["name"]: [round(r["forward_s"] * 1e3, 3), round(r["backward_s"] * 1e3, 3)]
+            for r in rows
+            if r["kind"] != "relu"  # fused into the convolutions
+        },
+        "python_calls_per_step": round(calls),
+        "loadavg_1min": round(os.getloadavg()[0], 2),
+    }
+
+
 def import_torch():
     """``(torch, None)`` when PyTorch is importable, else ``(None, the reason)``."""
     try:
@@ -211,6 +250,11 @@ def main(argv=None):
         "--against-torch",
         action="store_true",
         help="also time the same network in PyTorch, if importable",
+    )
+    p.add_argument(
+        "--layers",
+        action="store_true",
+        help="also print each layer's CPU ms and the Python calls per step",
     )
     args = p.parse_args(argv)
     torch = None
@@ -282,6 +326,9 @@ def main(argv=None):
                 # Other processes' load: the numbers are only as quiet as the machine.
                 row["loadavg_1min"] = round(os.getloadavg()[0], 2)
                 print(json.dumps(row), flush=True)
+    if args.layers:
+        for hw in (28, 8):
+            print(json.dumps(layer_profile(hw, args.repeats)), flush=True)
 
 
 if __name__ == "__main__":
