@@ -22,8 +22,9 @@ from pathlib import Path
 
 from . import patches as _patches
 
-# Before anything imports nbformat (and jsonschema): see autograder.patches.
+# Before anything imports nbformat (and jsonschema) or nbgrader: see autograder.patches.
 _patches.refuse_rfc3987_syntax()
+_patches.defer_setuptools_archive_util()
 
 #: Part of every cached grade's key: bump it when a change can alter a grade, so that a
 #: re-run re-grades everyone (``grade`` skips unchanged submissions otherwise).

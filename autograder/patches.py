@@ -2,7 +2,7 @@
 
 :func:`install` applies them all; it is idempotent, and every process that runs nbgrader
 calls it (the grading process when it prepares an assignment, the fork server, a student's
-process). None of them changes what nbgrader computes: two save time, one leaves out an
+process). None of them changes what nbgrader computes: they save time or leave out an
 import, and a test compares each with the unpatched library
 (``tests/autograder/test_speed.py``, ``tests/autograder/test_patches.py``).
 
@@ -29,6 +29,11 @@ the package is imported, before nbformat)      format, and it builds a parser at
 ``__call__`` remembers each source's HTML      instructor's code cells again with pygments;
 (:func:`highlight_cache`)                       the fork server highlights them once and each
                                                student's process inherits the store.
+``setuptools.archive_util``: a stand-in        ``nbgrader.utils`` imports three of its
+until first used                               functions for ``unzip`` (the exchange's zip
+(:func:`defer_setuptools_archive_util`, also   collection, which the grader never calls);
+run when the package is imported)              the real module imports setuptools and
+                                               ``pkg_resources``, ~0.2 CPU s per process.
 ``nbgrader.api.create_engine``: one            nbgrader opens the gradebook ~11 times per
 SQLAlchemy engine per URL                      student and each open compiled the same
 (:func:`share_gradebook_engines`; **not** in   statements again (a tenth of the student's
@@ -71,6 +76,7 @@ CHECKED_AGAINST = {
 def install() -> None:
     """Apply every patch of this module (once per process; calling again changes nothing)."""
     refuse_rfc3987_syntax()
+    defer_setuptools_archive_util()
     use_alembic_head_lookup()
     template_bytecode_cache()
     highlight_cache()
@@ -83,6 +89,50 @@ def refuse_rfc3987_syntax() -> None:
     are separate processes, unaffected.
     """
     sys.modules.setdefault("rfc3987_syntax", None)
+
+
+ARCHIVE_UTIL = "setuptools.archive_util"
+
+
+def defer_setuptools_archive_util() -> None:
+    """Put a stand-in for ``setuptools.archive_util`` in ``sys.modules`` until it is used.
+
+    ``nbgrader.utils`` imports ``unpack_archive``, ``unpack_tarfile`` and ``unpack_zipfile``
+    from it when nbgrader is imported; importing the real module imports setuptools and
+    ``pkg_resources`` (~0.2 CPU s, in the grading process and the fork server). Each
+    stand-in function, and any other name looked up in the module, imports the real module
+    first (which then replaces the stand-in) and forwards to it. Must run before nbgrader is
+    imported (the package's ``__init__`` calls it); does nothing once the real module is in.
+    """
+    if ARCHIVE_UTIL in sys.modules:
+        return
+    import types
+
+    stand_in = types.ModuleType(ARCHIVE_UTIL, "Stand-in until first use: see autograder.patches")
+
+    def real():
+        if sys.modules.get(ARCHIVE_UTIL) is stand_in:
+            del sys.modules[ARCHIVE_UTIL]
+        import importlib
+
+        return importlib.import_module(ARCHIVE_UTIL)
+
+    def forward(name: str):
+        def call(*args, **kwargs):
+            return getattr(real(), name)(*args, **kwargs)
+
+        call.__name__ = call.__qualname__ = name
+        return call
+
+    def other(name: str):  # any other name (PEP 562); not the import system's ``__path__``
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(real(), name)
+
+    for name in ("unpack_archive", "unpack_tarfile", "unpack_zipfile"):
+        setattr(stand_in, name, forward(name))
+    stand_in.__getattr__ = other
+    sys.modules[ARCHIVE_UTIL] = stand_in
 
 
 @functools.cache

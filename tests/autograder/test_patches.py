@@ -5,7 +5,9 @@
 * :class:`autograder.execute.GradingSetup` reaches ``GradingExecute`` through nbgrader's
   configuration as the very object the student's process made (its ``reports`` are read back),
   and chooses the kernel manager and its limits: no module global is involved;
-* stage 1 (collect) imports neither the verdict (stage 3) nor the running of students.
+* stage 1 (collect) imports neither the verdict (stage 3) nor the running of students;
+* nbgrader imports without setuptools (the ``setuptools.archive_util`` stand-in), and its
+  ``unzip`` still extracts zip and tar archives exactly as the standard library wrote them.
 """
 
 from __future__ import annotations
@@ -106,3 +108,54 @@ def test_collect_imports_neither_the_verdict_nor_the_running_of_students():
         "autograder.execute",
         "autograder.course",
     }, loaded
+
+
+#: In a fresh process: nbgrader imported after the package, then its ``unzip`` used on a zip
+#: and a tar.gz archive (argv: the two archives and a folder to extract into).
+UNZIP = """
+import json, sys
+import autograder, nbgrader.apps, nbgrader.utils
+before = sorted(m for m in ("setuptools", "pkg_resources") if m in sys.modules)
+zip_path, tar_path, dest = sys.argv[1:4]
+nbgrader.utils.unzip(zip_path, dest + "/zip")
+nbgrader.utils.unzip(tar_path, dest + "/tar")
+real = sys.modules["setuptools.archive_util"]
+print(json.dumps([before, getattr(real, "__file__", None) is not None]))
+"""
+
+
+def test_nbgrader_imports_without_setuptools_and_still_unzips(tmp_path):
+    import tarfile
+    import zipfile
+
+    members = {"a.txt": b"alpha", "sub/b.ipynb": b'{"cells": []}'}
+    with zipfile.ZipFile(tmp_path / "x.zip", "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    src = tmp_path / "src"
+    for name, data in members.items():
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_bytes(data)
+    with tarfile.open(tmp_path / "x.tar.gz", "w:gz") as tar:
+        for name in members:
+            tar.add(src / name, arcname=name)
+    dest = tmp_path / "out"
+    (dest / "zip").mkdir(parents=True)
+    (dest / "tar").mkdir()
+    out = subprocess.run(
+        [sys.executable, "-c", UNZIP, tmp_path / "x.zip", tmp_path / "x.tar.gz", dest],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stderr
+    before, real_after = json.loads(out.stdout)
+    assert before == []  # importing nbgrader imported neither (the stand-in did not load them)
+    assert real_after  # the first call loaded the real module, which did the work
+    for kind in ("zip", "tar"):
+        got = {
+            p.relative_to(dest / kind).as_posix(): p.read_bytes()
+            for p in (dest / kind).rglob("*")
+            if p.is_file()
+        }
+        assert got == members, kind
