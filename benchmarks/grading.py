@@ -57,7 +57,9 @@ the CPU seconds (user + sys) of a whole run, every process it started (the coord
 servers, Dask workers, and the students' processes and kernels, which cost the same either
 way; counted by ``perf stat``, else only the processes a run waits for: ``cpu_counted`` says
 which), and ``cluster_extra_cpu_s`` the median of their difference per round: what the
-cluster adds, which a loaded machine inflates far less than wall time.
+cluster adds, which a loaded machine inflates far less than wall time. With
+``--baseline REV`` the grader of git revision ``REV`` is timed too, in the same rounds (the
+order swapped every round): ``baseline_cluster_ratio``, ``baseline_cluster_extra_cpu_s``.
 
 Marginal cost at class size (issue 17): ``--sizes 30,90 --jobs 2,3 [--repeats 1] [--n 6]``
 grades, for each ``--jobs`` value, an empty class, the default run's small class (``--n``)
@@ -305,23 +307,40 @@ def compare_with_baseline(rev: str, n: int, repeats: int) -> dict:
     }
 
 
-def cluster_main(cluster: str, n: int, repeats: int, jobs: int = 2) -> dict:
-    """``--jobs`` against ``--cluster`` on the same submissions, alternately (see the top)."""
+def cluster_main(
+    cluster: str, n: int, repeats: int, jobs: int = 2, baseline: str | None = None
+) -> dict:
+    """``--jobs`` against ``--cluster`` on the same submissions, alternately (see the top);
+    with ``baseline``, the grader of that git revision too, in the same rounds."""
     import statistics
 
     load = [round(os.getloadavg()[0], 2)]
     times: dict[str, list[float]] = {"local": [], "cluster": [], "local0": [], "cluster0": []}
     cpu: dict[str, list[float]] = {"local": [], "cluster": []}
+    if baseline:
+        times.update({"baseline_local": [], "baseline_cluster": []})
+        cpu.update({"baseline_local": [], "baseline_cluster": []})
     with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmpname:
         tmp = Path(tmpname)
         subs = synthetic_submissions(tmp, n)
         empty = tmp / "empty"
         empty.mkdir()
-        for _ in range(repeats):
-            times["local"].append(ours(tmp, subs, jobs=jobs, cpu_out=cpu["local"]))
-            times["cluster"].append(
-                ours(tmp, subs, jobs=jobs, cluster=cluster, cpu_out=cpu["cluster"])
-            )
+        old = checkout(baseline, tmp / "baseline") if baseline else None
+        for r in range(repeats):
+            pairs = [("", REPO), ("baseline_", old)] if old else [("", REPO)]
+            for tag, repo in pairs if r % 2 == 0 else pairs[::-1]:
+                for mode, where in (("local", None), ("cluster", cluster)):
+                    times[tag + mode].append(
+                        ours(
+                            tmp,
+                            subs,
+                            jobs=jobs,
+                            cluster=where,
+                            repo=repo,
+                            tag=tag,
+                            cpu_out=cpu[tag + mode],
+                        )
+                    )
             times["local0"].append(ours(tmp, empty, jobs=jobs))
             times["cluster0"].append(ours(tmp, empty, jobs=jobs, cluster=cluster))
     load.append(round(os.getloadavg()[0], 2))
@@ -353,6 +372,18 @@ def cluster_main(cluster: str, n: int, repeats: int, jobs: int = 2) -> dict:
         "load1_before_after": load,
         "cores": os.cpu_count(),
     }
+    if baseline:
+        pairs = zip(cpu["baseline_cluster"], cpu["baseline_local"], strict=True)
+        extra = [c - lo for c, lo in pairs]
+        result.update(
+            {
+                "baseline": baseline,
+                "baseline_cluster_ratio": round(med["baseline_cluster"] / med["baseline_local"], 3),
+                "baseline_local_cpu_s": round(med_cpu["baseline_local"], 2),
+                "baseline_cluster_cpu_s": round(med_cpu["baseline_cluster"], 2),
+                "baseline_cluster_extra_cpu_s": round(statistics.median(extra), 2),
+            }
+        )
     print(json.dumps(result))
     return result
 
@@ -470,7 +501,7 @@ def main(argv=None) -> dict:
     if args.cluster:
         if args.repeats < 1:
             p.error(f"--repeats: expected an integer >= 1, got {args.repeats}")
-        return cluster_main(args.cluster, args.n, args.repeats)
+        return cluster_main(args.cluster, args.n, args.repeats, baseline=args.baseline)
     if args.n < 1:
         p.error(f"--n: expected an integer >= 1, got {args.n}")
     if args.repeats < 1:
