@@ -286,7 +286,9 @@ class Cluster:
 
     def _warm(self) -> None:
         # In the background: a worker that joins later starts its server at its first student.
-        self.client.run(_warm_worker, *self._warm_args, wait=False)
+        # (Nothing to start when the workers share the coordinator's server, or fork none.)
+        if self._warm_args[2]:
+            self.client.run(_warm_worker, *self._warm_args, wait=False)
 
     def wait(self) -> None:
         """Until the cluster is up (``local:N``); raises what starting it raised."""
