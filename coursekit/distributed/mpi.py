@@ -4,7 +4,7 @@ Run it with MPI's launcher (here ``mpiexec`` is the one of the ``mpich`` wheel i
 
     mpiexec -n 4 python -m coursekit.distributed.mpi --variant allreduce --steps 50
     mpiexec -n 2 python -m coursekit.distributed.mpi --model cnn --dtype float32 --variant all
-    mpiexec -n 3 python -m coursekit.distributed.mpi --model cnn --offload 0 0.3 0.5 1
+    mpiexec -n 2 python -m coursekit.distributed.mpi --model cnn --offload 0 0.3 0.5 1
 
 ``--model lsq`` (default) trains least squares, ``--model cnn`` chapter 7's network on the
 digits (:mod:`coursekit.distributed.cnn`); ``--offload`` runs partial offloading instead
@@ -62,6 +62,7 @@ __all__ = [
     "shard_sum",
     "train",
     "train_offload",
+    "take_turns",
     "pingpong",
     "main",
 ]
@@ -326,7 +327,7 @@ def _slowest_rank(comm, times):
 
 def train_offload(
     comm,
-    keep,
+    keeps,
     n_samples=256,
     n_features=5,
     noise=0.1,
@@ -340,10 +341,12 @@ def train_offload(
     dtype="float64",
     init_seed=0,
 ):
-    r"""Partial offloading on real processes: rank 0 keeps ``keep`` of each batch, the rest helps.
+    r"""Partial offloading on real processes: rank 0 keeps :math:`\lambda` of each batch, the
+    helpers share the rest, for several values of :math:`\lambda` taking turns.
 
     The scheme of chapter 9 with resident data (every rank holds the data set and walks the
-    same batch order, so only indices are implicit and only vectors travel). Step :math:`t`:
+    same batch order, so only indices are implicit and only vectors travel). Step :math:`t`,
+    with the :math:`\lambda` whose turn it is:
 
     1. rank 0 broadcasts :math:`x_t` (the parameter download, :math:`N` bytes);
     2. rank 0 computes the shard sum of its :math:`n_0 \approx \lambda m` rows; the
@@ -352,79 +355,121 @@ def train_offload(
     3. the sums are reduced onto rank 0 (the upload), which steps
        :math:`x_{t+1} = \mathrm{rule}(x_t, \frac1m \sum_j s_{t,j}, \eta)`.
 
-    The iterates are those of one process with batches of :math:`m` = ``batch_size``, for
-    every :math:`\lambda`; the step time is what the cost model's
-    :math:`T(\lambda) = \max\bigl(\lambda a,\ c + \frac{1-\lambda}{k} b\bigr)` predicts.
+    The values in ``keeps`` take turns step by step: ``steps`` rounds, each giving every value
+    one step, round :math:`r` starting at the value :math:`r \bmod K`. Whatever else the
+    machine does meanwhile (another process, a busy core) then falls on every
+    :math:`\lambda` alike, where running each value's steps in one block would hand it to
+    whichever value was running at the time. A split changes the clock, never the iterates:
+    the run trains as one process with batches of :math:`m` = ``batch_size`` would, for
+    ``steps * K`` steps, and the step time of each :math:`\lambda` is what the cost model's
+    :math:`T(\lambda) = \max\bigl(\lambda a,\ c + \frac{1-\lambda}{k} a\bigr)` predicts.
+
+    Parameters
+    ----------
+    comm : mpi4py communicator
+        :math:`p \ge 2` processes: rank 0 and :math:`k = p - 1` helpers.
+    keeps : sequence of float
+        The fractions :math:`\lambda \in [0, 1]` kept by rank 0, :math:`K` of them.
+    steps : int
+        Rounds, i.e. timed steps per value of :math:`\lambda`.
+
+    Other parameters are those of :func:`train`, except that ``batch_size`` is the whole
+    batch :math:`m`, not one process's share.
 
     Returns
     -------
-    dict
-        ``variant`` ("offload"), ``keep`` (:math:`\lambda`), ``counts`` (rows of each rank in a
-        step), ``processes, steps, x, model, dtype, n_bytes``, and medians over steps of
-        ``step_time_median`` (rank 0, broadcast to update), ``local_time_median`` (rank 0's
-        compute), ``helper_time_median`` (the slowest helper's compute).
+    list of dict
+        One per value of ``keeps``, in their order: ``variant`` ("offload"), ``keep``
+        (:math:`\lambda`), ``counts`` (rows of each rank in a step), ``processes, steps`` (per
+        value), ``x`` (the final parameters, the same in every dict), ``model, dtype,
+        n_bytes``, and medians over that value's steps of ``step_time_median`` (rank 0,
+        broadcast to update), ``local_time_median`` (rank 0's compute),
+        ``helper_time_median`` (the slowest helper's compute).
     """
     MPI = _mpi()
     p, rank = comm.Get_size(), comm.Get_rank()
-    keep = _check_offload(p, keep)
+    keeps = _check_offload(p, keeps)
     f, x = workload(model, dtype, n_samples, n_features, noise, data_seed, init_seed)
     if batch_size > f.n_samples:
         raise ValueError(f"batch_size must be <= n_samples ({batch_size} > {f.n_samples})")
     from .offload import integer_split
 
-    k = p - 1
-    fractions = np.r_[keep, np.full(k, (1.0 - keep) / k)]
+    n_keeps, k = len(keeps), p - 1
     rule = optimize.get_rule(rule)
     state = rule.init(x)
     batches = batch_indices(f.n_samples, batch_size, seed=seed)
     total = np.empty_like(x)
-    times = np.zeros((3, steps))  # step (rank 0), own compute, helpers' compute (max later)
-    counts = None
+    # Per value of lambda and round: step (rank 0), own compute, helpers' compute (max later).
+    times = np.zeros((n_keeps, 3, steps))
+    counts = [np.zeros(p, dtype=int)] * n_keeps
     comm.Barrier()
-    for t in range(steps):
+    for rnd, i in take_turns(steps, n_keeps):
         _, idx = next(batches)
-        counts = integer_split(fractions, idx.size)
-        lo = int(counts[:rank].sum())
+        counts[i] = integer_split(np.r_[keeps[i], np.full(k, (1 - keeps[i]) / k)], idx.size)
+        lo = int(counts[i][:rank].sum())
         t0 = MPI.Wtime()
         comm.Bcast(x, root=0)
         t1 = MPI.Wtime()
-        local = np.ascontiguousarray(shard_sum(f, x, idx[lo : lo + counts[rank]]), x.dtype)
+        local = np.ascontiguousarray(shard_sum(f, x, idx[lo : lo + counts[i][rank]]), x.dtype)
         t2 = MPI.Wtime()
         comm.Reduce(local, total if rank == 0 else None, op=MPI.SUM, root=0)
         if rank == 0:
             x = rule.update(x, total / idx.size, lr, state).astype(x.dtype, copy=False)
-        times[:, t] = (
+        times[i, :, rnd] = (
             MPI.Wtime() - t0,
             (t2 - t1) if rank == 0 else 0.0,
             (t2 - t1) if rank > 0 else 0.0,
         )
-    _, median = _slowest_rank(comm, times)
     comm.Bcast(x, root=0)
-    return dict(
-        variant="offload",
-        keep=keep,
-        counts=[] if counts is None else counts.tolist(),
-        model=model,
-        dtype=str(np.dtype(dtype)),
-        processes=p,
-        steps=steps,
-        batch_size=batch_size,
-        x=x.tolist(),
-        step_time_median=float(median[0]),
-        local_time_median=float(median[1]),
-        helper_time_median=float(median[2]),
-        n_bytes=x.size * x.itemsize,
-    )
+    summaries = []
+    for keep, counts_i, times_i in zip(keeps, counts, times, strict=True):
+        _, median = _slowest_rank(comm, times_i)
+        summaries.append(
+            dict(
+                variant="offload",
+                keep=keep,
+                counts=counts_i.tolist(),
+                model=model,
+                dtype=str(np.dtype(dtype)),
+                processes=p,
+                steps=steps,
+                batch_size=batch_size,
+                x=x.tolist(),
+                step_time_median=float(median[0]),
+                local_time_median=float(median[1]),
+                helper_time_median=float(median[2]),
+                n_bytes=x.size * x.itemsize,
+            )
+        )
+    return summaries
 
 
-def _check_offload(p: int, keep) -> float:
-    """``keep`` as a float in [0, 1], with at least one helper beside rank 0."""
+def take_turns(rounds: int, n_values: int):
+    """The (round, value) of each step when ``n_values`` values take turns for ``rounds``
+    rounds: every round gives each value one step, and round :math:`r` starts at value
+    :math:`r \bmod K` (:math:`K` = ``n_values``), so that no value always runs right after the
+    same other one.
+
+    >>> list(take_turns(2, 3))
+    [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (1, 0)]
+    """
+    for rnd in range(rounds):
+        for j in range(n_values):
+            yield rnd, (rnd + j) % n_values
+
+
+def _check_offload(p: int, keeps) -> tuple[float, ...]:
+    """``keeps`` as a non-empty tuple of floats in [0, 1], with at least one helper beside
+    rank 0."""
     if p < 2:
         raise ValueError("train_offload needs at least 2 processes (rank 0 and a helper)")
-    keep = float(keep)
-    if not 0.0 <= keep <= 1.0:
-        raise ValueError(f"keep must lie in [0, 1], got {keep}")
-    return keep
+    keeps = tuple(float(keep) for keep in np.atleast_1d(keeps))
+    if not keeps:
+        raise ValueError("keeps must hold at least one fraction lambda, got none")
+    for keep in keeps:
+        if not 0.0 <= keep <= 1.0:
+            raise ValueError(f"keeps: every fraction must lie in [0, 1], got {keep}")
+    return keeps
 
 
 def pingpong(comm, sizes, repeats=20, statistic="median"):
@@ -524,7 +569,8 @@ def main(argv=None):
         default=None,
         metavar="LAMBDA",
         help="partial offloading instead: rank 0 keeps each fraction LAMBDA of "
-        "the batch (--batch-size: the whole batch), ranks 1.. do the rest",
+        "the batch (--batch-size: the whole batch), ranks 1.. do the rest; the values take "
+        "turns step by step, --steps steps each",
     )
     args = parser.parse_args(argv)
     if args.model == "lsq" and args.dtype != "float64":
@@ -552,13 +598,13 @@ def main(argv=None):
     if args.offload is not None:
         if comm.Get_size() < 2:
             parser.error("--offload needs at least 2 processes (mpiexec -n 2 or more)")
-        for keep in args.offload:
-            summary = train_offload(
-                comm, keep, args.n_samples, args.n_features, args.noise, args.steps, args.lr,
-                args.batch_size, args.seed, args.data_seed, args.rule, model=args.model,
-                dtype=args.dtype, init_seed=args.init_seed,
-            )  # fmt: skip
-            if comm.Get_rank() == 0:
+        summaries = train_offload(
+            comm, args.offload, args.n_samples, args.n_features, args.noise, args.steps,
+            args.lr, args.batch_size, args.seed, args.data_seed, args.rule, model=args.model,
+            dtype=args.dtype, init_seed=args.init_seed,
+        )  # fmt: skip
+        if comm.Get_rank() == 0:
+            for summary in summaries:
                 print(json.dumps(summary), flush=True)
         return 0
     variants = VARIANTS if args.variant == "all" else (args.variant,)

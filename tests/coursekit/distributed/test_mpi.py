@@ -63,12 +63,12 @@ def _run_cnn(n_proc, batch_size, dtype):
     return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
 
 
-def _one_process_cnn(global_batch, dtype):
+def _one_process_cnn(global_batch, dtype, steps=CNN["steps"]):
     """The reference, in this process: one worker, batch p*b, the same batch order and weights."""
     from coursekit.distributed.cnn import digits_cnn
 
     f, _ = digits_cnn(dtype, seed=CNN["init_seed"], n_train=CNN["n_samples"])
-    return simulate(f, f.x0, 1, "sync", CNN["steps"], lr=CNN["lr"], batch_size=global_batch,
+    return simulate(f, f.x0, 1, "sync", steps, lr=CNN["lr"], batch_size=global_batch,
                     seed=CNN["seed"], timeline=False)  # fmt: skip
 
 
@@ -105,7 +105,8 @@ def test_lsq_refuses_float32():
 
 
 def test_partial_offloading_on_three_processes_keeps_the_iterates_of_one():
-    """Rank 0 keeps lambda of each batch, two helpers share the rest: same x for every lambda."""
+    """Rank 0 keeps lambda of each batch, two helpers share the rest, the three values of
+    lambda taking turns: the iterates of one process over all 3 * steps steps."""
     cmd = [str(MPIEXEC), "-n", "3", sys.executable, "-m", "coursekit.distributed.mpi",
            "--model", "cnn", "--offload", "0", "0.5", "1", "--batch-size", "10"]  # fmt: skip
     for key, value in CNN.items():
@@ -114,8 +115,9 @@ def test_partial_offloading_on_three_processes_keeps_the_iterates_of_one():
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, check=False)
     assert out.returncode == 0, out.stderr[-2000:]
     runs = [json.loads(line) for line in out.stdout.splitlines()]
-    ref = _one_process_cnn(10, "float64")
+    ref = _one_process_cnn(10, "float64", steps=3 * CNN["steps"])
     assert [r["keep"] for r in runs] == [0.0, 0.5, 1.0]
+    assert [r["steps"] for r in runs] == [CNN["steps"]] * 3
     assert [r["counts"] for r in runs] == [[0, 5, 5], [5, 3, 2], [10, 0, 0]]
     for r in runs:
         np.testing.assert_allclose(r["x"], ref.x, rtol=0, atol=1e-10)
@@ -123,3 +125,32 @@ def test_partial_offloading_on_three_processes_keeps_the_iterates_of_one():
     # Who computed: nobody but rank 0 at lambda = 1, rank 0 not at all at lambda = 0.
     assert runs[0]["local_time_median"] < runs[2]["local_time_median"]
     assert runs[2]["helper_time_median"] < runs[0]["helper_time_median"]
+
+
+def test_values_take_turns_one_step_each_per_round():
+    from coursekit.distributed.mpi import take_turns
+
+    rounds, k = 6, 4
+    turns = list(take_turns(rounds, k))
+    assert [rnd for rnd, _ in turns] == sorted(np.repeat(range(rounds), k))
+    for rnd in range(rounds):  # every value once per round, round r starting at value r mod K
+        values = [i for r, i in turns if r == rnd]
+        assert sorted(values) == list(range(k)) and values[0] == rnd % k
+    # No value always runs right after the same other one.
+    after = {
+        i: {turns[t - 1][1] for t in range(1, len(turns)) if turns[t][1] == i} for i in range(k)
+    }
+    assert all(len(previous) > 1 for previous in after.values()), after
+
+
+@pytest.mark.parametrize(
+    ("keeps", "message"),
+    [([], "at least one fraction"), ([0.5, 1.2], r"\[0, 1\], got 1.2"), (-0.1, "got -0.1")],
+)
+def test_offload_fractions_are_checked(keeps, message):
+    from coursekit.distributed.mpi import _check_offload
+
+    with pytest.raises(ValueError, match=message):
+        _check_offload(3, keeps)
+    with pytest.raises(ValueError, match="at least 2 processes"):
+        _check_offload(1, [0.5])
