@@ -180,6 +180,7 @@ def predicted_for_runs(
     *,
     global_batch: int,
     algorithm: str = "ring",
+    shards: int = 1,
     flops_per_sample: float | None = None,
     message_bytes: float | None = None,
     **cluster_kw,
@@ -189,8 +190,14 @@ def predicted_for_runs(
     The model takes what the simulator used: :math:`w` = ``flops_per_sample`` (default a
     linear model's, :func:`~coursekit.distributed.cost.linear_model_flops` ``(1, d)``),
     :math:`N` = ``message_bytes`` (default the bytes of ``x0`` as float64), the slowest
-    worker's rate :math:`F` and the cluster's latency and bandwidth (``**cluster_kw`` as given
-    to :class:`~coursekit.distributed.Cluster`).
+    worker's rate :math:`F`, the cluster's latency and bandwidth (``**cluster_kw`` as given
+    to :class:`~coursekit.distributed.Cluster`) and the parameter server's ``shards``
+    :math:`k`.
+
+    The closed form is the simulator's clock for ``"tree"``, ``"ring"`` and
+    ``"parameter_server"`` when no worker straggles. For ``"naive"`` it is not: the formula
+    puts the root among the :math:`p` workers, the simulator's central node is a node of its
+    own (chapter 8 shows the two side by side).
 
     Returns
     -------
@@ -207,4 +214,5 @@ def predicted_for_runs(
         np.array(worker_counts), global_batch=global_batch, flops_per_sample=w,
         rate=float(np.min(cl.rates)),
         n_bytes=np.asarray(x0, dtype=float).nbytes if message_bytes is None else message_bytes,
-        latency=cl.latency, bandwidth=cl.bandwidth, algorithm=algorithm)  # fmt: skip
+        latency=cl.latency, bandwidth=cl.bandwidth, algorithm=algorithm,
+        shards=shards)  # fmt: skip

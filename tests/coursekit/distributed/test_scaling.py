@@ -207,3 +207,20 @@ def test_prediction_for_the_runs_uses_the_simulators_settings(problem, algorithm
     predicted = predicted_for_runs([1, 2, 4], np.zeros(6), **kw)
     simulated = [h.wall_clock[-1] / h.nit for h in runs.values()]
     np.testing.assert_allclose(predicted, simulated, rtol=1e-12)
+
+
+@pytest.mark.parametrize("shards", [1, 2, 3])
+def test_prediction_for_a_sharded_parameter_server(problem, shards):
+    """k server shards (k = 3 > p for two of the counts): the prediction is the simulated step."""
+    kw = dict(
+        global_batch=24,
+        algorithm="parameter_server",
+        shards=shards,
+        latency=1e-3,
+        bandwidth=1e5,
+        rates=1e6,
+    )
+    runs = scaling_runs(problem, np.zeros(6), [1, 2, 4], steps=2, **kw)
+    predicted = predicted_for_runs([1, 2, 4], np.zeros(6), **kw)
+    simulated = [h.wall_clock[-1] / h.nit for h in runs.values()]
+    np.testing.assert_allclose(predicted, simulated, rtol=1e-12)
