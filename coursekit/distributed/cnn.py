@@ -4,7 +4,8 @@ The simulator (:mod:`~coursekit.distributed.simulate`) and the MPI backend
 (:mod:`~coursekit.distributed.mpi`) move *vectors*: a gradient is :math:`d` numbers, a message
 is :math:`N = d \cdot s` bytes (:math:`s` bytes per value). The network of chapter 7 keeps its
 parameters in a dict of arrays (``conv1.w`` (16, 1, 3, 3), ..., ``fc.b`` (10,)).
-:class:`FlatCNN` is the bridge: it lays the arrays end to end in the model's order,
+:class:`FlatCNN` is the bridge: it lays the arrays end to end in the model's order
+(:class:`coursekit.nn.params.ParamLayout`, as training does),
 
 .. math::
 
@@ -34,6 +35,7 @@ from coursekit import data
 from coursekit._checks import check_int
 from coursekit.nn.analysis import step_flops
 from coursekit.nn.model import VGG, vgg
+from coursekit.nn.params import ParamLayout
 
 __all__ = ["FlatCNN", "digits_cnn", "flops_per_sample", "measure_rate", "CONFIG"]
 
@@ -60,6 +62,8 @@ class FlatCNN:
         The model's initial parameters, flattened (in the model's dtype).
     dtype : numpy dtype
         Of parameters, activations and gradients.
+    layout : coursekit.nn.params.ParamLayout
+        Where each parameter array lies in :math:`x` (the layout training uses too).
     """
 
     def __init__(self, model, X, y):
@@ -79,33 +83,18 @@ class FlatCNN:
         self.y = y
         self.n_samples = int(X.shape[0])
         self.dtype = model.dtype
-        self._keys = list(model.params)
-        self._shapes = [model.params[k].shape for k in self._keys]
-        sizes = [int(np.prod(s)) for s in self._shapes]
-        self._cuts = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-        self.dim = int(self._cuts[-1])
+        self.layout = ParamLayout(model.params, model.dtype)
+        self.dim = self.layout.dim
         self.x0 = self.flatten(model.params)
 
     # ------------------------------------------------------------- flat <-> dict
     def flatten(self, arrays) -> np.ndarray:
         """The dict ``{name: array}`` (params or grads) as one vector, shape ``(d,)``."""
-        return np.concatenate([np.asarray(arrays[k], self.dtype).ravel() for k in self._keys])
+        return self.layout.flatten(arrays)
 
     def unflatten(self, x) -> dict:
         """The vector ``x`` (d,) as ``{name: array}`` shaped like the model's parameters."""
-        x = self._check_x(x)
-        return {
-            k: x[lo:hi].reshape(s)
-            for k, lo, hi, s in zip(
-                self._keys, self._cuts[:-1], self._cuts[1:], self._shapes, strict=True
-            )
-        }
-
-    def _check_x(self, x):
-        x = np.asarray(x)
-        if x.shape != (self.dim,):
-            raise ValueError(f"x must have shape ({self.dim},), got {x.shape}")
-        return x.astype(self.dtype, copy=False)
+        return self.layout.unflatten(x)
 
     def _rows(self, idx):
         if idx is None:

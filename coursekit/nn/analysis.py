@@ -28,7 +28,8 @@ from coursekit import optimize
 from coursekit._checks import check_int, is_int
 from coursekit.nn import layers
 from coursekit.nn.model import VGG
-from coursekit.nn.train import flat_update, flatten
+from coursekit.nn.params import ParamLayout
+from coursekit.nn.train import flat_update
 from coursekit.timing import median_seconds  # the book's one timer; still in __all__
 
 __all__ = [
@@ -167,12 +168,13 @@ def make_train_step(model: VGG, x, y, rule="adam", lr=1e-3):
     if not isinstance(model, VGG):
         raise TypeError(f"model must be a coursekit.nn.model.VGG, got {type(model).__name__}")
     rule = optimize.get_rule(rule)
-    state = rule.init(flatten(model.params))
+    layout = ParamLayout(model.params)
+    state = rule.init(layout.flatten(model.params))
 
     def step():
         _, grads = model.loss(x, y)
         # All arrays at once, as in coursekit.nn.train.train.
-        flat_update(model.params, flatten({k: grads[k] for k in model.params}), rule, lr, state)
+        flat_update(model.params, layout.flatten(grads), rule, lr, state, layout)
 
     return step
 

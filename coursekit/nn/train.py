@@ -38,10 +38,10 @@ from coursekit._checks import is_int, is_real
 from coursekit.data import confusion_matrix
 from coursekit.nn import layers
 from coursekit.nn.model import VGG, vgg
+from coursekit.nn.params import ParamLayout
 
 __all__ = [
     "TrainResult",
-    "flatten",
     "flat_update",
     "train",
     "train_digits",
@@ -96,37 +96,31 @@ class TrainResult:
         return self.history["train_acc"][-1] if self.history.get("train_acc") else float("nan")
 
 
-def flatten(arrays):
-    """The arrays of the dict ``arrays`` (parameters or gradients) as ONE vector, in the
-    dict's order: ``(sum of sizes,)``."""
-    return np.concatenate([a.reshape(-1) for a in arrays.values()])
-
-
-def flat_update(params, g, rule, lr, state):
+def flat_update(params, g, rule, lr, state, layout=None):
     r"""One step of ``rule`` on every parameter array at once, as one vector.
 
     The course's update rules act element by element, so the update of the vector
     :math:`\theta = (\operatorname{vec} \theta^{(1)}, \dots, \operatorname{vec}
-    \theta^{(P)})` with the gradients stacked the same way is the update of each array,
-    number for number. One call of the rule instead of one per array: Adam is a dozen NumPy
-    calls, and the digits network has ten arrays of at most 9216 numbers, so the calls,
-    not the arithmetic, were its cost (0.25 of a 6 ms training step).
+    \theta^{(P)})` (:class:`~coursekit.nn.params.ParamLayout`) with the gradients stacked the
+    same way is the update of each array, number for number. One call of the rule instead of
+    one per array: Adam is a dozen NumPy calls, and the digits network has ten arrays of at
+    most 9216 numbers, so the calls, not the arithmetic, were its cost (0.25 of a 6 ms
+    training step).
 
     Parameters
     ----------
     params : dict[str, ndarray]
         Its arrays are replaced (the dict is updated in place) by views of ONE new array:
         the old arrays are left intact.
-    g : ndarray, ``flatten(grads)`` with the keys in the order of ``params``
+    g : ndarray, ``layout.flatten(grads)``
     rule : coursekit.optimize.Rule
     lr : float, this step's learning rate
-    state : dict, the rule's state for the vector, ``rule.init(flatten(params))``
+    state : dict, the rule's state for the vector, ``rule.init(layout.flatten(params))``
+    layout : ParamLayout, optional
+        Of ``params`` (default: built from ``params``; pass it to build it once).
     """
-    new = rule.update(flatten(params), g, lr, state)
-    start = 0
-    for k, p in params.items():
-        params[k] = new[start : start + p.size].reshape(p.shape)
-        start += p.size
+    layout = ParamLayout(params) if layout is None else layout
+    params.update(layout.unflatten(rule.update(layout.flatten(params), g, lr, state)))
 
 
 def _check_xy(name_x, X, name_y, y, model):
@@ -209,7 +203,8 @@ def train(
     if isinstance(schedule, str) and schedule.strip().lower() == "cosine":
         schedule = optimize.cosine(epochs * steps_per_epoch)
     schedule = optimize.get_schedule(schedule)
-    state = rule.init(flatten(model.params))  # all arrays as one vector (flat_update)
+    layout = ParamLayout(model.params)  # all arrays as one vector (flat_update)
+    state = rule.init(layout.flatten(model.params))
     previous = dict(model.params)
 
     hist = {k: [] for k in ("epoch", "loss", "train_acc", "test_acc", "seconds", "eval_seconds")}
@@ -227,8 +222,7 @@ def train(
             for _ in range(steps_per_epoch):
                 _, idx = next(batches)
                 loss, grads = model.loss(X_train[idx], y_train[idx])
-                # All gradients as one vector, in the order of params (flat_update).
-                g = flatten({k: grads[k] for k in model.params})
+                g = layout.flatten(grads)  # one vector, laid out as the parameters
                 if not (np.isfinite(loss) and np.isfinite(g).all()):
                     # Back to the last parameters with a finite loss
                     # (updates made new arrays: the old ones are intact).
@@ -236,7 +230,7 @@ def train(
                     diverged = True
                     break
                 previous = dict(model.params)
-                flat_update(model.params, g, rule, float(schedule(lr, t)), state)
+                flat_update(model.params, g, rule, float(schedule(lr, t)), state, layout)
                 total += loss * len(idx)
                 t += 1
             seconds = time.perf_counter() - t0

@@ -7,7 +7,8 @@ import pytest
 
 from coursekit import data, optimize
 from coursekit.nn.model import vgg
-from coursekit.nn.train import flat_update, flatten, main, train, train_digits
+from coursekit.nn.params import ParamLayout
+from coursekit.nn.train import flat_update, main, train, train_digits
 
 
 def small_problem(n=24, seed=0):
@@ -53,13 +54,14 @@ def test_flat_update_is_the_update_of_each_array(rule):
     params = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
     ref = dict(params)
     r = optimize.get_rule(rule)
-    state = r.init(flatten(params))
+    layout = ParamLayout(params)
+    state = r.init(layout.flatten(params))
     states = {k: r.init(v) for k, v in ref.items()}
     for step in range(3):
         grads = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
         before = {k: v.copy() for k, v in params.items()}
         old = dict(params)
-        flat_update(params, flatten(grads), r, 0.01 * (step + 1), state)
+        flat_update(params, layout.flatten(grads), r, 0.01 * (step + 1), state, layout)
         for k in shapes:
             ref[k] = r.update(ref[k], grads[k], 0.01 * (step + 1), states[k])
             assert params[k].shape == shapes[k] and params[k].dtype == np.float32
