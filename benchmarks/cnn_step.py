@@ -83,7 +83,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from coursekit.nn import analysis, data_parallel
+from coursekit.nn import analysis, conv_fast, data_parallel
 from coursekit.nn.model import vgg
 
 CONFIG = [16, 16, "M", 32, 32, "M"]
@@ -102,7 +102,7 @@ def make_gemm(threads=1, n=GEMM_N):
     pool = ThreadPoolExecutor(threads - 1, thread_name_prefix="gemm")
 
     def gemm():
-        with data_parallel.one_blas_thread():
+        with conv_fast.one_blas_thread():
             others = [pool.submit(p) for p in products[1:]]
             products[0]()
             for f in others:

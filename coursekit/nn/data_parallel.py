@@ -34,12 +34,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from coursekit.nn import layers
-from coursekit.nn.conv_fast import blas_threads, one_blas_thread
+from coursekit.nn.conv_fast import one_blas_thread
 
 __all__ = [
     "MIN_SHARD_FLOPS",
-    "blas_threads",
-    "one_blas_thread",
     "shard_bounds",
     "threads_for",
     "loss",

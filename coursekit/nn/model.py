@@ -260,7 +260,7 @@ class VGG:
         """
         if self.conv == "fast":
             x = self._check_x(x)
-            threads = data_parallel.threads_for(self, x.shape[0], data_parallel.blas_threads())
+            threads = data_parallel.threads_for(self, x.shape[0], conv_fast.blas_threads())
             return data_parallel.loss(self, x, y, threads)
         logits = self.forward(x)
         loss, dlogits = layers.softmax_cross_entropy(logits, y)

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coursekit import optimize
-from coursekit.nn import data_parallel, layers
+from coursekit.nn import conv_fast, data_parallel, layers
 from coursekit.nn.model import vgg
 
 threadpoolctl = pytest.importorskip("threadpoolctl")
@@ -63,7 +63,7 @@ def test_model_loss_shards_with_two_blas_threads(monkeypatch):
         models[threads] = model = small(dtype=np.float32)
         with threadpoolctl.threadpool_limits(threads):
             grads[threads] = model.loss(x, y)[1]
-            assert data_parallel.blas_threads() == threads  # restored after the step
+            assert conv_fast.blas_threads() == threads  # restored after the step
     assert len(models[1]._replicas) == 0 and len(models[2]._replicas) == 1
     with pytest.raises(RuntimeError, match="forward"):
         models[2].backward(np.zeros((17, 3), np.float32))
