@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import STATUSES
-from .report import StudentRow, read_grades_csv
+from .report import StudentRow, read_grades_csv, student_order
 
 #: One JSON line per graded student, in ``--out``; later lines replace earlier ones.
 COHORT_FILE = "cohort.jsonl"
@@ -258,7 +258,10 @@ def load(outs) -> Cohort:
                     s.passed += 1
                 s.failures.update(nb.get("failures", {}).get(gid, []))
     return Cohort(
-        sorted(rows, key=lambda r: (r.assignment, r.student)), records, list(stats.values()), outs
+        sorted(rows, key=lambda r: (r.assignment, student_order(r.student))),
+        records,
+        list(stats.values()),
+        outs,
     )
 
 

@@ -55,14 +55,28 @@ def combine(student: str, assignment: str, verdicts: list[Verdict], note: str = 
     )
 
 
+def student_order(student: str) -> tuple:
+    """Sort key of a student's name in which runs of digits compare as numbers, so that
+    ``student-2`` comes before ``student-10`` (as an instructor reading the list expects),
+    with the name itself last so that ``s07`` and ``s7`` keep a fixed order.
+
+    ``re.split`` with a group alternates text (even places) and digits (odd places), so two
+    keys compare text with text and numbers with numbers. A number is compared as (count of
+    its digits, its digits) without leading zeros, never converted: a name is any folder name.
+    """
+    parts = re.split(r"([0-9]+)", student)
+    key = [(len(p.lstrip("0")), p.lstrip("0")) if i % 2 else (0, p) for i, p in enumerate(parts)]
+    return tuple(key), student
+
+
 def write_grades_csv(rows: list[StudentRow], path) -> Path:
-    """Write ``rows`` (sorted by student) to ``path`` with :data:`CSV_COLUMNS`."""
+    """Write ``rows`` (in :func:`student_order`) to ``path`` with :data:`CSV_COLUMNS`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(CSV_COLUMNS)
-        for r in sorted(rows, key=lambda r: r.student):
+        for r in sorted(rows, key=lambda r: student_order(r.student)):
             w.writerow(
                 [
                     r.student,
@@ -277,7 +291,7 @@ def export_lms(grades_dirs, out_csv) -> Path:
         if name in columns:
             raise ValueError(f"grades_dirs: assignment {name!r} given twice (again in {d})")
         columns[name] = {r.student: r.score for r in rows}
-    students = sorted({s for col in columns.values() for s in col})
+    students = sorted({s for col in columns.values() for s in col}, key=student_order)
     out_csv = Path(out_csv)
     out_csv.parent.mkdir(parents=True, exist_ok=True)
     with open(out_csv, "w", newline="", encoding="utf-8") as fh:

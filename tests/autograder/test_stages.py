@@ -25,6 +25,7 @@ from autograder.report import (
     StudentRow,
     combine,
     read_grades_csv,
+    student_order,
     summary,
     write_grades_csv,
 )
@@ -328,11 +329,38 @@ def test_combine_and_csv_roundtrip(tmp_path):
     assert row.detail == "a: failed: t1; b: no b.ipynb"
     rows = [row, StudentRow("amy", "hw", 9.0, 9.0, "graded")]
     path = write_grades_csv(rows, tmp_path / "g.csv")
-    assert read_grades_csv(path) == sorted(rows, key=lambda r: r.student)
+    assert read_grades_csv(path) == sorted(rows, key=lambda r: student_order(r.student))
     with pytest.raises(ValueError):
         combine("x", "hw", [])
     text = summary(rows)
     assert "2 students" in text and "1 graded" in text and "1 missing" in text
+
+
+def test_grades_csv_lists_students_in_number_order(tmp_path):
+    names = ["student-10", "student-2", "Student-3", "s07", "s7", "student-1", "amy"]
+    rows = [StudentRow(n, "hw", 1.0, 1.0, "graded") for n in names]
+    listed = [r.student for r in read_grades_csv(write_grades_csv(rows, tmp_path / "g.csv"))]
+    assert listed == ["Student-3", "amy", "s07", "s7", "student-1", "student-2", "student-10"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    prefix=st.text(max_size=6),
+    a=st.integers(0, 10**30),
+    b=st.integers(0, 10**30),
+    zeros=st.integers(0, 3),
+    names=st.lists(st.text(max_size=12), max_size=8),
+)
+def test_student_order_compares_numbers_as_numbers(prefix, a, b, zeros, names):
+    prefix = prefix.rstrip("0123456789")  # the number must start where the prefix ends
+    first, second = f"{prefix}{'0' * zeros}{a}x", f"{prefix}{b}x"
+    if a != b:
+        assert (student_order(first) < student_order(second)) == (a < b)
+    # A total order on any names (folder names are arbitrary text): sorting never raises and
+    # equal keys only for equal names.
+    ordered = sorted(names, key=student_order)
+    assert sorted(ordered) == sorted(names)
+    assert len({student_order(n) for n in names}) == len(set(names))
 
 
 # ------------------------------------------------------------------- run
