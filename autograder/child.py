@@ -154,6 +154,8 @@ def _child_main(job_path: str) -> int:
             release_nb = nbformat.read(
                 str(Path(job["release_dir"]) / f"{name}.ipynb"), as_version=4
             )
+            # Its markdown is the course's own markup (the feedback page's fast path).
+            patches.trust_course_text([release_nb])
             restore_nbgrader_metadata(nb, release_nb)
             restore_deleted_cells(nb, release_nb)
             nbformat.write(nb, str(course / "submitted" / "student" / a / f"{name}.ipynb"))

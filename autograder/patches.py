@@ -34,6 +34,13 @@ until first used                               functions for ``unzip`` (the exch
 (:func:`defer_setuptools_archive_util`, also   collection, which the grader never calls);
 run when the package is imported)              the real module imports setuptools and
                                                ``pkg_resources``, ~0.2 CPU s per process.
+``nbconvert.exporters.html.BeautifulSoup``   nbconvert parses every page it renders again
+during ``HTMLExporter.from_notebook_node``:    (BeautifulSoup, pure Python) to give images
+a page with nothing that pass changes is       without ``alt`` a placeholder and the lab
+returned as rendered, when the notebook's      template's cells ``tabindex``, then prints the
+markup is the course's own                     tree again: ~0.09 CPU s per feedback page,
+(:func:`skip_idle_html_reparse`)               where nbgrader's feedback template has no lab
+                                               cells and a graded notebook seldom an image.
 ``nbgrader.api.create_engine``: one            nbgrader opens the gradebook ~11 times per
 SQLAlchemy engine per URL                      student and each open compiled the same
 (:func:`share_gradebook_engines`; **not** in   statements again (a tenth of the student's
@@ -56,7 +63,9 @@ and ``_async_is_alive`` (:class:`autograder.execute.GuardedKernelClient`); its
 
 from __future__ import annotations
 
+import contextvars
 import functools
+import re
 import sys
 
 #: The library versions these patches (and the overrides named above) were checked against.
@@ -80,6 +89,7 @@ def install() -> None:
     use_alembic_head_lookup()
     template_bytecode_cache()
     highlight_cache()
+    skip_idle_html_reparse()
 
 
 def refuse_rfc3987_syntax() -> None:
@@ -239,6 +249,108 @@ def highlight_cache() -> dict:
     __call__.store = store
     Highlight2HTML.__call__ = __call__
     return store
+
+
+#: What nbconvert's pass after rendering (``HTMLExporter.from_notebook_node``) looks for: an
+#: ``<img`` tag (``img:not([alt])``) or a lab cell (``.jp-Notebook div.jp-Cell-inputWrapper``,
+#: ``div.jp-OutputArea-output``). A page where none occurs, in any letter case, is one the
+#: pass leaves as it is but for printing its tree again.
+_REPARSE_TARGETS = re.compile(r"<img|jp-cell-inputwrapper|jp-outputarea-output", re.IGNORECASE)
+#: Markdown and raw cells' sources that are the course's own text (the released notebooks'),
+#: added by :func:`trust_course_text` in a student's process.
+COURSE_TEXT: set[str] = set()
+#: Whether the page being rendered holds only escaped text and the course's own markup.
+_ESCAPED_ONLY = contextvars.ContextVar("autograder_escaped_only", default=False)
+
+
+class _PageAsRendered:
+    """Stands in for BeautifulSoup's tree of a page none of the pass's selectors can match:
+    ``select`` finds nothing and ``str`` is the page as the templates rendered it."""
+
+    def __init__(self, markup: str):
+        self.markup = markup
+
+    def select(self, selector: str) -> list:
+        return []
+
+    def __str__(self) -> str:
+        return self.markup
+
+
+def trust_course_text(notebooks) -> None:
+    """Remember the markdown and raw cells of ``notebooks`` (the released ones) as the course's
+    own markup (:func:`skip_idle_html_reparse`). A student's process only: a student who
+    copies such a cell unchanged adds nothing of their own to the page."""
+    COURSE_TEXT.update(
+        c.source for nb in notebooks for c in nb.cells if c.cell_type in ("markdown", "raw")
+    )
+
+
+def escaped_only(nb) -> bool:
+    """Whether every piece of ``nb`` that reaches a page as markup is the course's own.
+
+    The templates escape code (highlighted), streams, errors and ``text/plain``. Markup comes
+    from markdown and raw cells (kept as written) and from other outputs (``text/html``,
+    SVG, ...): a cell with ``<`` that is not in :data:`COURSE_TEXT`, or any output with another
+    type, or a grader's comment with ``<``, makes the answer ``False``. Such markup may be
+    broken (an unclosed ``<b>``), and a browser and nbconvert's parser mend it differently.
+    """
+    for cell in nb.cells:
+        comment = (cell.metadata.get("nbgrader") or {}).get("comment") or ""
+        if "<" in comment:
+            return False
+        if cell.cell_type != "code":
+            if "<" in cell.source and cell.source not in COURSE_TEXT:
+                return False
+            continue
+        for out in cell.get("outputs", []):
+            if set(out.get("data", {})) - {"text/plain"}:
+                return False
+    return True
+
+
+def skip_idle_html_reparse():
+    """Skip nbconvert's second parse of a rendered page when it would change nothing in it.
+
+    ``HTMLExporter.from_notebook_node`` renders the page, parses it with BeautifulSoup
+    (``html.parser``, pure Python), gives every ``<img>`` without ``alt`` a placeholder text
+    and the lab template's input and output areas ``tabindex="0"``, and returns the tree
+    printed again: about 0.09 CPU s for one ``gd_basics`` feedback page, most of what the
+    page costs. nbgrader's feedback template has no lab areas, so on a page without an
+    ``<img`` (:data:`_REPARSE_TARGETS`) the pass adds nothing, and when the notebook's markup
+    is all the course's own (:func:`escaped_only`) the page is returned as the templates
+    rendered it. It is then not byte for byte the printed tree (BeautifulSoup drops
+    whitespace-only text between tags, orders attributes and quotes them its way), but the
+    same page to a reader: the same elements, attributes and text, the same pixels in a
+    browser (``tests/autograder/test_speed.py``). Any other page (a plot, a student's HTML,
+    which may be broken) goes through nbconvert's own pass, unchanged.
+
+    Installed once per process; returns the wrapped ``from_notebook_node``.
+    """
+    import nbconvert.exporters.html as html_exporter
+
+    render = html_exporter.HTMLExporter.from_notebook_node
+    if getattr(render, "soup", None) is not None:
+        return render
+    soup = html_exporter.BeautifulSoup
+
+    def page_tree(markup, *args, **kwargs):
+        if _ESCAPED_ONLY.get() and isinstance(markup, str) and not _REPARSE_TARGETS.search(markup):
+            return _PageAsRendered(markup)
+        return soup(markup, *args, **kwargs)
+
+    @functools.wraps(render)
+    def from_notebook_node(self, nb, resources=None, **kw):
+        token = _ESCAPED_ONLY.set(escaped_only(nb))
+        try:
+            return render(self, nb, resources, **kw)
+        finally:
+            _ESCAPED_ONLY.reset(token)
+
+    from_notebook_node.soup = soup
+    html_exporter.BeautifulSoup = page_tree
+    html_exporter.HTMLExporter.from_notebook_node = from_notebook_node
+    return from_notebook_node
 
 
 def share_gradebook_engines() -> dict:

@@ -8,16 +8,23 @@
 * A student's process shares one SQLAlchemy engine per gradebook and still reads and writes
   the same rows.
 * The grading process waits for a student's process without polling, and says so on time.
+* A feedback page nbconvert's second parse would not change is returned as rendered: the
+  same tree to nbconvert's own parser, the same elements, text and pixels in Chromium.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import jinja2
 import nbformat
+import pytest
 from nbconvert.exporters.templateexporter import TemplateExporter
 
 from autograder import course, forkserver, patches, run
 from autograder.nbgrader_config import course_config
+
+CHROMIUM = "/usr/bin/chromium"
 
 
 def test_cached_templates_render_the_same_page_without_compiling(monkeypatch):
@@ -161,3 +168,128 @@ def test_waiting_for_a_student_process_ends_when_it_ends_or_on_time():
     slow.kill()
     slow.wait()
     assert run.wait_gone(slow.pid, 1)  # gone (reaped): no such process
+
+
+MARKDOWN = "Some *text*, $0 < \\eta < 2/L$ & `code`:\n\n1. one\n2. <b>two</b>\n\n[a link](#top)"
+
+
+def _graded_page_notebook(*extra_outputs):
+    """The fork server's made-up graded notebook with what students' notebooks show: printed
+    text, an error and a value, the course's markdown with maths, HTML, a list and a link;
+    ``extra_outputs`` are added to the printed text's cell."""
+    nb, resources = forkserver.warm_notebook()
+    new = nbformat.v4
+    nb.cells.insert(0, new.new_markdown_cell(MARKDOWN))
+    outputs = [
+        new.new_output("stream", name="stdout", text="loss 0.25 < 1 & 'done'\n  indented\n"),
+        new.new_output(
+            "execute_result", data={"text/plain": "array([1, 2]) <b>"}, execution_count=3
+        ),
+        *extra_outputs,
+    ]
+    nb.cells.insert(2, new.new_code_cell("for k in range(2):\n    print(k)", outputs=outputs))
+    for k, cell in enumerate(nb.cells):
+        cell.id = f"cell-{k}"  # the same page each time it is made
+    return nb, resources
+
+
+BROKEN_HTML = nbformat.v4.new_output(
+    "display_data", data={"text/html": "<table><tr><td>1</td></tr></table><b>unclosed <i>"}
+)
+PLOT = nbformat.v4.new_output(
+    "display_data",
+    data={  # one pixel
+        "image/png": "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQG"
+        "AhKmMIQAAAABJRU5ErkJggg=="
+    },
+)
+
+
+@pytest.fixture
+def nbconvert_reparse(monkeypatch):
+    """nbconvert's own page rendering (the patches may be installed in this process already;
+    monkeypatch puts whatever was there back after the test), and the course's markdown."""
+    import nbconvert.exporters.html as html_exporter
+
+    render = html_exporter.HTMLExporter.from_notebook_node
+    if getattr(render, "soup", None) is not None:
+        monkeypatch.setattr(html_exporter, "BeautifulSoup", render.soup)
+        monkeypatch.setattr(html_exporter.HTMLExporter, "from_notebook_node", render.__wrapped__)
+    monkeypatch.setattr(patches, "COURSE_TEXT", set())
+    patches.trust_course_text(
+        [nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(MARKDOWN)])]
+    )
+
+
+def test_a_page_the_reparse_would_not_change_is_the_same_page_unparsed(nbconvert_reparse):
+    from bs4 import BeautifulSoup
+
+    kinds = {"escaped": (), "html": (BROKEN_HTML,), "plot": (PLOT,)}
+    plain = {k: forkserver.feedback_page(*_graded_page_notebook(*v)) for k, v in kinds.items()}
+    nb, resources = _graded_page_notebook()
+    nb.cells[0].source += " <i>"  # no longer the course's own text
+    plain["student_markdown"] = forkserver.feedback_page(nb, resources)
+    render = patches.skip_idle_html_reparse()
+    assert patches.skip_idle_html_reparse() is render  # installed once
+    fast = forkserver.feedback_page(*_graded_page_notebook())
+    # Not the same bytes, but the same tree in the parser nbconvert itself uses: printing
+    # it again gives nbconvert's page exactly (its pass only prints the tree again here).
+    assert fast != plain["escaped"]
+    assert str(BeautifulSoup(fast, features="html.parser")) == plain["escaped"]
+    assert "&lt;b&gt;" in fast and "<b>two</b>" in fast
+    # A student's HTML (here broken) or markdown, or an image: nbconvert's pass, unchanged.
+    assert forkserver.feedback_page(*_graded_page_notebook(BROKEN_HTML)) == plain["html"]
+    image = forkserver.feedback_page(*_graded_page_notebook(PLOT))
+    assert image == plain["plot"]
+    assert "No description has been provided for this image" in image
+    assert forkserver.feedback_page(nb, resources) == plain["student_markdown"]
+
+
+@pytest.mark.browser
+def test_the_unparsed_page_looks_the_same_in_chromium(nbconvert_reparse, tmp_path):
+    """What the student sees: the same text, the same elements and the same pixels."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `apt-get install -y chromium` (.ci/run does)")
+    from playwright.sync_api import sync_playwright
+
+    (tmp_path / "plain.html").write_text(forkserver.feedback_page(*_graded_page_notebook()))
+    patches.skip_idle_html_reparse()
+    (tmp_path / "fast.html").write_text(forkserver.feedback_page(*_graded_page_notebook()))
+    # Every element with its attributes (classes as a set, the rest sorted) and its own
+    # text (whitespace-only text between tags is what BeautifulSoup drops), in page order.
+    elements = """() => [...document.querySelectorAll('*')].map(e => [e.tagName,
+        [...e.attributes].map(a => a.name + '=' + (a.name === 'class'
+            ? [...e.classList].sort().join(' ') : a.value)).sort().join(' '),
+        [...e.childNodes].filter(n => n.nodeType === 3).map(n => n.data.trim()).join('')])"""
+    seen = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1000, "height": 800})
+            page.route(  # nothing from a CDN (MathJax): the same for both pages
+                "**/*",
+                lambda r: (
+                    r.continue_() if r.request.url.startswith(("file://", "data:")) else r.abort()
+                ),
+            )
+            for name in ("plain", "fast"):
+                page.goto((tmp_path / f"{name}.html").as_uri())
+                seen[name] = (
+                    page.evaluate(elements),
+                    page.inner_text("body"),
+                    page.screenshot(full_page=True),
+                )
+        finally:
+            browser.close()
+    (plain_elements, plain_text, plain_png), (fast_elements, fast_text, fast_png) = (
+        seen["plain"],
+        seen["fast"],
+    )
+    assert len(plain_elements) > 100 and "loss 0.25 < 1" in plain_text
+    assert fast_elements == plain_elements
+    assert fast_text == plain_text
+    assert fast_png == plain_png
