@@ -10,6 +10,7 @@
 * The grading process waits for a student's process without polling, and says so on time.
 * A feedback page nbconvert's second parse would not change is returned as rendered: the
   same tree to nbconvert's own parser, the same elements, text and pixels in Chromium.
+* The fork server's gradebook warm-up leaves no open connection and no stand-in behind.
 """
 
 from __future__ import annotations
@@ -293,3 +294,35 @@ def test_the_unparsed_page_looks_the_same_in_chromium(nbconvert_reparse, tmp_pat
     assert fast_elements == plain_elements
     assert fast_text == plain_text
     assert fast_png == plain_png
+
+
+def test_the_fork_servers_gradebook_warm_up_leaves_no_connection_and_no_stamp(tmp_path):
+    import gc
+    import sqlite3
+
+    import nbgrader.api
+
+    def open_connections():
+        gc.collect()
+        found = set()
+        for obj in gc.get_objects():
+            if isinstance(obj, sqlite3.Connection):
+                try:
+                    obj.execute("select 1")
+                except sqlite3.ProgrammingError:  # closed
+                    continue
+                found.add(id(obj))
+        return found
+
+    patches.use_alembic_head_lookup()
+    before = open_connections()
+    forkserver._warm_gradebook()
+    assert open_connections() <= before  # a forked student inherits no connection of it
+    assert nbgrader.api.get_alembic_version is patches.alembic_head  # put back
+    # A gradebook made afterwards is stamped with the real head, and works.
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with nbgrader.api.Gradebook(url, "c") as gb:
+        gb.add_assignment("a")
+        version = gb.db.execute(nbgrader.api.text("select version_num from alembic_version"))
+        assert version.scalar() == patches.alembic_head()
+        assert [a.name for a in gb.assignments] == ["a"]
