@@ -44,8 +44,10 @@ markup is the course's own                     tree again: ~0.09 CPU s per feedb
 ``nbgrader.api.create_engine``: one            nbgrader opens the gradebook ~11 times per
 SQLAlchemy engine per URL                      student and each open compiled the same
 (:func:`share_gradebook_engines`; **not** in   statements again (a tenth of the student's
-:func:`install`: a student's process only,     process's CPU). Never in the fork server, whose
-called by :mod:`autograder.child`)             children must not inherit an open connection.
+:func:`install`: called by                     process's CPU; the grading process, once per
+:mod:`autograder.child` and by the grading     student, ~0.05 CPU s). Never in the fork
+process, :mod:`autograder.pipeline`)           server, whose children must not inherit an
+                                               open connection.
 =============================================  ==============================================
 
 Checked against the versions in :data:`CHECKED_AGAINST`, which are ``requirements.txt``'s
@@ -354,19 +356,27 @@ def skip_idle_html_reparse():
 
 
 def share_gradebook_engines() -> dict:
-    """One SQLAlchemy engine per gradebook URL in this process (one student's).
+    """One SQLAlchemy engine per gradebook URL in this process (a student's, or the grading
+    process's).
 
     nbgrader opens the gradebook about eleven times per student (each step of
     ``autograde`` and ``generate_feedback`` makes a ``Gradebook``), and each open made a new
     engine. SQLAlchemy keeps its compiled statements per engine, so every open compiled the
-    same queries again: a tenth of the student's process's CPU. Sharing the engine keeps
-    what nbgrader does (``Gradebook.close`` still disposes of the connections; the engine
-    opens new ones) and only the compiled statements survive. Only in a student's process,
-    whose one gradebook is its own private copy; never in the fork server, whose children
-    must not inherit an open connection. Returns the engines by URL.
+    same queries again: a tenth of the student's process's CPU. The grading process opens
+    the instructor's gradebook once per student (:func:`autograder.report.record_in_gradebook`,
+    from its main thread), and paid the same again, ~0.05 CPU s per student. Sharing the
+    engine keeps what nbgrader does (``Gradebook.close`` still disposes of the connections;
+    the engine opens new ones) and only the compiled statements survive. In a student's
+    process, whose one gradebook is its own private copy, and in the grading process, which
+    forks nothing (its fork server and students are new interpreters); never in the fork
+    server, whose children must not inherit an open connection. Installed once per process;
+    returns the engines by URL.
     """
     import nbgrader.api
 
+    installed = getattr(nbgrader.api.create_engine, "engines", None)
+    if installed is not None:
+        return installed
     create_engine = nbgrader.api.create_engine  # SQLAlchemy's, as nbgrader imports it
     engines: dict[tuple, object] = {}
 
@@ -376,5 +386,7 @@ def share_gradebook_engines() -> dict:
             engines[key] = create_engine(url, **kw)
         return engines[key]
 
+    shared_engine.engines = engines
+    shared_engine.real = create_engine
     nbgrader.api.create_engine = shared_engine
     return engines

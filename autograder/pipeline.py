@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import EXERCISES_DIR
+from . import EXERCISES_DIR, patches
 from .cohort import CohortLog, record_of_run, write_report
 from .collect import UNHASHABLE, Submission, collect, entry_hashes
 from .course import Prepared, assignment_dir, prepare, use_interpreter_path
@@ -536,6 +536,9 @@ def grade_assignment(
             cell_timeout=cell_timeout,
             limits={**asdict(plan.limits), "sandbox": bool(sandbox)},
         )
+        # The instructor's gradebook is opened once per student, from this thread: one engine
+        # keeps its compiled statements (this process forks nothing; see patches).
+        patches.share_gradebook_engines()
         prep = prepare(
             assignment,
             tmp / "prep",

@@ -137,10 +137,14 @@ def test_a_student_process_shares_one_engine_per_gradebook(tmp_path, monkeypatch
     import nbgrader.api
     from nbgrader.api import Gradebook
 
-    monkeypatch.setattr(nbgrader.api, "create_engine", nbgrader.api.create_engine)
+    # From SQLAlchemy's own function (another test may have shared the engines already);
+    # monkeypatch puts whatever was there back after this test.
+    create = nbgrader.api.create_engine
+    monkeypatch.setattr(nbgrader.api, "create_engine", getattr(create, "real", create))
     course.use_interpreter_path()
     patches.use_alembic_head_lookup()
     engines = patches.share_gradebook_engines()
+    assert patches.share_gradebook_engines() is engines  # installed once
     url = f"sqlite:///{tmp_path / 'gradebook.db'}"
     with Gradebook(url, "c") as gb:
         gb.add_assignment("a")
