@@ -258,6 +258,8 @@ def highlight_cache() -> dict:
 #: ``div.jp-OutputArea-output``). A page where none occurs, in any letter case, is one the
 #: pass leaves as it is but for printing its tree again.
 _REPARSE_TARGETS = re.compile(r"<img|jp-cell-inputwrapper|jp-outputarea-output", re.IGNORECASE)
+#: Characters that make a grade id (or anything written unescaped) markup.
+_MARKUP = re.compile(r"[<>&\"']")
 #: Markdown and raw cells' sources that are the course's own text (the released notebooks'),
 #: added by :func:`trust_course_text` in a student's process.
 COURSE_TEXT: set[str] = set()
@@ -294,12 +296,17 @@ def escaped_only(nb) -> bool:
     The templates escape code (highlighted), streams, errors and ``text/plain``. Markup comes
     from markdown and raw cells (kept as written) and from other outputs (``text/html``,
     SVG, ...): a cell with ``<`` that is not in :data:`COURSE_TEXT`, or any output with another
-    type, or a grader's comment with ``<``, makes the answer ``False``. Such markup may be
-    broken (an unclosed ``<b>``), and a browser and nbconvert's parser mend it differently.
+    type, a grader's comment with ``<``, a grade id with a markup character (nbgrader's
+    feedback template writes it unescaped) or widget state makes the answer ``False``. Such
+    markup may be broken (an unclosed ``<b>``), and a browser and nbconvert's parser mend it
+    differently.
     """
+    if nb.metadata.get("widgets"):
+        return False  # widget state, written into a script element of the page
     for cell in nb.cells:
-        comment = (cell.metadata.get("nbgrader") or {}).get("comment") or ""
-        if "<" in comment:
+        meta = cell.metadata.get("nbgrader") or {}
+        # nbgrader's feedback template writes the grade id into attributes unescaped.
+        if "<" in str(meta.get("comment") or "") or _MARKUP.search(str(meta.get("grade_id", ""))):
             return False
         if cell.cell_type != "code":
             if "<" in cell.source and cell.source not in COURSE_TEXT:

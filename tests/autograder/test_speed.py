@@ -248,6 +248,14 @@ def test_a_page_the_reparse_would_not_change_is_the_same_page_unparsed(nbconvert
     assert image == plain["plot"]
     assert "No description has been provided for this image" in image
     assert forkserver.feedback_page(nb, resources) == plain["student_markdown"]
+    # Markup from metadata: a grade id nbgrader's template writes unescaped, widget state.
+    odd, resources = _graded_page_notebook()
+    odd.cells[-1].metadata.nbgrader.grade_id = 't"><b>x'
+    assert not patches.escaped_only(odd)
+    odd, resources = _graded_page_notebook()
+    odd.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    assert not patches.escaped_only(odd)
+    assert patches.escaped_only(_graded_page_notebook()[0])
 
 
 @pytest.mark.browser
