@@ -159,3 +159,40 @@ def test_nbgrader_imports_without_setuptools_and_still_unzips(tmp_path):
             if p.is_file()
         }
         assert got == members, kind
+
+
+def test_nbgraders_metadata_check_checks_its_schema_once_and_judges_as_jsonschema(monkeypatch):
+    import jsonschema
+    from nbgrader.nbgraderformat import MetadataValidator, common
+
+    # From jsonschema itself (install() may have run in this process already); monkeypatch
+    # puts whatever was there back after this test.
+    monkeypatch.setattr(common, "jsonschema", jsonschema)
+    schema = MetadataValidator().schema
+    good = {"grade": True, "grade_id": "t", "locked": True, "points": 2, "schema_version": 3}
+    good.update(solution=False, task=False)
+    bad = [
+        {**good, "points": "two"},
+        {k: v for k, v in good.items() if k != "locked"},  # a required key
+        {**good, "grade": "yes", "locked": None},
+    ]
+    expected = []
+    for instance in bad:
+        with pytest.raises(jsonschema.ValidationError) as plain:
+            jsonschema.validate(instance, schema)
+        expected.append((plain.value.message, list(plain.value.absolute_path)))
+    once = patches.check_nbgrader_schema_once()
+    assert patches.check_nbgrader_schema_once() is once and common.jsonschema is once
+    checks = []
+    cls = jsonschema.validators.validator_for(schema)
+    real = cls.check_schema
+    monkeypatch.setattr(cls, "check_schema", lambda s: checks.append(1) or real(s))
+    for _ in range(3):
+        assert once.validate(good, schema) is None
+        for instance, (message, path) in zip(bad, expected, strict=True):
+            with pytest.raises(jsonschema.ValidationError) as ours:
+                once.validate(instance, schema)
+            assert (ours.value.message, list(ours.value.absolute_path)) == (message, path)
+    assert checks == [1]  # the schema checked once, every instance judged every time
+    with pytest.raises(jsonschema.SchemaError):  # a broken schema is still refused
+        once.validate(good, {"type": 12})
