@@ -15,6 +15,7 @@ import zipfile
 from pathlib import Path
 
 import nbformat
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 ASSIGNMENT = "gd_basics"
@@ -102,3 +103,18 @@ def grade_cmd(subs, out, *extra) -> list[str]:
     """The whole command of :func:`grade_args`, with this interpreter (to run another way:
     in the background, under ``unshare``, from another folder)."""
     return [sys.executable, "-m", "autograder", *grade_args(subs, out, *extra)]
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def launch_chromium(playwright):
+    """Debian's Chromium, headless, without background network traffic, for the pages the
+    grader writes (the cohort report, feedback); fails the test, with the fix, if missing."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `apt-get install -y chromium` (.ci/run does)")
+    return playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+    )

@@ -16,6 +16,7 @@ import pytest
 from autograder_helpers import (
     ASSIGNMENT,
     SOURCE_NB,
+    launch_chromium,
     run_cli,
     with_solutions,
     write_folder,
@@ -33,8 +34,6 @@ from autograder.cohort import (
 )
 from autograder.report import StudentRow, write_grades_csv
 from autograder.verify import Verdict
-
-CHROMIUM = "/usr/bin/chromium"
 
 
 def test_failure_message_keeps_the_case_and_drops_the_header():
@@ -266,18 +265,12 @@ def test_grade_writes_the_report_from_real_grading(graded):
 @pytest.mark.slow
 @pytest.mark.browser
 def test_the_report_renders_offline_in_chromium(graded, tmp_path):
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `apt-get install -y chromium` (.ci/run does)")
     from playwright.sync_api import sync_playwright
 
     out, _ = graded
     errors, blocked = [], []
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = launch_chromium(p)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
 
