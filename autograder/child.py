@@ -123,7 +123,7 @@ def _child_main(job_path: str) -> int:
     Longer than ~80 lines on purpose: every step of the student's process sits inside the
     one ``try`` whose ``except`` turns any failure into this student's result file.
     """
-    patches.share_gradebook_engines()  # this student's process only (see patches)
+    patches.share_gradebook_engines()  # never in the fork server, whose forks it would reach
     job = json.loads(Path(job_path).read_text())
     result_path = Path(job["result"])
     a = job["assignment"]
