@@ -259,19 +259,22 @@ def _warm_highlighting(source_dir: Path) -> None:
 def feedback_page(nb, resources: dict) -> str:
     """nbgrader's feedback page for ``nb``, rendered the way its ``GenerateFeedback`` does.
 
-    The same exporter settings (nbgrader's ``feedback`` template, bootstrap CSS) and the CSS
-    header preprocessor; ``resources["nbgrader"]`` must hold what nbgrader's ``GetGrades``
-    puts there (``notebook``, ``score``, ``max_score``, ``late_penalty``). Used to warm the
-    fork server's caches; students' pages come from nbgrader's own ``generate_feedback``.
+    The same exporter settings (nbgrader's ``feedback`` template, the course's template folder
+    first, bootstrap CSS) and the CSS header preprocessor; ``resources["nbgrader"]`` must hold
+    what nbgrader's ``GetGrades`` puts there (``notebook``, ``score``, ``max_score``,
+    ``late_penalty``). Used to warm the fork server's caches; students' pages come from
+    nbgrader's own ``generate_feedback``.
     """
     import nbconvert
     import nbgrader.converters.generate_feedback as gf
     from traitlets.config import Config
 
+    from .nbgrader_config import feedback_template_dirs
+
     base = Path(gf.__file__).resolve().parent.parent / "server_extensions" / "formgrader"
     c = Config()
     c.HTMLExporter.template_name = "feedback"
-    c.HTMLExporter.extra_template_basedirs = [str(base / "templates")]
+    c.HTMLExporter.extra_template_basedirs = feedback_template_dirs()
     c.HTMLExporter.extra_template_paths = [
         str(base / "static" / "node_modules" / "bootstrap" / "dist" / "css")
     ]

@@ -11,6 +11,7 @@ Two ways to use it:
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 from traitlets.config import Config
@@ -32,6 +33,23 @@ IGNORE = [
     "._*",
     "hidden_tests.py",
 ]
+
+
+def feedback_template_dirs() -> list[str]:
+    """Template folders of the feedback pages: the course's first, then nbgrader's.
+
+    The course's folder (``autograder/templates``) holds only ``base/mathjax.html.j2``, which
+    shadows nbconvert's macro of that name: nbgrader's feedback template would otherwise load
+    MathJax from a CDN in every student's page (see that file). nbgrader's own folder is the
+    one its ``GenerateFeedback`` uses when none is configured.
+    """
+    here = Path(__file__).resolve().parent
+    package = here if here.name == "autograder" else here / "autograder"
+    nbgrader = Path(importlib.util.find_spec("nbgrader").origin).parent
+    return [
+        str(package / "templates"),
+        str(nbgrader / "server_extensions" / "formgrader" / "templates"),
+    ]
 
 
 def load_config_file(path) -> Config:
@@ -104,6 +122,8 @@ def course_config(
     c.Execute.shutdown_kernel = "immediate"
     c.LimitOutput.max_lines = 1000
     c.LimitOutput.max_traceback = 100
+    ours = feedback_template_dirs()
+    c.HTMLExporter.extra_template_basedirs = ours
     if config_file is not None:
         theirs = load_config_file(config_file)
         c.merge(theirs)
@@ -113,6 +133,9 @@ def course_config(
         c.CourseDirectory.source_directory = source_directory
         c.CourseDirectory.ignore = sorted(set(IGNORE) | set(c.CourseDirectory.ignore))
         c.Execute.timeout = int(cell_timeout)
+        # Feedback pages load nothing from the network, whatever template folders theirs adds.
+        theirs_dirs = [d for d in c.HTMLExporter.extra_template_basedirs if d not in ours]
+        c.HTMLExporter.extra_template_basedirs = ours[:1] + theirs_dirs + ours[1:]
     return c
 
 

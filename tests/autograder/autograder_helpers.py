@@ -118,3 +118,28 @@ def launch_chromium(playwright):
         headless=True,
         args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
     )
+
+
+#: The attributes through which a page makes the browser fetch something on its own.
+_FETCHING_ATTRIBUTES = {"src", "href", "data", "poster", "srcset", "action"}
+
+
+def remote_resources(page_html: str) -> list[str]:
+    """Every URL in ``page_html`` that the browser would fetch from another host when the
+    page opens: ``src``/``href``/... of any element (not ``<a href>``, which waits for a
+    click) and ``url(...)`` in inline CSS, when absolute (``http(s)://`` or ``//``)."""
+    import re
+    from html.parser import HTMLParser
+
+    remote = re.compile(r"^\s*(https?:)?//", re.IGNORECASE)
+    found = []
+
+    class Collect(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            for name, value in attrs:
+                if tag != "a" and name in _FETCHING_ATTRIBUTES and value and remote.match(value):
+                    found.append(value)
+
+    Collect().feed(page_html)
+    found += [u for u in re.findall(r"url\(\s*['\"]?([^'\")]+)", page_html) if remote.match(u)]
+    return found

@@ -17,6 +17,7 @@ from autograder_helpers import (
     ASSIGNMENT,
     SOURCE_NB,
     edit_cell,
+    remote_resources,
     run_cli,
     tree_hashes,
     with_solutions,
@@ -209,6 +210,8 @@ def test_feedback_per_student_without_hidden_tests(panel):
         text = html.unescape(page.read_text())
         squashed = " ".join(text.split())
         assert "HIDDEN TESTS" not in text
+        # Opening it fetches nothing from another host (nbgrader's template loads MathJax).
+        assert remote_resources(page.read_text()) == [], student
         leaked = [s for s in secrets if " ".join(s.split()) in squashed]
         assert not leaked, (student, leaked[:3])
     # A failing hidden test shows its message, never its code.
