@@ -107,6 +107,34 @@ def check_dask_installed() -> None:
             raise dask_missing(reason)
 
 
+#: What to do when ``local:N`` is started from a script without a ``__main__`` guard.
+MAIN_GUARD_HINT = (
+    "a script that calls grade_assignment(cluster='local:N') must make the call under "
+    '`if __name__ == "__main__":`: Dask starts the workers from multiprocessing\'s fork '
+    "server, which imports the script again, so an unguarded call grades again, from inside "
+    "the worker's start-up"
+)
+
+
+def _imported_by_multiprocessing() -> bool:
+    """Whether the call comes from the top level of a script that multiprocessing is
+    importing again (as ``__mp_main__``: the fork server that starts ``local:N``'s workers
+    does), rather than from the script run as ``__main__``."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "<module>" and frame.f_globals.get("__name__") == "__mp_main__":
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _script_main() -> bool:
+    """Whether ``__main__`` is a user's script (not ``python -m autograder``, not pytest)."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    return getattr(main, "__file__", None) is not None and spec is None
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -215,12 +243,14 @@ class Cluster:
     def __init__(self, address: ClusterAddress, hidden_tests=None, fork_server: bool = True):
         self.address = address
         self.local = self.client = None
-        self._warm_args = (
-            Path(hidden_tests).read_bytes() if hidden_tests else None,
-            _notebooks_in(Path(hidden_tests).parent) if hidden_tests else {},
-            bool(fork_server),
-        )
+        # What _warm sends each worker to start its own fork server with (when it has one).
+        self._hidden_source = Path(hidden_tests).read_bytes() if hidden_tests else None
+        self._hidden_notebooks = _notebooks_in(Path(hidden_tests).parent) if hidden_tests else {}
+        self._workers_fork_server = bool(fork_server)
         self._thread, self._error, self._closer = None, None, None
+        if address.workers is not None and _imported_by_multiprocessing():
+            # Fail here, before a second cluster is started from inside the first one's.
+            raise RuntimeError(f"--cluster {address.text}: {MAIN_GUARD_HINT}")
         if address.workers is not None:
             # Starting N worker processes takes seconds: done while the coordinator prepares
             # the assignment (:meth:`wait` joins it before the first student is sent).
@@ -255,8 +285,9 @@ class Cluster:
                 self.client = Client(self.local, set_as_default=False)
             self._warm()
         except Exception as exc:  # raised in the caller's thread by wait()
+            hint = f" (if this is why: {MAIN_GUARD_HINT})" if _script_main() else ""
             self._error = RuntimeError(
-                f"--cluster: could not start {self.address.text}: {type(exc).__name__}: {exc}"
+                f"--cluster: could not start {self.address.text}: {type(exc).__name__}: {exc}{hint}"
             )
             self._error.__cause__ = exc
 
@@ -287,8 +318,8 @@ class Cluster:
     def _warm(self) -> None:
         # In the background: a worker that joins later starts its server at its first student.
         # (Nothing to start when the workers share the coordinator's server, or fork none.)
-        if self._warm_args[2]:
-            self.client.run(_warm_worker, *self._warm_args, wait=False)
+        if self._workers_fork_server:
+            self.client.run(_warm_worker, self._hidden_source, self._hidden_notebooks, wait=False)
 
     def wait(self) -> None:
         """Until the cluster is up (``local:N``); raises what starting it raised."""
@@ -520,17 +551,14 @@ def _server(hidden: bytes | None, notebooks: dict[str, bytes]):
     return _SERVERS[key]
 
 
-async def _warm_worker(
-    hidden: bytes | None, notebooks: dict[str, bytes], fork_server: bool
-) -> None:
+async def _warm_worker(hidden: bytes | None, notebooks: dict[str, bytes]) -> None:
     """Start this worker's fork server now (its imports take seconds), not at a student.
 
     A coroutine because Dask runs only those in the background (``Client.run(wait=False)``);
     its work (a hash and a ``Popen``) takes milliseconds on the worker's event loop.
     """
-    if fork_server:
-        with _LOCK:
-            _server(hidden, notebooks)
+    with _LOCK:
+        _server(hidden, notebooks)
 
 
 def _prepared(blob: dict, job: dict):

@@ -467,7 +467,9 @@ def grade_assignment(
         Grade each student on a Dask worker (:mod:`autograder.cluster`): ``local:N`` or a
         scheduler's ``tcp://`` / ``tls://`` address; ``jobs`` is then ignored (each worker
         grades as many students at a time as it has threads). Checked, and the scheduler
-        reached, before anything is graded.
+        reached, before anything is graded. From a script, call with ``local:N`` under
+        ``if __name__ == "__main__":`` (Dask's worker processes import the script again);
+        an unguarded call raises a RuntimeError that says so.
     insecure_cluster : bool
         Allow plain ``tcp://`` to a scheduler that is not on this machine.
 

@@ -537,6 +537,63 @@ def test_without_cluster_dask_is_not_imported(tmp_path):
     assert proc.stdout.strip().splitlines()[-1] == "[]"
 
 
+def test_the_guard_check_sees_only_a_script_imported_again(tmp_path):
+    """``_imported_by_multiprocessing`` is true at the top level of a file run as
+    ``__mp_main__`` (what multiprocessing's fork server does to the user's script), false
+    when the same file runs as ``__main__`` or the check is called from a function."""
+    import runpy
+
+    from autograder import cluster
+
+    script = tmp_path / "script.py"
+    script.write_text(
+        "from autograder.cluster import _imported_by_multiprocessing as check\n"
+        "at_top = check()\n"
+        "def later():\n    return check()\n"
+    )
+    again = runpy.run_path(str(script), run_name="__mp_main__")
+    assert again["at_top"] is True
+    assert runpy.run_path(str(script), run_name="__main__")["at_top"] is False
+    assert cluster._imported_by_multiprocessing() is False
+
+
+@pytest.mark.slow
+def test_a_script_without_a_main_guard_is_told_what_to_do(tmp_path):
+    """``local:N`` from a script: unguarded, a clear error (not Dask's "Nanny failed to
+    start" alone) and no second cluster started from the worker's start-up; guarded, it
+    grades."""
+    (tmp_path / "subs").mkdir()
+    call = (
+        f"grade_assignment({ASSIGNMENT!r}, {str(tmp_path / 'subs')!r}, "
+        f"{str(tmp_path / 'out')!r}, cluster='local:1', progress=False)"
+    )
+    head = "from autograder.pipeline import grade_assignment\n"
+    runs = {}
+    for name, body in {
+        "unguarded": f"{call}\nprint('graded')\n",
+        "guarded": f"if __name__ == '__main__':\n    {call}\n    print('graded')\n",
+    }.items():
+        (tmp_path / f"{name}.py").write_text(head + body)
+        runs[name] = subprocess.run(
+            [sys.executable, f"{name}.py"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=BOUND,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+    bad, good = runs["unguarded"], runs["guarded"]
+    assert bad.returncode != 0 and "graded" not in bad.stdout
+    # The script's own call ends with Dask's failure and the hint ...
+    assert "Nanny failed to start. (if this is why: a script that calls" in bad.stderr, bad.stderr[
+        -2000:
+    ]
+    # ... and its copy in the workers' start-up stopped at its call, before starting a
+    # second cluster from there (the check's own message, from that process).
+    assert "RuntimeError: --cluster local:1: a script that calls" in bad.stderr
+    assert good.returncode == 0 and good.stdout.strip() == "graded", good.stderr[-2000:]
+
+
 def make_certificates(folder: Path) -> dict:
     """A throw-away CA and one certificate for 127.0.0.1 signed by it (openssl)."""
     folder.mkdir()
