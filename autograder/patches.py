@@ -4,7 +4,10 @@
 calls it (the grading process when it prepares an assignment, the fork server, a student's
 process). None of them changes what nbgrader computes: they save time or leave out an
 import, and a test compares each with the unpatched library
-(``tests/autograder/test_speed.py``, ``tests/autograder/test_patches.py``).
+(``tests/autograder/test_speed.py``, ``tests/autograder/test_patches.py``). One changes what
+a feedback page looks like, on purpose: its formulas are MathML instead of TeX for a
+MathJax that nbgrader's template would load from a CDN
+(:func:`feedback_maths_as_mathml`).
 
 =============================================  ==============================================
 patched                                        why
@@ -53,6 +56,12 @@ SQLAlchemy engine per URL                      student and each open compiled th
 :mod:`autograder.child` and by the grading     student, ~0.05 CPU s). Never in the fork
 process, :mod:`autograder.pipeline`)           server, whose children must not inherit an
                                                open connection.
+``nbconvert``'s markdown renderer              the feedback page's formulas need MathJax,
+(``IPythonRenderer.inline_math``,              which nbgrader's template loads from a CDN
+``block_math``): formulas as MathML            (the course's template folder drops that
+(:func:`feedback_maths_as_mathml`)             script); MathML is typeset by the browser
+                                               itself. A formula the converter cannot take
+                                               stays TeX (:mod:`autograder.mathml`).
 =============================================  ==============================================
 
 Checked against the versions in :data:`CHECKED_AGAINST`, which are ``requirements.txt``'s
@@ -86,6 +95,7 @@ CHECKED_AGAINST = {
     "jsonschema": "4.26.0",
     "SQLAlchemy": "2.1.9",
     "Pygments": "2.21.0",
+    "latex2mathml": "3.81.1",
 }
 
 
@@ -98,6 +108,36 @@ def install() -> None:
     highlight_cache()
     skip_idle_html_reparse()
     check_nbgrader_schema_once()
+    feedback_maths_as_mathml()
+
+
+def feedback_maths_as_mathml():
+    """Render the formulas of markdown cells as MathML (:func:`autograder.mathml.
+    tex_to_mathml`) in every page nbconvert renders here: the feedback pages.
+
+    nbconvert's ``IPythonRenderer`` writes ``$...$`` and ``$$...$$`` back as escaped TeX for
+    MathJax to typeset in the browser; nbgrader's feedback template would load MathJax from
+    a CDN, which the course's template folder removes (``autograder/templates``). Installed
+    once per process; returns the patched renderer class.
+    """
+    from nbconvert.filters import markdown_mistune
+
+    from .mathml import tex_to_mathml
+
+    renderer = markdown_mistune.IPythonRenderer
+    if getattr(renderer.inline_math, "as_tex", None) is not None:
+        return renderer
+    inline_tex, block_tex = renderer.inline_math, renderer.block_math
+
+    def inline_math(self, body: str) -> str:
+        return tex_to_mathml(body) or inline_tex(self, body)
+
+    def block_math(self, body: str) -> str:
+        return tex_to_mathml(body, display=True) or block_tex(self, body)
+
+    inline_math.as_tex, block_math.as_tex = inline_tex, block_tex
+    renderer.inline_math, renderer.block_math = inline_math, block_math
+    return renderer
 
 
 def refuse_rfc3987_syntax() -> None:

@@ -13,7 +13,7 @@ import re
 
 from autograder_helpers import remote_resources
 
-from autograder import forkserver, nbgrader_config
+from autograder import forkserver, nbgrader_config, patches
 
 
 def test_the_helper_finds_what_a_browser_would_fetch():
@@ -29,13 +29,15 @@ def test_the_helper_finds_what_a_browser_would_fetch():
     ]
 
 
-def test_the_feedback_page_keeps_its_maths_as_tex_and_fetches_nothing():
+def test_the_feedback_page_typesets_its_maths_itself_and_fetches_nothing():
+    patches.install()
     page = forkserver.feedback_page(*forkserver.warm_notebook())
     assert remote_resources(page) == []
     assert "MathJax.Hub" not in page  # nor the configuration script of a MathJax not loaded
-    # The heading "# $x$" of the made-up notebook: the formula is still there, as TeX.
+    # The heading "# $x$" of the made-up notebook: MathML, which the browser typesets.
+    assert '<math display="inline"><mrow><mi>x</mi></mrow></math>' in page
     text = html.unescape(re.sub(r"<[^>]+>", "", page))
-    assert "$x$" in text
+    assert "$x$" not in text
 
 
 def test_without_the_course_folder_nbgrader_would_load_mathjax_from_a_cdn(monkeypatch):
