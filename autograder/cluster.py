@@ -129,7 +129,8 @@ def _imported_by_multiprocessing() -> bool:
 
 
 def _script_main() -> bool:
-    """Whether ``__main__`` is a user's script (not ``python -m autograder``, not pytest)."""
+    """Whether ``__main__`` is a file run as a script (``python grade_all.py``), not a module
+    run with ``python -m`` (``python -m autograder`` imports nothing of the user's)."""
     main = sys.modules.get("__main__")
     spec = getattr(main, "__spec__", None)
     return getattr(main, "__file__", None) is not None and spec is None
