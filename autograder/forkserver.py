@@ -266,12 +266,11 @@ def feedback_page(nb, resources: dict) -> str:
     nbgrader's own ``generate_feedback``.
     """
     import nbconvert
-    import nbgrader.converters.generate_feedback as gf
     from traitlets.config import Config
 
-    from .nbgrader_config import feedback_template_dirs
+    from .nbgrader_config import feedback_template_dirs, nbgrader_formgrader_dir
 
-    base = Path(gf.__file__).resolve().parent.parent / "server_extensions" / "formgrader"
+    base = nbgrader_formgrader_dir()
     c = Config()
     c.HTMLExporter.template_name = "feedback"
     c.HTMLExporter.extra_template_basedirs = feedback_template_dirs()

@@ -35,6 +35,13 @@ IGNORE = [
 ]
 
 
+def nbgrader_formgrader_dir() -> Path:
+    """nbgrader's ``server_extensions/formgrader`` folder: its feedback template
+    (``templates/``) and the bootstrap CSS the feedback pages inline (``static/``)."""
+    nbgrader = Path(importlib.util.find_spec("nbgrader").origin).parent
+    return nbgrader / "server_extensions" / "formgrader"
+
+
 def feedback_template_dirs() -> list[str]:
     """Template folders of the feedback pages: the course's first, then nbgrader's.
 
@@ -45,11 +52,7 @@ def feedback_template_dirs() -> list[str]:
     """
     here = Path(__file__).resolve().parent
     package = here if here.name == "autograder" else here / "autograder"
-    nbgrader = Path(importlib.util.find_spec("nbgrader").origin).parent
-    return [
-        str(package / "templates"),
-        str(nbgrader / "server_extensions" / "formgrader" / "templates"),
-    ]
+    return [str(package / "templates"), str(nbgrader_formgrader_dir() / "templates")]
 
 
 def load_config_file(path) -> Config:
