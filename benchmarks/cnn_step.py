@@ -73,6 +73,7 @@ load (``step_ms_min`` is the least disturbed step). Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import json
 import os
@@ -159,40 +160,49 @@ def timed(fn):
     return time.perf_counter() - t0, time.process_time() - c0
 
 
-def on_one_thread(fn):
-    """``fn`` run with BLAS (and so the training step) limited to one thread."""
-
-    def run():
-        with threadpool_limits(1):
-            fn()
-
-    return run
-
-
 def measure(hw, repeats, gemm, torch=None, warmup=2, also_one_thread=False):
     """Step, GEMM (and PyTorch step) times, interleaved so all see the same load.
 
     The machine may be shared: alternating one step (one PyTorch step) and one GEMM per
     repeat makes the ratios robust to load that changes during the run. The GEMM comes
     last in each repeat. With ``also_one_thread`` the same step is also timed on one thread
-    in each repeat, right after the threaded one. Returns a dict of arrays of (wall, cpu)
-    pairs, shape (repeats, 2): ``step``, ``gemm``, ``torch`` (with PyTorch) and
-    ``step_1_thread`` (with ``also_one_thread``); and the step's FLOPs.
+    in each repeat, right after the threaded one. Each step runs twice in a row and only
+    the second run is timed, so that no step is timed right after different work.
+
+    Returns a dict of arrays of (wall, cpu) pairs, shape (repeats, 2): ``step``, ``gemm``,
+    ``torch`` (with PyTorch) and ``step_1_thread`` (with ``also_one_thread``); and the
+    step's FLOPs.
     """
     step, flops = make_step(hw)
     fns = {"step": step}
     if also_one_thread:
-        fns["step_1_thread"] = on_one_thread(step)
+        fns["step_1_thread"] = step
     if torch is not None:
         fns["torch"] = make_torch_step(hw, torch)
+
+    def limit(name):
+        # BLAS limited to one thread for the 1-thread step only, entered OUTSIDE the timed
+        # call: threadpool_limits scans every loaded library each time (0.2 ms with NumPy
+        # alone, 0.8 ms with PyTorch loaded, 15 % of an 8 x 8 step), which would make the
+        # 1-thread reference look slower than it is.
+        return threadpool_limits(1) if name == "step_1_thread" else contextlib.nullcontext()
+
     for _ in range(warmup):
-        for fn in fns.values():
-            fn()
+        for name, fn in fns.items():
+            with limit(name):
+                fn()
     fns["gemm"] = gemm
     times = {name: [] for name in fns}
     for _ in range(max(repeats, 5)):
         for name, fn in fns.items():
-            times[name].append(timed(fn))
+            with limit(name):
+                if name != "gemm":
+                    # Twice, the first untimed: the first step after other work finds the
+                    # caches cold (the GEMM's 12 MB evicted its buffers) and, after work on
+                    # one thread, the second core asleep; a training loop runs its steps
+                    # back to back.
+                    fn()
+                times[name].append(timed(fn))
     return {name: np.array(t) for name, t in times.items()}, flops
 
 
