@@ -174,11 +174,11 @@ def measure(hw, repeats, gemm, torch=None, warmup=2, also_one_thread=False):
     step's FLOPs.
     """
     step, flops = make_step(hw)
-    fns = {"step": step}
+    steps = {"step": step}
     if also_one_thread:
-        fns["step_1_thread"] = step
+        steps["step_1_thread"] = step
     if torch is not None:
-        fns["torch"] = make_torch_step(hw, torch)
+        steps["torch"] = make_torch_step(hw, torch)
 
     def limit(name):
         # BLAS limited to one thread for the 1-thread step only, entered OUTSIDE the timed
@@ -188,21 +188,20 @@ def measure(hw, repeats, gemm, torch=None, warmup=2, also_one_thread=False):
         return threadpool_limits(1) if name == "step_1_thread" else contextlib.nullcontext()
 
     for _ in range(warmup):
-        for name, fn in fns.items():
+        for name, fn in steps.items():
             with limit(name):
                 fn()
-    fns["gemm"] = gemm
-    times = {name: [] for name in fns}
+    times = {name: [] for name in [*steps, "gemm"]}
     for _ in range(max(repeats, 5)):
-        for name, fn in fns.items():
+        for name, fn in steps.items():
             with limit(name):
-                if name != "gemm":
-                    # Twice, the first untimed: the first step after other work finds the
-                    # caches cold (the GEMM's 12 MB evicted its buffers) and, after work on
-                    # one thread, the second core asleep; a training loop runs its steps
-                    # back to back.
-                    fn()
+                # Twice, the first untimed: the first step after other work finds the
+                # caches cold (the GEMM's 12 MB evicted its buffers) and, after work on
+                # one thread, the second core asleep; a training loop runs its steps
+                # back to back.
+                fn()
                 times[name].append(timed(fn))
+        times["gemm"].append(timed(gemm))
     return {name: np.array(t) for name, t in times.items()}, flops
 
 
